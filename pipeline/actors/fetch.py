@@ -1,0 +1,39 @@
+import dramatiq
+from redis.exceptions import LockError
+
+from pipeline import locks
+from pipeline.config import DEFAULT_QUEUE
+from webapp.inbox.models import FetchRun
+from webapp.inbox.services.runs import fetch_run_execute, fetch_run_fail, fetch_run_skip
+
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
+from .save import save_message
+
+#: Listing a mailbox must end well within this; the mailbox lock outlives it by a minute.
+FETCH_TIME_LIMIT = 15 * MINUTE
+
+
+@dramatiq.actor(queue_name=DEFAULT_QUEUE, time_limit=FETCH_TIME_LIMIT, max_retries=3,
+                min_backoff=10 * SECOND, max_backoff=5 * MINUTE, throws=PERMANENT_ERRORS)
+def fetch_mailbox(run_id: int) -> None:
+    """List one mailbox for one run and send every new message to be saved."""
+    run = FetchRun.objects.select_related("mailbox").get(pk=run_id)
+    if run.status not in FetchRun.ACTIVE_STATUSES or run.listed_at is not None:
+        return
+    lock = locks.mailbox_lock(locks.shared_client(), run.mailbox_id, timeout_seconds=FETCH_TIME_LIMIT // 1000 + 60)
+    if not lock.acquire():
+        fetch_run_skip(run=run, reason="another run for this mailbox was in progress")
+        return
+    try:
+        fetch_run_execute(run=run, on_new_message=save_message.send)
+    except Exception as exc:
+        if is_last_attempt() or isinstance(exc, PERMANENT_ERRORS):
+            fetch_run_fail(run=run, error=describe(exc))
+        else:
+            FetchRun.objects.filter(pk=run.pk).update(error=f"will retry after {describe(exc)}")
+        raise
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass

@@ -1,0 +1,28 @@
+"""Retry policy helpers shared by the actors."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist
+from dramatiq.middleware import CurrentMessage
+
+#: Errors that retrying cannot fix: the row is gone, or the input is bad for good.
+PERMANENT_ERRORS = (ObjectDoesNotExist, ValueError)
+
+SECOND = 1000
+MINUTE = 60 * SECOND
+
+
+def is_last_attempt() -> bool:
+    """True when the current message will not be retried if it fails now."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return True
+    from dramatiq import get_broker
+
+    actor = get_broker().get_actor(message.actor_name)
+    max_retries = message.options.get("max_retries", actor.options.get("max_retries", 0))
+    return message.options.get("retries", 0) >= max_retries
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:5000]

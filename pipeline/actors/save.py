@@ -1,0 +1,23 @@
+import dramatiq
+
+from pipeline.config import DEFAULT_QUEUE
+from webapp.inbox.services.messages import message_begin_delivery, message_record_error, message_save
+
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe
+from .render import render_attachment
+
+
+@dramatiq.actor(queue_name=DEFAULT_QUEUE, time_limit=30 * MINUTE, max_retries=3,
+                min_backoff=15 * SECOND, max_backoff=10 * MINUTE, throws=PERMANENT_ERRORS)
+def save_message(message_id: int) -> None:
+    """Store every attachment of one message, then settle it at the source."""
+    message = message_begin_delivery(message_id=message_id)
+    if message is None:
+        return
+    try:
+        outcome = message_save(message=message)
+    except Exception as exc:
+        message_record_error(message_id=message_id, error=describe(exc))
+        raise
+    for attachment_id in outcome.to_render:
+        render_attachment.send(attachment_id)

@@ -1,0 +1,50 @@
+"""Safe filenames and content types, decided from what the sender gave and the bytes themselves."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import unicodedata
+
+#: Longest filename we hand back in a download.
+MAX_FILENAME_LENGTH = 150
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\/<>:|?*]')
+
+_SIGNATURES = [
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"PK\x03\x04", "application/zip"),
+]
+
+
+def safe_filename(raw: str, *, fallback: str) -> str:
+    """The last path component of `raw`, without control or path characters, of bounded length."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = re.split(r"[\\/]", name)[-1]
+    name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
+    if not name or set(name) <= {"_", "."}:
+        name = fallback
+    if len(name) > MAX_FILENAME_LENGTH:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 10:
+            name = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
+        else:
+            name = name[:MAX_FILENAME_LENGTH]
+    return name
+
+
+def sniff_content_type(head: bytes, *, declared: str, filename: str) -> str:
+    """The type the bytes prove, else what the sender declared, else what the name suggests."""
+    for signature, content_type in _SIGNATURES:
+        if head.startswith(signature) or (signature == b"%PDF-" and signature in head[:1024]):
+            return content_type
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<?xml") or (text.startswith(b"<") and filename.lower().endswith(".xml")):
+        return "application/xml"
+    declared = (declared or "").split(";")[0].strip().lower()
+    if declared and declared != "application/octet-stream":
+        return declared
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"

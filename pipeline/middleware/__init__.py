@@ -1,0 +1,1 @@
+"""Our Dramatiq middleware, one per module."""

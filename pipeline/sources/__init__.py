@@ -1,0 +1,27 @@
+"""Mailbox sources by kind: each kind is a factory taking the mailbox's settings dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import Source
+from .folder import FolderSource
+
+
+def _folder(settings: dict) -> Source:
+    path = settings.get("path")
+    if not path:
+        raise ValueError("a folder mailbox needs settings['path']")
+    return FolderSource(path)
+
+
+#: Kind name -> factory(settings) -> Source.
+SOURCE_KINDS: dict[str, Callable[[dict], Source]] = {"folder": _folder}
+
+
+def open_source(kind: str, settings: dict) -> Source:
+    try:
+        factory = SOURCE_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown mailbox source kind {kind!r}; known kinds: {', '.join(sorted(SOURCE_KINDS))}") from None
+    return factory(settings)

@@ -1,0 +1,72 @@
+"""What every mailbox source offers the pipeline.
+
+A source lists messages, streams each message's attachments, and marks a message as done
+(or failed for good) at the source. The actors only ever see this interface, so the folder
+source of the embedded default and the Microsoft Graph source are interchangeable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: Chunk size for every streamed read: small enough that no attachment is held whole.
+CHUNK_SIZE = 64 * 1024
+
+
+class SourceError(Exception):
+    """The source could not be read now; trying again later may work."""
+
+
+class MessageGone(Exception):
+    """The message is no longer at the source (moved or deleted by someone else)."""
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """What listing a mailbox tells about one message."""
+
+    source_id: str
+    internet_message_id: str = ""
+    sender: str = ""
+    subject: str = ""
+    received_at: dt.datetime | None = None
+
+
+@dataclass
+class IncomingAttachment:
+    """One attachment of a message, not yet read.
+
+    `open_chunks` returns an iterator of bytes chunks of the decoded content; it is called
+    at most once. `skipped_reason` is set for parts the source recognised but will not
+    deliver (a link to a cloud file, an inline image...), which are recorded, not stored.
+    """
+
+    filename: str
+    content_type: str = "application/octet-stream"
+    open_chunks: Callable[[], Iterator[bytes]] | None = None
+    skipped_reason: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+class MessageReader(Protocol):
+    """An opened message: its attachments, in order, each streamed once."""
+
+    def attachments(self) -> Iterator[IncomingAttachment]: ...
+
+
+class Source(Protocol):
+    def list_messages(self) -> Iterator[MessageSummary]:
+        """Every message waiting at the source, oldest first."""
+
+    def open_message(self, source_id: str) -> AbstractContextManager[MessageReader]:
+        """Open one message for reading; raises MessageGone when it is no longer there."""
+
+    def mark_processed(self, source_id: str) -> None:
+        """Called only after every attachment of the message is stored."""
+
+    def mark_failed(self, source_id: str, reason: str) -> None:
+        """Called when the message is quarantined for good."""

@@ -1,0 +1,131 @@
+"""The clock: one tick per schedule slot, nothing else. Does not load Django.
+
+Run one per deployment; a second replica is harmless because every slot is claimed in
+Redis with SET NX before its tick is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import time
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from dramatiq import Message
+
+from pipeline import config, locks
+from pipeline.broker import build_broker
+
+logger = logging.getLogger("scheduler")
+
+#: How often the scheduler proves it is alive, and how long that proof lasts.
+HEARTBEAT_SECONDS = 30
+HEARTBEAT_TTL_SECONDS = 120
+#: While Redis is down, a slot's tick is retried this often, until the slot is nearly over.
+RETRY_SECONDS = 5
+#: A tick that fires this late (the process was paused) still runs; later ones are coalesced.
+MISFIRE_GRACE_SECONDS = 300
+
+
+def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    """A standard five-field crontab, or six fields with seconds first."""
+    fields = expression.split()
+    if len(fields) == 5:
+        return CronTrigger.from_crontab(expression, timezone=timezone)
+    if len(fields) == 6:
+        second, minute, hour, day, month, day_of_week = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=day_of_week, timezone=timezone)
+    raise config.ConfigError(f"SCHEDULE_CRON={expression!r} needs 5 fields (or 6 with seconds first)")
+
+
+def current_slot(trigger: CronTrigger, now: dt.datetime) -> dt.datetime:
+    """The latest fire time of `trigger` at or before `now`: the slot a tick belongs to."""
+    slot = None
+    fire = trigger.get_next_fire_time(None, now - dt.timedelta(days=1))
+    while fire is not None and fire <= now:
+        slot = fire
+        fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
+    return slot or now.replace(second=0, microsecond=0)
+
+
+class Clock:
+    def __init__(self, *, cron: str, timezone: str):
+        self.trigger = cron_trigger(cron, timezone)
+        self.broker = build_broker(with_django=False)
+        self.redis = locks.redis_client()
+
+    def send_tick(self, *, slot: str) -> bool:
+        """Send one tick for `slot` unless another scheduler did; True when this one sent it."""
+        if not locks.claim_slot(self.redis, slot):
+            logger.info("slot %s already ticked by another scheduler", slot)
+            return False
+        try:
+            self.broker.enqueue(Message(queue_name=config.DEFAULT_QUEUE, actor_name="tick", args=(), kwargs={}, options={}))
+        except Exception:
+            self.redis.delete(locks.key("tick", slot))
+            raise
+        self.redis.set(locks.key("scheduler", "last_tick"), dt.datetime.now(dt.timezone.utc).isoformat())
+        logger.info("tick sent for slot %s", slot)
+        return True
+
+    def scheduled_tick(self) -> None:
+        """Tick for the current slot, retrying while Redis is away, until the next slot is near."""
+        now = dt.datetime.now(self.trigger.timezone)
+        slot = current_slot(self.trigger, now)
+        following = self.trigger.get_next_fire_time(slot, slot + dt.timedelta(seconds=1))
+        deadline = time.monotonic() + max(RETRY_SECONDS, ((following - now).total_seconds() if following else 60) - RETRY_SECONDS)
+        while True:
+            try:
+                self.send_tick(slot=slot.isoformat())
+                return
+            except Exception as exc:  # Redis down: keep the clock alive and try again
+                if time.monotonic() >= deadline:
+                    logger.error("slot %s missed: Redis did not answer (%s)", slot.isoformat(), exc)
+                    return
+                logger.warning("cannot reach Redis for slot %s (%s); retrying in %ss", slot.isoformat(), exc, RETRY_SECONDS)
+                time.sleep(RETRY_SECONDS)
+
+    def startup_tick(self) -> None:
+        try:
+            self.send_tick(slot=f"startup-{os.getpid()}-{time.time():.0f}")
+        except Exception as exc:
+            logger.warning("start-up tick not sent: %s", exc)
+
+    def heartbeat(self) -> None:
+        try:
+            self.redis.set(locks.key("scheduler", "heartbeat"), f"{time.time():.0f}", ex=HEARTBEAT_TTL_SECONDS)
+        except Exception as exc:
+            logger.warning("heartbeat not written: %s", exc)
+
+
+def main() -> int:
+    logging.basicConfig(level=config.env_str("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config.load_local_env()
+    clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.env_str("TIME_ZONE", "America/Santiago"))
+    scheduler = BlockingScheduler(timezone=clock.trigger.timezone,
+                                  job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS})
+    scheduler.add_job(clock.scheduled_tick, clock.trigger, id="tick")
+    scheduler.add_job(clock.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", next_run_time=dt.datetime.now(clock.trigger.timezone))
+
+    def stop(signum, _frame):
+        logger.info("signal %s: stopping the scheduler", signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if config.env_bool("SCHEDULER_TICK_ON_START", False):
+        clock.startup_tick()
+    logger.info("scheduler started: cron %r, next tick %s", config.SCHEDULE_CRON,
+                clock.trigger.get_next_fire_time(None, dt.datetime.now(clock.trigger.timezone)))
+    scheduler.start()
+    logger.info("scheduler stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

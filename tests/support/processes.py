@@ -1,0 +1,92 @@
+"""Start the Procfile's real processes for a test, each with its own log, and stop them cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.config import BASE_DIR
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def procfile_commands(path: Path = BASE_DIR / "Procfile") -> dict[str, str]:
+    commands = {}
+    for line in path.read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ProcfileProcess:
+    """One Procfile process run through bash, exactly as honcho or a PaaS would run it."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, command: str | None = None):
+        self.name = name
+        self.command = command or procfile_commands()[name]
+        self.log_path = log_dir / f"{name}-{time.time_ns()}.log"
+        self._log = self.log_path.open("wb")
+        env = dict(env, PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}")
+        self.process = subprocess.Popen(
+            ["bash", "-c", f"exec {self.command}"], env=env, cwd=BASE_DIR,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the process group and wait; returns the exit code (killed when it ignores us)."""
+        if self.alive():
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self._log.close()
+        return self.process.returncode
+
+
+def run_procfile_once(name: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(env, PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}")
+    return subprocess.run(["bash", "-c", procfile_commands()[name]], env=env, cwd=BASE_DIR,
+                          capture_output=True, text=True, timeout=timeout, check=True)
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.2, what: str = "condition",
+             processes: list[ProcfileProcess] = ()) -> object:
+    """Poll until `predicate` is truthy; on timeout fail with the processes' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        for proc in processes:
+            if not proc.alive():
+                raise AssertionError(f"{proc.name} exited with {proc.process.returncode}:\n{proc.log()[-4000:]}")
+        time.sleep(interval)
+    logs = "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in processes)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")

@@ -1,0 +1,248 @@
+"""Admin: mailboxes are edited here; every other row is written by the pipeline and only viewed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
+
+from .models import Attachment, Blob, FetchRun, Mailbox, MailMessage
+from .services.runs import fetch_run_create
+
+#: Errors are cut to this many characters in lists.
+ERROR_PREVIEW_CHARS = 80
+
+EMPTY = "-"
+
+
+def _short(text: str) -> str:
+    return Truncator(text or "").chars(ERROR_PREVIEW_CHARS)
+
+
+def _admin_link(obj: object, text: str) -> str:
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
+    """Create a MANUAL run and send it to the worker once committed; tell the user either way."""
+    from pipeline.actors import fetch_mailbox  # importing the actors sets up the broker: keep it lazy
+
+    run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
+    if run is None:
+        messages.warning(request, f"{mailbox}: a run is already in progress; nothing started.")
+        return None
+    # robust: if Redis is down the PENDING run stays in the database and the next tick re-sends it.
+    transaction.on_commit(lambda: fetch_mailbox.send(run.pk), robust=True)
+    messages.success(request, f"{mailbox}: fetch queued as run #{run.pk}.")
+    return run
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the pipeline writes: viewable with the view permission, never added, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "active", "last_run_status", "last_run_at", "message_count",
+                    "pending_count", "quarantined_count")
+    list_filter = ("kind", "active")
+    search_fields = ("name",)
+    fields = ("name", "kind", "settings", "active", "fetch_button")
+    readonly_fields = ("fetch_button",)
+    actions = ("fetch_now",)
+    # Save buttons come first in the form, so Enter in a field saves instead of pressing "Fetch now".
+    save_on_top = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Mailbox]:
+        last = FetchRun.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at")
+        status = MailMessage.Status
+        return super().get_queryset(request).annotate(
+            _last_status=Subquery(last.values("status")[:1]),
+            _last_at=Subquery(last.values("created_at")[:1]),
+            _messages=Count("messages"),
+            _pending=Count("messages", filter=Q(messages__status=status.PENDING)),
+            _quarantined=Count("messages", filter=Q(messages__status=status.QUARANTINED)),
+        )
+
+    @admin.display(description="last run", ordering="_last_status")
+    def last_run_status(self, obj: Mailbox) -> str:
+        return FetchRun.Status(obj._last_status).label if obj._last_status else EMPTY
+
+    @admin.display(description="last run at", ordering="_last_at")
+    def last_run_at(self, obj: Mailbox) -> datetime | None:
+        return obj._last_at
+
+    @admin.display(description="messages", ordering="_messages")
+    def message_count(self, obj: Mailbox) -> int:
+        return obj._messages
+
+    @admin.display(description="pending", ordering="_pending")
+    def pending_count(self, obj: Mailbox) -> int:
+        return obj._pending
+
+    @admin.display(description="quarantined", ordering="_quarantined")
+    def quarantined_count(self, obj: Mailbox) -> int:
+        return obj._quarantined
+
+    @admin.action(description="Fetch now", permissions=["change"])
+    def fetch_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        for mailbox in queryset:
+            fetch_start(request, mailbox)
+
+    @admin.display(description="fetch")
+    def fetch_button(self, obj: Mailbox | None) -> str:
+        if obj is None or obj.pk is None:
+            return "Save the mailbox first."
+        # The button posts the change form (with its CSRF token) to our own URL instead of saving.
+        url = reverse("admin:inbox_mailbox_fetch", args=[obj.pk])
+        return format_html('<button type="submit" formaction="{}" formmethod="post" name="_fetch">Fetch now</button>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        fetch = self.admin_site.admin_view(require_POST(self.fetch_view))
+        return [path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"), *super().get_urls()]
+
+    def fetch_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        mailbox = get_object_or_404(Mailbox, pk=object_id)
+        if not self.has_change_permission(request, mailbox):
+            raise PermissionDenied
+        fetch_start(request, mailbox)
+        return HttpResponseRedirect(reverse("admin:inbox_mailbox_change", args=[mailbox.pk]))
+
+
+@admin.register(FetchRun)
+class FetchRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "mailbox", "trigger", "status", "created_at", "duration_display", "messages_seen",
+                    "messages_new", "attachments_stored", "attachments_deduplicated", "attachments_failed",
+                    "messages_failed", "short_error")
+    list_filter = ("status", "trigger", "mailbox")
+    date_hierarchy = "created_at"
+    search_fields = ("mailbox__name", "error")
+    list_select_related = ("mailbox",)
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: FetchRun) -> str:
+        duration = obj.duration
+        return f"{duration.total_seconds():.1f} s" if duration is not None else EMPTY
+
+    @admin.display(description="error")
+    def short_error(self, obj: FetchRun) -> str:
+        return _short(obj.error)
+
+
+class AttachmentDisplay:
+    """Columns shared by the attachment list and the inline under a message."""
+
+    @admin.display(description="size", ordering="blob__size")
+    def size_display(self, obj: Attachment) -> str:
+        return filesizeformat(obj.blob.size) if obj.blob is not None else EMPTY
+
+    @admin.display(description="download")
+    def download_link(self, obj: Attachment) -> str:
+        if obj.blob_id is None:
+            return EMPTY
+        return format_html('<a href="{}">Download</a>', reverse("inbox:attachment_download", args=[obj.pk]))
+
+    @admin.display(description="preview")
+    def thumbnail(self, obj: Attachment) -> str:
+        if obj.preview_status != Attachment.PreviewStatus.READY:
+            return EMPTY
+        url = reverse("inbox:attachment_preview", args=[obj.pk])
+        return format_html('<img src="{}" alt="preview of {}" loading="lazy" width="64" '
+                           'style="max-height:90px;object-fit:contain">', url, obj.filename)
+
+    @admin.display(description="error")
+    def short_error(self, obj: Attachment) -> str:
+        return _short(obj.error or obj.preview_error)
+
+
+class AttachmentInline(AttachmentDisplay, admin.TabularInline):
+    model = Attachment
+    fields = ("position", "thumbnail", "filename", "content_type", "size_display", "status", "preview_status",
+              "short_error", "download_link")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Attachment]:
+        return super().get_queryset(request).select_related("blob")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(MailMessage)
+class MailMessageAdmin(ReadOnlyAdmin):
+    list_display = ("subject_display", "sender", "mailbox", "status", "delivery_attempts", "attachment_count",
+                    "received_at", "run_link", "short_error")
+    list_filter = ("status", "mailbox")
+    date_hierarchy = "created_at"
+    search_fields = ("subject", "sender", "internet_message_id", "source_id")
+    list_select_related = ("mailbox", "fetch_run")
+    inlines = (AttachmentInline,)
+
+    @admin.display(description="subject", ordering="subject")
+    def subject_display(self, obj: MailMessage) -> str:
+        return Truncator(obj.subject or "(no subject)").chars(100)
+
+    @admin.display(description="run", ordering="fetch_run")
+    def run_link(self, obj: MailMessage) -> str:
+        return _admin_link(obj.fetch_run, f"#{obj.fetch_run_id}") if obj.fetch_run is not None else EMPTY
+
+    @admin.display(description="error")
+    def short_error(self, obj: MailMessage) -> str:
+        return _short(obj.error)
+
+
+@admin.register(Blob)
+class BlobAdmin(ReadOnlyAdmin):
+    list_display = ("sha256", "size_display", "content_type", "storage_name", "created_at")
+    list_filter = ("content_type",)
+    date_hierarchy = "created_at"
+    search_fields = ("sha256", "attachments__filename")
+
+    @admin.display(description="size", ordering="size")
+    def size_display(self, obj: Blob) -> str:
+        return filesizeformat(obj.size)
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(AttachmentDisplay, ReadOnlyAdmin):
+    list_display = ("thumbnail", "filename", "content_type", "size_display", "status", "preview_status",
+                    "short_error", "download_link", "message_link")
+    list_display_links = ("filename",)
+    list_filter = ("status", "preview_status", "message__mailbox")
+    date_hierarchy = "created_at"
+    search_fields = ("filename", "original_filename", "blob__sha256", "message__subject", "message__sender")
+    list_select_related = ("blob", "message")
+    readonly_fields = ("thumbnail", "size_display", "download_link")
+
+    @admin.display(description="message", ordering="message")
+    def message_link(self, obj: Attachment) -> str:
+        return _admin_link(obj.message, Truncator(str(obj.message)).chars(60))

@@ -1,0 +1,69 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from webapp.inbox.models import FetchRun, Mailbox
+from webapp.inbox.services.runs import active_run, fetch_run_create
+
+#: How often --wait looks at the runs.
+POLL_SECONDS = 0.5
+
+
+class Command(BaseCommand):
+    help = "Fetch mail now, through the worker. With --wait, follow the runs until they finish."
+
+    def add_arguments(self, parser):
+        parser.add_argument("names", nargs="*", help="mailboxes to fetch (default: every active one)")
+        parser.add_argument("--wait", action="store_true", help="wait for the runs; exit 0 only if all completed cleanly")
+        parser.add_argument("--timeout", type=float, default=600, help="seconds to wait with --wait (default 600)")
+
+    def handle(self, *args, names: list[str], wait: bool, timeout: float, **options):
+        from pipeline.actors import fetch_mailbox  # connects to Redis; only when a command sends work
+
+        mailboxes = list(Mailbox.objects.filter(name__in=names) if names else Mailbox.objects.filter(active=True))
+        missing = set(names) - {m.name for m in mailboxes}
+        if missing:
+            raise CommandError(f"no such mailbox: {', '.join(sorted(missing))}")
+        if not mailboxes:
+            raise CommandError("there is no active mailbox; add one with add_mailbox")
+        runs = []
+        for mailbox in mailboxes:
+            run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
+            if run is None:
+                run = active_run(mailbox)
+                self.stdout.write(f"{mailbox}: a run is already in progress (#{run.pk}); following it")
+            else:
+                fetch_mailbox.send(run.pk)
+                self.stdout.write(f"{mailbox}: run #{run.pk} sent to the worker")
+            runs.append(run)
+        if wait:
+            return self._wait([r.pk for r in runs if r is not None], timeout)
+
+    def _wait(self, run_ids: list[int], timeout: float):
+        deadline = time.monotonic() + timeout
+        bar = tqdm(total=0, unit="msg", desc="messages saved", disable=None)
+        while True:
+            runs = list(FetchRun.objects.filter(pk__in=run_ids).select_related("mailbox"))
+            seen = sum(r.messages_new for r in runs)
+            done = sum(r.messages.exclude(status="pending").count() for r in runs)
+            bar.total = seen
+            bar.n = done
+            bar.refresh()
+            if all(r.status not in FetchRun.ACTIVE_STATUSES for r in runs):
+                break
+            if time.monotonic() > deadline:
+                bar.close()
+                raise CommandError(f"runs still in progress after {timeout:.0f}s; is the worker running?")
+            time.sleep(POLL_SECONDS)
+        bar.close()
+        clean = True
+        for run in runs:
+            self.stdout.write(
+                f"{run.mailbox}: run #{run.pk} {run.get_status_display()} - {run.messages_new} new of {run.messages_seen} "
+                f"messages, {run.attachments_stored} attachments stored ({run.attachments_deduplicated} already had), "
+                f"{run.attachments_failed} failed{': ' + run.error if run.error else ''}"
+            )
+            clean &= run.status == FetchRun.Status.COMPLETED and run.attachments_failed == 0
+        if not clean:
+            raise CommandError("not every run completed cleanly; see the admin for the reasons")

@@ -1,0 +1,1 @@
+"""Every write the pipeline makes goes through these keyword-only service functions."""

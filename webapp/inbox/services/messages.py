@@ -1,0 +1,168 @@
+"""Saving a message: stream each attachment into storage, record it, then settle it at the source."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.core.files.storage import storages
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from pipeline import config
+from pipeline.content import safe_filename, sniff_content_type
+from pipeline.sources.base import IncomingAttachment, MessageGone, Source
+from pipeline.storage import ContentTooLarge, save_spooled, spool
+
+from ..models import Attachment, Blob, MailMessage
+from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
+
+logger = logging.getLogger(__name__)
+
+#: Types we make a preview of.
+PREVIEWABLE_TYPES = {"application/pdf"}
+
+
+@dataclass
+class SaveOutcome:
+    """What saving a message did; `to_render` are attachment ids that want a preview."""
+
+    to_render: list[int] = field(default_factory=list)
+    quarantined: bool = False
+
+
+def message_begin_delivery(*, message_id: int) -> MailMessage | None:
+    """Count one delivery; quarantine a message whose deliveries keep dying.
+
+    Returns the message when it should be worked on, None when it is settled already.
+    """
+    with transaction.atomic():
+        updated = MailMessage.objects.filter(pk=message_id, status=MailMessage.Status.PENDING).update(
+            delivery_attempts=F("delivery_attempts") + 1, updated_at=timezone.now()
+        )
+        if not updated:
+            return None
+        message = MailMessage.objects.get(pk=message_id)
+    if message.delivery_attempts > config.MAX_DELIVERIES:
+        last = f" Last error: {message.error}" if message.error else ""
+        message_quarantine(
+            message=message,
+            reason=f"Gave up after {config.MAX_DELIVERIES} deliveries that did not finish "
+            f"(the worker crashed, timed out or kept failing).{last}",
+        )
+        return None
+    return message
+
+
+def message_save(*, message: MailMessage, source: Source | None = None) -> SaveOutcome:
+    """Store every attachment of `message`; idempotent, resumes after the last stored one."""
+    source = source or mailbox_source(message.mailbox)
+    outcome = SaveOutcome()
+    done_positions = set(message.attachments.values_list("position", flat=True))
+    try:
+        with source.open_message(message.source_id) as reader:
+            count = 0
+            for position, incoming in enumerate(reader.attachments()):
+                count += 1
+                if position in done_positions:
+                    continue
+                attachment = attachment_store(message=message, position=position, incoming=incoming)
+                if attachment.preview_status == Attachment.PreviewStatus.PENDING:
+                    outcome.to_render.append(attachment.pk)
+    except MessageGone:
+        message_quarantine(message=message, reason="The message is no longer at the source; it was moved or deleted before it could be read.")
+        outcome.quarantined = True
+        return outcome
+
+    with transaction.atomic():
+        MailMessage.objects.filter(pk=message.pk).update(
+            status=MailMessage.Status.PROCESSED, processed_at=timezone.now(), attachment_count=count, error=""
+        )
+    source.mark_processed(message.source_id)
+    if message.fetch_run_id:
+        fetch_run_finish_if_done(run_id=message.fetch_run_id)
+    return outcome
+
+
+def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> None:
+    with transaction.atomic():
+        updated = MailMessage.objects.filter(pk=message.pk, status=MailMessage.Status.PENDING).update(
+            status=MailMessage.Status.QUARANTINED, error=reason[:5000]
+        )
+    if not updated:
+        return
+    logger.warning("message %s quarantined: %s", message.pk, reason)
+    if message.fetch_run_id:
+        fetch_run_count(run_id=message.fetch_run_id, messages_failed=1)
+    try:
+        (source or mailbox_source(message.mailbox)).mark_failed(message.source_id, reason)
+    except Exception:  # the row says quarantined; the next listing settles the source
+        logger.exception("could not mark message %s as failed at its source", message.pk)
+    if message.fetch_run_id:
+        fetch_run_finish_if_done(run_id=message.fetch_run_id)
+
+
+def message_record_error(*, message_id: int, error: str) -> None:
+    MailMessage.objects.filter(pk=message_id).update(error=error[:5000])
+
+
+def attachment_store(*, message: MailMessage, position: int, incoming: IncomingAttachment) -> Attachment:
+    """Stream one attachment into storage (once per distinct content) and record it."""
+    fallback = f"attachment-{position + 1}"
+    row = {
+        "original_filename": (incoming.filename or "")[:1024],
+        "filename": safe_filename(incoming.filename, fallback=fallback),
+        "content_type": incoming.content_type[:255],
+        "error": "; ".join(incoming.problems)[:5000],
+    }
+    if incoming.skipped_reason or incoming.open_chunks is None:
+        return _attachment_create(message, position, status=Attachment.Status.SKIPPED,
+                                  **{**row, "error": incoming.skipped_reason or "nothing to read"})
+    try:
+        with spool(incoming.open_chunks(), max_bytes=config.MAX_ATTACHMENT_BYTES, directory=config.state_dir() / "tmp") as spooled:
+            if spooled.size == 0:
+                return _attachment_create(message, position, status=Attachment.Status.SKIPPED,
+                                          **{**row, "error": "empty attachment (0 bytes)"})
+            content_type = sniff_content_type(spooled.head, declared=incoming.content_type, filename=row["filename"])
+            blob, created = _blob_for(spooled, content_type)
+    except ContentTooLarge as exc:
+        return _attachment_create(message, position, status=Attachment.Status.FAILED,
+                                  **{**row, "error": f"not stored: attachment {exc}"})
+
+    preview = Attachment.PreviewStatus.PENDING if blob.content_type in PREVIEWABLE_TYPES else Attachment.PreviewStatus.NONE
+    return _attachment_create(message, position, status=Attachment.Status.STORED, blob=blob, deduplicated=not created,
+                              preview_status=preview, **{**row, "content_type": blob.content_type})
+
+
+def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:
+    """The Blob of this content, storing the object first when it is new.
+
+    The row is written only after the object is complete in storage, so a Blob row
+    always means a stored object.
+    """
+    blob = Blob.objects.filter(sha256=spooled.sha256).first()
+    if blob is not None:
+        return blob, False
+    name = save_spooled(storages["default"], spooled)
+    try:
+        with transaction.atomic():
+            return Blob.objects.create(sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name), True
+    except IntegrityError:  # another thread stored the same content at the same time
+        return Blob.objects.get(sha256=spooled.sha256), False
+
+
+def _attachment_create(message: MailMessage, position: int, *, status: str, deduplicated: bool = False, **fields) -> Attachment:
+    try:
+        with transaction.atomic():
+            attachment = Attachment.objects.create(message=message, position=position, status=status, **fields)
+    except IntegrityError:
+        return Attachment.objects.get(message=message, position=position)
+    if message.fetch_run_id:
+        fetch_run_count(
+            run_id=message.fetch_run_id,
+            attachments_stored=int(status == Attachment.Status.STORED),
+            attachments_deduplicated=int(deduplicated),
+            attachments_failed=int(status == Attachment.Status.FAILED),
+        )
+    return attachment

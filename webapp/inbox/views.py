@@ -1,0 +1,126 @@
+"""Web views: attachment downloads and previews streamed from storage, and the health check."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.files import File
+from django.core.files.storage import storages
+from django.db import connection
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+
+from pipeline import locks
+from pipeline.content import safe_filename
+
+from .models import Attachment
+
+logger = logging.getLogger(__name__)
+
+#: The permission a staff user needs to download or preview attachments.
+VIEW_PERMISSION = "inbox.view_attachment"
+
+#: A content type we are willing to put in a header: `type/subtype`, nothing else.
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+
+#: How long a browser may keep a preview (previews are named by content, so they never change).
+PREVIEW_MAX_AGE = 3600
+
+
+def _authorize(request: HttpRequest) -> HttpResponse | None:
+    """A login redirect for anonymous users; PermissionDenied (403) for users lacking access."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
+        raise PermissionDenied
+    return None
+
+
+def _open(name: str) -> File | None:
+    """Never read whole: the response streams the open file. None when the object is missing."""
+    try:
+        return storages["default"].open(name, "rb")
+    except FileNotFoundError:
+        logger.error("stored object %s is missing from storage", name)
+        return None
+
+
+def _header_content_type(*candidates: str) -> str:
+    for value in candidates:
+        value = (value or "").split(";")[0].strip().lower()
+        if _CONTENT_TYPE.match(value):
+            return value
+    return "application/octet-stream"
+
+
+def _harden(response: HttpResponse) -> HttpResponse:
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+@require_safe
+def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    attachment = get_object_or_404(Attachment.objects.select_related("blob"), pk=pk)
+    blob = attachment.blob
+    if blob is None or not blob.storage_name or (handle := _open(blob.storage_name)) is None:
+        raise Http404("This attachment has no stored file.")
+    filename = safe_filename(attachment.filename, fallback=f"attachment-{attachment.pk}")
+    content_type = _header_content_type(attachment.content_type, blob.content_type)
+    response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    patch_cache_control(response, private=True)
+    return _harden(response)
+
+
+@require_safe
+def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    attachment = get_object_or_404(Attachment, pk=pk)
+    ready = attachment.preview_status == Attachment.PreviewStatus.READY and attachment.preview_name
+    if not ready or (handle := _open(attachment.preview_name)) is None:
+        raise Http404("This attachment has no preview.")
+    response = FileResponse(handle, content_type="image/png", filename=f"preview-{attachment.pk}.png")
+    patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
+    return _harden(response)
+
+
+def _check(probe: Callable[[], object], name: str) -> dict:
+    """Run one probe; errors are reported by class only, so no URL or secret reaches the output."""
+    started = time.monotonic()
+    try:
+        probe()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+        logger.warning("health check %s failed: %r", name, exc)
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _redis() -> None:
+    locks.shared_client().ping()
+
+
+@csrf_exempt
+@require_safe
+def health(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check(_database, "database"), "redis": _check(_redis, "redis")}
+    healthy = all(check["ok"] for check in checks.values())
+    response = JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    patch_cache_control(response, no_store=True)
+    return response
