@@ -105,6 +105,7 @@ class Clock:
 
 def main() -> int:
     logging.basicConfig(level=config.env_str("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per heartbeat is noise
     config.load_local_env()
     clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.env_str("TIME_ZONE", "America/Santiago"))
     scheduler = BlockingScheduler(timezone=clock.trigger.timezone,

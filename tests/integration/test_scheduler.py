@@ -1,0 +1,51 @@
+"""The real scheduler.py: one tick per slot however many replicas run, and a clean stop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+
+from scheduler import cron_trigger, current_slot
+from tests.support.processes import ProcfileProcess, wait_for
+
+SANTIAGO = "America/Santiago"
+
+
+def test_current_slot_is_the_latest_fire_time_not_after_now():
+    trigger = cron_trigger("*/15 * * * *", SANTIAGO)
+    now = dt.datetime(2026, 3, 4, 10, 44, 59, tzinfo=trigger.timezone)
+    assert current_slot(trigger, now) == now.replace(minute=30, second=0)
+    assert current_slot(trigger, now.replace(minute=45, second=0)) == now.replace(minute=45, second=0)
+
+
+def test_six_fields_put_seconds_first_and_other_shapes_are_refused():
+    assert isinstance(cron_trigger("*/5 * * * * *", SANTIAGO), CronTrigger)
+    with pytest.raises(ValueError, match="5 fields"):
+        cron_trigger("*/15 *", SANTIAGO)
+
+
+@pytest.mark.slow
+def test_two_schedulers_send_one_tick_per_slot(tmp_path, redis_url, redis_client):
+    env = dict(os.environ, REDIS_URL=redis_url, SCHEDULE_CRON="* * * * * *", SCHEDULER_TICK_ON_START="false",
+               STATE_DIR=str(tmp_path / "state"))
+    schedulers = [ProcfileProcess("scheduler", env, tmp_path) for _ in range(2)]
+    try:
+        wait_for(lambda: redis_client.llen("dramatiq:default") >= 5, timeout=30, what="five ticks", processes=schedulers)
+        time.sleep(0.5)  # let both replicas finish the slot they are in
+    finally:
+        exit_codes = [s.stop() for s in schedulers]
+    assert exit_codes == [0, 0], [s.log()[-2000:] for s in schedulers]
+
+    slots = sorted(k.decode() for k in redis_client.keys("invoicemail:tick:*"))
+    ticks = [json.loads(redis_client.hget("dramatiq:default.msgs", mid)) for mid in redis_client.lrange("dramatiq:default", 0, -1)]
+    assert {t["actor_name"] for t in ticks} == {"tick"}
+    assert len(ticks) == len(slots), "every slot was claimed by exactly one scheduler, which sent exactly one tick"
+    logs = "".join(s.log() for s in schedulers)
+    assert logs.count("tick sent for slot") == len(slots)
+    assert "already ticked by another scheduler" in logs
+    assert redis_client.exists("invoicemail:scheduler:heartbeat")

@@ -1,0 +1,179 @@
+"""The pipeline's services over a real folder source, real storage and the test database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from django.core.files.storage import storages
+from django.utils import timezone
+
+from pipeline import config, samples
+from pipeline.sources.folder import FolderSource
+from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
+from webapp.inbox.services.catchup import stale_work_claim
+from webapp.inbox.services.messages import message_begin_delivery, message_save
+from webapp.inbox.services.previews import attachment_render_preview
+from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
+
+pytestmark = pytest.mark.django_db
+
+PDF = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=1, total=100)
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def mailbox(inbox):
+    return Mailbox.objects.create(name="suppliers", settings={"path": str(inbox)})
+
+
+def drop(inbox, name, *, attachments, message_id=None):
+    (inbox / name).write_bytes(samples.supplier_email(attachments=attachments, message_id=message_id))
+
+
+def fetch(mailbox) -> tuple[FetchRun, list[int]]:
+    run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
+    new: list[int] = []
+    fetch_run_execute(run=run, on_new_message=new.append)
+    return run, new
+
+
+def save_all(message_ids):
+    outcomes = []
+    for message_id in message_ids:
+        message = message_begin_delivery(message_id=message_id)
+        outcomes.append(message_save(message=message) if message else None)
+    return outcomes
+
+
+def test_a_fetched_mailbox_ends_stored_counted_and_moved(mailbox, inbox):
+    xml = samples.dte_xml(folio=7)
+    drop(inbox, "a.eml", attachments=[("dte.xml", "application/xml", xml), ("f.pdf", "application/pdf", PDF)])
+    drop(inbox, "b.eml", attachments=[("copy.pdf", "application/pdf", PDF)])
+    run, new = fetch(mailbox)
+    assert len(new) == 2
+    run.refresh_from_db()
+    assert run.status == FetchRun.Status.RUNNING and run.listed_at is not None
+
+    outcomes = save_all(new)
+    run.refresh_from_db()
+    assert run.status == FetchRun.Status.COMPLETED
+    assert (run.messages_seen, run.messages_new, run.attachments_stored, run.attachments_deduplicated) == (2, 2, 3, 1)
+    assert Blob.objects.count() == 2
+    for blob in Blob.objects.all():
+        with storages["default"].open(blob.storage_name) as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == blob.sha256
+    pdfs = Attachment.objects.filter(content_type="application/pdf")
+    assert {a.preview_status for a in pdfs} == {Attachment.PreviewStatus.PENDING}
+    assert sorted(sum((o.to_render for o in outcomes), [])) == sorted(a.pk for a in pdfs)
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a.eml", "b.eml"]
+
+
+def test_listing_again_creates_nothing_new(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF)])
+    first, new = fetch(mailbox)
+    second = FetchRun.objects.create(mailbox=mailbox)
+    FetchRun.objects.filter(pk=first.pk).update(status=FetchRun.Status.COMPLETED)
+    again: list[int] = []
+    fetch_run_execute(run=second, on_new_message=again.append)
+    second.refresh_from_db()
+    assert again == [] and (second.messages_seen, second.messages_new) == (1, 0)
+    assert MailMessage.objects.count() == 1
+
+
+def test_a_second_run_is_refused_while_one_is_active(mailbox):
+    assert fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.SCHEDULE) is not None
+    assert fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.SCHEDULE) is None
+
+
+def test_the_same_mail_twice_gives_one_row_and_both_copies_are_settled(mailbox, inbox):
+    for name in ("a.eml", "a-copy.eml"):
+        drop(inbox, name, attachments=[("f.pdf", "application/pdf", PDF)], message_id="<same@proveedora.cl>")
+    _, new = fetch(mailbox)
+    assert len(new) == 1
+    save_all(new)
+    FetchRun.objects.update(status=FetchRun.Status.COMPLETED)
+    fetch(mailbox)
+    assert MailMessage.objects.count() == 1 and Attachment.objects.count() == 1
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a-copy.eml", "a.eml"]
+
+
+def test_saving_is_idempotent_and_resumes_after_the_last_stored_attachment(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("one.pdf", "application/pdf", PDF), ("two.xml", "application/xml", b"<a/>")])
+    _, new = fetch(mailbox)
+    message = MailMessage.objects.get(pk=new[0])
+    Attachment.objects.create(message=message, position=0, original_filename="one.pdf", filename="one.pdf",
+                              status=Attachment.Status.SKIPPED, error="stored by an earlier delivery")
+    save_all(new)
+    assert list(message.attachments.values_list("position", "status")) == [(0, "skipped"), (1, "stored")]
+    assert message_begin_delivery(message_id=message.pk) is None, "a processed message is not worked on again"
+
+
+def test_oversized_and_empty_attachments_are_recorded_not_stored(mailbox, inbox, monkeypatch):
+    monkeypatch.setattr(config, "MAX_ATTACHMENT_BYTES", 1000)
+    drop(inbox, "a.eml", attachments=[("big.pdf", "application/pdf", b"%PDF-" + b"x" * 2000),
+                                      ("empty.pdf", "application/pdf", b""),
+                                      ("ok.xml", "application/xml", b"<ok/>")])
+    run, new = fetch(mailbox)
+    save_all(new)
+    run.refresh_from_db()
+    rows = {a.filename: a for a in Attachment.objects.all()}
+    assert rows["big.pdf"].status == Attachment.Status.FAILED and "limit" in rows["big.pdf"].error
+    assert rows["empty.pdf"].status == Attachment.Status.SKIPPED and "0 bytes" in rows["empty.pdf"].error
+    assert rows["ok.xml"].status == Attachment.Status.STORED
+    assert run.status == FetchRun.Status.COMPLETED_WITH_ERRORS and run.attachments_failed == 1
+    assert Blob.objects.count() == 1
+
+
+def test_a_message_whose_deliveries_keep_dying_is_quarantined_with_its_reason(mailbox, inbox):
+    drop(inbox, "poison.eml", attachments=[("f.pdf", "application/pdf", PDF)])
+    run, new = fetch(mailbox)
+    MailMessage.objects.filter(pk=new[0]).update(delivery_attempts=config.MAX_DELIVERIES, error="TimeLimitExceeded")
+    assert message_begin_delivery(message_id=new[0]) is None
+    message = MailMessage.objects.get(pk=new[0])
+    assert message.status == MailMessage.Status.QUARANTINED
+    assert "Gave up after" in message.error and "TimeLimitExceeded" in message.error
+    assert (inbox / "failed" / "poison.eml").exists()
+    assert "Gave up" in (inbox / "failed" / "poison.eml.reason").read_text()
+    run.refresh_from_db()
+    assert run.status == FetchRun.Status.COMPLETED_WITH_ERRORS and run.messages_failed == 1
+
+
+def test_a_message_gone_from_the_source_is_quarantined(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF)])
+    _, new = fetch(mailbox)
+    (inbox / "a.eml").unlink()
+    outcome = save_all(new)[0]
+    assert outcome.quarantined
+    assert "no longer at the source" in MailMessage.objects.get(pk=new[0]).error
+
+
+def test_stale_pending_work_is_claimed_once_per_period(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF)])
+    _, new = fetch(mailbox)
+    assert stale_work_claim().messages == []
+    long_ago = timezone.now() - dt.timedelta(seconds=config.STALE_AFTER_SECONDS + 60)
+    MailMessage.objects.filter(pk=new[0]).update(updated_at=long_ago)
+    assert stale_work_claim().messages == new
+    assert stale_work_claim().messages == [], "claimed work waits another period"
+
+
+def test_previews_are_rendered_once_per_content_and_bad_pdfs_are_recorded(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF),
+                                      ("broken.pdf", "application/pdf", PDF[: len(PDF) // 2])])
+    _, new = fetch(mailbox)
+    outcome = save_all(new)[0]
+    good, broken = (Attachment.objects.get(pk=pk) for pk in outcome.to_render)
+    good = attachment_render_preview(attachment=good)
+    assert good.preview_status == Attachment.PreviewStatus.READY
+    with storages["default"].open(good.preview_name) as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    broken = attachment_render_preview(attachment=broken)
+    assert broken.preview_status == Attachment.PreviewStatus.FAILED and "damaged" in broken.preview_error

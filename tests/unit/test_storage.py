@@ -1,0 +1,73 @@
+import hashlib
+import os
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+
+from pipeline.storage import ContentTooLarge, blob_name, local_copy, save_spooled, spool
+
+
+def chunks(data: bytes, size: int = 1000):
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+def test_spool_hashes_counts_and_keeps_the_head(tmp_path):
+    data = os.urandom(10_000)
+    with spool(chunks(data), max_bytes=20_000, directory=tmp_path) as spooled:
+        assert spooled.sha256 == hashlib.sha256(data).hexdigest()
+        assert spooled.size == len(data)
+        assert spooled.head == data[:512]
+        assert spooled.path.read_bytes() == data
+    assert list(tmp_path.iterdir()) == [], "the temporary file is removed"
+
+
+def test_spool_refuses_content_over_the_cap_and_leaves_nothing_behind(tmp_path):
+    with pytest.raises(ContentTooLarge, match="limit"):
+        with spool(chunks(b"x" * 5_000), max_bytes=4_999, directory=tmp_path):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spool_removes_its_file_when_the_source_fails_midway(tmp_path):
+    def broken():
+        yield b"first part"
+        raise ConnectionError("source went away")
+
+    with pytest.raises(ConnectionError):
+        with spool(broken(), max_bytes=100, directory=tmp_path):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_object_is_named_by_its_hash_and_saving_twice_keeps_one_object(tmp_path):
+    storage = FileSystemStorage(location=tmp_path / "media", allow_overwrite=True)
+    data = b"%PDF-1.4 same bytes"
+    names = []
+    for _ in range(2):
+        with spool([data], max_bytes=100, directory=tmp_path / "tmp") as spooled:
+            names.append(save_spooled(storage, spooled))
+    digest = hashlib.sha256(data).hexdigest()
+    assert names == [blob_name(digest)] * 2
+    stored = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert [p.name for p in stored] == [digest]
+    assert stored[0].read_bytes() == data
+
+
+def test_save_refuses_a_storage_that_renames_instead_of_overwriting(tmp_path):
+    storage = FileSystemStorage(location=tmp_path / "media")  # Django's default: never overwrite
+    with spool([b"one"], max_bytes=100) as spooled:
+        save_spooled(storage, spooled)
+    with spool([b"one"], max_bytes=100) as spooled:
+        with pytest.raises(RuntimeError, match="overwrite"):
+            save_spooled(storage, spooled)
+    assert len([p for p in (tmp_path / "media").rglob("*") if p.is_file()]) == 1
+
+
+def test_local_copy_is_the_file_itself_for_a_local_storage(tmp_path):
+    storage = FileSystemStorage(location=tmp_path, allow_overwrite=True)
+    storage.save("a/b.bin", ContentFile(b"abc"))
+    with local_copy(storage, "a/b.bin") as path:
+        assert path == tmp_path / "a" / "b.bin"
+        assert path.read_bytes() == b"abc"
