@@ -8,6 +8,7 @@ makes the waits below time out.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pipeline.embedded_redis import EmbeddedRedis
 from tests.support.database import attached_database
 from tests.support.postgres import find_pg_bin, temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
-from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
+from webapp.inbox.models import Attachment, Blob, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
 
@@ -77,6 +78,12 @@ def _write_mail(inbox: Path) -> dict[str, bytes]:
     return files
 
 
+def manage(env: dict, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """A management command, run as a user runs it from a second terminal."""
+    return subprocess.run([sys.executable, "manage.py", *args], env=dict(env, **extra_env), cwd=BASE_DIR,
+                          capture_output=True, text=True, check=True, timeout=120)
+
+
 def _login(base_url: str) -> requests.Session:
     session = requests.Session()
     login_url = f"{base_url}/admin/login/"
@@ -99,11 +106,11 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
 
-    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl"],
-                   env=dict(stack_env, DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD), check=True, cwd=BASE_DIR)
+    manage(stack_env, "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl",
+           DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD)
+    assert "created mailbox suppliers" in manage(stack_env, "add_mailbox", "suppliers", "--folder", str(inbox)).stdout
 
     with django_db_blocker.unblock(), attached_database(stack_env["DATABASE_URL"]) as db:
-        Mailbox.objects.using(db).create(name="suppliers", settings={"path": str(inbox)})
 
         processes = [
             ProcfileProcess("worker", stack_env, logs),
@@ -154,6 +161,13 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
 
             health = requests.get(f"{base_url}/health/", timeout=10)
             assert health.status_code == 200 and health.json()["status"] == "ok"
+
+            (inbox / "05.eml").write_bytes(samples.supplier_email(folio=1005))
+            fetched = manage(stack_env, "fetch_mail", "suppliers", "--wait", "--timeout", "60")
+            assert "Completed - 1 new of 1 messages, 2 attachments stored" in fetched.stdout, fetched.stdout
+            status = json.loads(manage(stack_env, "pipeline_status", "--json").stdout)
+            assert status["redis"]["ok"] and status["scheduler"]["alive"]
+            assert [r["trigger"] for r in status["recent_runs"]] == ["manual", "schedule"]
         finally:
             exit_codes = {p.name: p.stop() for p in processes}
     assert exit_codes == {"worker": 0, "scheduler": 0, "web": 0}, "\n".join(p.log()[-3000:] for p in processes)

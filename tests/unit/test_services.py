@@ -10,7 +10,6 @@ from django.core.files.storage import storages
 from django.utils import timezone
 
 from pipeline import config, samples
-from pipeline.sources.folder import FolderSource
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.catchup import stale_work_claim
 from webapp.inbox.services.messages import message_begin_delivery, message_save
