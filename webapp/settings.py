@@ -132,6 +132,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": config.env_str("LOG_LEVEL", "INFO")},
 }
 
+# Served over HTTPS (behind the platform's proxy) unless told otherwise: secure cookies,
+# HSTS and a redirect to https. The platform's health checks reach /health/ over plain HTTP.
+HTTPS = config.env_bool("HTTPS", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
-if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = config.env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"

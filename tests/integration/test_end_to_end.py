@@ -50,6 +50,7 @@ def stack_env(tmp_path, database_url):
             "REDIS_URL": redis_server.url,
             "SECRET_KEY": "end-to-end-test-secret-key-0123456789-abcdefghijklmnop",
             "DEBUG": "false",
+            "HTTPS": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SCHEDULER_TICK_ON_START": "true",
             "WORKER_SHUTDOWN_TIMEOUT_MS": "10000",
