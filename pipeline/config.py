@@ -102,6 +102,10 @@ def redis_client_options() -> dict:
 #: Worker budget: small by default so a cheap PaaS plan holds it.
 WORKER_PROCESSES = env_int("WORKER_PROCESSES", 1, minimum=1)
 WORKER_THREADS = env_int("WORKER_THREADS", 2, minimum=1)
+#: Wake idle consumers through Redis pub/sub on every enqueue (pipeline/wakeup.py); off = Dramatiq's plain polling.
+WORKER_WAKEUP = env_bool("WORKER_WAKEUP", True)
+#: With wake-ups on, the slowest an idle consumer polls Redis (ms): only the safety net for a lost wake-up.
+WORKER_IDLE_POLL_MS = env_int("WORKER_IDLE_POLL_MS", 5000, minimum=100)
 
 #: Queues, and the namespace Dramatiq uses for its Redis keys.
 DEFAULT_QUEUE = "default"
@@ -113,8 +117,9 @@ SCHEDULE_CRON = env_str("SCHEDULE_CRON", "*/15 * * * *")
 #: Largest attachment we store; Outlook refuses to send more than 150 MB.
 MAX_ATTACHMENT_BYTES = env_int("MAX_ATTACHMENT_MB", 150, minimum=1) * 1024 * 1024
 
-#: Work left pending longer than this is enqueued again by the next tick.
-STALE_AFTER_SECONDS = env_int("PIPELINE_STALE_MINUTES", 10, minimum=1) * 60
+#: Work left pending longer than this is enqueued again by the next tick. PIPELINE_STALE_SECONDS,
+#: when set, wins over PIPELINE_STALE_MINUTES (finer grain, for tests and impatient operators).
+STALE_AFTER_SECONDS = env_int("PIPELINE_STALE_SECONDS", 0, minimum=1) or env_int("PIPELINE_STALE_MINUTES", 10, minimum=1) * 60
 
 #: A message delivered this many times without finishing is quarantined.
 MAX_DELIVERIES = env_int("PIPELINE_MAX_DELIVERIES", 5, minimum=1)

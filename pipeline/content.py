@@ -48,3 +48,20 @@ def sniff_content_type(head: bytes, *, declared: str, filename: str) -> str:
     if declared and declared != "application/octet-stream":
         return declared
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+#: Extensions whose promise we check against the bytes: a mismatch is noted on the attachment.
+_EXTENSION_TYPES = {"pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+                    "gif": "image/gif", "xml": "application/xml", "zip": "application/zip"}
+_TYPE_WORDS = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF",
+               "application/xml": "XML", "text/xml": "XML", "application/zip": "ZIP"}
+
+
+def name_content_mismatch(filename: str, content_type: str) -> str:
+    """A readable note when the name promises one kind of file and the bytes are another, else ""."""
+    expected = _EXTENSION_TYPES.get(filename.rpartition(".")[2].lower()) if "." in filename else None
+    if expected is None or expected == content_type or {expected, content_type} <= {"application/xml", "text/xml"}:
+        return ""
+    said = _TYPE_WORDS[expected]
+    actual = _TYPE_WORDS.get(content_type, content_type or "unknown")
+    return f"the name says {said} but the content is {actual}; stored as {content_type or 'unknown'}"

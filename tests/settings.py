@@ -4,6 +4,7 @@ import os
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else")
+os.environ.setdefault("HTTPS", "false")  # the test client speaks plain HTTP
 os.environ["STATE_DIR"] = tempfile.mkdtemp(prefix="invoicemail-test-")  # never the state of `make run`
 
 from webapp.settings import *  # noqa: E402,F401,F403

@@ -12,7 +12,7 @@ import os
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from pipeline import config
+from pipeline import config, logs
 
 config.load_local_env()
 STATE_DIR = config.state_dir()
@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "webapp.inbox",
+    "webapp.documents",
 ]
 
 MIDDLEWARE = [
@@ -116,21 +117,36 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# STORAGE_BACKEND=s3: S3 or an S3-compatible store (MinIO, R2, Spaces...). Credentials stay in the
+# environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3), never in settings.
+STORAGE_BACKEND = config.env_str("STORAGE_BACKEND", "local").lower()
+if STORAGE_BACKEND == "s3":
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME", "").strip():
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
+    STORAGES["default"] = {
+        "BACKEND": "pipeline.s3.S3Storage",  # a string: boto3 loads on first use, never at start-up
+        "OPTIONS": {
+            "bucket_name": config.env_str("AWS_STORAGE_BUCKET_NAME", ""),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME", "").strip() or None,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None,
+            "location": config.env_str("AWS_LOCATION", ""),
+            "signature_version": config.env_str("AWS_S3_SIGNATURE_VERSION", "s3v4"),
+            "file_overwrite": True,  # named by hash: the same name is the same bytes
+            "default_acl": None,  # the bucket's own (private) policy
+            "querystring_auth": True,
+            "querystring_expire": config.env_int("AWS_QUERYSTRING_EXPIRE", 300, minimum=1),
+        },
+    }
+elif STORAGE_BACKEND != "local":
+    raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use local or s3")
 WHITENOISE_USE_FINDERS = DEBUG
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 LOGIN_URL = "admin:login"
 
-LOG_FORMAT = config.env_str("LOG_FORMAT", "plain")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": config.env_str("LOG_LEVEL", "INFO")},
-}
+LOG_FORMAT = logs.log_format()  # plain (make run) or json (the Procfile's default): pipeline/logs.py
+LOGGING = logs.django_logging()
 
 # Served over HTTPS (behind the platform's proxy) unless told otherwise: secure cookies,
 # HSTS and a redirect to https. The platform's health checks reach /health/ over plain HTTP.

@@ -1,8 +1,9 @@
 import dramatiq
 from redis.exceptions import LockError
 
-from pipeline import locks
+from pipeline import locks, logs
 from pipeline.config import DEFAULT_QUEUE
+from pipeline.sources.base import SourceError
 from webapp.inbox.models import FetchRun
 from webapp.inbox.services.runs import fetch_run_execute, fetch_run_fail, fetch_run_skip
 
@@ -18,6 +19,7 @@ FETCH_TIME_LIMIT = 15 * MINUTE
 def fetch_mailbox(run_id: int) -> None:
     """List one mailbox for one run and send every new message to be saved."""
     run = FetchRun.objects.select_related("mailbox").get(pk=run_id)
+    logs.add_context(mailbox=run.mailbox.name)
     if run.status not in FetchRun.ACTIVE_STATUSES or run.listed_at is not None:
         return
     lock = locks.mailbox_lock(locks.shared_client(), run.mailbox_id, timeout_seconds=FETCH_TIME_LIMIT // 1000 + 60)
@@ -26,6 +28,10 @@ def fetch_mailbox(run_id: int) -> None:
         return
     try:
         fetch_run_execute(run=run, on_new_message=save_message.send)
+    except SourceError as exc:
+        # The source client already retried with backoff; the run ends here, readable in the
+        # admin, and the next tick starts a new one.
+        fetch_run_fail(run=run, error=f"source unavailable: {exc}")
     except Exception as exc:
         if is_last_attempt() or isinstance(exc, PERMANENT_ERRORS):
             fetch_run_fail(run=run, error=describe(exc))

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import InterfaceError, OperationalError
 from dramatiq.middleware import CurrentMessage
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from pipeline.sources.base import SourceError
 
 #: Errors that retrying cannot fix: the row is gone, or the input is bad for good.
 PERMANENT_ERRORS = (ObjectDoesNotExist, ValueError)
+
+#: Errors of something outside that will come back (the source, the database, Redis, the
+#: network): a delivery that ended with one of them is not held against the message.
+TRANSIENT_ERRORS = (SourceError, OperationalError, InterfaceError, RedisConnectionError, ConnectionError, TimeoutError)
 
 SECOND = 1000
 MINUTE = 60 * SECOND

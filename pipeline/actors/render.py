@@ -1,15 +1,26 @@
 import dramatiq
 
+from pipeline import logs
 from pipeline.config import RENDER_QUEUE
+from webapp.documents.services.documents import is_xml_attachment, xml_attachment_process
 from webapp.inbox.models import Attachment
-from webapp.inbox.services.previews import attachment_render_preview
+from webapp.inbox.services.previews import attachment_preview_failed, attachment_render_preview
 
-from .policy import MINUTE, PERMANENT_ERRORS, SECOND
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
 
 
 @dramatiq.actor(queue_name=RENDER_QUEUE, time_limit=2 * MINUTE, max_retries=2,
                 min_backoff=10 * SECOND, max_backoff=2 * MINUTE, throws=PERMANENT_ERRORS)
 def render_attachment(attachment_id: int) -> None:
-    """Make the preview of one stored attachment."""
-    attachment = Attachment.objects.select_related("blob").get(pk=attachment_id)
-    attachment_render_preview(attachment=attachment)
+    """Make the preview of one stored attachment: a PDF's thumbnail, or an XML's DTE Documents."""
+    attachment = Attachment.objects.select_related("blob", "message__mailbox").get(pk=attachment_id)
+    logs.add_context(run_id=attachment.message.fetch_run_id, mailbox=attachment.message.mailbox.name)
+    if is_xml_attachment(attachment):
+        xml_attachment_process(attachment=attachment, last_attempt=is_last_attempt())
+        return
+    try:
+        attachment_render_preview(attachment=attachment)
+    except Exception as exc:
+        if is_last_attempt():
+            attachment_preview_failed(attachment=attachment, error=f"gave up after retries: {describe(exc)}")
+        raise

@@ -1,9 +1,15 @@
 import dramatiq
 
+from pipeline import logs
 from pipeline.config import DEFAULT_QUEUE
-from webapp.inbox.services.messages import message_begin_delivery, message_record_error, message_save
+from webapp.inbox.services.messages import (
+    message_begin_delivery,
+    message_record_error,
+    message_release_delivery,
+    message_save,
+)
 
-from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, TRANSIENT_ERRORS, describe
 from .render import render_attachment
 
 
@@ -14,8 +20,12 @@ def save_message(message_id: int) -> None:
     message = message_begin_delivery(message_id=message_id)
     if message is None:
         return
+    logs.add_context(run_id=message.fetch_run_id, mailbox_id=message.mailbox_id)  # no query: the database may be away
     try:
         outcome = message_save(message=message)
+    except TRANSIENT_ERRORS as exc:
+        message_release_delivery(message_id=message_id, error=describe(exc))
+        raise
     except Exception as exc:
         message_record_error(message_id=message_id, error=describe(exc))
         raise

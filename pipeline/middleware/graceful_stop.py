@@ -4,6 +4,8 @@ Heroku sends SIGTERM to all processes of a dyno; the Dramatiq master forwards it
 to its worker processes, and a worker process takes a second SIGTERM as "kill now",
 abandoning the messages it is finishing. A repeat inside a short window is the same
 request arriving twice, so it is ignored here; a SIGTERM sent later still kills.
+A SIGHUP (the graceful reload that recycling asks for) counts as the first request too,
+and a repeated SIGHUP is always ignored: it never means "kill now".
 """
 
 from __future__ import annotations
@@ -22,19 +24,27 @@ DUPLICATE_WINDOW_SECONDS = 5.0
 
 class GracefulStop(Middleware):
     def after_process_boot(self, broker) -> None:
-        original = signal.getsignal(signal.SIGTERM)
-        if not callable(original):
-            return
         first_seen: float | None = None
 
-        def handler(signum, frame):
-            nonlocal first_seen
-            now = time.monotonic()
-            if first_seen is not None and now - first_seen < DUPLICATE_WINDOW_SECONDS:
-                logger.info("repeated SIGTERM ignored: still finishing the messages in hand")
+        def wrap(signum: signal.Signals) -> None:
+            original = signal.getsignal(signum)
+            if not callable(original):
                 return
-            if first_seen is None:
-                first_seen = now
-            original(signum, frame)
 
-        signal.signal(signal.SIGTERM, handler)
+            def handler(sig, frame):
+                nonlocal first_seen
+                now = time.monotonic()
+                if first_seen is not None and (signum == signal.SIGHUP or now - first_seen < DUPLICATE_WINDOW_SECONDS):
+                    # A reload (SIGHUP, see recycle.py) already stops this process gracefully; a second
+                    # SIGHUP, sent when two worker processes ask for a reload at once, must not kill it.
+                    logger.info("repeated %s ignored: still finishing the messages in hand", signal.Signals(sig).name)
+                    return
+                if first_seen is None:
+                    first_seen = now
+                original(sig, frame)
+
+            signal.signal(signum, handler)
+
+        wrap(signal.SIGTERM)
+        if hasattr(signal, "SIGHUP"):
+            wrap(signal.SIGHUP)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from .base import Source
 from .folder import FolderSource
+from .graph import GraphSource
 
 
 def _folder(settings: dict) -> Source:
@@ -16,7 +17,7 @@ def _folder(settings: dict) -> Source:
 
 
 #: Kind name -> factory(settings) -> Source.
-SOURCE_KINDS: dict[str, Callable[[dict], Source]] = {"folder": _folder}
+SOURCE_KINDS: dict[str, Callable[[dict], Source]] = {"folder": _folder, "graph": GraphSource}
 
 
 def open_source(kind: str, settings: dict) -> Source:

@@ -8,7 +8,7 @@ source of the embedded default and the Microsoft Graph source are interchangeabl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -59,8 +59,14 @@ class MessageReader(Protocol):
 
 
 class Source(Protocol):
-    def list_messages(self) -> Iterator[MessageSummary]:
-        """Every message waiting at the source, oldest first."""
+    def list_messages(self, *, since: dt.date | None = None, folders: Sequence[str] | None = None,
+                      include_processed: bool = False) -> Iterator[MessageSummary]:
+        """Every message waiting at the source, oldest first.
+
+        The options are for a backfill: mail received on or after `since`, from `folders`
+        (source-specific names) instead of the usual one, and from the folder of processed
+        mail too. A source honours what it can and raises ValueError for what it cannot.
+        """
 
     def open_message(self, source_id: str) -> AbstractContextManager[MessageReader]:
         """Open one message for reading; raises MessageGone when it is no longer there."""

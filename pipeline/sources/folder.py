@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -48,8 +49,15 @@ class FolderSource:
     def __repr__(self) -> str:
         return f"FolderSource({str(self.path)!r})"
 
-    def list_messages(self) -> Iterator[MessageSummary]:
-        """The folder is scanned now (a missing folder raises SourceError here); headers are read lazily."""
+    def list_messages(self, *, since: dt.date | None = None, folders: Sequence[str] | None = None,
+                      include_processed: bool = False) -> Iterator[MessageSummary]:
+        """The folder is scanned now (a missing folder raises SourceError here); headers are read lazily.
+
+        `since` keeps messages dated on or after that day (undated ones too); a folder source
+        has one folder, so `folders` and `include_processed` are refused.
+        """
+        if folders or include_processed:
+            raise ValueError("a folder mailbox has a single folder: backfill with --since only")
         if not self.path.is_dir():
             raise SourceError(f"mail folder {self.path} does not exist or is not a directory")
         found: list[tuple[int, str]] = []
@@ -63,7 +71,10 @@ class FolderSource:
                             continue
         except OSError as exc:
             raise SourceError(f"cannot list mail folder {self.path}: {exc}") from exc
-        return self._summaries(sorted(found))
+        summaries = self._summaries(sorted(found))
+        if since is None:
+            return summaries
+        return (s for s in summaries if s.received_at is None or s.received_at.date() >= since)
 
     def _summaries(self, found: list[tuple[int, str]]) -> Iterator[MessageSummary]:
         for _, name in found:
@@ -78,6 +89,10 @@ class FolderSource:
 
     def open_message(self, source_id: str) -> AbstractContextManager[MimeReader]:
         return self._open(self.path / check_source_id(source_id))
+
+    def open_processed(self, source_id: str) -> AbstractContextManager[MimeReader]:
+        """A message already settled into processed/ (verify_storage --repair reads it again)."""
+        return self._open(self.processed_dir / check_source_id(source_id))
 
     @contextmanager
     def _open(self, path: Path) -> Iterator[MimeReader]:

@@ -23,6 +23,7 @@ from pipeline.embedded_redis import EmbeddedRedis
 from tests.support.database import attached_database
 from tests.support.postgres import find_pg_bin, temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from webapp.documents.models import Document, XmlClassification
 from webapp.inbox.models import Attachment, Blob, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
@@ -159,6 +160,20 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             assert download.status_code == 200
             assert download.content == sent["Factura_1002.pdf"]
             assert 'filename="Factura_1002.pdf"' in download.headers["Content-Disposition"]
+
+            # The worker's render queue turned every DTE XML into a Document with its printable PDF.
+            documents = {d.folio: d for d in Document.objects.using(db).select_related("pdf_attachment")}
+            assert sorted(documents) == [1001, 1002, 1003, 1004]
+            assert set(XmlClassification.objects.using(db).values_list("kind", flat=True)) == {"envelope"}
+            for document in documents.values():
+                assert document.printable_status == Document.PrintableStatus.READY, document.printable_error
+                assert (media / document.printable_name).read_bytes().startswith(b"%PDF")
+            paired = {f: d.pdf_attachment.original_filename if d.pdf_attachment else None for f, d in documents.items()}
+            assert paired == {1001: "Factura_1001.pdf", 1002: "Factura_1002.pdf", 1003: "Factura_1003.pdf",
+                              1004: None}, "the copy of 1001's PDF is not taken for 1004"
+            printable = _login(base_url).get(f"{base_url}/downloads/documents/{documents[1002].pk}/printable/", timeout=10)
+            assert printable.status_code == 200
+            assert printable.content == (media / documents[1002].printable_name).read_bytes()
 
             health = requests.get(f"{base_url}/health/", timeout=10)
             assert health.status_code == 200 and health.json()["status"] == "ok"

@@ -112,6 +112,11 @@ class TemporaryPostgres:
         self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path),
                   "-w", "-t", str(PG_CTL_TIMEOUT), "start")
 
+    def resume(self) -> None:
+        """Start the server again after stop(), on the same data and port (a database outage ends)."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path),
+                  "-w", "-t", str(PG_CTL_TIMEOUT), "start")
+
     def stop(self) -> None:
         """Stop without a checkpoint: the data is thrown away anyway."""
         if (self.data_dir / "postmaster.pid").exists():

@@ -10,6 +10,7 @@ from django.core.files.storage import storages
 from django.utils import timezone
 
 from pipeline import config, samples
+from pipeline.sources.base import SourceError
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.catchup import stale_work_claim
 from webapp.inbox.services.messages import message_begin_delivery, message_save
@@ -69,9 +70,10 @@ def test_a_fetched_mailbox_ends_stored_counted_and_moved(mailbox, inbox):
     for blob in Blob.objects.all():
         with storages["default"].open(blob.storage_name) as handle:
             assert hashlib.sha256(handle.read()).hexdigest() == blob.sha256
-    pdfs = Attachment.objects.filter(content_type="application/pdf")
-    assert {a.preview_status for a in pdfs} == {Attachment.PreviewStatus.PENDING}
-    assert sorted(sum((o.to_render for o in outcomes), [])) == sorted(a.pk for a in pdfs)
+    # PDFs (thumbnail) and DTE XML (parsed into documents) both go to the render queue.
+    rendered = Attachment.objects.filter(content_type__in=["application/pdf", "application/xml"])
+    assert {a.preview_status for a in rendered} == {Attachment.PreviewStatus.PENDING}
+    assert sorted(sum((o.to_render for o in outcomes), [])) == sorted(a.pk for a in rendered)
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a.eml", "b.eml"]
 
 
@@ -176,3 +178,33 @@ def test_previews_are_rendered_once_per_content_and_bad_pdfs_are_recorded(mailbo
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     broken = attachment_render_preview(attachment=broken)
     assert broken.preview_status == Attachment.PreviewStatus.FAILED and "damaged" in broken.preview_error
+
+
+def test_a_delivery_ended_by_an_outage_is_not_held_against_the_message(mailbox, inbox):
+    from webapp.inbox.services.messages import message_release_delivery
+
+    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF)])
+    _, new = fetch(mailbox)
+    for _ in range(config.MAX_DELIVERIES + 3):
+        assert message_begin_delivery(message_id=new[0]) is not None
+        message_release_delivery(message_id=new[0], error="SourceError: Graph answered 503")
+    message = MailMessage.objects.get(pk=new[0])
+    assert message.status == MailMessage.Status.PENDING and message.delivery_attempts == 0
+    assert "503" in message.error
+
+
+def test_a_failed_move_at_the_source_is_retried_without_storing_again(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF)])
+    _, new = fetch(mailbox)
+    (inbox / "processed").write_text("a file where the folder should be")  # the move fails
+    with pytest.raises(SourceError, match="cannot create"):
+        save_all(new)
+    message = MailMessage.objects.get(pk=new[0])
+    assert message.status == MailMessage.Status.PROCESSED and message.settled_at is None
+    assert (inbox / "a.eml").exists(), "still at the source: nothing was moved early or lost"
+
+    (inbox / "processed").unlink()
+    save_all(new)
+    message.refresh_from_db()
+    assert message.settled_at is not None and (inbox / "processed" / "a.eml").exists()
+    assert Attachment.objects.count() == 1 and Blob.objects.count() == 1

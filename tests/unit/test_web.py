@@ -86,7 +86,8 @@ def attachment(message: MailMessage) -> Attachment:
 def login(client, django_user_model, *, staff: bool, permitted: bool, username: str = "clerk"):
     user = django_user_model.objects.create_user(username=username, password="pw-not-used", is_staff=staff)
     if permitted:
-        user.user_permissions.add(Permission.objects.get(content_type__app_label="inbox", codename="view_attachment"))
+        user.user_permissions.add(Permission.objects.get(content_type__app_label="inbox", codename="view_attachment"),
+                                  Permission.objects.get(codename="view_all_mailboxes"))  # not limited to some mailboxes
     client.force_login(user)
     return client
 

@@ -12,12 +12,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from .models import Attachment, Blob, FetchRun, Mailbox, MailMessage
-from .services.runs import fetch_run_create
+from .models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
+from .services.access import limit_to_user, visible_mailbox_ids
+from .services.runs import fetch_run_cancel, fetch_run_create
 
 #: Errors are cut to this many characters in lists.
 ERROR_PREVIEW_CHARS = 80
@@ -48,6 +49,57 @@ def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
     return run
 
 
+class MailboxScoped:
+    """A user limited to some mailboxes lists, opens and acts on only their rows (404 for the others)."""
+
+    #: Lookup from this model to its mailbox's id.
+    mailbox_field = "mailbox_id"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return limit_to_user(super().get_queryset(request), request.user, mailbox_field=self.mailbox_field)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Mailbox:
+            kwargs["queryset"] = limit_to_user(Mailbox.objects.all(), request.user, mailbox_field="pk")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+#: Staff with this permission see the dead letters and may send them again.
+DEAD_LETTERS_PERMISSION = "inbox.resend_dead_letters"
+
+
+def dead_letters_view(request: HttpRequest) -> HttpResponse:
+    """The queues' dead letters with their reason; POST sends one again (staff + permission).
+
+    Dead letters carry only ids, and span every mailbox: only holders of the permission see them.
+    """
+    from django.template.response import TemplateResponse
+
+    from pipeline import locks, queues
+
+    if not request.user.has_perm(DEAD_LETTERS_PERMISSION):
+        raise PermissionDenied
+    client = locks.shared_client()
+    if request.method == "POST":
+        from pipeline.actors import broker  # importing the actors sets up the broker: keep it lazy
+
+        queue, message_id = request.POST.get("queue", ""), request.POST.get("message_id", "")
+        try:
+            resent = queues.dead_letter_resend(client, broker, queue=queue, message_id=message_id)
+        except ValueError:
+            resent = False
+        if resent:
+            messages.success(request, f"Dead letter {message_id} sent again to the {queue} queue.")
+        else:
+            messages.warning(request, "That dead letter is gone already; nothing sent.")
+        return HttpResponseRedirect(reverse("admin:inbox_dead_letters"))
+    letters = queues.dead_letters(client)
+    for letter in letters:
+        letter["failed_at"] = datetime.fromtimestamp(letter["failed_at_ms"] / 1000).astimezone()
+    context = {**admin.site.each_context(request), "title": "Dead letters", "letters": letters}
+    return TemplateResponse(request, "admin/inbox/dead_letters.html", context)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Rows the pipeline writes: viewable with the view permission, never added, changed or deleted."""
 
@@ -62,13 +114,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Mailbox)
-class MailboxAdmin(admin.ModelAdmin):
+class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
+    mailbox_field = "pk"
     list_display = ("name", "kind", "active", "last_run_status", "last_run_at", "message_count",
                     "pending_count", "quarantined_count")
     list_filter = ("kind", "active")
     search_fields = ("name",)
-    fields = ("name", "kind", "settings", "active", "fetch_button")
-    readonly_fields = ("fetch_button",)
+    fields = ("name", "kind", "settings", "active", "graph_credentials", "fetch_button")
+    readonly_fields = ("graph_credentials", "fetch_button")
     actions = ("fetch_now",)
     # Save buttons come first in the form, so Enter in a field saves instead of pressing "Fetch now".
     save_on_top = True
@@ -109,6 +162,19 @@ class MailboxAdmin(admin.ModelAdmin):
         for mailbox in queryset:
             fetch_start(request, mailbox)
 
+    @admin.display(description="Graph credentials")
+    def graph_credentials(self, obj: Mailbox | None) -> str:
+        """Which GRAPH_* variables this web process sees: set or not, never their values."""
+        from pipeline.sources.graph_auth import authority_host, credential_status, endpoint
+
+        if obj is not None and obj.kind != Mailbox.Kind.GRAPH:
+            return "Only for Microsoft 365 (Graph) mailboxes."
+        status = credential_status()
+        listed = format_html_join(", ", "{} {}", ((name, "set" if ok else "not set") for name, ok in status.items()))
+        return format_html("{}<br>endpoint {}, authority {}<br>Settings: {}", listed, endpoint(), authority_host(),
+                           '{"user": "invoices@contoso.com", "folder": "Inbox", "processed_folder": "Processed" '
+                           'or "mark_read": true, "include_inline": false}')
+
     @admin.display(description="fetch")
     def fetch_button(self, obj: Mailbox | None) -> str:
         if obj is None or obj.pk is None:
@@ -119,10 +185,12 @@ class MailboxAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         fetch = self.admin_site.admin_view(require_POST(self.fetch_view))
-        return [path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"), *super().get_urls()]
+        dead = self.admin_site.admin_view(dead_letters_view)
+        return [path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"),
+                path("dead-letters/", dead, name="inbox_dead_letters"), *super().get_urls()]
 
     def fetch_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        mailbox = get_object_or_404(Mailbox, pk=object_id)
+        mailbox = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_change_permission(request, mailbox):
             raise PermissionDenied
         fetch_start(request, mailbox)
@@ -130,7 +198,7 @@ class MailboxAdmin(admin.ModelAdmin):
 
 
 @admin.register(FetchRun)
-class FetchRunAdmin(ReadOnlyAdmin):
+class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
     list_display = ("id", "mailbox", "trigger", "status", "created_at", "duration_display", "messages_seen",
                     "messages_new", "attachments_stored", "attachments_deduplicated", "attachments_failed",
                     "messages_failed", "short_error")
@@ -138,6 +206,18 @@ class FetchRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ("mailbox__name", "error")
     list_select_related = ("mailbox",)
+    actions = ("cancel_runs",)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inbox.change_fetchrun")
+
+    @admin.action(description="Cancel the selected runs (queued work for them is dropped)", permissions=["cancel"])
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[FetchRun]) -> None:
+        cancelled = [run.pk for run in queryset if fetch_run_cancel(run_id=run.pk)]
+        if cancelled:
+            messages.success(request, f"Cancelled run(s) {', '.join(f'#{pk}' for pk in cancelled)}.")
+        if len(cancelled) < queryset.count():
+            messages.warning(request, "Runs that had already ended were left as they were.")
 
     @admin.display(description="duration")
     def duration_display(self, obj: FetchRun) -> str:
@@ -198,7 +278,7 @@ class AttachmentInline(AttachmentDisplay, admin.TabularInline):
 
 
 @admin.register(MailMessage)
-class MailMessageAdmin(ReadOnlyAdmin):
+class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
     list_display = ("subject_display", "sender", "mailbox", "status", "delivery_attempts", "attachment_count",
                     "received_at", "run_link", "short_error")
     list_filter = ("status", "mailbox")
@@ -222,6 +302,14 @@ class MailMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(Blob)
 class BlobAdmin(ReadOnlyAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Blob]:
+        """Blobs of attachments of the user's mailboxes only (a subquery: one row per blob)."""
+        queryset = super().get_queryset(request)
+        ids = visible_mailbox_ids(request.user)
+        if ids is None:
+            return queryset
+        return queryset.filter(pk__in=Attachment.objects.filter(message__mailbox_id__in=ids).values("blob_id"))
+
     list_display = ("sha256", "size_display", "content_type", "storage_name", "created_at")
     list_filter = ("content_type",)
     date_hierarchy = "created_at"
@@ -233,7 +321,8 @@ class BlobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(AttachmentDisplay, ReadOnlyAdmin):
+class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
+    mailbox_field = "message__mailbox_id"
     list_display = ("thumbnail", "filename", "content_type", "size_display", "status", "preview_status",
                     "short_error", "download_link", "message_link")
     list_display_links = ("filename",)
@@ -246,3 +335,13 @@ class AttachmentAdmin(AttachmentDisplay, ReadOnlyAdmin):
     @admin.display(description="message", ordering="message")
     def message_link(self, obj: Attachment) -> str:
         return _admin_link(obj.message, Truncator(str(obj.message)).chars(60))
+
+
+@admin.register(MailboxAccess)
+class MailboxAccessAdmin(admin.ModelAdmin):
+    """Who sees which mailbox; users with `inbox.view_all_mailboxes` (and superusers) see them all."""
+
+    list_display = ("mailbox", "user", "group")
+    list_filter = ("mailbox",)
+    search_fields = ("mailbox__name", "user__username", "group__name")
+    autocomplete_fields = ()

@@ -5,6 +5,7 @@ The database is the source of truth for what is done; Redis only carries work.
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.db import models
 from django.utils import timezone
 
@@ -23,6 +24,10 @@ class Mailbox(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "mailboxes"
+        permissions = [
+            ("view_all_mailboxes", "Can see every mailbox (otherwise only those granted by a mailbox access)"),
+            ("resend_dead_letters", "Can see and send again the dead letters of the queues"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -32,6 +37,7 @@ class FetchRun(models.Model):
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
+        BACKFILL = "backfill", "Backfill"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -40,6 +46,7 @@ class FetchRun(models.Model):
         COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (another run was in progress)"
+        CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
 
@@ -57,6 +64,8 @@ class FetchRun(models.Model):
     listed_at = models.DateTimeField(null=True, blank=True, help_text="When listing the source finished.")
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    options = models.JSONField(default=dict, blank=True,
+                               help_text="Listing options of a backfill, e.g. {\"since\": \"2024-01-01\", \"folders\": [\"Archive\"]}.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -92,6 +101,9 @@ class MailMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the source was told (moved or marked read); empty while it still shows the message as new.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -146,3 +158,30 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class MailboxAccess(models.Model):
+    """Grants a user, or every member of a group, the sight of one mailbox and everything read from it.
+
+    Superusers and holders of `inbox.view_all_mailboxes` see every mailbox; any other user sees
+    only the mailboxes granted here, in every admin list and every download.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="accesses")
+    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="mailbox_accesses")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="mailbox_accesses")
+
+    class Meta:
+        verbose_name_plural = "mailbox accesses"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(user__isnull=False, group__isnull=True)
+                                   | models.Q(user__isnull=True, group__isnull=False),
+                                   name="mailbox_access_user_xor_group"),
+            models.UniqueConstraint(fields=["mailbox", "user"], name="unique_mailbox_access_user"),
+            models.UniqueConstraint(fields=["mailbox", "group"], name="unique_mailbox_access_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group} -> {self.mailbox}"

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import connection
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
@@ -21,7 +21,9 @@ from django.views.decorators.http import require_safe
 from pipeline import locks
 from pipeline.content import safe_filename
 
+from .delivery import stored_response
 from .models import Attachment
+from .services.access import limit_to_user
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ def _authorize(request: HttpRequest) -> HttpResponse | None:
     if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
         raise PermissionDenied
     return None
+
+
+def _visible_attachments(request: HttpRequest):
+    """Another mailbox's attachment answers 404, as if it did not exist."""
+    return limit_to_user(Attachment.objects.all(), request.user, mailbox_field="message__mailbox_id")
 
 
 def _open(name: str) -> File | None:
@@ -71,13 +78,15 @@ def _harden(response: HttpResponse) -> HttpResponse:
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     if (denied := _authorize(request)) is not None:
         return denied
-    attachment = get_object_or_404(Attachment.objects.select_related("blob"), pk=pk)
+    attachment = get_object_or_404(_visible_attachments(request).select_related("blob"), pk=pk)
     blob = attachment.blob
-    if blob is None or not blob.storage_name or (handle := _open(blob.storage_name)) is None:
+    if blob is None or not blob.storage_name:
         raise Http404("This attachment has no stored file.")
     filename = safe_filename(attachment.filename, fallback=f"attachment-{attachment.pk}")
     content_type = _header_content_type(attachment.content_type, blob.content_type)
-    response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    response = stored_response(blob.storage_name, filename=filename, content_type=content_type)
+    if response is None:
+        raise Http404("This attachment has no stored file.")
     patch_cache_control(response, private=True)
     return _harden(response)
 
@@ -86,11 +95,12 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
 def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
     if (denied := _authorize(request)) is not None:
         return denied
-    attachment = get_object_or_404(Attachment, pk=pk)
+    attachment = get_object_or_404(_visible_attachments(request), pk=pk)
     ready = attachment.preview_status == Attachment.PreviewStatus.READY and attachment.preview_name
-    if not ready or (handle := _open(attachment.preview_name)) is None:
+    response = ready and stored_response(attachment.preview_name, filename=f"preview-{attachment.pk}.png",
+                                         content_type="image/png", as_attachment=False, check_exists=False)
+    if not response:
         raise Http404("This attachment has no preview.")
-    response = FileResponse(handle, content_type="image/png", filename=f"preview-{attachment.pk}.png")
     patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
     return _harden(response)
 
@@ -114,6 +124,16 @@ def _database() -> None:
 
 def _redis() -> None:
     locks.shared_client().ping()
+
+
+@csrf_exempt
+@require_safe
+def health_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches neither the database nor Redis, so an outage of
+    either never gets healthy web processes restarted (readiness, /health/, covers them)."""
+    response = JsonResponse({"status": "ok"})
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 @csrf_exempt

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import Attachment, FetchRun, MailMessage
@@ -26,8 +27,10 @@ def stale_work_claim(*, limit: int = 500) -> StaleWork:
     cutoff = stale_before()
     now = timezone.now()
     runs = list(FetchRun.objects.filter(status=FetchRun.Status.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)[:limit])
-    messages = list(
-        MailMessage.objects.filter(status=MailMessage.Status.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True)[:limit]
+    unfinished = Q(status=MailMessage.Status.PENDING) | Q(status=MailMessage.Status.PROCESSED, settled_at__isnull=True)
+    messages = list(  # a cancelled run's messages wait for a later run to list them again
+        MailMessage.objects.filter(unfinished, updated_at__lt=cutoff)
+        .exclude(fetch_run__status=FetchRun.Status.CANCELLED).values_list("pk", flat=True)[:limit]
     )
     MailMessage.objects.filter(pk__in=messages).update(updated_at=now)
     previews = list(

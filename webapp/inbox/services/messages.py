@@ -7,21 +7,22 @@ from dataclasses import dataclass, field
 
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from pipeline import config
-from pipeline.content import safe_filename, sniff_content_type
+from pipeline.content import name_content_mismatch, safe_filename, sniff_content_type
 from pipeline.sources.base import IncomingAttachment, MessageGone, Source
 from pipeline.storage import ContentTooLarge, save_spooled, spool
 
-from ..models import Attachment, Blob, MailMessage
+from ..models import Attachment, Blob, FetchRun, MailMessage
 from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
 
 logger = logging.getLogger(__name__)
 
-#: Types we make a preview of.
-PREVIEWABLE_TYPES = {"application/pdf"}
+#: Types sent to the render queue: PDFs get a thumbnail; XML is parsed as DTE (webapp.documents),
+#: whose printable PDF becomes the preview. Kept equal to pipeline.dte.XML_CONTENT_TYPES (lxml stays unloaded here).
+PREVIEWABLE_TYPES = {"application/pdf", "application/xml", "text/xml"}
 
 
 @dataclass
@@ -35,12 +36,15 @@ class SaveOutcome:
 def message_begin_delivery(*, message_id: int) -> MailMessage | None:
     """Count one delivery; quarantine a message whose deliveries keep dying.
 
-    Returns the message when it should be worked on, None when it is settled already.
+    Returns the message when it should be worked on (pending, or stored but not yet settled
+    at the source), None when it is done already or belongs to a cancelled run (a later run
+    that lists it again takes it over).
     """
+    unfinished = Q(status=MailMessage.Status.PENDING) | Q(status=MailMessage.Status.PROCESSED, settled_at__isnull=True)
     with transaction.atomic():
-        updated = MailMessage.objects.filter(pk=message_id, status=MailMessage.Status.PENDING).update(
-            delivery_attempts=F("delivery_attempts") + 1, updated_at=timezone.now()
-        )
+        updated = (MailMessage.objects.filter(unfinished, pk=message_id)
+                   .exclude(fetch_run__status=FetchRun.Status.CANCELLED)
+                   .update(delivery_attempts=F("delivery_attempts") + 1, updated_at=timezone.now()))
         if not updated:
             return None
         message = MailMessage.objects.get(pk=message_id)
@@ -56,9 +60,29 @@ def message_begin_delivery(*, message_id: int) -> MailMessage | None:
 
 
 def message_save(*, message: MailMessage, source: Source | None = None) -> SaveOutcome:
-    """Store every attachment of `message`; idempotent, resumes after the last stored one."""
+    """Store every attachment of `message`, then settle it at the source.
+
+    Idempotent: resumes after the last stored attachment, and a message already stored only
+    has its settling at the source tried again.
+    """
     source = source or mailbox_source(message.mailbox)
     outcome = SaveOutcome()
+    if message.status == MailMessage.Status.PENDING:
+        _store_attachments(message, source, outcome)
+        if outcome.quarantined:
+            return outcome
+    source.mark_processed(message.source_id)
+    message_mark_settled(message_id=message.pk)
+    if message.fetch_run_id:
+        fetch_run_finish_if_done(run_id=message.fetch_run_id)
+    return outcome
+
+
+def message_mark_settled(*, message_id: int) -> None:
+    MailMessage.objects.filter(pk=message_id).update(settled_at=timezone.now())
+
+
+def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcome) -> None:
     done_positions = set(message.attachments.values_list("position", flat=True))
     try:
         with source.open_message(message.source_id) as reader:
@@ -73,22 +97,18 @@ def message_save(*, message: MailMessage, source: Source | None = None) -> SaveO
     except MessageGone:
         message_quarantine(message=message, reason="The message is no longer at the source; it was moved or deleted before it could be read.")
         outcome.quarantined = True
-        return outcome
-
+        return
     with transaction.atomic():
         MailMessage.objects.filter(pk=message.pk).update(
-            status=MailMessage.Status.PROCESSED, processed_at=timezone.now(), attachment_count=count, error=""
+            status=MailMessage.Status.PROCESSED, processed_at=timezone.now(), updated_at=timezone.now(),
+            attachment_count=count, error=""
         )
-    source.mark_processed(message.source_id)
-    if message.fetch_run_id:
-        fetch_run_finish_if_done(run_id=message.fetch_run_id)
-    return outcome
 
 
 def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> None:
     with transaction.atomic():
         updated = MailMessage.objects.filter(pk=message.pk, status=MailMessage.Status.PENDING).update(
-            status=MailMessage.Status.QUARANTINED, error=reason[:5000]
+            status=MailMessage.Status.QUARANTINED, error=reason[:5000], updated_at=timezone.now()
         )
     if not updated:
         return
@@ -97,6 +117,7 @@ def message_quarantine(*, message: MailMessage, reason: str, source: Source | No
         fetch_run_count(run_id=message.fetch_run_id, messages_failed=1)
     try:
         (source or mailbox_source(message.mailbox)).mark_failed(message.source_id, reason)
+        message_mark_settled(message_id=message.pk)
     except Exception:  # the row says quarantined; the next listing settles the source
         logger.exception("could not mark message %s as failed at its source", message.pk)
     if message.fetch_run_id:
@@ -105,6 +126,17 @@ def message_quarantine(*, message: MailMessage, reason: str, source: Source | No
 
 def message_record_error(*, message_id: int, error: str) -> None:
     MailMessage.objects.filter(pk=message_id).update(error=error[:5000])
+
+
+def message_release_delivery(*, message_id: int, error: str) -> None:
+    """A delivery that ended on an outage (source, database, network) does not count toward quarantine.
+
+    Only deliveries that never report back (a crash, a kill, a time limit) or fail on the
+    message itself bring it closer to quarantine.
+    """
+    MailMessage.objects.filter(pk=message_id, delivery_attempts__gt=0).update(
+        delivery_attempts=F("delivery_attempts") - 1, error=f"will retry after {error}"[:5000]
+    )
 
 
 def attachment_store(*, message: MailMessage, position: int, incoming: IncomingAttachment) -> Attachment:
@@ -131,8 +163,11 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
                                   **{**row, "error": f"not stored: attachment {exc}"})
 
     preview = Attachment.PreviewStatus.PENDING if blob.content_type in PREVIEWABLE_TYPES else Attachment.PreviewStatus.NONE
+    # the reader finds problems such as a truncated part only once it has read it
+    notes = [*incoming.problems, name_content_mismatch(row["filename"], content_type)]
     return _attachment_create(message, position, status=Attachment.Status.STORED, blob=blob, deduplicated=not created,
-                              preview_status=preview, **{**row, "content_type": blob.content_type})
+                              preview_status=preview,
+                              **{**row, "content_type": blob.content_type, "error": "; ".join(filter(None, notes))[:5000]})
 
 
 def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:

@@ -32,6 +32,11 @@ def attachment_render_preview(*, attachment: Attachment) -> Attachment:
     return _preview_update(attachment, status=Attachment.PreviewStatus.READY, name=name)
 
 
+def attachment_preview_failed(*, attachment: Attachment, error: str) -> Attachment:
+    """Give up on a preview: recorded as FAILED with why, so the catch-up stops sending it."""
+    return _preview_update(attachment, status=Attachment.PreviewStatus.FAILED, error=error[:2000])
+
+
 def _preview_update(attachment: Attachment, *, status: str, name: str = "", error: str = "") -> Attachment:
     Attachment.objects.filter(pk=attachment.pk).update(preview_status=status, preview_name=name, preview_error=error)
     attachment.refresh_from_db()

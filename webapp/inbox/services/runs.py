@@ -18,8 +18,13 @@ from ..models import FetchRun, Mailbox, MailMessage
 
 logger = logging.getLogger(__name__)
 
+#: A message whose fate was recorded this recently is still being moved by its own delivery.
+SETTLE_GRACE = dt.timedelta(minutes=2)
+
 #: A run that never finished listing in this time was interrupted (its worker died).
 LISTING_DEADLINE = dt.timedelta(minutes=30)
+#: A listing looks whether its run was cancelled every this many messages.
+CANCEL_CHECK_EVERY = 20
 
 _COUNTERS = {"messages_seen", "messages_new", "attachments_stored", "attachments_deduplicated",
              "attachments_failed", "messages_failed"}
@@ -30,23 +35,58 @@ def mailbox_source(mailbox: Mailbox) -> Source:
 
 
 def active_run(mailbox: Mailbox) -> FetchRun | None:
-    """The run still working on this mailbox, if any; an interrupted one is closed on the way."""
-    run = mailbox.runs.filter(status__in=FetchRun.ACTIVE_STATUSES).order_by("-created_at").first()
+    """The run still listing this mailbox, if any; an interrupted one is closed on the way.
+
+    A run that has finished listing no longer holds the mailbox: the messages it still has
+    pending are the catch-up's business, and new mail must not wait for them.
+    """
+    run = (mailbox.runs.filter(status__in=FetchRun.ACTIVE_STATUSES, listed_at__isnull=True)
+           .order_by("-created_at").first())
     if run is None:
         return None
     started = run.started_at or run.created_at
-    if run.listed_at is None and timezone.now() - started > LISTING_DEADLINE:
+    if timezone.now() - started > LISTING_DEADLINE:
         fetch_run_fail(run=run, error="interrupted: no worker finished listing this mailbox in time")
         return None
     return run
 
 
-def fetch_run_create(*, mailbox: Mailbox, trigger: str) -> FetchRun | None:
-    """A new PENDING run, or None while another run for this mailbox is still active."""
+def fetch_run_create(*, mailbox: Mailbox, trigger: str, options: dict | None = None) -> FetchRun | None:
+    """A new PENDING run, or None while another run for this mailbox is still active.
+
+    `options` are a backfill's listing options (see `listing_options`), checked here.
+    """
+    listing_options(options or {})
     with transaction.atomic():
         if active_run(mailbox) is not None:
             return None
-        return FetchRun.objects.create(mailbox=mailbox, trigger=trigger)
+        return FetchRun.objects.create(mailbox=mailbox, trigger=trigger, options=options or {})
+
+
+def listing_options(options: dict) -> dict:
+    """FetchRun.options as keyword arguments of Source.list_messages; ValueError when malformed."""
+    unknown = set(options) - {"since", "folders", "include_processed"}
+    if unknown:
+        raise ValueError(f"unknown listing options {sorted(unknown)}")
+    kwargs: dict = {}
+    if options.get("since"):
+        kwargs["since"] = dt.date.fromisoformat(str(options["since"]))
+    if options.get("folders"):
+        kwargs["folders"] = [str(name) for name in options["folders"]]
+    if options.get("include_processed"):
+        kwargs["include_processed"] = True
+    return kwargs
+
+
+def fetch_run_cancel(*, run_id: int) -> bool:
+    """Stop an active run: its listing stops, and its messages still queued are dropped.
+
+    Its pending messages stay pending; the catch-up leaves them alone and a later run that
+    lists them again takes them over. True when the run was active.
+    """
+    cancelled = FetchRun.objects.filter(pk=run_id, status__in=FetchRun.ACTIVE_STATUSES).update(
+        status=FetchRun.Status.CANCELLED, finished_at=timezone.now(), error="cancelled by a user")
+    return bool(cancelled)
 
 
 def fetch_run_count(*, run_id: int, **increments: int) -> None:
@@ -71,9 +111,17 @@ def fetch_run_skip(*, run: FetchRun, reason: str) -> None:
 def fetch_run_execute(*, run: FetchRun, on_new_message: Callable[[int], object], source: Source | None = None) -> None:
     """List the mailbox and record every message; each new one is handed to `on_new_message` once committed."""
     source = source or mailbox_source(run.mailbox)
-    FetchRun.objects.filter(pk=run.pk).update(status=FetchRun.Status.RUNNING, started_at=timezone.now(), error="")
-    for summary in source.list_messages():
+    started = FetchRun.objects.filter(pk=run.pk, status__in=FetchRun.ACTIVE_STATUSES).update(
+        status=FetchRun.Status.RUNNING, started_at=timezone.now(), error="")
+    if not started:
+        return  # cancelled meanwhile
+    for count, summary in enumerate(source.list_messages(**listing_options(run.options or {})), start=1):
+        if count % CANCEL_CHECK_EVERY == 0 and FetchRun.objects.filter(pk=run.pk, status=FetchRun.Status.CANCELLED).exists():
+            logger.info("run %s was cancelled; listing stopped", run.pk)
+            return
         message, created = message_record(mailbox=run.mailbox, run=run, summary=summary)
+        if not created and _take_over(message, run):
+            created = True
         fetch_run_count(run_id=run.pk, messages_seen=1, messages_new=int(created))
         if created:
             on_new_message(message.pk)
@@ -112,12 +160,33 @@ def message_record(*, mailbox: Mailbox, run: FetchRun, summary: MessageSummary) 
         return MailMessage.objects.get(mailbox=mailbox, source_id=summary.source_id), False
 
 
+def _take_over(message: MailMessage, run: FetchRun) -> bool:
+    """A pending message left behind by a cancelled run becomes this run's; True when it did."""
+    if message.status != MailMessage.Status.PENDING or message.fetch_run_id == run.pk:
+        return False
+    return bool(MailMessage.objects.filter(pk=message.pk, status=MailMessage.Status.PENDING,
+                                           fetch_run__status=FetchRun.Status.CANCELLED)
+                .update(fetch_run=run, delivery_attempts=0, updated_at=timezone.now()))
+
+
 def _settle_at_source(source: Source, message: MailMessage, source_id: str) -> None:
-    """A message still at the source whose fate we already know: finish moving it."""
+    """A message still at the source whose fate we already know: finish moving it.
+
+    The message itself is left alone once settled, and for a while after its fate was
+    recorded: its own delivery is moving it right now (and retries that on failure), and a
+    second move would race it. A copy under another source id is settled like its original.
+    """
+    if source_id == message.source_id and (
+            message.settled_at is not None or message.updated_at > timezone.now() - SETTLE_GRACE):
+        return
     if message.status == MailMessage.Status.PROCESSED:
         source.mark_processed(source_id)
     elif message.status == MailMessage.Status.QUARANTINED:
         source.mark_failed(source_id, message.error)
+    else:
+        return
+    if source_id == message.source_id:
+        MailMessage.objects.filter(pk=message.pk).update(settled_at=timezone.now())
 
 
 def fetch_run_finish_if_done(*, run_id: int) -> bool:

@@ -6,21 +6,46 @@ from webapp.inbox.models import Mailbox
 
 
 class Command(BaseCommand):
-    help = "Create or update a mailbox. Example: add_mailbox suppliers --folder /data/inbox"
+    help = ("Create or update a mailbox. Examples: add_mailbox suppliers --folder /data/inbox; "
+            "add_mailbox invoices --graph invoices@contoso.com [--graph-folder Inbox] [--processed-folder NAME | --mark-read]")
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="a short name (letters, digits, - and _)")
-        parser.add_argument("--folder", help="a directory of .eml files to read")
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--folder", help="a directory of .eml files to read")
+        where.add_argument("--graph", metavar="ADDRESS", help="a Microsoft 365 mailbox read over Graph (GRAPH_* env)")
+        parser.add_argument("--graph-folder", default="Inbox", help="Graph: the folder to read (default Inbox; a path "
+                                                                    "like Inbox/Suppliers for a sub-folder)")
+        settle = parser.add_mutually_exclusive_group()
+        settle.add_argument("--processed-folder", help="Graph: move processed mail there (created if missing; "
+                                                       "default Processed)")
+        settle.add_argument("--mark-read", action="store_true", help="Graph: mark processed mail read instead of moving it")
+        parser.add_argument("--include-inline", action="store_true", help="Graph: store inline images too")
         parser.add_argument("--inactive", action="store_true", help="create it switched off (the schedule skips it)")
 
-    def handle(self, *args, name: str, folder: str | None, inactive: bool, **options):
-        if not folder:
-            raise CommandError("say where the mail is: --folder DIR")
-        path = Path(folder).expanduser().resolve()
-        if not path.is_dir():
-            raise CommandError(f"{path} is not a directory")
+    def handle(self, *args, name: str, folder: str | None, graph: str | None, inactive: bool, **options):
+        if graph:
+            kind, settings = Mailbox.Kind.GRAPH, self._graph_settings(graph, options)
+            where = f"Graph mailbox {graph}, folder {settings['folder']}"
+        elif folder:
+            path = Path(folder).expanduser().resolve()
+            if not path.is_dir():
+                raise CommandError(f"{path} is not a directory")
+            kind, settings, where = Mailbox.Kind.FOLDER, {"path": str(path)}, f"folder {path}"
+        else:
+            raise CommandError("say where the mail is: --folder DIR or --graph ADDRESS")
         mailbox, created = Mailbox.objects.update_or_create(
-            name=name, defaults={"kind": Mailbox.Kind.FOLDER, "settings": {"path": str(path)}, "active": not inactive}
+            name=name, defaults={"kind": kind, "settings": settings, "active": not inactive}
         )
         mailbox.full_clean()
-        self.stdout.write(f"{'created' if created else 'updated'} mailbox {mailbox.name}: folder {path}")
+        self.stdout.write(f"{'created' if created else 'updated'} mailbox {mailbox.name}: {where}")
+
+    def _graph_settings(self, address: str, options: dict) -> dict:
+        if "@" not in address:
+            raise CommandError(f"--graph wants the mailbox address, e.g. invoices@contoso.com, not {address!r}")
+        settings = {"user": address, "folder": options["graph_folder"], "include_inline": options["include_inline"]}
+        if options["mark_read"]:
+            settings["mark_read"] = True
+        else:
+            settings["processed_folder"] = options["processed_folder"] or "Processed"
+        return settings

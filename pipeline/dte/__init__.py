@@ -1,0 +1,16 @@
+"""Electronic tax documents (DTE): a safe XML reader, RUT checks and parsers behind a registry.
+
+Plain Python: no Django, no Dramatiq. `parse_file(bytes)` classifies and parses one file;
+importing this package registers every parser it ships (today: Chile's SII).
+"""
+
+from . import sii  # noqa: F401  (registers the Chilean parser)
+from .model import Kind, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
+from .registry import Format, formats, parse_file, register
+from .rut import check_digit, format_rut, parse_rut
+
+#: Content types of stored attachments that go through the DTE parsers.
+XML_CONTENT_TYPES = frozenset({"application/xml", "text/xml"})
+
+__all__ = ["XML_CONTENT_TYPES", "Format", "Kind", "ParsedDocument", "ParsedFile", "ParsedLine", "ParsedReference",
+           "check_digit", "format_rut", "formats", "parse_file", "parse_rut", "register"]

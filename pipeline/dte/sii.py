@@ -1,0 +1,197 @@
+"""Chile's SII DTE in XML: EnvioDTE/EnvioBOLETA, bare DTE, RespuestaDTE, EnvioRecibos.
+
+Elements are matched by local name, so files with and without the SII namespace read
+the same. A DTE that lacks its type or folio is reported as a problem, the others in
+the same envelope are still read.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from lxml import etree
+
+from .model import Kind, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
+from .registry import Format, Payload, register
+from .rut import parse_rut
+from .xmlsafe import XmlRejected, local_name, namespace
+
+FORMAT = "cl-sii-xml"
+SII_NS = "http://www.sii.cl/SiiDte"
+
+#: SII document type codes and their names.
+DOC_TYPES = {
+    33: "Factura electrónica",
+    34: "Factura no afecta o exenta electrónica",
+    39: "Boleta electrónica",
+    41: "Boleta exenta electrónica",
+    43: "Liquidación factura electrónica",
+    46: "Factura de compra electrónica",
+    52: "Guía de despacho electrónica",
+    56: "Nota de débito electrónica",
+    61: "Nota de crédito electrónica",
+    110: "Factura de exportación electrónica",
+    111: "Nota de débito de exportación electrónica",
+    112: "Nota de crédito de exportación electrónica",
+}
+
+_ROOTS = {"EnvioDTE": Kind.ENVELOPE, "EnvioBOLETA": Kind.ENVELOPE, "DTE": Kind.DOCUMENT,
+          "RespuestaDTE": Kind.RESPONSE, "EnvioRecibos": Kind.RECEIPTS}
+#: Children of <DTE> that hold the document proper.
+_BODIES = ("Documento", "Liquidacion", "Exportaciones")
+
+
+def type_name(code: int) -> str:
+    return DOC_TYPES.get(code, f"DTE tipo {code}")
+
+
+def _detect(payload: Payload) -> bool:
+    if not payload.looks_like_xml:
+        return False
+    try:
+        root = payload.xml_root
+    except XmlRejected:
+        # Only claim a broken file when it names itself as ours in its first bytes.
+        head = payload.data[:2048]
+        return any(name.encode() in head for name in _ROOTS) or SII_NS.encode() in head
+    return local_name(root) in _ROOTS and namespace(root) in ("", SII_NS)
+
+
+# -- small helpers over namespace-agnostic paths -------------------------------------------
+
+def _child(element: etree._Element | None, name: str) -> etree._Element | None:
+    if element is None:
+        return None
+    for child in element:
+        if local_name(child) == name:
+            return child
+    return None
+
+
+def _children(element: etree._Element | None, name: str) -> list[etree._Element]:
+    return [] if element is None else [c for c in element if local_name(c) == name]
+
+
+def _path(element: etree._Element | None, *names: str) -> etree._Element | None:
+    for name in names:
+        element = _child(element, name)
+    return element
+
+
+def _text(element: etree._Element | None, *names: str) -> str:
+    found = _path(element, *names)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _int(text: str) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(Decimal(text).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
+def ted_bytes(ted: etree._Element) -> bytes:
+    """The TED as the PDF417 carries it: ISO-8859-1, no namespace, no whitespace between tags."""
+    ted = copy.deepcopy(ted)
+    for element in ted.iter():
+        if isinstance(element.tag, str):
+            element.tag = local_name(element)
+            if len(element) and element.text is not None and not element.text.strip():
+                element.text = None
+        if element.tail is not None and not element.tail.strip():
+            element.tail = None
+    etree.cleanup_namespaces(ted)
+    return etree.tostring(ted, encoding="ISO-8859-1", xml_declaration=False)
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+def _parse(payload: Payload) -> ParsedFile:
+    root = payload.xml_root  # XmlRejected propagates to the registry, which records it
+    root_name = local_name(root)
+    kind = _ROOTS[root_name]
+    result = ParsedFile(format=FORMAT, kind=kind)
+    if kind is Kind.RESPONSE:
+        results = [e for e in root.iter() if local_name(e) in ("RecepcionDTE", "ResultadoDTE")]
+        sender = _text(_path(root, "Resultado", "Caratula"), "RutResponde")
+        result.summary = f"RespuestaDTE from {sender or 'unknown RUT'}: {len(results)} result(s)"
+        return result
+    if kind is Kind.RECEIPTS:
+        receipts = [e for e in root.iter() if local_name(e) == "Recibo"]
+        sender = _text(_path(root, "SetRecibos", "Caratula"), "RutResponde")
+        result.summary = f"EnvioRecibos from {sender or 'unknown RUT'}: {len(receipts)} receipt(s)"
+        return result
+    if kind is Kind.ENVELOPE:
+        set_dte = _child(root, "SetDTE")
+        caratula = _child(set_dte, "Caratula")
+        result.resolution_number = _int(_text(caratula, "NroResol"))
+        result.resolution_date = _date(_text(caratula, "FchResol"))
+        dtes = _children(set_dte, "DTE")
+        if not dtes:
+            result.problems.append(f"{root_name} holds no DTE")
+    else:
+        dtes = [root]
+    for position, dte in enumerate(dtes):
+        try:
+            result.documents.append(_document(dte, position, result))
+        except ValueError as exc:
+            result.problems.append(f"DTE #{position + 1}: {exc}")
+    count = len(result.documents)
+    result.summary = (f"{root_name} with {count} DTE" if kind is Kind.ENVELOPE
+                      else f"DTE {', '.join(f'{d.doc_type}-{d.folio}' for d in result.documents) or '(unreadable)'}")
+    return result
+
+
+def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> ParsedDocument:
+    body = next((c for c in dte if local_name(c) in _BODIES), None)
+    header = _child(body, "Encabezado")
+    if header is None:
+        raise ValueError("no Documento/Encabezado")
+    id_doc, issuer, receiver, totals = (_child(header, n) for n in ("IdDoc", "Emisor", "Receptor", "Totales"))
+    doc_type, folio = _int(_text(id_doc, "TipoDTE")), _int(_text(id_doc, "Folio"))
+    if doc_type is None or folio is None:
+        raise ValueError(f"no valid TipoDTE/Folio (TipoDTE={_text(id_doc, 'TipoDTE')!r}, Folio={_text(id_doc, 'Folio')!r})")
+    issuer_rut, receiver_rut = parse_rut(_text(issuer, "RUTEmisor")), parse_rut(_text(receiver, "RUTRecep"))
+    lines = tuple(
+        ParsedLine(name=_text(d, "NmbItem") or _text(d, "DscItem"), quantity=_text(d, "QtyItem"),
+                   unit_price=_text(d, "PrcItem"), amount=_int(_text(d, "MontoItem")),
+                   exempt=_text(d, "IndExe") == "1")
+        for d in _children(body, "Detalle"))
+    references = tuple(
+        ParsedReference(line=_int(_text(r, "NroLinRef")) or i, ref_type=_text(r, "TpoDocRef"),
+                        ref_folio=_text(r, "FolioRef"), ref_date=_date(_text(r, "FchRef")),
+                        code=_int(_text(r, "CodRef")), reason=_text(r, "RazonRef"))
+        for i, r in enumerate(_children(body, "Referencia"), start=1))
+    ted = _child(body, "TED")
+    address = ", ".join(filter(None, (_text(issuer, "DirOrigen"), _text(issuer, "CmnaOrigen"), _text(issuer, "CiudadOrigen"))))
+    receiver_address = ", ".join(filter(None, (_text(receiver, "DirRecep"), _text(receiver, "CmnaRecep"), _text(receiver, "CiudadRecep"))))
+    return ParsedDocument(
+        country="CL", doc_type=doc_type, type_name=type_name(doc_type), folio=folio,
+        issue_date=_date(_text(id_doc, "FchEmis")),
+        issuer_rut=issuer_rut.normalized, issuer_rut_valid=issuer_rut.valid, issuer_rut_error=issuer_rut.reason,
+        issuer_name=_text(issuer, "RznSoc") or _text(issuer, "RznSocEmisor"),
+        issuer_activity=_text(issuer, "GiroEmis") or _text(issuer, "GiroEmisor"), issuer_address=address,
+        receiver_rut=receiver_rut.normalized, receiver_rut_valid=receiver_rut.valid,
+        receiver_name=_text(receiver, "RznSocRecep"), receiver_activity=_text(receiver, "GiroRecep"),
+        receiver_address=receiver_address,
+        net=_int(_text(totals, "MntNeto")), exempt=_int(_text(totals, "MntExe")), vat=_int(_text(totals, "IVA")),
+        total=_int(_text(totals, "MntTotal")),
+        lines=lines, references=references, ted=ted_bytes(ted) if ted is not None else b"",
+        resolution_number=envelope.resolution_number, resolution_date=envelope.resolution_date,
+        position=position,
+    )
+
+
+register(Format(name=FORMAT, detect=_detect, parse=_parse))
+

@@ -1,0 +1,111 @@
+"""Recycle a worker process that grew too big or served too many messages.
+
+Dramatiq has no max-tasks-per-child. Its own recipe is a SIGHUP to the master process,
+which stops every worker process gracefully (in-flight messages finish and are acked,
+prefetched ones go back to Redis) and then execs itself again with the same arguments
+and environment. This middleware sends that SIGHUP from a worker process, once, when
+after a message its resident memory passed `WORKER_MAX_RSS_MB` or it has handled
+`WORKER_MAX_MESSAGES` messages. 0 turns a limit off.
+
+It only acts inside a worker process of the `dramatiq` command (`after_process_boot`),
+never in a test's in-process Worker or in a process that merely enqueues.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+from dramatiq.middleware import Middleware
+
+from .. import config
+
+logger = logging.getLogger(__name__)
+
+#: Defaults: a 512 MB plan holds web + scheduler + a worker process that reaches this.
+DEFAULT_MAX_RSS_MB = 300
+#: Messages per worker process between reloads; a reload costs about two seconds.
+DEFAULT_MAX_MESSAGES = 10_000
+
+
+def current_rss_bytes() -> int:
+    """Resident set size of this process now (not the peak), cheap enough for every message."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+
+class Recycle(Middleware):
+    """Ask the Dramatiq master for a graceful reload once a limit is passed."""
+
+    def __init__(self, *, max_rss_mb: int | None = None, max_messages: int | None = None,
+                 request_reload: Callable[[], None] | None = None, active: bool = False) -> None:
+        self.max_rss_bytes = (config.env_int("WORKER_MAX_RSS_MB", DEFAULT_MAX_RSS_MB)
+                              if max_rss_mb is None else max_rss_mb) * 1024 * 1024
+        self.max_messages = config.env_int("WORKER_MAX_MESSAGES", DEFAULT_MAX_MESSAGES) if max_messages is None else max_messages
+        self._request_reload = request_reload or self._signal_master
+        self._lock = threading.Lock()
+        self._active = active  # a worker process of the dramatiq command turns it on at boot
+        self._messages = 0
+        self._requested = False
+
+    def after_process_boot(self, broker) -> None:
+        self._active = True
+        self._messages = 0
+        self._requested = False
+
+    def after_worker_boot(self, broker, worker) -> None:
+        logger.info(
+            "worker process %d: %d threads, prefetch %d, poll timeout %d ms, queues %s; "
+            "recycled after %s messages or %s MB",
+            os.getpid(), worker.worker_threads, worker.queue_prefetch, worker.worker_timeout,
+            ",".join(sorted(worker.consumer_whitelist or [])) or "all",
+            self.max_messages or "unlimited", self.max_rss_bytes // (1024 * 1024) or "unlimited",
+        )
+
+    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+        self._count()
+
+    def after_skip_message(self, broker, message) -> None:
+        self._count()
+
+    def _count(self) -> None:
+        if not self._active:
+            return
+        with self._lock:
+            self._messages += 1
+            if self._requested:
+                return
+            why = self._reason()
+            if why is None:
+                return
+            self._requested = True
+        logger.warning("worker process %d asks for a graceful reload: %s", os.getpid(), why)
+        try:
+            self._request_reload()
+        except OSError:
+            logger.exception("could not ask the master for a reload; this process carries on")
+
+    def _reason(self) -> str | None:
+        if self.max_messages and self._messages >= self.max_messages:
+            return f"{self._messages} messages handled (WORKER_MAX_MESSAGES={self.max_messages})"
+        if self.max_rss_bytes:
+            rss = current_rss_bytes()
+            if rss >= self.max_rss_bytes:
+                return (f"resident memory {rss / 1048576:.0f} MB past WORKER_MAX_RSS_MB="
+                        f"{self.max_rss_bytes // 1048576} after {self._messages} messages")
+        return None
+
+    @staticmethod
+    def _signal_master() -> None:
+        master = os.getppid()
+        if master <= 1:  # orphaned: no master left to reload us
+            raise OSError("no Dramatiq master process to signal")
+        os.kill(master, signal.SIGHUP)

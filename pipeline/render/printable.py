@@ -1,0 +1,232 @@
+"""The "representación impresa" of a DTE: a printable PDF made with reportlab.
+
+Plain Python: no Django, no Dramatiq. The output is byte-stable for the same document
+(reportlab's invariant mode), so a hash-derived name stays the same on every re-render.
+Layout, top to bottom: issuer (left) and the red box with RUT, type name and folio
+(right); receiver; detail lines; references; the TED as a PDF417 barcode with
+"Timbre Electrónico SII" and the resolution under it, beside the totals.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pdf417gen
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
+
+from pipeline.dte.formatting import clp
+from pipeline.dte.formatting import dmy as _date
+from pipeline.dte.model import ParsedDocument
+from pipeline.dte.rut import format_rut
+from pipeline.dte.sii import DOC_TYPES
+
+#: reportlab keeps module-level caches; one rendering at a time per process.
+_RENDER_LOCK = threading.Lock()
+
+#: PDF417 as the SII asks: error correction level 5; 18 data columns keep it short and about 9 cm wide.
+PDF417_COLUMNS = 18
+PDF417_SECURITY_LEVEL = 5
+
+_MARGIN = 36
+_RED = colors.HexColor("#c00000")
+_LINE_HEIGHT = 13
+
+
+class PrintableError(ValueError):
+    """The document cannot be printed (e.g. its TED is too large for a PDF417)."""
+
+
+def ted_barcode_png(ted: bytes) -> bytes:
+    """The TED as a PDF417 PNG (bytes fed as-is: they are ISO-8859-1 already)."""
+    try:
+        codes = pdf417gen.encode(ted, columns=PDF417_COLUMNS, security_level=PDF417_SECURITY_LEVEL)
+    except ValueError as exc:
+        raise PrintableError(f"the TED does not fit a PDF417: {exc}") from exc
+    image = pdf417gen.render_image(codes, scale=2, ratio=3, padding=4)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def printable_pdf(doc: ParsedDocument) -> bytes:
+    """The printable PDF of one parsed DTE."""
+    barcode = ted_barcode_png(doc.ted) if doc.ted else None
+    with _RENDER_LOCK:
+        return _Printer(doc, barcode).render()
+
+
+class _Printer:
+    def __init__(self, doc: ParsedDocument, barcode: bytes | None) -> None:
+        self.doc = doc
+        self.barcode = barcode
+        self.buffer = io.BytesIO()
+        self.pdf = canvas.Canvas(self.buffer, pagesize=LETTER, invariant=True, pageCompression=1)
+        self.width, self.height = LETTER
+        self.page = 1
+
+    def render(self) -> bytes:
+        doc, pdf = self.doc, self.pdf
+        pdf.setTitle(f"{doc.type_name} N° {doc.folio} - {doc.issuer_name}")
+        pdf.setAuthor(doc.issuer_name)
+        pdf.setSubject(f"Representación impresa {doc.issuer_rut} {doc.doc_type}-{doc.folio}")
+        y = self._header()
+        y = self._receiver(y)
+        y = self._lines(y)
+        y = self._references(y)
+        self._footer(y)
+        pdf.showPage()
+        pdf.save()
+        return self.buffer.getvalue()
+
+    def _text(self, x: float, y: float, text: str, *, size: float = 9, bold: bool = False, max_chars: int = 0) -> None:
+        self.pdf.setFont("Helvetica-Bold" if bold else "Helvetica", size)
+        if max_chars and len(text) > max_chars:
+            text = text[: max_chars - 1] + "…"
+        self.pdf.drawString(x, y, text)
+
+    def _header(self) -> float:
+        doc, pdf = self.doc, self.pdf
+        top = self.height - _MARGIN
+        box_w, box_h = 210, 84
+        box_x = self.width - _MARGIN - box_w
+        pdf.setStrokeColor(_RED)
+        pdf.setFillColor(_RED)
+        pdf.setLineWidth(2)
+        pdf.rect(box_x, top - box_h, box_w, box_h)
+        center = box_x + box_w / 2
+        pdf.setFont("Helvetica-Bold", 12)
+        pdf.drawCentredString(center, top - 22, f"R.U.T.: {format_rut(doc.issuer_rut)}")
+        name = doc.type_name.upper()
+        pdf.setFont("Helvetica-Bold", 11 if len(name) <= 30 else 8)
+        pdf.drawCentredString(center, top - 44, name)
+        pdf.setFont("Helvetica-Bold", 12)
+        pdf.drawCentredString(center, top - 66, f"N° {doc.folio}")
+        pdf.setFillColor(colors.black)
+        pdf.setStrokeColor(colors.black)
+        pdf.setLineWidth(0.5)
+        self._text(_MARGIN, top - 14, doc.issuer_name, size=13, bold=True, max_chars=48)
+        self._text(_MARGIN, top - 30, doc.issuer_activity, max_chars=70)
+        self._text(_MARGIN, top - 43, doc.issuer_address, max_chars=70)
+        self._text(_MARGIN, top - 56, f"Fecha de emisión: {_date(doc.issue_date)}")
+        if not doc.issuer_rut_valid:
+            pdf.setFillColor(_RED)
+            self._text(_MARGIN, top - 69, f"RUT del emisor inválido: {doc.issuer_rut_error}", size=8, max_chars=90)
+            pdf.setFillColor(colors.black)
+        return top - box_h - 18
+
+    def _receiver(self, y: float) -> float:
+        doc = self.doc
+        self.pdf.rect(_MARGIN, y - 48, self.width - 2 * _MARGIN, 54)
+        self._text(_MARGIN + 6, y - 8, "Señor(es):", bold=True)
+        self._text(_MARGIN + 80, y - 8, doc.receiver_name, max_chars=60)
+        self._text(_MARGIN + 6, y - 21, "R.U.T.:", bold=True)
+        self._text(_MARGIN + 80, y - 21, format_rut(doc.receiver_rut))
+        self._text(_MARGIN + 6, y - 34, "Giro:", bold=True)
+        self._text(_MARGIN + 80, y - 34, doc.receiver_activity, max_chars=60)
+        self._text(_MARGIN + 6, y - 47 + 2, "Dirección:", bold=True)
+        self._text(_MARGIN + 80, y - 47 + 2, doc.receiver_address, max_chars=80)
+        return y - 66
+
+    def _columns(self, y: float) -> None:
+        self.pdf.setFillColor(colors.HexColor("#eeeeee"))
+        self.pdf.rect(_MARGIN, y - 4, self.width - 2 * _MARGIN, _LINE_HEIGHT + 2, fill=1, stroke=0)
+        self.pdf.setFillColor(colors.black)
+        right = self.width - _MARGIN - 4
+        self._text(_MARGIN + 4, y, "Descripción", bold=True)
+        self.pdf.setFont("Helvetica-Bold", 9)
+        self.pdf.drawRightString(right - 200, y, "Cantidad")
+        self.pdf.drawRightString(right - 100, y, "Precio")
+        self.pdf.drawRightString(right, y, "Monto")
+
+    def _new_page(self) -> float:
+        self.pdf.setFont("Helvetica", 8)
+        self.pdf.drawRightString(self.width - _MARGIN, _MARGIN / 2, f"continúa en la página {self.page + 1}")
+        self.pdf.showPage()
+        self.page += 1
+        y = self.height - _MARGIN - 10
+        self._text(_MARGIN, y, f"{self.doc.type_name} N° {self.doc.folio} - {format_rut(self.doc.issuer_rut)}"
+                               f" (página {self.page})", bold=True)
+        return y - 24
+
+    def _lines(self, y: float) -> float:
+        self._columns(y)
+        y -= _LINE_HEIGHT + 4
+        right = self.width - _MARGIN - 4
+        for line in self.doc.lines:
+            if y < 200:
+                y = self._new_page()
+                self._columns(y)
+                y -= _LINE_HEIGHT + 4
+            name = line.name + (" (exento)" if line.exempt else "")
+            self._text(_MARGIN + 4, y, name, max_chars=62)
+            self.pdf.setFont("Helvetica", 9)
+            self.pdf.drawRightString(right - 200, y, line.quantity)
+            self.pdf.drawRightString(right - 100, y, clp(int(float(line.unit_price))) if _numeric(line.unit_price) else line.unit_price)
+            self.pdf.drawRightString(right, y, clp(line.amount))
+            y -= _LINE_HEIGHT
+        self.pdf.line(_MARGIN, y + 6, self.width - _MARGIN, y + 6)
+        return y - 10
+
+    def _references(self, y: float) -> float:
+        if not self.doc.references:
+            return y
+        self._text(_MARGIN, y, "Referencias:", bold=True)
+        y -= _LINE_HEIGHT
+        for ref in self.doc.references:
+            if y < 200:
+                y = self._new_page()
+            kind = DOC_TYPES.get(int(ref.ref_type), f"Doc. tipo {ref.ref_type}") if ref.ref_type.isdigit() else ref.ref_type
+            text = f"{kind} N° {ref.ref_folio} del {_date(ref.ref_date)}"
+            if ref.reason:
+                text += f" - {ref.reason}"
+            self._text(_MARGIN + 8, y, text, max_chars=110)
+            y -= _LINE_HEIGHT
+        return y - 6
+
+    def _footer(self, y: float) -> None:
+        doc, pdf = self.doc, self.pdf
+        if y < 200:
+            y = self._new_page()
+        # Totals on the right.
+        right = self.width - _MARGIN
+        rows = [("Monto neto", doc.net), ("Monto exento", doc.exempt), ("IVA 19%", doc.vat), ("Total", doc.total)]
+        ty = y - 4
+        for label, amount in rows:
+            if amount is None and label != "Total":
+                continue
+            self._text(right - 190, ty, label, bold=label == "Total", size=10)
+            pdf.setFont("Helvetica-Bold" if label == "Total" else "Helvetica", 10)
+            pdf.drawRightString(right, ty, clp(amount))
+            ty -= 15
+        # The timbre on the left, at the bottom of the page.
+        if self.barcode is not None:
+            image = ImageReader(io.BytesIO(self.barcode))
+            iw, ih = image.getSize()
+            width = 260
+            height = width * ih / iw
+            bottom = _MARGIN + 30
+            pdf.drawImage(image, _MARGIN, bottom, width=width, height=height)
+            pdf.setFont("Helvetica-Bold", 8)
+            center = _MARGIN + width / 2
+            pdf.drawCentredString(center, bottom - 10, "Timbre Electrónico SII")
+            pdf.setFont("Helvetica", 7)
+            resolution = f"Res. {doc.resolution_number if doc.resolution_number is not None else '-'}"
+            resolution += f" de {doc.resolution_date.year}" if doc.resolution_date else ""
+            pdf.drawCentredString(center, bottom - 20, f"{resolution} - Verifique documento: www.sii.cl")
+        else:
+            pdf.setFillColor(_RED)
+            self._text(_MARGIN, _MARGIN + 40, "Documento sin Timbre Electrónico (TED): no válido como representación impresa",
+                       size=8, bold=True)
+            pdf.setFillColor(colors.black)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

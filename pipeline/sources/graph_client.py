@@ -1,0 +1,199 @@
+"""HTTP to Microsoft Graph: timeouts, the per-mailbox request limit, Retry-After, bounded retries.
+
+Every request sends `Prefer: IdType="ImmutableId"` (ids survive a move), holds one slot of
+the mailbox's semaphore while in flight, and has connect and read timeouts (a blocked read
+is never interrupted by Dramatiq's TimeLimit). Transport failures end as SourceError.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from . import graph_auth
+from .base import CHUNK_SIZE, MessageGone, SourceError
+from .graph_slots import mailbox_semaphore
+
+logger = logging.getLogger(__name__)
+
+#: Statuses that carry Retry-After, and those retried with our own backoff.
+THROTTLED = {429, 503}
+RETRIED = {500, 502, 504}
+_PREFER = 'IdType="ImmutableId"'
+_local = threading.local()
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+    return value
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) seconds for every call: GRAPH_CONNECT_TIMEOUT, GRAPH_READ_TIMEOUT."""
+    return _env_float("GRAPH_CONNECT_TIMEOUT", 10), _env_float("GRAPH_READ_TIMEOUT", 60)
+
+
+def _session() -> requests.Session:
+    """One session per thread (connection reuse; REQUESTS_CA_BUNDLE applies to it)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+class NotFound(Exception):
+    """Graph answered 404 (the item is not there)."""
+
+
+class GraphClient:
+    """Requests for one mailbox (`user` is its UPN or id)."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.base = f"{graph_auth.endpoint()}/v1.0/users/{user}"
+        self.max_attempts = int(_env_float("GRAPH_MAX_ATTEMPTS", 5))
+        self.backoff = _env_float("GRAPH_BACKOFF_SECONDS", 1)
+        self.max_retry_after = _env_float("GRAPH_MAX_RETRY_AFTER", 120)
+        self.semaphore = mailbox_semaphore(user, limit=int(_env_float("GRAPH_MAX_CONCURRENCY", 4)),
+                                           ttl=_env_float("GRAPH_SLOT_TTL", 120), wait=_env_float("GRAPH_SLOT_WAIT", 300))
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") or path.startswith("http://") else f"{self.base}{path}"
+
+    def get_json(self, path: str, params: dict | None = None) -> dict:
+        return self.request("GET", path, params=params)
+
+    def pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
+        """Every item of a collection, following @odata.nextLink to the end."""
+        page = self.get_json(path, params)
+        while True:
+            yield from page.get("value", [])
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                return
+            page = self.get_json(next_link)
+
+    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> dict:
+        with self._response(method, path, params=params, json=json, stream=False) as (response, _slot):
+            if response.status_code == 204 or not response.content:
+                return {}
+            return response.json()
+
+    def stream(self, path: str) -> Iterator[bytes]:
+        """The raw bytes at `path` (a `$value`), in chunks; retried while nothing was delivered yet."""
+        for attempt in range(1, self.max_attempts + 1):
+            delivered = False
+            try:
+                with self._response("GET", path, stream=True) as (response, slot):
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        if chunk:
+                            delivered = True
+                            slot.renew()
+                            yield chunk
+                return
+            except (requests.RequestException, OSError) as exc:
+                if delivered or attempt == self.max_attempts:
+                    raise SourceError(f"download of {path} broke off: {type(exc).__name__}: {exc}") from exc
+                self._pause(attempt, f"download of {path} failed before any byte ({type(exc).__name__})")
+
+    def _response(self, method: str, path: str, **kwargs):
+        return _Exchange(self, method, self.url(path), kwargs)
+
+    def _pause(self, attempt: int, why: str, retry_after: float | None = None) -> None:
+        if retry_after is None:
+            delay = min(self.backoff * 2 ** (attempt - 1), 30) * random.uniform(0.8, 1.2)
+        else:
+            delay = retry_after
+        logger.warning("Graph %s: %s; waiting %.1fs (attempt %d of %d)", self.user, why, delay, attempt, self.max_attempts)
+        time.sleep(delay)
+
+
+class _Exchange:
+    """Context manager: a successful response (and its slot), after retries; closed on exit."""
+
+    def __init__(self, client: GraphClient, method: str, url: str, kwargs: dict) -> None:
+        self.client, self.method, self.url, self.kwargs = client, method, url, kwargs
+        self._slot_cm = self._response = None
+
+    def __enter__(self):
+        client, refreshed = self.client, False
+        attempt = 0
+        while True:
+            attempt += 1
+            token = graph_auth.access_token(refresh=refreshed and attempt == refreshed)
+            self._slot_cm = client.semaphore.slot()
+            slot = self._slot_cm.__enter__()
+            try:
+                response = _session().request(
+                    self.method, self.url, timeout=timeouts(), allow_redirects=True,
+                    headers={"Authorization": f"Bearer {token}", "Prefer": _PREFER, "Accept": "application/json"},
+                    **self.kwargs)
+            except (requests.RequestException, OSError) as exc:
+                self._release()
+                if attempt >= client.max_attempts:
+                    raise SourceError(f"Graph {self.method} {self.url} failed: {type(exc).__name__}: {exc}") from exc
+                client._pause(attempt, f"{type(exc).__name__} on {self.method} {self.url}")
+                continue
+            status = response.status_code
+            if status < 400:
+                self._response = response
+                return response, slot
+            body = _error_text(response)
+            response.close()
+            self._release()
+            if status == 401 and not refreshed:
+                refreshed = attempt + 1  # the next attempt asks MSAL for a fresh token, once
+                continue
+            if status == 404:
+                raise NotFound(f"{self.url}: {body}")
+            if (status in THROTTLED or status in RETRIED) and attempt < client.max_attempts:
+                retry_after = _retry_after(response) if status in THROTTLED else None
+                if retry_after is not None and retry_after > client.max_retry_after:
+                    raise SourceError(f"Graph asks to wait {retry_after:.0f}s ({status}); trying again at a later run")
+                client._pause(attempt, f"HTTP {status} on {self.method} {self.url}", retry_after)
+                continue
+            raise SourceError(f"Graph {self.method} {self.url} answered {status}: {body}")
+
+    def __exit__(self, *exc_info) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._slot_cm is not None:
+            cm, self._slot_cm = self._slot_cm, None
+            cm.__exit__(None, None, None)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP date or nothing: our own backoff
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error", {})
+        return f"{error.get('code', '')}: {error.get('message', '')}"[:500]
+    except ValueError:
+        return response.text[:300]
+
+
+__all__ = ["GraphClient", "MessageGone", "NotFound", "SourceError", "timeouts"]

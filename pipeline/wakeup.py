@@ -1,0 +1,165 @@
+"""Wake an idle worker the moment work arrives, instead of making it poll Redis often.
+
+Dramatiq's Redis consumer polls: when a queue is empty it sleeps, backing off up to
+`dramatiq_worker_timeout` ms, so an idle worker trades enqueue-to-start latency for Redis
+commands. Here every enqueue also PUBLISHes the queue's name on one channel; each worker
+process listens on it (one blocking connection, no polling) and wakes the consumer of that
+queue at once. The poll stays as the safety net: a lost or missed notification only delays
+a message until the next poll, so the poll can be slow (cheap) without making work wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff
+from dramatiq.errors import ConnectionClosed
+from dramatiq.message import Message
+from dramatiq.broker import MessageProxy
+
+from . import config
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between attempts to listen again after the notification connection broke.
+RECONNECT_SECONDS = 2.0
+
+_events: dict[str, threading.Event] = {}
+_stopping = threading.Event()
+_events_lock = threading.Lock()
+
+
+def channel(namespace: str) -> str:
+    """The one channel every enqueue of a broker namespace is announced on."""
+    return f"{config.KEY_PREFIX}:wake:{namespace}"
+
+
+def event_for(queue_name: str) -> threading.Event:
+    with _events_lock:
+        return _events.setdefault(queue_name, threading.Event())
+
+
+def stopping() -> None:
+    """The worker is shutting down: consumers stop waiting long, so they notice at once."""
+    _stopping.set()
+    wake()
+
+
+def wake(queue_name: str | None = None) -> None:
+    """Wake the consumers of `queue_name` in this process (every consumer when None)."""
+    with _events_lock:
+        events = list(_events.values()) if queue_name is None else [_events.get(queue_name)]
+    for event in events:
+        if event is not None:
+            event.set()
+
+
+class WakeableConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer whose idle sleep ends early when its queue is announced or a message is done.
+
+    Dramatiq's consumer also backs off while its prefetch is full (every thread busy), so
+    after a long message it may sleep up to the poll timeout before fetching the next one,
+    leaving threads idle while work waits; with prefetch = threads that happens often.
+    Here an ack or nack ends that sleep too.
+    """
+
+    def __init__(self, broker, queue_name, prefetch, timeout):
+        # `timeout` (dramatiq_worker_timeout) still paces the worker threads and shutdown; the idle
+        # poll can be slower, since an announcement ends the wait at once.
+        super().__init__(broker, queue_name, prefetch, max(timeout, config.WORKER_IDLE_POLL_MS))
+        self._wake = event_for(queue_name)
+
+    def ack(self, message):
+        try:
+            super().ack(message)
+        finally:
+            self._wake.set()  # room in the prefetch: fetch the next message now, not after a backoff
+
+    def nack(self, message):
+        try:
+            super().nack(message)
+        finally:
+            self._wake.set()
+
+    def __next__(self):  # dramatiq 2.x's _RedisConsumer.__next__, with the sleep made wakeable
+        try:
+            while True:
+                try:
+                    data = self.message_cache.pop(0)
+                    if data is None:
+                        continue
+                    self.misses = 0
+                    message = Message.decode(data)
+                    self.queued_message_ids.add(message.message_id)
+                    return MessageProxy(message)
+                except IndexError:
+                    messages = []
+                    if self.outstanding_message_count < self.prefetch:
+                        self.message_cache = messages = self.broker.do_fetch(
+                            self.queue_name, self.prefetch - self.outstanding_message_count)
+                    if not messages:
+                        self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                        # Cleared only after waking, before the next fetch: an announcement that
+                        # arrives between the fetch and this wait is never lost.
+                        if _stopping.is_set():  # the worker shuts down: be as quick as Dramatiq's own
+                            backoff_ms = min(backoff_ms, 100)
+                        if self._wake.wait(backoff_ms / 1000):
+                            self._wake.clear()
+                            self.misses = 0
+                        return None
+        except redis.ConnectionError as e:
+            raise ConnectionClosed(e) from None
+
+
+class WakeableRedisBroker(RedisBroker):
+    @property
+    def consumer_class(self):
+        return WakeableConsumer
+
+
+class Listener(threading.Thread):
+    """Listens on the channel for the whole life of a worker process; reconnects on its own."""
+
+    def __init__(self, client: redis.Redis, namespace: str) -> None:
+        super().__init__(name="wakeup-listener", daemon=True)
+        self.client = client
+        self.channel = channel(namespace)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._listen()
+            except Exception as exc:  # noqa: BLE001 - the poll covers us while we reconnect
+                logger.warning("wake-up listener lost Redis (%s); polling only until it is back", exc)
+                wake()  # whatever was announced meanwhile: look now
+                self.stopping.wait(RECONNECT_SECONDS)
+
+    def _listen(self) -> None:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self.channel)
+            wake()  # announcements made before we subscribed
+            while not self.stopping.is_set():
+                # Blocks on the socket (no command is sent) for up to a second, then checks stopping.
+                message = pubsub.get_message(timeout=1.0)
+                if message and message.get("type") == "message":
+                    wake(message["data"].decode())
+        finally:
+            pubsub.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def announce(client: redis.Redis, namespace: str, queue_name: str) -> None:
+    try:
+        client.publish(channel(namespace), queue_name)
+    except redis.RedisError as exc:  # the message is enqueued; it waits for the next poll at worst
+        logger.debug("could not announce a message on %s: %s", queue_name, exc)
+
+
+__all__ = ["Listener", "WakeableConsumer", "WakeableRedisBroker", "announce", "channel", "wake"]

@@ -1,0 +1,152 @@
+"""The admin in a real browser (Debian's chromium driven by Playwright) over the Procfile's real processes.
+
+Log in, see the attachments and documents with their thumbnails loaded, download a file and compare
+its bytes, press "Fetch now" on a mailbox and watch the run complete. Screenshots go to test-artifacts/.
+Needs chromium (`apt-get install -y chromium`); skipped, saying so, only where none is installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import samples
+from pipeline.config import BASE_DIR
+from pipeline.embedded_redis import EmbeddedRedis
+from tests.support.database import attached_database
+from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from webapp.inbox.models import Attachment, FetchRun
+
+pytestmark = [pytest.mark.slow]
+
+PASSWORD = "browser-Secret-pass-42"
+ARTIFACTS = BASE_DIR / "test-artifacts"
+#: Chromium flags for a headless run as root in a container, with nothing fetched from the network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    for name in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def _manage(env: dict, *args: str, **extra: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], env=dict(env, **extra), cwd=BASE_DIR, check=True,
+                   capture_output=True, text=True, timeout=120)
+
+
+def _all_images_loaded(page) -> bool:
+    return page.evaluate("() => { const imgs = [...document.querySelectorAll('#result_list img')];"
+                         " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("browser tests need chromium: apt-get install -y chromium (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_db_blocker, monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    sent: dict[str, bytes] = {}
+    for index, folio in enumerate((2001, 2002)):
+        xml = samples.dte_xml(folio=folio)
+        pdf = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=folio, total=119_000 * (index + 1))
+        sent[f"DTE_{folio}.xml"], sent[f"Factura_{folio}.pdf"] = xml, pdf
+        (inbox / f"{index}.eml").write_bytes(samples.supplier_email(folio=folio, attachments=[
+            (f"DTE_{folio}.xml", "application/xml", xml), (f"Factura_{folio}.pdf", "application/pdf", pdf)]))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with EmbeddedRedis.start(tmp_path / "redis") as redis_server:
+        env = {"STATE_DIR": str(tmp_path / "state"), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+               "REDIS_URL": redis_server.url, "SECRET_KEY": "browser-test-secret-key-0123456789-abcdefghijklmnop",
+               "DEBUG": "false", "HTTPS": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+               "SCHEDULER_TICK_ON_START": "true", "WORKER_SHUTDOWN_TIMEOUT_MS": "10000", "PATH": "/usr/bin:/bin",
+               "HOME": str(tmp_path)}
+        run_procfile_once("release", env)
+        _manage(env, "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl",
+                DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+        _manage(env, "add_mailbox", "suppliers", "--folder", str(inbox))
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
+            processes = [ProcfileProcess("worker", env, logs), ProcfileProcess("scheduler", env, logs),
+                         ProcfileProcess("web", dict(env, PORT=str(port), WEB_CONCURRENCY="1"), logs)]
+            try:
+                wait_for(lambda: FetchRun.objects.using(db).filter(status=FetchRun.Status.COMPLETED).exists(),
+                         timeout=60, what="the first run", processes=processes)
+                wait_for(lambda: not Attachment.objects.using(db).filter(
+                    preview_status=Attachment.PreviewStatus.PENDING).exists(),
+                         timeout=60, what="previews", processes=processes)
+                _browse(browser, base, sent, inbox, db, processes)
+            finally:
+                exit_codes = {p.name: p.stop() for p in processes}
+    assert exit_codes == {"worker": 0, "scheduler": 0, "web": 0}
+
+
+def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, processes) -> None:
+    context = browser.new_context(accept_downloads=True, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+
+    page.goto(f"{base}/admin/inbox/attachment/")
+    page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
+    page.screenshot(path=str(ARTIFACTS / "attachments.png"), full_page=True)
+    assert _all_images_loaded(page), "every thumbnail is a real image"
+    assert page.locator("#result_list img").count() == 4, "two PDFs and two XML (their printable's thumbnail)"
+
+    row = page.locator("#result_list tr", has_text="Factura_2002.pdf")
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name="Download").click()
+    download = download_info.value
+    assert download.suggested_filename == "Factura_2002.pdf"
+    assert Path(download.path()).read_bytes() == sent["Factura_2002.pdf"]
+
+    page.goto(f"{base}/admin/documents/document/")
+    page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
+    page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
+    assert _all_images_loaded(page)
+    assert page.locator("#result_list tbody tr").count() == 2
+
+    # New mail, then "Fetch now" on the mailbox page: the run is queued, and completes.
+    (inbox / "new.eml").write_bytes(samples.supplier_email(folio=2003))
+    page.goto(f"{base}/admin/inbox/mailbox/")
+    page.get_by_role("link", name="suppliers").click()
+    page.get_by_role("button", name="Fetch now").click()
+    message = page.locator(".messagelist .success").inner_text()
+    run_id = int(re.search(r"run #(\d+)", message).group(1))
+    page.screenshot(path=str(ARTIFACTS / "fetch-now.png"), full_page=True)
+
+    def completed() -> bool:
+        page.goto(f"{base}/admin/inbox/fetchrun/{run_id}/change/")
+        return "Completed" in page.locator("#content").inner_text()
+
+    wait_for(completed, timeout=60, interval=1, what=f"run #{run_id} to show Completed", processes=processes)
+    page.screenshot(path=str(ARTIFACTS / "fetch-run-completed.png"), full_page=True)
+    assert FetchRun.objects.using(db).get(pk=run_id).messages_new == 1
+    context.close()

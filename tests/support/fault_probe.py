@@ -1,0 +1,35 @@
+"""Test-only module the fault tests load into the real worker: `dramatiq pipeline.actors tests.support.fault_probe`.
+
+It patches none of our code. It listens to Django's model signals, as any app may:
+- an attachment named `poison*` makes the worker process exit on the spot (os._exit), like a
+  segfault in a parser would: the poison arrives as real input, through the real source;
+- with FAULT_PROBE_LOG set, every attachment row written is logged as `<pid> <message id> <position>`,
+  so a test can tell which worker process handled what.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.db.models.signals import post_save, pre_save
+
+from webapp.inbox.models import Attachment
+
+#: The exit status of a poisoned worker process.
+POISON_EXIT = 86
+
+
+def _poison(sender, instance: Attachment, **kwargs) -> None:
+    if (instance.original_filename or "").startswith("poison"):
+        os._exit(POISON_EXIT)
+
+
+def _log(sender, instance: Attachment, created: bool, **kwargs) -> None:
+    path = os.environ.get("FAULT_PROBE_LOG")
+    if path and created:
+        with open(path, "a") as log:
+            log.write(f"{os.getpid()} {instance.message_id} {instance.position}\n")
+
+
+pre_save.connect(_poison, sender=Attachment, dispatch_uid="fault_probe_poison")
+post_save.connect(_log, sender=Attachment, dispatch_uid="fault_probe_log")

@@ -1,0 +1,265 @@
+"""Admin over documents: read-only (the pipeline writes them), searchable, downloadable as a ZIP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from pipeline.dte.formatting import clp
+from pipeline.dte.rut import format_rut, parse_rut
+from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
+from webapp.inbox.services.access import limit_to_user
+
+from .models import Document, DocumentReference, DocumentSource, XmlClassification
+from .views import visible_documents, zip_response
+
+#: Issuers listed in the issuer filter (the most frequent first).
+ISSUER_FILTER_LIMIT = 50
+
+
+class IssuerFilter(admin.SimpleListFilter):
+    title = "issuer"
+    parameter_name = "issuer"
+
+    def lookups(self, request, model_admin):
+        rows = (Document.objects.order_by("issuer_name").values_list("issuer_rut", "issuer_name").distinct())
+        return [(rut, f"{name or '?'} ({format_rut(rut)})") for rut, name in rows[:ISSUER_FILTER_LIMIT]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(issuer_rut=self.value()) if self.value() else queryset
+
+
+class IssueDateRangeFilter(admin.ListFilter):
+    """Issue date from / to (inclusive), as two date inputs."""
+
+    title = "issue date range"
+    template = "admin/documents/date_range_filter.html"
+    params = ("issue_date_from", "issue_date_to")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.values = {}
+        for name in self.params:
+            if name in params:
+                value = params.pop(name)
+                value = value[-1] if isinstance(value, list) else value
+                try:
+                    self.values[name] = dt.date.fromisoformat(value)
+                except ValueError:
+                    self.values[name] = None
+        self.request = request
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return list(self.params)
+
+    def queryset(self, request, queryset):
+        if start := self.values.get("issue_date_from"):
+            queryset = queryset.filter(issue_date__gte=start)
+        if end := self.values.get("issue_date_to"):
+            queryset = queryset.filter(issue_date__lte=end)
+        return queryset
+
+    def choices(self, changelist):
+        keep = [(k, v) for k, v in changelist.params.items() if k not in self.params]
+        yield {
+            "hidden": [(k, v[-1] if isinstance(v, list) else v) for k, v in keep],
+            "from": self.values.get("issue_date_from") or "",
+            "to": self.values.get("issue_date_to") or "",
+            "reset": changelist.get_query_string(remove=list(self.params)),
+        }
+
+
+class ReferenceInline(admin.TabularInline):
+    model = DocumentReference
+    fk_name = "document"
+    fields = ("line", "ref_type", "ref_folio", "ref_date", "code", "reason", "target_link")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="document")
+    def target_link(self, obj: DocumentReference) -> str:
+        return _admin_link(obj.target, str(obj.target)) if obj.target_id else "not received"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class SourceInline(admin.TabularInline):
+    model = DocumentSource
+    fields = ("attachment_link", "message_link", "position", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "sources (e-mails that carried this document)"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("attachment__message")
+        return limit_to_user(queryset, request.user, mailbox_field="attachment__message__mailbox_id")
+
+    @admin.display(description="XML attachment")
+    def attachment_link(self, obj: DocumentSource) -> str:
+        return _admin_link(obj.attachment, obj.attachment.filename)
+
+    @admin.display(description="e-mail")
+    def message_link(self, obj: DocumentSource) -> str:
+        return _admin_link(obj.attachment.message, str(obj.attachment.message)[:80])
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Document)
+class DocumentAdmin(ReadOnlyAdmin):
+    list_display = ("thumbnail", "doc_type", "folio", "issuer_display", "issue_date", "total_display",
+                    "printable_status", "rut_flag")
+    list_display_links = ("folio",)
+    list_filter = ("doc_type", IssuerFilter, IssueDateRangeFilter, "printable_status", "issuer_rut_valid")
+    date_hierarchy = "issue_date"
+    search_fields = ("issuer_name", "receiver_name")  # plus folio and RUT: get_search_results
+    search_help_text = "Folio, RUT (with or without dots) or business name."
+    list_select_related = ("xml_attachment", "pdf_attachment")
+    list_per_page = 50
+    actions = ("download_zip",)
+    inlines = (ReferenceInline, SourceInline)
+    fieldsets = (
+        (None, {"fields": ("preview", "files", "doc_type", "type_name", "folio", "issue_date")}),
+        ("Issuer", {"fields": ("issuer_rut_display", "issuer_rut_valid", "issuer_rut_error", "issuer_name")}),
+        ("Receiver", {"fields": ("receiver_rut_display", "receiver_rut_valid", "receiver_name")}),
+        ("Amounts (CLP)", {"fields": ("net_display", "exempt_display", "vat_display", "total_display", "line_count")}),
+        ("Pipeline", {"fields": ("resolution_number", "resolution_date", "referenced_by_links", "printable_status",
+                                 "printable_error", "created_at", "updated_at")}),
+    )
+    readonly_fields = ("preview", "files", "issuer_rut_display", "receiver_rut_display", "net_display",
+                       "exempt_display", "vat_display", "total_display", "referenced_by_links")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
+        return visible_documents(request.user, super().get_queryset(request))
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return queryset, may_have_duplicates
+        extra = Q()
+        if term.isdigit():
+            extra |= Q(folio=int(term))
+        rut = parse_rut(term)
+        if rut.normalized and "-" in rut.normalized:
+            extra |= Q(issuer_rut=rut.normalized) | Q(receiver_rut=rut.normalized)
+        body = term.replace(".", "").split("-")[0]
+        if body.isdigit() and len(body) >= 6:  # a RUT without its check digit
+            extra |= Q(issuer_rut__startswith=f"{int(body)}-") | Q(receiver_rut__startswith=f"{int(body)}-")
+        if extra:
+            # the extra matches come from the user's documents only, never from every mailbox
+            queryset = queryset | self.get_queryset(request).filter(extra)
+        return queryset, may_have_duplicates
+
+    @admin.action(description="Download selected documents as a ZIP", permissions=["view"])
+    def download_zip(self, request: HttpRequest, queryset: QuerySet[Document]):
+        return zip_response(queryset)
+
+    @admin.display(description="preview")
+    def thumbnail(self, obj: Document) -> str:
+        if obj.printable_status != Document.PrintableStatus.READY:
+            return EMPTY
+        return format_html('<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
+                           reverse("documents:preview", args=[obj.pk]), obj)
+
+    @admin.display(description="preview")
+    def preview(self, obj: Document) -> str:
+        if obj.printable_status != Document.PrintableStatus.READY:
+            return obj.printable_error or "no printable yet"
+        return format_html('<a href="{}"><img src="{}" alt="{}" width="320" style="border:1px solid #ccc"></a>',
+                           reverse("documents:printable_download", args=[obj.pk]),
+                           reverse("documents:preview", args=[obj.pk]), obj)
+
+    @admin.display(description="files")
+    def files(self, obj: Document) -> str:
+        links = []
+        if obj.xml_attachment_id:
+            links.append((reverse("documents:xml_download", args=[obj.pk]), "Original XML"))
+        if obj.pdf_attachment_id:
+            links.append((reverse("inbox:attachment_download", args=[obj.pdf_attachment_id]),
+                          f"Supplier PDF ({obj.pdf_attachment.filename})"))
+        if obj.printable_status == Document.PrintableStatus.READY:
+            links.append((reverse("documents:printable_download", args=[obj.pk]), "Printable PDF"))
+        for source in obj.sources.select_related("attachment"):
+            links.append((reverse("inbox:attachment_download", args=[source.attachment_id]),
+                          f"XML attachment #{source.attachment_id} ({source.attachment.filename})"))
+        if not links:
+            return EMPTY
+        return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', links))
+
+    @admin.display(description="issuer", ordering="issuer_name")
+    def issuer_display(self, obj: Document) -> str:
+        return format_html("{}<br><small>{}</small>", obj.issuer_name or EMPTY, format_rut(obj.issuer_rut))
+
+    @admin.display(description="issuer RUT", ordering="issuer_rut")
+    def issuer_rut_display(self, obj: Document) -> str:
+        return format_rut(obj.issuer_rut)
+
+    @admin.display(description="receiver RUT")
+    def receiver_rut_display(self, obj: Document) -> str:
+        return format_rut(obj.receiver_rut)
+
+    @admin.display(description="RUT ok", boolean=True, ordering="issuer_rut_valid")
+    def rut_flag(self, obj: Document) -> bool:
+        return obj.issuer_rut_valid
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, obj: Document) -> str:
+        return clp(obj.total)
+
+    @admin.display(description="net")
+    def net_display(self, obj: Document) -> str:
+        return clp(obj.net)
+
+    @admin.display(description="exempt")
+    def exempt_display(self, obj: Document) -> str:
+        return clp(obj.exempt)
+
+    @admin.display(description="VAT")
+    def vat_display(self, obj: Document) -> str:
+        return clp(obj.vat)
+
+    @admin.display(description="referenced by")
+    def referenced_by_links(self, obj: Document) -> str:
+        refs = obj.referenced_by.select_related("document")
+        if not refs:
+            return EMPTY
+        return format_html_join(", ", "{}", ((_admin_link(r.document, f"{r.document.type_name} {r.document.folio}"),)
+                                             for r in refs))
+
+
+@admin.register(XmlClassification)
+class XmlClassificationAdmin(MailboxScoped, ReadOnlyAdmin):
+    mailbox_field = "attachment__message__mailbox_id"
+
+    list_display = ("attachment_link", "kind", "status", "summary", "document_count", "resolution_number",
+                    "resolution_date", "short_error", "parsed_at")
+    list_filter = ("kind", "status", "format")
+    search_fields = ("attachment__filename", "summary", "error")
+    list_select_related = ("attachment",)
+
+    @admin.display(description="attachment", ordering="attachment")
+    def attachment_link(self, obj: XmlClassification) -> str:
+        return _admin_link(obj.attachment, obj.attachment.filename)
+
+    @admin.display(description="error")
+    def short_error(self, obj: XmlClassification) -> str:
+        return _short(obj.error)

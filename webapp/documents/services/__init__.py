@@ -1,0 +1,1 @@
+"""Writes to documents go through these keyword-only functions."""

@@ -1,0 +1,100 @@
+"""A ZIP of documents streamed as it is built: never the whole archive in memory.
+
+zipfile writes into a small buffer that is drained after every chunk; the stored files
+are read from storage in chunks too. Layout: `<issuer RUT>/<type>-<folio>.<ext>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from django.core.files.storage import storages
+from django.utils import timezone
+
+from ..models import Document
+
+logger = logging.getLogger(__name__)
+
+#: Bytes read from storage per step (and so, about the largest chunk handed to the server).
+CHUNK_SIZE = 256 * 1024
+
+
+class _Drain:
+    """A write-only, non-seekable file for zipfile; `take()` empties it."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._offset = 0
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self._parts.append(bytes(data))
+            self._offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:  # zipfile asks for the offset of each entry
+        return self._offset
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def document_files(document: Document) -> list[tuple[str, str]]:
+    """(archive name, storage name) of a document's files: its XML and its PDF.
+
+    The PDF is the printable one when it is ready, else the supplier's.
+    """
+    folder = document.issuer_rut or "sin-rut"
+    files = []
+    if document.xml_attachment_id and document.xml_attachment.blob_id:
+        files.append((f"{folder}/{document.file_stem}.xml", document.xml_attachment.blob.storage_name))
+    if document.printable_status == Document.PrintableStatus.READY and document.printable_name:
+        files.append((f"{folder}/{document.file_stem}.pdf", document.printable_name))
+    elif document.pdf_attachment_id and document.pdf_attachment.blob_id:
+        files.append((f"{folder}/{document.file_stem}.pdf", document.pdf_attachment.blob.storage_name))
+    return files
+
+
+def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
+    local = timezone.localtime(moment)
+    return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
+
+
+def stream_zip(documents: Iterable[Document]) -> Iterator[bytes]:
+    """The archive's bytes, chunk by chunk. A file missing from storage is skipped and logged."""
+    storage = storages["default"]
+    sink = _Drain()
+    seen: set[str] = set()
+    with zipfile.ZipFile(sink, mode="w", allowZip64=True) as archive:
+        for document in documents:
+            for arcname, storage_name in document_files(document):
+                if arcname in seen:
+                    continue
+                seen.add(arcname)
+                try:
+                    source = storage.open(storage_name, "rb")
+                except FileNotFoundError:
+                    logger.error("stored object %s of document %s is missing; left out of the ZIP",
+                                 storage_name, document.pk)
+                    continue
+                info = zipfile.ZipInfo(arcname, date_time=_zip_time(document.created_at))
+                # PDFs hardly compress: store them; XML shrinks a lot.
+                info.compress_type = zipfile.ZIP_DEFLATED if arcname.endswith(".xml") else zipfile.ZIP_STORED
+                info.external_attr = 0o644 << 16
+                with source, archive.open(info, mode="w", force_zip64=True) as entry:
+                    while chunk := source.read(CHUNK_SIZE):
+                        entry.write(chunk)
+                        if data := sink.take():
+                            yield data
+                if data := sink.take():
+                    yield data
+    if data := sink.take():
+        yield data

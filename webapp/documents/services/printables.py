@@ -1,0 +1,61 @@
+"""The printable PDF of a Document and its thumbnail, stored under hash-derived names."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+
+from pipeline import config
+from pipeline.dte import ParsedDocument
+from pipeline.storage import preview_name
+
+from ..models import Document
+
+logger = logging.getLogger(__name__)
+
+
+def printable_name(sha256: str) -> str:
+    return f"printables/{sha256[:2]}/{sha256}.pdf"
+
+
+def _save_once(name: str, data: bytes) -> None:
+    storage = storages["default"]
+    if not storage.exists(name):  # the name is the content's hash: present means identical
+        storage.save(name, ContentFile(data, name=name))
+
+
+def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
+    """Render, store and record; a document that cannot be printed is recorded as FAILED with why."""
+    from pipeline.render.printable import (  # reportlab/PDFium only where rendering happens
+        PrintableError,
+        printable_pdf,
+    )
+    from pipeline.render.thumbnails import RenderError, pdf_thumbnail
+
+    try:
+        pdf = printable_pdf(parsed)
+        directory = config.state_dir() / "tmp"
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(suffix=".pdf", dir=directory) as handle:
+            handle.write(pdf)
+            handle.flush()
+            png = pdf_thumbnail(handle.name)
+    except (PrintableError, RenderError) as exc:
+        logger.warning("no printable for document %s: %s", document.pk, exc)
+        Document.objects.filter(pk=document.pk).update(
+            printable_status=Document.PrintableStatus.FAILED, printable_error=str(exc)[:2000])
+        document.refresh_from_db()
+        return document
+    sha256 = hashlib.sha256(pdf).hexdigest()
+    name, thumb = printable_name(sha256), preview_name(sha256)
+    _save_once(name, pdf)
+    _save_once(thumb, png)
+    Document.objects.filter(pk=document.pk).update(
+        printable_status=Document.PrintableStatus.READY, printable_name=name, printable_size=len(pdf),
+        preview_name=thumb, printable_error="")
+    document.refresh_from_db()
+    return document

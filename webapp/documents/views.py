@@ -1,0 +1,103 @@
+"""Document downloads: the printable PDF, the XML, the thumbnail; login + staff + view permission."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_safe
+
+from webapp.inbox.delivery import stored_response
+from webapp.inbox.views import PREVIEW_MAX_AGE, _harden
+
+from .models import Document, DocumentSource
+from .services.archive import stream_zip
+
+#: The permission a staff user needs to download documents.
+VIEW_PERMISSION = "documents.view_document"
+
+
+def _authorize(request: HttpRequest) -> HttpResponse | None:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
+        raise PermissionDenied
+    return None
+
+
+def visible_documents(user, queryset=None):
+    """Documents carried by an attachment of a mailbox `user` may see; the others answer 404."""
+    from webapp.inbox.services.access import visible_mailbox_ids
+
+    queryset = Document.objects.all() if queryset is None else queryset
+    ids = visible_mailbox_ids(user)
+    if ids is None:
+        return queryset
+    carried = DocumentSource.objects.filter(attachment__message__mailbox_id__in=ids).values("document_id")
+    return queryset.filter(pk__in=carried)
+
+
+def _filename(document: Document, ext: str) -> str:
+    return f"{document.issuer_rut or 'sin-rut'}_{document.file_stem}.{ext}"
+
+
+def _file_response(name: str, *, filename: str, content_type: str, attachment: bool = True) -> HttpResponse:
+    response = name and stored_response(name, filename=filename, content_type=content_type, as_attachment=attachment,
+                                        check_exists=attachment)
+    if not response:
+        raise Http404("This document has no such file.")
+    patch_cache_control(response, private=True)
+    return _harden(response)
+
+
+@require_safe
+def printable_download(request: HttpRequest, pk: int) -> HttpResponse:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    document = get_object_or_404(visible_documents(request.user), pk=pk)
+    if document.printable_status != Document.PrintableStatus.READY:
+        raise Http404("This document has no printable PDF yet.")
+    return _file_response(document.printable_name, filename=_filename(document, "pdf"), content_type="application/pdf")
+
+
+@require_safe
+def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    document = get_object_or_404(visible_documents(request.user).select_related("xml_attachment__blob"), pk=pk)
+    attachment = document.xml_attachment
+    if attachment is None or attachment.blob is None:
+        raise Http404("This document has no stored XML.")
+    return _file_response(attachment.blob.storage_name, filename=_filename(document, "xml"),
+                          content_type="application/xml")
+
+
+@require_safe
+def document_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    document = get_object_or_404(visible_documents(request.user), pk=pk)
+    if document.printable_status != Document.PrintableStatus.READY:
+        raise Http404("This document has no preview yet.")
+    response = _file_response(document.preview_name, filename=f"preview-{document.pk}.png",
+                              content_type="image/png", attachment=False)
+    patch_cache_control(response, max_age=PREVIEW_MAX_AGE)
+    return response
+
+
+def zip_response(documents) -> StreamingHttpResponse:
+    """A streamed ZIP of `documents` (a queryset: iterated lazily, in chunks, while streaming)."""
+    queryset = documents.select_related("xml_attachment__blob", "pdf_attachment__blob").order_by("issuer_rut", "doc_type", "folio")
+    response = StreamingHttpResponse(stream_zip(queryset.iterator(chunk_size=200)), content_type="application/zip")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="documentos-{stamp}.zip"'
+    patch_cache_control(response, private=True, no_store=True)
+    return _harden(response)

@@ -1,0 +1,60 @@
+"""Endpoints for machines: readiness, the pipeline's health, Prometheus metrics.
+
+- `/health/ready`: database and Redis (the same checks as `/health/`);
+- `/health/pipeline`: JSON for an uptime monitor; 503 when the scheduler missed two slots, no worker
+  has a heartbeat, or dead letters pile up (webapp/inbox/services/health.py);
+- `/metrics`: Prometheus text, only with `METRICS_TOKEN` set and sent as `Authorization: Bearer <token>`
+  (404 while unset, 401 without the right token).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+
+from .services.health import pipeline_health
+from .views import health
+
+
+@csrf_exempt
+@require_safe
+def health_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and Redis answer."""
+    return health(request)
+
+
+@csrf_exempt
+@require_safe
+def health_pipeline(request: HttpRequest) -> JsonResponse:
+    healthy, report = pipeline_health()
+    response = JsonResponse(report, status=200 if healthy else 503)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def _metrics_token() -> str:
+    return os.environ.get("METRICS_TOKEN", "").strip()
+
+
+@csrf_exempt
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    token = _metrics_token()
+    if not token:
+        raise Http404("metrics are off: set METRICS_TOKEN")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        response = HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    from .services.metrics import render
+
+    body, content_type = render()
+    response = HttpResponse(body, content_type=content_type)
+    patch_cache_control(response, no_store=True)
+    return response
