@@ -83,6 +83,7 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
                "SCHEDULER_TICK_ON_START": "true", "WORKER_SHUTDOWN_TIMEOUT_MS": "10000", "PATH": "/usr/bin:/bin",
                "HOME": str(tmp_path)}
         run_procfile_once("release", env)
+        _manage(env, "collectstatic", "--noinput")  # as the image build does: the admin's CSS and icons
         _manage(env, "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl",
                 DJANGO_SUPERUSER_PASSWORD=PASSWORD)
         _manage(env, "add_mailbox", "suppliers", "--folder", str(inbox))
