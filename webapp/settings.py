@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # the browser's language (Accept-Language), among LANGUAGES
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -102,6 +103,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = config.env_str("LANGUAGE_CODE", "en")
 TIME_ZONE = config.env_str("TIME_ZONE", "America/Santiago")
 USE_I18N = True
+# Pages follow the browser's language among these; es-CL (and any es-*) falls back to es.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # our Spanish: locale/es/LC_MESSAGES/django.po, compiled .mo committed
+# Chilean dates and numbers under es: 22-11-2026, 1.234.567 (webapp/formats/es/formats.py).
+FORMAT_MODULE_PATH = ["webapp.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -9,6 +9,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.formatting import clp
 from pipeline.dte.rut import format_rut, parse_rut
@@ -23,7 +25,7 @@ ISSUER_FILTER_LIMIT = 50
 
 
 class IssuerFilter(admin.SimpleListFilter):
-    title = "issuer"
+    title = _("issuer")
     parameter_name = "issuer"
 
     def lookups(self, request, model_admin):
@@ -37,7 +39,7 @@ class IssuerFilter(admin.SimpleListFilter):
 class IssueDateRangeFilter(admin.ListFilter):
     """Issue date from / to (inclusive), as two date inputs."""
 
-    title = "issue date range"
+    title = _("issue date range")
     template = "admin/documents/date_range_filter.html"
     params = ("issue_date_from", "issue_date_to")
 
@@ -85,9 +87,9 @@ class ReferenceInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    @admin.display(description="document")
+    @admin.display(description=_("document"))
     def target_link(self, obj: DocumentReference) -> str:
-        return _admin_link(obj.target, str(obj.target)) if obj.target_id else "not received"
+        return _admin_link(obj.target, str(obj.target)) if obj.target_id else gettext("not received")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -102,17 +104,17 @@ class SourceInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "sources (e-mails that carried this document)"
+    verbose_name_plural = _("sources (e-mails that carried this document)")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("attachment__message")
         return limit_to_user(queryset, request.user, mailbox_field="attachment__message__mailbox_id")
 
-    @admin.display(description="XML attachment")
+    @admin.display(description=_("XML attachment"))
     def attachment_link(self, obj: DocumentSource) -> str:
         return _admin_link(obj.attachment, obj.attachment.filename)
 
-    @admin.display(description="e-mail")
+    @admin.display(description=_("e-mail"))
     def message_link(self, obj: DocumentSource) -> str:
         return _admin_link(obj.attachment.message, str(obj.attachment.message)[:80])
 
@@ -131,17 +133,18 @@ class DocumentAdmin(ReadOnlyAdmin):
     list_filter = ("doc_type", IssuerFilter, IssueDateRangeFilter, "printable_status", "issuer_rut_valid")
     date_hierarchy = "issue_date"
     search_fields = ("issuer_name", "receiver_name")  # plus folio and RUT: get_search_results
-    search_help_text = "Folio, RUT (with or without dots) or business name."
+    search_help_text = _("Folio, RUT (with or without dots) or business name.")
     list_select_related = ("xml_attachment", "pdf_attachment")
     list_per_page = 50
     actions = ("download_zip",)
     inlines = (ReferenceInline, SourceInline)
     fieldsets = (
         (None, {"fields": ("preview", "files", "doc_type", "type_name", "folio", "issue_date")}),
-        ("Issuer", {"fields": ("issuer_rut_display", "issuer_rut_valid", "issuer_rut_error", "issuer_name")}),
-        ("Receiver", {"fields": ("receiver_rut_display", "receiver_rut_valid", "receiver_name")}),
-        ("Amounts (CLP)", {"fields": ("net_display", "exempt_display", "vat_display", "total_display", "line_count")}),
-        ("Pipeline", {"fields": ("resolution_number", "resolution_date", "referenced_by_links", "printable_status",
+        (_("Issuer"), {"fields": ("issuer_rut_display", "issuer_rut_valid", "issuer_rut_error", "issuer_name")}),
+        (_("Receiver"), {"fields": ("receiver_rut_display", "receiver_rut_valid", "receiver_name")}),
+        (_("Amounts (CLP)"), {"fields": ("net_display", "exempt_display", "vat_display", "total_display",
+         "line_count")}),
+        (_("Pipeline"), {"fields": ("resolution_number", "resolution_date", "referenced_by_links", "printable_status",
                                  "printable_error", "created_at", "updated_at")}),
     )
     readonly_fields = ("preview", "files", "issuer_rut_display", "receiver_rut_display", "net_display",
@@ -169,75 +172,76 @@ class DocumentAdmin(ReadOnlyAdmin):
             queryset = queryset | self.get_queryset(request).filter(extra)
         return queryset, may_have_duplicates
 
-    @admin.action(description="Download selected documents as a ZIP", permissions=["view"])
+    @admin.action(description=_("Download selected documents as a ZIP"), permissions=["view"])
     def download_zip(self, request: HttpRequest, queryset: QuerySet[Document]):
         return zip_response(queryset)
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def thumbnail(self, obj: Document) -> str:
         if obj.printable_status != Document.PrintableStatus.READY:
             return EMPTY
         return format_html('<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
                            reverse("documents:preview", args=[obj.pk]), obj)
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def preview(self, obj: Document) -> str:
         if obj.printable_status != Document.PrintableStatus.READY:
-            return obj.printable_error or "no printable yet"
+            return obj.printable_error or gettext("no printable yet")
         return format_html('<a href="{}"><img src="{}" alt="{}" width="320" style="border:1px solid #ccc"></a>',
                            reverse("documents:printable_download", args=[obj.pk]),
                            reverse("documents:preview", args=[obj.pk]), obj)
 
-    @admin.display(description="files")
+    @admin.display(description=_("files"))
     def files(self, obj: Document) -> str:
         links = []
         if obj.xml_attachment_id:
-            links.append((reverse("documents:xml_download", args=[obj.pk]), "Original XML"))
+            links.append((reverse("documents:xml_download", args=[obj.pk]), gettext("Original XML")))
         if obj.pdf_attachment_id:
             links.append((reverse("inbox:attachment_download", args=[obj.pdf_attachment_id]),
-                          f"Supplier PDF ({obj.pdf_attachment.filename})"))
+                          gettext("Supplier PDF (%(name)s)") % {"name": obj.pdf_attachment.filename}))
         if obj.printable_status == Document.PrintableStatus.READY:
-            links.append((reverse("documents:printable_download", args=[obj.pk]), "Printable PDF"))
+            links.append((reverse("documents:printable_download", args=[obj.pk]), gettext("Printable PDF")))
         for source in obj.sources.select_related("attachment"):
             links.append((reverse("inbox:attachment_download", args=[source.attachment_id]),
-                          f"XML attachment #{source.attachment_id} ({source.attachment.filename})"))
+                          gettext("XML attachment #%(id)s (%(name)s)") % {"id": source.attachment_id,
+                                                                     "name": source.attachment.filename}))
         if not links:
             return EMPTY
         return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', links))
 
-    @admin.display(description="issuer", ordering="issuer_name")
+    @admin.display(description=_("issuer"), ordering="issuer_name")
     def issuer_display(self, obj: Document) -> str:
         return format_html("{}<br><small>{}</small>", obj.issuer_name or EMPTY, format_rut(obj.issuer_rut))
 
-    @admin.display(description="issuer RUT", ordering="issuer_rut")
+    @admin.display(description=_("issuer RUT"), ordering="issuer_rut")
     def issuer_rut_display(self, obj: Document) -> str:
         return format_rut(obj.issuer_rut)
 
-    @admin.display(description="receiver RUT")
+    @admin.display(description=_("receiver RUT"))
     def receiver_rut_display(self, obj: Document) -> str:
         return format_rut(obj.receiver_rut)
 
-    @admin.display(description="RUT ok", boolean=True, ordering="issuer_rut_valid")
+    @admin.display(description=_("RUT ok"), boolean=True, ordering="issuer_rut_valid")
     def rut_flag(self, obj: Document) -> bool:
         return obj.issuer_rut_valid
 
-    @admin.display(description="total", ordering="total")
+    @admin.display(description=_("total"), ordering="total")
     def total_display(self, obj: Document) -> str:
         return clp(obj.total)
 
-    @admin.display(description="net")
+    @admin.display(description=_("net"))
     def net_display(self, obj: Document) -> str:
         return clp(obj.net)
 
-    @admin.display(description="exempt")
+    @admin.display(description=_("exempt"))
     def exempt_display(self, obj: Document) -> str:
         return clp(obj.exempt)
 
-    @admin.display(description="VAT")
+    @admin.display(description=_("VAT"))
     def vat_display(self, obj: Document) -> str:
         return clp(obj.vat)
 
-    @admin.display(description="referenced by")
+    @admin.display(description=_("referenced by"))
     def referenced_by_links(self, obj: Document) -> str:
         refs = obj.referenced_by.select_related("document")
         if not refs:
@@ -256,10 +260,10 @@ class XmlClassificationAdmin(MailboxScoped, ReadOnlyAdmin):
     search_fields = ("attachment__filename", "summary", "error")
     list_select_related = ("attachment",)
 
-    @admin.display(description="attachment", ordering="attachment")
+    @admin.display(description=_("attachment"), ordering="attachment")
     def attachment_link(self, obj: XmlClassification) -> str:
         return _admin_link(obj.attachment, obj.attachment.filename)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj: XmlClassification) -> str:
         return _short(obj.error)

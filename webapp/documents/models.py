@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.models import Attachment
@@ -18,33 +19,37 @@ class XmlClassification(models.Model):
     """What one XML attachment turned out to be; only envelopes and bare DTE make Documents."""
 
     class Kind(models.TextChoices):
-        ENVELOPE = "envelope", "EnvioDTE (one or several DTE)"
-        DOCUMENT = "document", "DTE"
-        RESPONSE = "response", "RespuestaDTE (receiver's answer)"
-        RECEIPTS = "receipts", "EnvioRecibos (goods received)"
-        OTHER = "other", "Other XML"
-        INVALID = "invalid", "Refused (unreadable or unsafe)"
+        ENVELOPE = "envelope", _("EnvioDTE (one or several DTE)")
+        DOCUMENT = "document", _("DTE")
+        RESPONSE = "response", _("RespuestaDTE (receiver's answer)")
+        RECEIPTS = "receipts", _("EnvioRecibos (goods received)")
+        OTHER = "other", _("Other XML")
+        INVALID = "invalid", _("Refused (unreadable or unsafe)")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PARSED = "parsed", "Parsed"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        PARSED = "parsed", _("Parsed")
+        FAILED = "failed", _("Failed")
 
-    attachment = models.OneToOneField(Attachment, on_delete=models.CASCADE, related_name="xml_classification")
-    format = models.CharField(max_length=40, blank=True, help_text="The parser that claimed the file.")
-    kind = models.CharField(max_length=20, choices=Kind.choices, blank=True, db_index=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
-    summary = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True, help_text="Why the file, or a DTE inside it, was not understood.")
-    document_count = models.PositiveIntegerField(default=0)
-    resolution_number = models.PositiveIntegerField(null=True, blank=True, help_text="Caratula NroResol.")
-    resolution_date = models.DateField(null=True, blank=True, help_text="Caratula FchResol.")
-    parsed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    attachment = models.OneToOneField(Attachment, verbose_name=_("attachment"), on_delete=models.CASCADE,
+                                      related_name="xml_classification")
+    format = models.CharField(_("format"), max_length=40, blank=True, help_text=_("The parser that claimed the file."))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    summary = models.CharField(_("summary"), max_length=500, blank=True)
+    error = models.TextField(_("error"), blank=True,
+                             help_text=_("Why the file, or a DTE inside it, was not understood."))
+    document_count = models.PositiveIntegerField(_("document count"), default=0)
+    resolution_number = models.PositiveIntegerField(_("resolution number"), null=True, blank=True,
+                                                    help_text=_("Caratula NroResol."))
+    resolution_date = models.DateField(_("resolution date"), null=True, blank=True, help_text=_("Caratula FchResol."))
+    parsed_at = models.DateTimeField(_("parsed at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-attachment_id"]
-        verbose_name = "XML classification"
+        verbose_name = _("XML classification")
+        verbose_name_plural = _("XML classifications")
 
     def __str__(self) -> str:
         return f"{self.attachment} ({self.get_kind_display() or self.status})"
@@ -52,47 +57,53 @@ class XmlClassification(models.Model):
 
 class Document(models.Model):
     class PrintableStatus(models.TextChoices):
-        PENDING = "pending", "Pending"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
 
-    country = models.CharField(max_length=2, default="CL")
-    doc_type = models.PositiveSmallIntegerField("type", choices=DOC_TYPE_CHOICES, db_index=True)
-    type_name = models.CharField(max_length=100)
-    folio = models.PositiveBigIntegerField(db_index=True)
-    issue_date = models.DateField(null=True, blank=True, db_index=True)
-    issuer_rut = models.CharField(max_length=20, db_index=True)
-    issuer_rut_valid = models.BooleanField(default=True)
-    issuer_rut_error = models.CharField(max_length=200, blank=True)
-    issuer_name = models.CharField(max_length=200, blank=True)
-    receiver_rut = models.CharField(max_length=20, blank=True, db_index=True)
-    receiver_rut_valid = models.BooleanField(default=True)
-    receiver_name = models.CharField(max_length=200, blank=True)
-    net = models.BigIntegerField(null=True, blank=True, help_text="MntNeto, CLP")
-    exempt = models.BigIntegerField(null=True, blank=True, help_text="MntExe, CLP")
-    vat = models.BigIntegerField(null=True, blank=True, help_text="IVA, CLP")
-    total = models.BigIntegerField(null=True, blank=True, help_text="MntTotal, CLP")
-    line_count = models.PositiveIntegerField(default=0)
-    resolution_number = models.PositiveIntegerField(null=True, blank=True)
-    resolution_date = models.DateField(null=True, blank=True)
-    xml_attachment = models.ForeignKey(Attachment, null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="+", help_text="The XML this document was first read from.")
-    pdf_attachment = models.ForeignKey(Attachment, null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="+", help_text="The supplier's PDF from the same e-mail.")
-    printable_status = models.CharField(max_length=20, choices=PrintableStatus.choices,
+    country = models.CharField(_("country"), max_length=2, default="CL")
+    doc_type = models.PositiveSmallIntegerField(_("type"), choices=DOC_TYPE_CHOICES, db_index=True)
+    type_name = models.CharField(_("type name"), max_length=100)
+    folio = models.PositiveBigIntegerField(_("folio"), db_index=True)
+    issue_date = models.DateField(_("issue date"), null=True, blank=True, db_index=True)
+    issuer_rut = models.CharField(_("issuer RUT"), max_length=20, db_index=True)
+    issuer_rut_valid = models.BooleanField(_("issuer RUT valid"), default=True)
+    issuer_rut_error = models.CharField(_("issuer RUT error"), max_length=200, blank=True)
+    issuer_name = models.CharField(_("issuer name"), max_length=200, blank=True)
+    receiver_rut = models.CharField(_("receiver RUT"), max_length=20, blank=True, db_index=True)
+    receiver_rut_valid = models.BooleanField(_("receiver RUT valid"), default=True)
+    receiver_name = models.CharField(_("receiver name"), max_length=200, blank=True)
+    net = models.BigIntegerField(_("net"), null=True, blank=True, help_text=_("MntNeto, CLP"))
+    exempt = models.BigIntegerField(_("exempt"), null=True, blank=True, help_text=_("MntExe, CLP"))
+    vat = models.BigIntegerField(_("VAT"), null=True, blank=True, help_text=_("IVA, CLP"))
+    total = models.BigIntegerField(_("total"), null=True, blank=True, help_text=_("MntTotal, CLP"))
+    line_count = models.PositiveIntegerField(_("line count"), default=0)
+    resolution_number = models.PositiveIntegerField(_("resolution number"), null=True, blank=True)
+    resolution_date = models.DateField(_("resolution date"), null=True, blank=True)
+    xml_attachment = models.ForeignKey(Attachment, verbose_name=_("XML attachment"), null=True, blank=True,
+                                       on_delete=models.SET_NULL,
+                                       related_name="+", help_text=_("The XML this document was first read from."))
+    pdf_attachment = models.ForeignKey(Attachment, verbose_name=_("PDF attachment"), null=True, blank=True,
+                                       on_delete=models.SET_NULL,
+                                       related_name="+", help_text=_("The supplier's PDF from the same e-mail."))
+    printable_status = models.CharField(_("printable status"), max_length=20, choices=PrintableStatus.choices,
                                         default=PrintableStatus.PENDING, db_index=True)
-    printable_name = models.CharField(max_length=255, blank=True, help_text="Storage name of the printable PDF.")
-    printable_size = models.PositiveBigIntegerField(null=True, blank=True)
-    preview_name = models.CharField(max_length=255, blank=True, help_text="Storage name of its PNG thumbnail.")
-    printable_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    printable_name = models.CharField(_("printable name"), max_length=255, blank=True,
+                                      help_text=_("Storage name of the printable PDF."))
+    printable_size = models.PositiveBigIntegerField(_("printable size"), null=True, blank=True)
+    preview_name = models.CharField(_("preview name"), max_length=255, blank=True,
+                                    help_text=_("Storage name of its PNG thumbnail."))
+    printable_error = models.TextField(_("printable error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-issue_date", "-id"]
         constraints = [models.UniqueConstraint(fields=["country", "issuer_rut", "doc_type", "folio"],
                                                name="unique_document_per_issuer_type_folio")]
         indexes = [models.Index(fields=["issuer_rut", "issue_date"])]
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
 
     def __str__(self) -> str:
         return f"{self.doc_type}-{self.folio} {self.issuer_rut}"
@@ -106,14 +117,18 @@ class Document(models.Model):
 class DocumentSource(models.Model):
     """One XML attachment a Document was read from: the same invoice in two e-mails has two."""
 
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="sources")
-    attachment = models.ForeignKey(Attachment, on_delete=models.CASCADE, related_name="document_sources")
-    position = models.PositiveIntegerField(default=0, help_text="Position of the DTE inside the file.")
-    created_at = models.DateTimeField(default=timezone.now)
+    document = models.ForeignKey(Document, verbose_name=_("document"), on_delete=models.CASCADE, related_name="sources")
+    attachment = models.ForeignKey(Attachment, verbose_name=_("attachment"), on_delete=models.CASCADE,
+                                   related_name="document_sources")
+    position = models.PositiveIntegerField(_("position"), default=0,
+                                           help_text=_("Position of the DTE inside the file."))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["document_id", "attachment_id"]
         constraints = [models.UniqueConstraint(fields=["document", "attachment"], name="unique_document_source")]
+        verbose_name = _("document source")
+        verbose_name_plural = _("document sources")
 
     def __str__(self) -> str:
         return f"{self.document} from {self.attachment}"
@@ -122,18 +137,24 @@ class DocumentSource(models.Model):
 class DocumentReference(models.Model):
     """A `Referencia`: what a note corrects; `target` is set when that Document is (or later becomes) known."""
 
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="references")
-    line = models.PositiveIntegerField()
-    ref_type = models.CharField(max_length=10, blank=True, help_text="TpoDocRef: a DTE type or another code (801: order).")
-    ref_folio = models.CharField(max_length=40, blank=True)
-    ref_date = models.DateField(null=True, blank=True)
-    code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="CodRef: 1 voids, 2 fixes text, 3 fixes amounts.")
-    reason = models.CharField(max_length=200, blank=True)
-    target = models.ForeignKey(Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="referenced_by")
+    document = models.ForeignKey(Document, verbose_name=_("document"), on_delete=models.CASCADE,
+                                 related_name="references")
+    line = models.PositiveIntegerField(_("line"))
+    ref_type = models.CharField(_("ref type"), max_length=10, blank=True,
+                                help_text=_("TpoDocRef: a DTE type or another code (801: order)."))
+    ref_folio = models.CharField(_("ref folio"), max_length=40, blank=True)
+    ref_date = models.DateField(_("ref date"), null=True, blank=True)
+    code = models.PositiveSmallIntegerField(_("code"), null=True, blank=True,
+                                            help_text=_("CodRef: 1 voids, 2 fixes text, 3 fixes amounts."))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    target = models.ForeignKey(Document, verbose_name=_("target"), null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="referenced_by")
 
     class Meta:
         ordering = ["document_id", "line"]
         constraints = [models.UniqueConstraint(fields=["document", "line"], name="unique_reference_line")]
+        verbose_name = _("document reference")
+        verbose_name_plural = _("document references")
 
     def __str__(self) -> str:
         return f"{self.document} -> {self.ref_type}-{self.ref_folio}"

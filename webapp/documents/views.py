@@ -13,6 +13,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from webapp.inbox.delivery import stored_response
@@ -53,7 +54,7 @@ def _file_response(name: str, *, filename: str, content_type: str, attachment: b
     response = name and stored_response(name, filename=filename, content_type=content_type, as_attachment=attachment,
                                         check_exists=attachment)
     if not response:
-        raise Http404("This document has no such file.")
+        raise Http404(_("This document has no such file."))
     patch_cache_control(response, private=True)
     return _harden(response)
 
@@ -64,7 +65,7 @@ def printable_download(request: HttpRequest, pk: int) -> HttpResponse:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
     if document.printable_status != Document.PrintableStatus.READY:
-        raise Http404("This document has no printable PDF yet.")
+        raise Http404(_("This document has no printable PDF yet."))
     return _file_response(document.printable_name, filename=_filename(document, "pdf"), content_type="application/pdf")
 
 
@@ -75,7 +76,7 @@ def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
     document = get_object_or_404(visible_documents(request.user).select_related("xml_attachment__blob"), pk=pk)
     attachment = document.xml_attachment
     if attachment is None or attachment.blob is None:
-        raise Http404("This document has no stored XML.")
+        raise Http404(_("This document has no stored XML."))
     return _file_response(attachment.blob.storage_name, filename=_filename(document, "xml"),
                           content_type="application/xml")
 
@@ -86,7 +87,7 @@ def document_preview(request: HttpRequest, pk: int) -> HttpResponse:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
     if document.printable_status != Document.PrintableStatus.READY:
-        raise Http404("This document has no preview yet.")
+        raise Http404(_("This document has no preview yet."))
     response = _file_response(document.preview_name, filename=f"preview-{document.pk}.png",
                               content_type="image/png", attachment=False)
     patch_cache_control(response, max_age=PREVIEW_MAX_AGE)

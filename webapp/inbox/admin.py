@@ -14,6 +14,8 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from .models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
@@ -41,11 +43,13 @@ def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
 
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
     if run is None:
-        messages.warning(request, f"{mailbox}: a run is already in progress; nothing started.")
+        messages.warning(request, gettext("%(mailbox)s: a run is already in progress; nothing started.")
+                         % {"mailbox": mailbox})
         return None
     # robust: if Redis is down the PENDING run stays in the database and the next tick re-sends it.
     transaction.on_commit(lambda: fetch_mailbox.send(run.pk), robust=True)
-    messages.success(request, f"{mailbox}: fetch queued as run #{run.pk}.")
+    messages.success(request, gettext("%(mailbox)s: fetch queued as run #%(run)s.") % {"mailbox": mailbox,
+                     "run": run.pk})
     return run
 
 
@@ -89,14 +93,15 @@ def dead_letters_view(request: HttpRequest) -> HttpResponse:
         except ValueError:
             resent = False
         if resent:
-            messages.success(request, f"Dead letter {message_id} sent again to the {queue} queue.")
+            messages.success(request, gettext("Dead letter %(id)s sent again to the %(queue)s queue.")
+                             % {"id": message_id, "queue": queue})
         else:
-            messages.warning(request, "That dead letter is gone already; nothing sent.")
+            messages.warning(request, gettext("That dead letter is gone already; nothing sent."))
         return HttpResponseRedirect(reverse("admin:inbox_dead_letters"))
     letters = queues.dead_letters(client)
     for letter in letters:
         letter["failed_at"] = datetime.fromtimestamp(letter["failed_at_ms"] / 1000).astimezone()
-    context = {**admin.site.each_context(request), "title": "Dead letters", "letters": letters}
+    context = {**admin.site.each_context(request), "title": gettext("Dead letters"), "letters": letters}
     return TemplateResponse(request, "admin/inbox/dead_letters.html", context)
 
 
@@ -137,51 +142,54 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
             _quarantined=Count("messages", filter=Q(messages__status=status.QUARANTINED)),
         )
 
-    @admin.display(description="last run", ordering="_last_status")
+    @admin.display(description=_("last run"), ordering="_last_status")
     def last_run_status(self, obj: Mailbox) -> str:
         return FetchRun.Status(obj._last_status).label if obj._last_status else EMPTY
 
-    @admin.display(description="last run at", ordering="_last_at")
+    @admin.display(description=_("last run at"), ordering="_last_at")
     def last_run_at(self, obj: Mailbox) -> datetime | None:
         return obj._last_at
 
-    @admin.display(description="messages", ordering="_messages")
+    @admin.display(description=_("messages"), ordering="_messages")
     def message_count(self, obj: Mailbox) -> int:
         return obj._messages
 
-    @admin.display(description="pending", ordering="_pending")
+    @admin.display(description=_("pending"), ordering="_pending")
     def pending_count(self, obj: Mailbox) -> int:
         return obj._pending
 
-    @admin.display(description="quarantined", ordering="_quarantined")
+    @admin.display(description=_("quarantined"), ordering="_quarantined")
     def quarantined_count(self, obj: Mailbox) -> int:
         return obj._quarantined
 
-    @admin.action(description="Fetch now", permissions=["change"])
+    @admin.action(description=_("Fetch now"), permissions=["change"])
     def fetch_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
         for mailbox in queryset:
             fetch_start(request, mailbox)
 
-    @admin.display(description="Graph credentials")
+    @admin.display(description=_("Graph credentials"))
     def graph_credentials(self, obj: Mailbox | None) -> str:
         """Which GRAPH_* variables this web process sees: set or not, never their values."""
         from pipeline.sources.graph_auth import authority_host, credential_status, endpoint
 
         if obj is not None and obj.kind != Mailbox.Kind.GRAPH:
-            return "Only for Microsoft 365 (Graph) mailboxes."
+            return gettext("Only for Microsoft 365 (Graph) mailboxes.")
         status = credential_status()
-        listed = format_html_join(", ", "{} {}", ((name, "set" if ok else "not set") for name, ok in status.items()))
-        return format_html("{}<br>endpoint {}, authority {}<br>Settings: {}", listed, endpoint(), authority_host(),
+        listed = format_html_join(", ", "{} {}", ((name, gettext("set") if ok else gettext("not set")) for name,
+                                  ok in status.items()))
+        return format_html(gettext("{}<br>endpoint {}, authority {}<br>Settings: {}"), listed, endpoint(),
+                           authority_host(),
                            '{"user": "invoices@contoso.com", "folder": "Inbox", "processed_folder": "Processed" '
                            'or "mark_read": true, "include_inline": false}')
 
-    @admin.display(description="fetch")
+    @admin.display(description=_("fetch"))
     def fetch_button(self, obj: Mailbox | None) -> str:
         if obj is None or obj.pk is None:
-            return "Save the mailbox first."
+            return gettext("Save the mailbox first.")
         # The button posts the change form (with its CSRF token) to our own URL instead of saving.
         url = reverse("admin:inbox_mailbox_fetch", args=[obj.pk])
-        return format_html('<button type="submit" formaction="{}" formmethod="post" name="_fetch">Fetch now</button>', url)
+        return format_html('<button type="submit" formaction="{}" formmethod="post" name="_fetch">{}</button>', url,
+                           gettext("Fetch now"))
 
     def get_urls(self) -> list[URLPattern]:
         fetch = self.admin_site.admin_view(require_POST(self.fetch_view))
@@ -211,20 +219,21 @@ class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("inbox.change_fetchrun")
 
-    @admin.action(description="Cancel the selected runs (queued work for them is dropped)", permissions=["cancel"])
+    @admin.action(description=_("Cancel the selected runs (queued work for them is dropped)"), permissions=["cancel"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[FetchRun]) -> None:
         cancelled = [run.pk for run in queryset if fetch_run_cancel(run_id=run.pk)]
         if cancelled:
-            messages.success(request, f"Cancelled run(s) {', '.join(f'#{pk}' for pk in cancelled)}.")
+            messages.success(request,
+                             gettext("Cancelled run(s) %(runs)s.") % {"runs": ", ".join(f"#{pk}" for pk in cancelled)})
         if len(cancelled) < queryset.count():
-            messages.warning(request, "Runs that had already ended were left as they were.")
+            messages.warning(request, gettext("Runs that had already ended were left as they were."))
 
-    @admin.display(description="duration")
+    @admin.display(description=_("duration"))
     def duration_display(self, obj: FetchRun) -> str:
         duration = obj.duration
         return f"{duration.total_seconds():.1f} s" if duration is not None else EMPTY
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj: FetchRun) -> str:
         return _short(obj.error)
 
@@ -232,25 +241,27 @@ class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
 class AttachmentDisplay:
     """Columns shared by the attachment list and the inline under a message."""
 
-    @admin.display(description="size", ordering="blob__size")
+    @admin.display(description=_("size"), ordering="blob__size")
     def size_display(self, obj: Attachment) -> str:
         return filesizeformat(obj.blob.size) if obj.blob is not None else EMPTY
 
-    @admin.display(description="download")
+    @admin.display(description=_("download"))
     def download_link(self, obj: Attachment) -> str:
         if obj.blob_id is None:
             return EMPTY
-        return format_html('<a href="{}">Download</a>', reverse("inbox:attachment_download", args=[obj.pk]))
+        return format_html('<a href="{}">{}</a>', reverse("inbox:attachment_download", args=[obj.pk]),
+                           gettext("Download"))
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def thumbnail(self, obj: Attachment) -> str:
         if obj.preview_status != Attachment.PreviewStatus.READY:
             return EMPTY
         url = reverse("inbox:attachment_preview", args=[obj.pk])
-        return format_html('<img src="{}" alt="preview of {}" loading="lazy" width="64" '
-                           'style="max-height:90px;object-fit:contain">', url, obj.filename)
+        return format_html('<img src="{}" alt="{}" loading="lazy" width="64" '
+                           'style="max-height:90px;object-fit:contain">', url,
+                           gettext("preview of %(name)s") % {"name": obj.filename})
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj: Attachment) -> str:
         return _short(obj.error or obj.preview_error)
 
@@ -287,15 +298,15 @@ class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
     list_select_related = ("mailbox", "fetch_run")
     inlines = (AttachmentInline,)
 
-    @admin.display(description="subject", ordering="subject")
+    @admin.display(description=_("subject"), ordering="subject")
     def subject_display(self, obj: MailMessage) -> str:
-        return Truncator(obj.subject or "(no subject)").chars(100)
+        return Truncator(obj.subject or gettext("(no subject)")).chars(100)
 
-    @admin.display(description="run", ordering="fetch_run")
+    @admin.display(description=_("run"), ordering="fetch_run")
     def run_link(self, obj: MailMessage) -> str:
         return _admin_link(obj.fetch_run, f"#{obj.fetch_run_id}") if obj.fetch_run is not None else EMPTY
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj: MailMessage) -> str:
         return _short(obj.error)
 
@@ -315,7 +326,7 @@ class BlobAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ("sha256", "attachments__filename")
 
-    @admin.display(description="size", ordering="size")
+    @admin.display(description=_("size"), ordering="size")
     def size_display(self, obj: Blob) -> str:
         return filesizeformat(obj.size)
 
@@ -332,7 +343,7 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     list_select_related = ("blob", "message")
     readonly_fields = ("thumbnail", "size_display", "download_link")
 
-    @admin.display(description="message", ordering="message")
+    @admin.display(description=_("message"), ordering="message")
     def message_link(self, obj: Attachment) -> str:
         return _admin_link(obj.message, Truncator(str(obj.message)).chars(60))
 

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class InboxConfig(AppConfig):
     name = "webapp.inbox"
-    verbose_name = "Invoice mail"
+    verbose_name = _("Invoice mail")

@@ -8,22 +8,26 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Mailbox(models.Model):
     class Kind(models.TextChoices):
-        FOLDER = "folder", "Local folder of .eml files"
-        GRAPH = "graph", "Microsoft 365 (Graph)"
+        FOLDER = "folder", _("Local folder of .eml files")
+        GRAPH = "graph", _("Microsoft 365 (Graph)")
 
-    name = models.SlugField(max_length=100, unique=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FOLDER)
-    settings = models.JSONField(default=dict, blank=True, help_text="Source settings, e.g. {\"path\": \"/data/inbox\"}")
-    active = models.BooleanField(default=True, help_text="Inactive mailboxes are skipped by the schedule.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.SlugField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.FOLDER)
+    settings = models.JSONField(_("settings"), default=dict, blank=True,
+                                help_text=_("Source settings, e.g. {\"path\": \"/data/inbox\"}"))
+    active = models.BooleanField(_("active"), default=True,
+                                 help_text=_("Inactive mailboxes are skipped by the schedule."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "mailboxes"
+        verbose_name = _("mailbox")
+        verbose_name_plural = _("mailboxes")
         permissions = [
             ("view_all_mailboxes", "Can see every mailbox (otherwise only those granted by a mailbox access)"),
             ("resend_dead_letters", "Can see and send again the dead letters of the queues"),
@@ -35,41 +39,44 @@ class Mailbox(models.Model):
 
 class FetchRun(models.Model):
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        MANUAL = "manual", "Manual"
-        BACKFILL = "backfill", "Backfill"
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Manual")
+        BACKFILL = "backfill", _("Backfill")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped (another run was in progress)"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        COMPLETED_WITH_ERRORS = "completed_with_errors", _("Completed with errors")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped (another run was in progress)")
+        CANCELLED = "cancelled", _("Cancelled")
 
     ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
 
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="runs")
-    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE)
-    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING, db_index=True)
-    messages_seen = models.PositiveIntegerField(default=0)
-    messages_new = models.PositiveIntegerField(default=0)
-    attachments_stored = models.PositiveIntegerField(default=0)
-    attachments_deduplicated = models.PositiveIntegerField(default=0)
-    attachments_failed = models.PositiveIntegerField(default=0)
-    messages_failed = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    listed_at = models.DateTimeField(null=True, blank=True, help_text="When listing the source finished.")
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    options = models.JSONField(default=dict, blank=True,
-                               help_text="Listing options of a backfill, e.g. {\"since\": \"2024-01-01\", \"folders\": [\"Archive\"]}.")
+    mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    status = models.CharField(_("status"), max_length=30, choices=Status.choices, default=Status.PENDING, db_index=True)
+    messages_seen = models.PositiveIntegerField(_("messages seen"), default=0)
+    messages_new = models.PositiveIntegerField(_("messages new"), default=0)
+    attachments_stored = models.PositiveIntegerField(_("attachments stored"), default=0)
+    attachments_deduplicated = models.PositiveIntegerField(_("attachments deduplicated"), default=0)
+    attachments_failed = models.PositiveIntegerField(_("attachments failed"), default=0)
+    messages_failed = models.PositiveIntegerField(_("messages failed"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    listed_at = models.DateTimeField(_("listed at"), null=True, blank=True,
+                                     help_text=_("When listing the source finished."))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    options = models.JSONField(_("options"), default=dict, blank=True,
+                               help_text=_("Listing options of a backfill, e.g. {\"since\": \"2024-01-01\", \"folders\": [\"Archive\"]}."))
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["mailbox", "status"])]
+        verbose_name = _("fetch run")
+        verbose_name_plural = _("fetch runs")
 
     def __str__(self) -> str:
         return f"{self.mailbox} run #{self.pk} ({self.status})"
@@ -83,31 +90,35 @@ class FetchRun(models.Model):
 
 class MailMessage(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSED = "processed", "Processed"
-        QUARANTINED = "quarantined", "Quarantined"
+        PENDING = "pending", _("Pending")
+        PROCESSED = "processed", _("Processed")
+        QUARANTINED = "quarantined", _("Quarantined")
 
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
-    fetch_run = models.ForeignKey(FetchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    source_id = models.CharField(max_length=512, help_text="The source's stable id for this message.")
-    internet_message_id = models.CharField(max_length=998, blank=True, db_index=True)
-    sender = models.CharField(max_length=998, blank=True)
-    subject = models.CharField(max_length=998, blank=True)
-    received_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
-    error = models.TextField(blank=True)
-    delivery_attempts = models.PositiveIntegerField(default=0)
-    attachment_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    settled_at = models.DateTimeField(
+    mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="messages")
+    fetch_run = models.ForeignKey(FetchRun, verbose_name=_("fetch run"), null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="messages")
+    source_id = models.CharField(_("source id"), max_length=512,
+                                 help_text=_("The source's stable id for this message."))
+    internet_message_id = models.CharField(_("internet message id"), max_length=998, blank=True, db_index=True)
+    sender = models.CharField(_("sender"), max_length=998, blank=True)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(_("error"), blank=True)
+    delivery_attempts = models.PositiveIntegerField(_("delivery attempts"), default=0)
+    attachment_count = models.PositiveIntegerField(_("attachment count"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled at"), 
         null=True, blank=True,
-        help_text="When the source was told (moved or marked read); empty while it still shows the message as new.")
+        help_text=_("When the source was told (moved or marked read); empty while it still shows the message as new."))
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["mailbox", "source_id"], name="unique_message_per_mailbox")]
+        verbose_name = _("mail message")
+        verbose_name_plural = _("mail messages")
 
     def __str__(self) -> str:
         return self.subject or self.source_id
@@ -116,11 +127,15 @@ class MailMessage(models.Model):
 class Blob(models.Model):
     """One stored object per distinct content, named by its hash."""
 
-    sha256 = models.CharField(max_length=64, unique=True)
-    size = models.PositiveBigIntegerField()
-    content_type = models.CharField(max_length=255, blank=True)
-    storage_name = models.CharField(max_length=255)
-    created_at = models.DateTimeField(auto_now_add=True)
+    sha256 = models.CharField(_("sha256"), max_length=64, unique=True)
+    size = models.PositiveBigIntegerField(_("size"))
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    storage_name = models.CharField(_("storage name"), max_length=255)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("blob")
+        verbose_name_plural = _("blobs")
 
     def __str__(self) -> str:
         return self.sha256
@@ -128,33 +143,40 @@ class Blob(models.Model):
 
 class Attachment(models.Model):
     class Status(models.TextChoices):
-        STORED = "stored", "Stored"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+        STORED = "stored", _("Stored")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
 
     class PreviewStatus(models.TextChoices):
-        NONE = "none", "No preview for this type"
-        PENDING = "pending", "Pending"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        NONE = "none", _("No preview for this type")
+        PENDING = "pending", _("Pending")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
 
-    message = models.ForeignKey(MailMessage, on_delete=models.CASCADE, related_name="attachments")
-    position = models.PositiveIntegerField(help_text="Order of the attachment within its message.")
-    original_filename = models.CharField(max_length=1024, help_text="The name exactly as the sender gave it.")
-    filename = models.CharField(max_length=255, help_text="Safe name used for downloads.")
-    content_type = models.CharField(max_length=255, blank=True)
-    blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="attachments")
-    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
-    error = models.TextField(blank=True)
-    preview_status = models.CharField(max_length=20, choices=PreviewStatus.choices, default=PreviewStatus.NONE, db_index=True)
-    preview_name = models.CharField(max_length=255, blank=True, help_text="Storage name of the PNG preview.")
-    preview_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    message = models.ForeignKey(MailMessage, verbose_name=_("message"), on_delete=models.CASCADE,
+                                related_name="attachments")
+    position = models.PositiveIntegerField(_("position"), help_text=_("Order of the attachment within its message."))
+    original_filename = models.CharField(_("original filename"), max_length=1024,
+                                         help_text=_("The name exactly as the sender gave it."))
+    filename = models.CharField(_("filename"), max_length=255, help_text=_("Safe name used for downloads."))
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    blob = models.ForeignKey(Blob, verbose_name=_("blob"), null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="attachments")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, db_index=True)
+    error = models.TextField(_("error"), blank=True)
+    preview_status = models.CharField(_("preview status"), max_length=20, choices=PreviewStatus.choices,
+                                      default=PreviewStatus.NONE, db_index=True)
+    preview_name = models.CharField(_("preview name"), max_length=255, blank=True,
+                                    help_text=_("Storage name of the PNG preview."))
+    preview_error = models.TextField(_("preview error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["message_id", "position"]
         constraints = [models.UniqueConstraint(fields=["message", "position"], name="unique_attachment_position")]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
 
     def __str__(self) -> str:
         return self.filename
@@ -167,14 +189,16 @@ class MailboxAccess(models.Model):
     only the mailboxes granted here, in every admin list and every download.
     """
 
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="accesses")
-    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+    mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="accesses")
+    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True,
+                             on_delete=models.CASCADE,
                              related_name="mailbox_accesses")
-    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
+    group = models.ForeignKey("auth.Group", verbose_name=_("group"), null=True, blank=True, on_delete=models.CASCADE,
                               related_name="mailbox_accesses")
 
     class Meta:
-        verbose_name_plural = "mailbox accesses"
+        verbose_name = _("mailbox access")
+        verbose_name_plural = _("mailbox accesses")
         constraints = [
             models.CheckConstraint(condition=models.Q(user__isnull=False, group__isnull=True)
                                    | models.Q(user__isnull=True, group__isnull=False),

@@ -15,6 +15,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
@@ -81,12 +82,12 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     attachment = get_object_or_404(_visible_attachments(request).select_related("blob"), pk=pk)
     blob = attachment.blob
     if blob is None or not blob.storage_name:
-        raise Http404("This attachment has no stored file.")
+        raise Http404(_("This attachment has no stored file."))
     filename = safe_filename(attachment.filename, fallback=f"attachment-{attachment.pk}")
     content_type = _header_content_type(attachment.content_type, blob.content_type)
     response = stored_response(blob.storage_name, filename=filename, content_type=content_type)
     if response is None:
-        raise Http404("This attachment has no stored file.")
+        raise Http404(_("This attachment has no stored file."))
     patch_cache_control(response, private=True)
     return _harden(response)
 
@@ -100,7 +101,7 @@ def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
     response = ready and stored_response(attachment.preview_name, filename=f"preview-{attachment.pk}.png",
                                          content_type="image/png", as_attachment=False, check_exists=False)
     if not response:
-        raise Http404("This attachment has no preview.")
+        raise Http404(_("This attachment has no preview."))
     patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
     return _harden(response)
 
