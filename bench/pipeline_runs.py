@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import requests
 
 from pipeline.config import BASE_DIR
+from tests.support.web import admin_session
 
 from .mail import write_mails
 from .stack import (MB, PeakSampler, ProcfileProcess, base_env, free_port_url, migrate, pss, redis_server, rss,
@@ -76,18 +76,6 @@ def _idle(processes: dict[str, ProcfileProcess]) -> dict:
             "total_pss_mb": sum(r["pss_mb"] for r in rows.values())}
 
 
-def _login(base_url: str) -> requests.Session:
-    session = requests.Session()
-    login_url = f"{base_url}/admin/login/"
-    page = session.get(login_url, timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = session.post(login_url, data={"username": "admin", "password": ADMIN_PASSWORD,
-                                           "csrfmiddlewaretoken": token, "next": "/admin/"},
-                          headers={"Referer": login_url}, timeout=10, allow_redirects=False)
-    assert answer.status_code == 302, answer.text[:300]
-    return session
-
-
 def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:
     """Store a 200 MB attachment through the real save path, then download it through gunicorn."""
     from django.contrib.auth import get_user_model
@@ -112,7 +100,7 @@ def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:
     attachment = attachment_store(message=message, position=0, incoming=IncomingAttachment(
         filename="big.pdf", content_type="application/octet-stream", open_chunks=chunks))
     assert attachment.status == attachment.Status.STORED, attachment.error
-    session = _login(base_url)
+    session = admin_session(base_url, password=ADMIN_PASSWORD)
     web_workers = [proc.pid for proc in tree(web.pid)[1:]]
     before = {pid: rss(pid) for pid in web_workers}
     received = 0

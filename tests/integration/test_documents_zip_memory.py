@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from tests.support.processes import (
     run_procfile_once,
     wait_for,
 )
+from tests.support.web import admin_session
 from webapp.documents.models import Document
 
 pytestmark = [pytest.mark.slow]
@@ -37,16 +37,6 @@ PASSWORD = "zip-Secret-pass-42"
 DOCUMENTS, FILE_MB = 10, 10
 #: What the worker may grow by while streaming.
 MAX_GROWTH_MB = 20
-
-
-def _login(base_url: str) -> requests.Session:
-    session = requests.Session()
-    url = f"{base_url}/admin/login/"
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(url, timeout=10).text).group(1)
-    answer = session.post(url, data={"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token,
-                                     "next": "/admin/"}, headers={"Referer": url}, timeout=10, allow_redirects=False)
-    assert answer.status_code == 302, answer.text[:300]
-    return session
 
 
 def _post_zip(session: requests.Session, base_url: str, ids: list[int]) -> requests.Response:
@@ -92,7 +82,7 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
         try:
             wait_for(lambda: _up(base_url), timeout=30, what="gunicorn to answer", processes=[web])
             (worker,) = psutil.Process(web.pid).children(recursive=True)
-            session = _login(base_url)
+            session = admin_session(base_url, password=PASSWORD)
             warm = _post_zip(session, base_url, ids[:1])  # imports and caches loaded once, before measuring
             assert warm.status_code == 200
             for _ in warm.iter_content(1024 * 1024):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from pipeline.embedded_redis import EmbeddedRedis
 from tests.support.database import attached_database
 from tests.support.postgres import find_pg_bin, temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from tests.support.web import admin_session
 from webapp.documents.models import Document, XmlClassification
 from webapp.inbox.models import Attachment, Blob, FetchRun, MailMessage
 
@@ -86,18 +86,6 @@ def manage(env: dict, *args: str, **extra_env: str) -> subprocess.CompletedProce
                           capture_output=True, text=True, check=True, timeout=120)
 
 
-def _login(base_url: str) -> requests.Session:
-    session = requests.Session()
-    login_url = f"{base_url}/admin/login/"
-    page = session.get(login_url, timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = session.post(login_url, data={"username": "admin", "password": ADMIN_PASSWORD,
-                                           "csrfmiddlewaretoken": token, "next": "/admin/"},
-                          headers={"Referer": login_url}, timeout=10, allow_redirects=False)
-    assert answer.status_code == 302, answer.text[:500]
-    return session
-
-
 def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, django_db_blocker):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -156,7 +144,7 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             assert anonymous.status_code == 302 and "/admin/login/" in anonymous.headers["Location"]
             assert sent["Factura_1002.pdf"] not in anonymous.content
 
-            download = _login(base_url).get(f"{base_url}/downloads/attachments/{target.pk}/", timeout=10)
+            download = admin_session(base_url, password=ADMIN_PASSWORD).get(f"{base_url}/downloads/attachments/{target.pk}/", timeout=10)
             assert download.status_code == 200
             assert download.content == sent["Factura_1002.pdf"]
             assert 'filename="Factura_1002.pdf"' in download.headers["Content-Disposition"]
@@ -171,7 +159,7 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             paired = {f: d.pdf_attachment.original_filename if d.pdf_attachment else None for f, d in documents.items()}
             assert paired == {1001: "Factura_1001.pdf", 1002: "Factura_1002.pdf", 1003: "Factura_1003.pdf",
                               1004: None}, "the copy of 1001's PDF is not taken for 1004"
-            printable = _login(base_url).get(f"{base_url}/downloads/documents/{documents[1002].pk}/printable/", timeout=10)
+            printable = admin_session(base_url, password=ADMIN_PASSWORD).get(f"{base_url}/downloads/documents/{documents[1002].pk}/printable/", timeout=10)
             assert printable.status_code == 200
             assert printable.content == (media / documents[1002].printable_name).read_bytes()
 
