@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -16,22 +14,14 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from webapp.inbox.delivery import stored_response
-from webapp.inbox.views import PREVIEW_MAX_AGE, _harden
+from webapp.inbox.delivery import authorize, harden, stored_response
+from webapp.inbox.views import PREVIEW_MAX_AGE
 
 from .models import Document, DocumentSource
 from .services.archive import stream_zip
 
 #: The permission a staff user needs to download documents.
 VIEW_PERMISSION = "documents.view_document"
-
-
-def _authorize(request: HttpRequest) -> HttpResponse | None:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
-        raise PermissionDenied
-    return None
 
 
 def visible_documents(user, queryset=None):
@@ -56,12 +46,12 @@ def _file_response(name: str, *, filename: str, content_type: str, attachment: b
     if not response:
         raise Http404(_("This document has no such file."))
     patch_cache_control(response, private=True)
-    return _harden(response)
+    return harden(response)
 
 
 @require_safe
 def printable_download(request: HttpRequest, pk: int) -> HttpResponse:
-    if (denied := _authorize(request)) is not None:
+    if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
     if document.printable_status != Document.PrintableStatus.READY:
@@ -71,7 +61,7 @@ def printable_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe
 def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
-    if (denied := _authorize(request)) is not None:
+    if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user).select_related("xml_attachment__blob"), pk=pk)
     attachment = document.xml_attachment
@@ -83,7 +73,7 @@ def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe
 def document_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    if (denied := _authorize(request)) is not None:
+    if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
     if document.printable_status != Document.PrintableStatus.READY:
@@ -101,4 +91,4 @@ def zip_response(documents) -> StreamingHttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="documentos-{stamp}.zip"'
     patch_cache_control(response, private=True, no_store=True)
-    return _harden(response)
+    return harden(response)

@@ -7,8 +7,6 @@ import re
 import time
 from collections.abc import Callable
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import connection
@@ -22,7 +20,7 @@ from django.views.decorators.http import require_safe
 from pipeline import locks
 from pipeline.content import safe_filename
 
-from .delivery import stored_response
+from .delivery import authorize, harden, stored_response
 from .models import Attachment
 from .services.access import limit_to_user
 
@@ -36,15 +34,6 @@ _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-
 
 #: How long a browser may keep a preview (previews are named by content, so they never change).
 PREVIEW_MAX_AGE = 3600
-
-
-def _authorize(request: HttpRequest) -> HttpResponse | None:
-    """A login redirect for anonymous users; PermissionDenied (403) for users lacking access."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not (request.user.is_staff and request.user.has_perm(VIEW_PERMISSION)):
-        raise PermissionDenied
-    return None
 
 
 def _visible_attachments(request: HttpRequest):
@@ -69,15 +58,9 @@ def _header_content_type(*candidates: str) -> str:
     return "application/octet-stream"
 
 
-def _harden(response: HttpResponse) -> HttpResponse:
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox"
-    return response
-
-
 @require_safe
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
-    if (denied := _authorize(request)) is not None:
+    if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     attachment = get_object_or_404(_visible_attachments(request).select_related("blob"), pk=pk)
     blob = attachment.blob
@@ -89,12 +72,12 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     if response is None:
         raise Http404(_("This attachment has no stored file."))
     patch_cache_control(response, private=True)
-    return _harden(response)
+    return harden(response)
 
 
 @require_safe
 def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    if (denied := _authorize(request)) is not None:
+    if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     attachment = get_object_or_404(_visible_attachments(request), pk=pk)
     ready = attachment.preview_status == Attachment.PreviewStatus.READY and attachment.preview_name
@@ -103,7 +86,7 @@ def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
     if not response:
         raise Http404(_("This attachment has no preview."))
     patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
-    return _harden(response)
+    return harden(response)
 
 
 def _check(probe: Callable[[], object], name: str) -> dict:
