@@ -12,15 +12,13 @@ import io
 import pytest
 from PIL import Image
 
-from pipeline import config, samples
+from pipeline import config
 from tests.support.fake_graph import Attachment, FakeGraph
+from tests.support.inline import process_mailbox
 from tests.unit.test_hostile_input import GOOD_PDF, nested_message, pdf, unclosed_boundary
 from webapp.documents.models import XmlClassification
-from webapp.documents.services.documents import xml_attachment_process
 from webapp.inbox.models import Attachment as Row
 from webapp.inbox.models import FetchRun, Mailbox, MailMessage
-from webapp.inbox.services.messages import message_begin_delivery, message_save
-from webapp.inbox.services.previews import attachment_render_preview
 from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 
 pytestmark = pytest.mark.django_db
@@ -56,21 +54,10 @@ def run_graph(graph):
         added = [graph.add_message(subject, attachments) for subject, attachments in messages]
         mailbox = Mailbox.objects.create(name="hostile-graph", kind="graph",
                                          settings={"user": graph.user, "processed_folder": "Processed"})
-        run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
-        new: list[int] = []
-        fetch_run_execute(run=run, on_new_message=new.append)
-        for message_id in new:
-            message = message_begin_delivery(message_id=message_id)
-            outcome = message_save(message=message)
-            for attachment in Row.objects.filter(pk__in=outcome.to_render).select_related("blob"):
-                if attachment.content_type in ("application/xml", "text/xml"):
-                    xml_attachment_process(attachment=attachment, last_attempt=True)
-                else:
-                    attachment_render_preview(attachment=attachment)
+        run = process_mailbox(mailbox)
         good_row = Row.objects.get(message__source_id=good.id)
         assert good_row.status == Row.Status.STORED and good_row.preview_status == Row.PreviewStatus.READY
         assert MailMessage.objects.get(source_id=good.id).status == MailMessage.Status.PROCESSED
-        run.refresh_from_db()
         return run, added
 
     return run

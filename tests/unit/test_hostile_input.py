@@ -16,10 +16,8 @@ from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
 
 from pipeline import config, samples
+from tests.support.inline import process_mailbox
 from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
-from webapp.inbox.services.messages import message_begin_delivery, message_save
-from webapp.inbox.services.previews import attachment_render_preview
-from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 
 pytestmark = pytest.mark.django_db
 
@@ -98,17 +96,9 @@ def run_mail(tmp_path):
         for index, data in enumerate(mails, start=1):
             (inbox / f"{index:02d}.eml").write_bytes(data)
         mailbox = Mailbox.objects.create(name="hostile", settings={"path": str(inbox)})
-        run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
-        new: list[int] = []
-        fetch_run_execute(run=run, on_new_message=new.append)
-        for message_id in new:
-            message = message_begin_delivery(message_id=message_id)
-            outcome = message_save(message=message)
-            for attachment in Attachment.objects.filter(pk__in=outcome.to_render):
-                attachment_render_preview(attachment=attachment)
+        run = process_mailbox(mailbox)
         good = Attachment.objects.get(message__source_id="00-good.eml")
         assert good.status == Attachment.Status.STORED and good.preview_status == Attachment.PreviewStatus.READY
-        run.refresh_from_db()
         return run, inbox
 
     return run
