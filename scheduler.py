@@ -44,7 +44,9 @@ class Clock:
             logger.info("slot %s already ticked by another scheduler", slot)
             return False
         try:
-            self.broker.enqueue(Message(queue_name=config.DEFAULT_QUEUE, actor_name="tick", args=(), kwargs={}, options={}))
+            self.broker.enqueue(
+                Message(queue_name=config.DEFAULT_QUEUE, actor_name="tick", args=(), kwargs={}, options={})
+            )
         except Exception:
             self.redis.delete(locks.key("tick", slot))
             raise
@@ -57,7 +59,9 @@ class Clock:
         now = dt.datetime.now(self.trigger.timezone)
         slot = current_slot(self.trigger, now)
         following = self.trigger.get_next_fire_time(slot, slot + dt.timedelta(seconds=1))
-        deadline = time.monotonic() + max(RETRY_SECONDS, ((following - now).total_seconds() if following else 60) - RETRY_SECONDS)
+        deadline = time.monotonic() + max(
+            RETRY_SECONDS, ((following - now).total_seconds() if following else 60) - RETRY_SECONDS
+        )
         while True:
             try:
                 self.send_tick(slot=slot.isoformat())
@@ -66,7 +70,9 @@ class Clock:
                 if time.monotonic() >= deadline:
                     logger.error("slot %s missed: Redis did not answer (%s)", slot.isoformat(), exc)
                     return
-                logger.warning("cannot reach Redis for slot %s (%s); retrying in %ss", slot.isoformat(), exc, RETRY_SECONDS)
+                logger.warning(
+                    "cannot reach Redis for slot %s (%s); retrying in %ss", slot.isoformat(), exc, RETRY_SECONDS
+                )
                 time.sleep(RETRY_SECONDS)
 
     def startup_tick(self) -> None:
@@ -96,10 +102,18 @@ def main() -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per heartbeat is noise
     config.load_local_env()
     clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.env_str("TIME_ZONE", "America/Santiago"))
-    scheduler = BlockingScheduler(timezone=clock.trigger.timezone,
-                                  job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS})
+    scheduler = BlockingScheduler(
+        timezone=clock.trigger.timezone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+    )
     scheduler.add_job(clock.scheduled_tick, clock.trigger, id="tick")
-    scheduler.add_job(clock.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", next_run_time=dt.datetime.now(clock.trigger.timezone))
+    scheduler.add_job(
+        clock.heartbeat,
+        "interval",
+        seconds=HEARTBEAT_SECONDS,
+        id="heartbeat",
+        next_run_time=dt.datetime.now(clock.trigger.timezone),
+    )
 
     def stop(signum, _frame):
         logger.info("signal %s: stopping the scheduler", signal.Signals(signum).name)
@@ -109,8 +123,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     if config.env_bool("SCHEDULER_TICK_ON_START", False):
         clock.startup_tick()
-    logger.info("scheduler started: cron %r, next tick %s", config.SCHEDULE_CRON,
-                clock.trigger.get_next_fire_time(None, dt.datetime.now(clock.trigger.timezone)))
+    logger.info(
+        "scheduler started: cron %r, next tick %s",
+        config.SCHEDULE_CRON,
+        clock.trigger.get_next_fire_time(None, dt.datetime.now(clock.trigger.timezone)),
+    )
     scheduler.start()
     clock.forget_heartbeat()
     logger.info("scheduler stopped")

@@ -33,9 +33,13 @@ def _machine() -> dict:
         pass
     import psutil
 
-    return {"cpus": os.cpu_count(), "cpu_model": model or platform.processor(),
-            "memory_mb": psutil.virtual_memory().total // (1024 * 1024),
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "memory_mb": psutil.virtual_memory().total // (1024 * 1024),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def _stop(signum, frame):
@@ -46,8 +50,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
     root = temp_root("main")
-    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "quick": QUICK,
-                     "machine": _machine()}
+    results: dict = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": QUICK,
+        "machine": _machine(),
+    }
     try:
         with redis_server(root) as redis:
             env = base_env(root / "state", redis.url)
@@ -66,8 +73,7 @@ def main() -> int:
         results["attachment"] = attachments.run(quick=QUICK)
         results["floor"] = pipeline_runs.floor(quick=QUICK)
         results["throughput"]["floor_mails_per_s"] = results["floor"]["mails_per_s"]
-        results["throughput"]["ratio_to_floor"] = (results["throughput"]["mails_per_s"]
-                                                   / results["floor"]["mails_per_s"])
+        results["throughput"]["ratio_to_floor"] = results["throughput"]["mails_per_s"] / results["floor"]["mails_per_s"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results["seconds"] = round(time.monotonic() - started, 1)

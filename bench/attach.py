@@ -34,25 +34,32 @@ def write_eml(path: Path, size: int) -> None:
     """A message whose one attachment is `size` random bytes, base64 in 76-column lines, written streaming."""
     boundary = "=_bench_boundary"
     with path.open("wb") as out:
-        out.write((f"From: facturacion@proveedora.cl\r\nTo: facturas@empresa.cl\r\nSubject: big {size}\r\n"
-                   f"Message-ID: <big-{size}-{time.time_ns()}@bench>\r\nDate: Tue, 14 May 2024 10:00:00 -0400\r\n"
-                   f"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
-                   f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAdjunto.\r\n"
-                   f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                   f"Content-Disposition: attachment; filename=\"big.bin\"\r\n"
-                   f"Content-Transfer-Encoding: base64\r\n\r\n").encode())
+        out.write(
+            (
+                f"From: facturacion@proveedora.cl\r\nTo: facturas@empresa.cl\r\nSubject: big {size}\r\n"
+                f"Message-ID: <big-{size}-{time.time_ns()}@bench>\r\nDate: Tue, 14 May 2024 10:00:00 -0400\r\n"
+                f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+                f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAdjunto.\r\n"
+                f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                f'Content-Disposition: attachment; filename="big.bin"\r\n'
+                f"Content-Transfer-Encoding: base64\r\n\r\n"
+            ).encode()
+        )
         for block in _random_blocks(size):
             encoded = base64.b64encode(block)
-            out.write(b"\r\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76)) + b"\r\n")
+            out.write(b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)) + b"\r\n")
         out.write(f"--{boundary}--\r\n".encode())
 
 
 def write_graph_json(path: Path, size: int) -> None:
     """A Graph fileAttachment resource with `contentBytes`, as GET .../attachments/{id} returns it."""
     with path.open("wb") as out:
-        out.write(b'{"@odata.type":"#microsoft.graph.fileAttachment","id":"AAMkAGI2","name":"big.bin",'
-                  b'"contentType":"application/octet-stream","size":' + str(size).encode() +
-                  b',"isInline":false,"contentBytes":"')
+        out.write(
+            b'{"@odata.type":"#microsoft.graph.fileAttachment","id":"AAMkAGI2","name":"big.bin",'
+            b'"contentType":"application/octet-stream","size":'
+            + str(size).encode()
+            + b',"isInline":false,"contentBytes":"'
+        )
         for block in _random_blocks(size):
             out.write(base64.b64encode(block))
         out.write(b'"}')
@@ -91,8 +98,13 @@ def _measure(work) -> dict:
     peak = max(sampler.peak, _rss())
     maxrss_growth = max(0, _maxrss() - maxrss_before)
     # The sampler can miss a short peak; ru_maxrss cannot (the warm-up left it near the baseline).
-    return {"baseline_mb": baseline / MB, "growth_mb": max(peak - baseline, maxrss_growth) / MB,
-            "sampled_growth_mb": (peak - baseline) / MB, "maxrss_growth_mb": maxrss_growth / MB, "seconds": seconds}
+    return {
+        "baseline_mb": baseline / MB,
+        "growth_mb": max(peak - baseline, maxrss_growth) / MB,
+        "sampled_growth_mb": (peak - baseline) / MB,
+        "maxrss_growth_mb": maxrss_growth / MB,
+        "seconds": seconds,
+    }
 
 
 def main(mode: str, path: str, warmup: str) -> None:

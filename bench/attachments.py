@@ -19,8 +19,14 @@ def _measure(template, root, mode: str, path, warmup, redis_url: str, index: int
     state = root / f"state-{mode}-{index}"
     shutil.copytree(template, state)
     env = base_env(state, redis_url)
-    result = subprocess.run([sys.executable, "-m", "bench.attach", mode, str(path), str(warmup)], env=env,
-                            cwd=BASE_DIR, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.attach", mode, str(path), str(warmup)],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode:
         raise RuntimeError(f"bench.attach {mode} failed:\n{result.stderr[-3000:]}")
     shutil.rmtree(state, ignore_errors=True)
@@ -42,14 +48,24 @@ def run(*, quick: bool) -> list[dict]:
                 write_eml(mail / f"big-{size}.eml", size * MB)
                 write_graph_json(root / f"big-{size}.json", size * MB)
                 new = _measure(template, root, "new", mail / f"big-{size}.eml", mail / "warmup.eml", server.url, index)
-                old = _measure(template, root, "old", root / f"big-{size}.json", root / "warmup.json", server.url, index)
+                old = _measure(
+                    template, root, "old", root / f"big-{size}.json", root / "warmup.json", server.url, index
+                )
                 shutil.rmtree(mail / "processed", ignore_errors=True)  # the folder source moved it there
                 (mail / f"big-{size}.eml").unlink(missing_ok=True)
                 (root / f"big-{size}.json").unlink()
-                rows.append({"size_mb": size, "new_growth_mb": new["growth_mb"], "new_maxrss_growth_mb": new["maxrss_growth_mb"],
-                             "new_seconds": new["seconds"], "old_growth_mb": old["growth_mb"],
-                             "old_maxrss_growth_mb": old["maxrss_growth_mb"], "old_seconds": old["seconds"],
-                             "ratio": old["growth_mb"] / max(new["growth_mb"], 0.1)})
+                rows.append(
+                    {
+                        "size_mb": size,
+                        "new_growth_mb": new["growth_mb"],
+                        "new_maxrss_growth_mb": new["maxrss_growth_mb"],
+                        "new_seconds": new["seconds"],
+                        "old_growth_mb": old["growth_mb"],
+                        "old_maxrss_growth_mb": old["maxrss_growth_mb"],
+                        "old_seconds": old["seconds"],
+                        "ratio": old["growth_mb"] / max(new["growth_mb"], 0.1),
+                    }
+                )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return rows

@@ -39,7 +39,12 @@ def _one(timeout_ms: int | None, *, probes: int, idle_window: float, extra_env: 
         if timeout_ms is not None:
             env["dramatiq_worker_timeout"] = str(timeout_ms)
         (root / "logs").mkdir()
-        worker = ProcfileProcess("worker", env, root / "logs", command=procfile_commands()["worker"].replace("pipeline.actors", "pipeline.actors bench.probe", 1))
+        worker = ProcfileProcess(
+            "worker",
+            env,
+            root / "logs",
+            command=procfile_commands()["worker"].replace("pipeline.actors", "pipeline.actors bench.probe", 1),
+        )
         client = redis_lib.Redis.from_url(server.url)
         broker = build_broker(url=server.url, with_django=False)
         try:
@@ -57,10 +62,16 @@ def _one(timeout_ms: int | None, *, probes: int, idle_window: float, extra_env: 
                 # (a woken consumer does not depend on its backoff: a short idle gap is enough there).
                 time.sleep(max(1.0, 3 * poll_s) + random.uniform(0, poll_s) if timeout_ms else random.uniform(1.0, 2.5))
                 sent = time.time()
-                broker.enqueue(Message(queue_name="default", actor_name="bench_probe", args=(sequence,), kwargs={},
-                                       options={}))
-                line = wait_for(lambda: _started(probe_file, sequence), timeout=30, interval=0.002,
-                                what="the probe to start", processes=[worker])
+                broker.enqueue(
+                    Message(queue_name="default", actor_name="bench_probe", args=(sequence,), kwargs={}, options={})
+                )
+                line = wait_for(
+                    lambda: _started(probe_file, sequence),
+                    timeout=30,
+                    interval=0.002,
+                    what="the probe to start",
+                    processes=[worker],
+                )
                 latencies.append((line - sent) * 1000)
         finally:
             broker.close()
@@ -69,10 +80,15 @@ def _one(timeout_ms: int | None, *, probes: int, idle_window: float, extra_env: 
     shutil.rmtree(root, ignore_errors=True)
     latencies.sort()
     label = " (plain polling)" if extra_env.get("WORKER_WAKEUP") == "false" else " + pub/sub wake-up (our default)"
-    return {"worker_timeout_ms": timeout_ms, "label": label, "redis_commands_per_s": per_second, "probes": len(latencies),
-            "p50_ms": statistics.median(latencies),
-            "p99_ms": latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
-            "max_ms": latencies[-1]}
+    return {
+        "worker_timeout_ms": timeout_ms,
+        "label": label,
+        "redis_commands_per_s": per_second,
+        "probes": len(latencies),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
+        "max_ms": latencies[-1],
+    }
 
 
 def _started(probe_file: Path, sequence: int) -> float | None:

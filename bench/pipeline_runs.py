@@ -15,8 +15,21 @@ from pipeline.config import BASE_DIR
 from tests.support.web import admin_session
 
 from .mail import write_mails
-from .stack import (MB, PeakSampler, ProcfileProcess, base_env, free_port_url, migrate, pss, redis_server, rss,
-                    temp_root, tree, wait_for, worker_child)
+from .stack import (
+    MB,
+    PeakSampler,
+    ProcfileProcess,
+    base_env,
+    free_port_url,
+    migrate,
+    pss,
+    redis_server,
+    rss,
+    temp_root,
+    tree,
+    wait_for,
+    worker_child,
+)
 
 #: The scheduler must not tick on its own during the runs: the bench sends the ticks.
 NEVER = "0 0 1 1 *"
@@ -44,8 +57,9 @@ def run(env: dict[str, str], root: Path, *, quick: bool) -> dict:
     alive = list(processes.values())
     try:
         wait_for(lambda: _healthy(base_url), timeout=60, what="the web process", processes=alive)
-        wait_for(lambda: "ready for action" in processes["worker"].log(), timeout=60, what="the worker",
-                 processes=alive)
+        wait_for(
+            lambda: "ready for action" in processes["worker"].log(), timeout=60, what="the worker", processes=alive
+        )
         time.sleep(8)  # let every process settle (imports done, first heartbeats sent)
         out = {"idle": _idle(processes)}
         out["download"] = _download(base_url, processes["web"], inbox)
@@ -71,9 +85,11 @@ def _idle(processes: dict[str, ProcfileProcess]) -> dict:
             if name == "scheduler":
                 role = "process"
             rows[f"{name} {role}"] = {"rss_mb": rss(proc.pid) / MB, "pss_mb": pss(proc.pid) / MB}
-    return {"processes": rows,
-            "total_rss_mb": sum(r["rss_mb"] for r in rows.values()),
-            "total_pss_mb": sum(r["pss_mb"] for r in rows.values())}
+    return {
+        "processes": rows,
+        "total_rss_mb": sum(r["rss_mb"] for r in rows.values()),
+        "total_pss_mb": sum(r["pss_mb"] for r in rows.values()),
+    }
 
 
 def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:
@@ -95,10 +111,17 @@ def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:
         for index in range(DOWNLOAD_MB):
             yield index.to_bytes(8, "big") + block[8:]
 
-    message = MailMessage.objects.create(mailbox=Mailbox.objects.get(), source_id=DOWNLOAD_SOURCE_ID,
-                                         internet_message_id="<download@bench>", status=MailMessage.Status.PROCESSED)
-    attachment = attachment_store(message=message, position=0, incoming=IncomingAttachment(
-        filename="big.pdf", content_type="application/octet-stream", open_chunks=chunks))
+    message = MailMessage.objects.create(
+        mailbox=Mailbox.objects.get(),
+        source_id=DOWNLOAD_SOURCE_ID,
+        internet_message_id="<download@bench>",
+        status=MailMessage.Status.PROCESSED,
+    )
+    attachment = attachment_store(
+        message=message,
+        position=0,
+        incoming=IncomingAttachment(filename="big.pdf", content_type="application/octet-stream", open_chunks=chunks),
+    )
     assert attachment.status == attachment.Status.STORED, attachment.error
     session = admin_session(base_url, password=ADMIN_PASSWORD)
     web_workers = [proc.pid for proc in tree(web.pid)[1:]]
@@ -128,8 +151,9 @@ def _tick(env: dict[str, str]) -> None:
         broker.close()
 
 
-def _process_batch(worker: ProcfileProcess, inbox: Path, env: dict[str, str], *, start: int, count: int,
-                   expected_total: int) -> float:
+def _process_batch(
+    worker: ProcfileProcess, inbox: Path, env: dict[str, str], *, start: int, count: int, expected_total: int
+) -> float:
     """Put `count` mails in the folder, tick, wait until all are stored and previewed; seconds from tick to done."""
     from webapp.inbox.models import Attachment, MailMessage
 
@@ -139,8 +163,10 @@ def _process_batch(worker: ProcfileProcess, inbox: Path, env: dict[str, str], *,
     attachments = Attachment.objects.exclude(message__source_id=DOWNLOAD_SOURCE_ID)
 
     def done() -> bool:
-        return (mails.filter(status=MailMessage.Status.PROCESSED).count() >= expected_total
-                and not attachments.filter(preview_status=Attachment.PreviewStatus.PENDING).exists())
+        return (
+            mails.filter(status=MailMessage.Status.PROCESSED).count() >= expected_total
+            and not attachments.filter(preview_status=Attachment.PreviewStatus.PENDING).exists()
+        )
 
     started = time.perf_counter()
     _tick(env)
@@ -165,8 +191,14 @@ def _mail_runs(worker: ProcfileProcess, inbox: Path, env: dict[str, str], *, qui
     after_last = rss(child)
     assert worker_child(worker) == child, "the worker was not recycled during the drift run"
     return {
-        "drift": {"worker_idle_mb": idle / MB, "after_first": first, "rss_after_first_mb": after_first / MB,
-                  "after_last": last, "rss_after_last_mb": after_last / MB, "drift_mb": (after_last - after_first) / MB},
+        "drift": {
+            "worker_idle_mb": idle / MB,
+            "after_first": first,
+            "rss_after_first_mb": after_first / MB,
+            "after_last": last,
+            "rss_after_last_mb": after_last / MB,
+            "drift_mb": (after_last - after_first) / MB,
+        },
         "throughput": {"mails": timed, "seconds": seconds, "mails_per_s": timed / seconds},
     }
 
@@ -180,8 +212,14 @@ def floor(*, quick: bool, mails: int | None = None) -> dict:
             env = base_env(root / "state", redis.url)
             migrate(env)
             write_mails(root / "inbox", start=400_000, count=mails)
-            result = subprocess.run([sys.executable, "-m", "bench.floor", str(root / "inbox")], env=env, cwd=BASE_DIR,
-                                    capture_output=True, text=True, timeout=1800)
+            result = subprocess.run(
+                [sys.executable, "-m", "bench.floor", str(root / "inbox")],
+                env=env,
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             if result.returncode:
                 raise RuntimeError(f"bench.floor failed:\n{result.stderr[-3000:]}")
             figures = json.loads(result.stdout.strip().splitlines()[-1])

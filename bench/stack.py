@@ -52,8 +52,14 @@ def redis_server(root: Path) -> Iterator[EmbeddedRedis]:
 
 
 def migrate(env: dict[str, str]) -> None:
-    result = subprocess.run(["bash", "-c", procfile_commands()["release"]], env=env, cwd=BASE_DIR,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-c", procfile_commands()["release"]],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if result.returncode:
         raise RuntimeError(f"release (migrate) failed:\n{result.stderr[-3000:]}")
 
@@ -84,14 +90,14 @@ def pss(pid: int) -> int:
 
 def worker_child(worker: ProcfileProcess) -> int:
     """The pid of the (first) dramatiq worker process under the worker's master."""
-    children = wait_for(lambda: psutil.Process(worker.pid).children(), timeout=30, what="a worker process",
-                        processes=[worker])
+    children = wait_for(
+        lambda: psutil.Process(worker.pid).children(), timeout=30, what="a worker process", processes=[worker]
+    )
     return children[0].pid
 
 
 def wait_worker_ready(worker: ProcfileProcess, timeout: float = 60) -> None:
-    wait_for(lambda: "ready for action" in worker.log(), timeout=timeout, what="the worker to boot",
-             processes=[worker])
+    wait_for(lambda: "ready for action" in worker.log(), timeout=timeout, what="the worker to boot", processes=[worker])
 
 
 class PeakSampler:

@@ -119,7 +119,9 @@ MAX_ATTACHMENT_BYTES = env_int("MAX_ATTACHMENT_MB", 150, minimum=1) * 1024 * 102
 
 #: Work left pending longer than this is enqueued again by the next tick. PIPELINE_STALE_SECONDS,
 #: when set, wins over PIPELINE_STALE_MINUTES (finer grain, for tests and impatient operators).
-STALE_AFTER_SECONDS = env_int("PIPELINE_STALE_SECONDS", 0, minimum=1) or env_int("PIPELINE_STALE_MINUTES", 10, minimum=1) * 60
+STALE_AFTER_SECONDS = (
+    env_int("PIPELINE_STALE_SECONDS", 0, minimum=1) or env_int("PIPELINE_STALE_MINUTES", 10, minimum=1) * 60
+)
 
 #: A message delivered this many times without finishing is quarantined.
 MAX_DELIVERIES = env_int("PIPELINE_MAX_DELIVERIES", 5, minimum=1)

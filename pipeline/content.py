@@ -51,10 +51,24 @@ def sniff_content_type(head: bytes, *, declared: str, filename: str) -> str:
 
 
 #: Extensions whose promise we check against the bytes: a mismatch is noted on the attachment.
-_EXTENSION_TYPES = {"pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
-                    "gif": "image/gif", "xml": "application/xml", "zip": "application/zip"}
-_TYPE_WORDS = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF",
-               "application/xml": "XML", "text/xml": "XML", "application/zip": "ZIP"}
+_EXTENSION_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "xml": "application/xml",
+    "zip": "application/zip",
+}
+_TYPE_WORDS = {
+    "application/pdf": "PDF",
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/gif": "GIF",
+    "application/xml": "XML",
+    "text/xml": "XML",
+    "application/zip": "ZIP",
+}
 
 
 def name_content_mismatch(filename: str, content_type: str) -> str:

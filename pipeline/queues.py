@@ -51,13 +51,20 @@ def dead_letters(client: redis.Redis, *, limit: int = 200) -> list[dict]:
             data = json.loads(encoded)
             options = data.get("options", {})
             reason = client.get(dead_reason_key(message_id))
-            letters.append({
-                "queue": queue, "message_id": message_id, "actor_name": data.get("actor_name", ""),
-                "args": data.get("args", []), "kwargs": data.get("kwargs", {}), "failed_at_ms": int(score),
-                "retries": options.get("retries", 0),
-                "reason": (reason.decode() if reason else "") or options.get("traceback", "")
-                or "no reason stored (it failed at once on an error that is not retried)",
-            })
+            letters.append(
+                {
+                    "queue": queue,
+                    "message_id": message_id,
+                    "actor_name": data.get("actor_name", ""),
+                    "args": data.get("args", []),
+                    "kwargs": data.get("kwargs", {}),
+                    "failed_at_ms": int(score),
+                    "retries": options.get("retries", 0),
+                    "reason": (reason.decode() if reason else "")
+                    or options.get("traceback", "")
+                    or "no reason stored (it failed at once on an error that is not retried)",
+                }
+            )
     return sorted(letters, key=lambda letter: letter["failed_at_ms"], reverse=True)[:limit]
 
 
@@ -77,10 +84,20 @@ def dead_letter_resend(client: redis.Redis, broker, *, queue: str, message_id: s
     if encoded is None:
         return False
     data = json.loads(encoded)
-    options = {k: v for k, v in data.get("options", {}).items()
-               if k not in {"retries", "traceback", "requeue_timestamp", "redis_message_id", "eta"}}
-    broker.enqueue(Message(queue_name=queue, actor_name=data["actor_name"], args=tuple(data.get("args", ())),
-                           kwargs=data.get("kwargs", {}), options=options))
+    options = {
+        k: v
+        for k, v in data.get("options", {}).items()
+        if k not in {"retries", "traceback", "requeue_timestamp", "redis_message_id", "eta"}
+    }
+    broker.enqueue(
+        Message(
+            queue_name=queue,
+            actor_name=data["actor_name"],
+            args=tuple(data.get("args", ())),
+            kwargs=data.get("kwargs", {}),
+            options=options,
+        )
+    )
     with client.pipeline() as pipe:
         pipe.zrem(name, message_id)
         pipe.hdel(f"{name}.msgs", message_id)

@@ -28,17 +28,27 @@ class S3Storage(_S3Storage):
     """S3Storage with a small-memory transfer and signed, filename-carrying download URLs."""
 
     def __init__(self, **settings):
-        settings.setdefault("transfer_config", TransferConfig(
-            multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES,
-            max_concurrency=config.env_int("S3_UPLOAD_CONCURRENCY", 2, minimum=1), use_threads=True))
+        settings.setdefault(
+            "transfer_config",
+            TransferConfig(
+                multipart_threshold=PART_BYTES,
+                multipart_chunksize=PART_BYTES,
+                max_concurrency=config.env_int("S3_UPLOAD_CONCURRENCY", 2, minimum=1),
+                use_threads=True,
+            ),
+        )
         # S3File downloads a whole object into a SpooledTemporaryFile whose default limit (0) never
         # rolls over to disk: a 150 MB PDF would sit in memory. Past MEMORY_BYTES it goes to a temp file.
         settings.setdefault("max_memory_size", MEMORY_BYTES)
         super().__init__(**settings)
 
-    def signed_url(self, name: str, *, filename: str, content_type: str, as_attachment: bool = True,
-                   expire: int | None = None) -> str:
+    def signed_url(
+        self, name: str, *, filename: str, content_type: str, as_attachment: bool = True, expire: int | None = None
+    ) -> str:
         """A presigned GET of `name` whose response carries `filename` and `content_type`."""
         disposition = content_disposition_header(as_attachment, filename)
-        return self.url(name, parameters={"ResponseContentDisposition": disposition,
-                                          "ResponseContentType": content_type}, expire=expire)
+        return self.url(
+            name,
+            parameters={"ResponseContentDisposition": disposition, "ResponseContentType": content_type},
+            expire=expire,
+        )

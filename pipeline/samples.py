@@ -149,33 +149,84 @@ def _dte_element(doc: Dte) -> ET.Element:
     documento = _sub(dte, "Documento", ID=f"F{doc.folio}T{doc.doc_type}")
     header = _sub(documento, "Encabezado")
     _group(header, "IdDoc", [("TipoDTE", doc.doc_type), ("Folio", doc.folio), ("FchEmis", doc.issue_date)])
-    _group(header, "Emisor", [
-        ("RUTEmisor", doc.issuer_rut), ("RznSoc", doc.issuer_name),
-        ("GiroEmis", "Venta al por mayor de alimentos y artículos de oficina"), ("Acteco", 463020),
-        ("DirOrigen", "Av. Providencia 1234, Of. 56"), ("CmnaOrigen", "Providencia"),
-        ("CiudadOrigen", "Santiago")])
-    _group(header, "Receptor", [
-        ("RUTRecep", doc.receiver_rut), ("RznSocRecep", doc.receiver_name),
-        ("GiroRecep", "Comercio minorista"), ("DirRecep", "Calle Ñandú 987"),
-        ("CmnaRecep", "Ñuñoa"), ("CiudadRecep", "Santiago")])
+    _group(
+        header,
+        "Emisor",
+        [
+            ("RUTEmisor", doc.issuer_rut),
+            ("RznSoc", doc.issuer_name),
+            ("GiroEmis", "Venta al por mayor de alimentos y artículos de oficina"),
+            ("Acteco", 463020),
+            ("DirOrigen", "Av. Providencia 1234, Of. 56"),
+            ("CmnaOrigen", "Providencia"),
+            ("CiudadOrigen", "Santiago"),
+        ],
+    )
+    _group(
+        header,
+        "Receptor",
+        [
+            ("RUTRecep", doc.receiver_rut),
+            ("RznSocRecep", doc.receiver_name),
+            ("GiroRecep", "Comercio minorista"),
+            ("DirRecep", "Calle Ñandú 987"),
+            ("CmnaRecep", "Ñuñoa"),
+            ("CiudadRecep", "Santiago"),
+        ],
+    )
     # Like most issuers, leave out the amounts that do not apply (no MntExe of 0).
-    _group(header, "Totales", [
-        ("MntNeto", None if exempt_doc else totals["MntNeto"]), ("MntExe", totals["MntExe"] or None),
-        ("TasaIVA", None if exempt_doc else IVA_RATE), ("IVA", None if exempt_doc else totals["IVA"]),
-        ("MntTotal", totals["MntTotal"])])
+    _group(
+        header,
+        "Totales",
+        [
+            ("MntNeto", None if exempt_doc else totals["MntNeto"]),
+            ("MntExe", totals["MntExe"] or None),
+            ("TasaIVA", None if exempt_doc else IVA_RATE),
+            ("IVA", None if exempt_doc else totals["IVA"]),
+            ("MntTotal", totals["MntTotal"]),
+        ],
+    )
     for number, (name, qty, price, amount, exempt) in enumerate(items, start=1):
-        _group(documento, "Detalle", [
-            ("NroLinDet", number), ("IndExe", 1 if exempt else None), ("NmbItem", name),
-            ("QtyItem", _qty(qty)), ("PrcItem", price), ("MontoItem", amount)])
+        _group(
+            documento,
+            "Detalle",
+            [
+                ("NroLinDet", number),
+                ("IndExe", 1 if exempt else None),
+                ("NmbItem", name),
+                ("QtyItem", _qty(qty)),
+                ("PrcItem", price),
+                ("MontoItem", amount),
+            ],
+        )
     if ref := doc.reference:
-        _group(documento, "Referencia", [
-            ("NroLinRef", 1), ("TpoDocRef", ref.doc_type), ("FolioRef", ref.folio),
-            ("FchRef", ref.issue_date), ("CodRef", ref.code), ("RazonRef", ref.reason)])
+        _group(
+            documento,
+            "Referencia",
+            [
+                ("NroLinRef", 1),
+                ("TpoDocRef", ref.doc_type),
+                ("FolioRef", ref.folio),
+                ("FchRef", ref.issue_date),
+                ("CodRef", ref.code),
+                ("RazonRef", ref.reason),
+            ],
+        )
     ted = _sub(documento, "TED", version="1.0")
-    dd = _group(ted, "DD", [
-        ("RE", doc.issuer_rut), ("TD", doc.doc_type), ("F", doc.folio), ("FE", doc.issue_date),
-        ("RR", doc.receiver_rut), ("RSR", doc.receiver_name[:40]), ("MNT", totals["MntTotal"]),
-        ("IT1", items[0][0][:40] if items else "")])
+    dd = _group(
+        ted,
+        "DD",
+        [
+            ("RE", doc.issuer_rut),
+            ("TD", doc.doc_type),
+            ("F", doc.folio),
+            ("FE", doc.issue_date),
+            ("RR", doc.receiver_rut),
+            ("RSR", doc.receiver_name[:40]),
+            ("MNT", totals["MntTotal"]),
+            ("IT1", items[0][0][:40] if items else ""),
+        ],
+    )
     caf = _sub(dd, "CAF", version="1.0")
     first = doc.folio - doc.folio % 1000 + 1
     da = _group(caf, "DA", [("RE", doc.issuer_rut), ("RS", doc.issuer_name[:40]), ("TD", doc.doc_type)])
@@ -252,9 +303,18 @@ def dte_xml(
     encoding: str = "ISO-8859-1",
 ) -> bytes:
     """One DTE, inside an EnvioDTE (`envelope=True`) or as a bare `DTE` root."""
-    doc = Dte(doc_type=doc_type, folio=folio, issue_date=issue_date, issuer_rut=issuer_rut,
-              issuer_name=issuer_name, receiver_rut=receiver_rut, receiver_name=receiver_name,
-              lines=lines, exempt_lines=exempt_lines, reference=reference)
+    doc = Dte(
+        doc_type=doc_type,
+        folio=folio,
+        issue_date=issue_date,
+        issuer_rut=issuer_rut,
+        issuer_name=issuer_name,
+        receiver_rut=receiver_rut,
+        receiver_name=receiver_name,
+        lines=lines,
+        exempt_lines=exempt_lines,
+        reference=reference,
+    )
     if envelope:
         return envio_dte(documents=[doc], namespace=namespace, encoding=encoding)
     return _serialize(_dte_element(doc), namespace=namespace, encoding=encoding)
@@ -325,13 +385,16 @@ def supplier_email(
     message["Subject"] = subject or f"Envío de {kind} N° {folio} de {issuer_name}"
     message["Date"] = format_datetime(sent_at or datetime.now(timezone.utc))
     message["Message-ID"] = message_id or make_msgid(domain=sender.rpartition("@")[2] or None)
-    message.set_content(body or (
-        f"Estimados:\n\nAdjuntamos {kind} N° {folio} emitida por {issuer_name} "
-        f"(RUT {issuer_rut}).\n\nSaludos cordiales,\nDepartamento de Facturación\n"))
+    message.set_content(
+        body
+        or (
+            f"Estimados:\n\nAdjuntamos {kind} N° {folio} emitida por {issuer_name} "
+            f"(RUT {issuer_rut}).\n\nSaludos cordiales,\nDepartamento de Facturación\n"
+        )
+    )
     for filename, content_type, data in attachments:
         maintype, _, subtype = content_type.partition("/")
-        message.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
-                               filename=filename)
+        message.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
     if message.is_multipart():
         # A boundary derived from the Message-ID keeps seeded output byte-stable.
         digest = hashlib.sha1(str(message["Message-ID"]).encode()).hexdigest()[:24]
@@ -347,8 +410,16 @@ DEMO_SUPPLIERS = (
     (78_945_112, "Transportes Magallanes y Cía.", "tmagallanes.cl"),
     (76_543_210, "Librería y Papelería Concepción SpA", "libreriaconce.cl"),
 )
-_DEMO_ITEMS = ("Resma papel carta", "Tóner láser negro", "Servicio de despacho", "Café de grano",
-               "Mantención equipos", "Señalética vial", "Licencia software anual", "Caja archivo")
+_DEMO_ITEMS = (
+    "Resma papel carta",
+    "Tóner láser negro",
+    "Servicio de despacho",
+    "Café de grano",
+    "Mantención equipos",
+    "Señalética vial",
+    "Licencia software anual",
+    "Caja archivo",
+)
 #: Document types in the order the demo mailbox cycles through them.
 _DEMO_TYPES = (33, 34, 33, 61, 33)
 
@@ -366,26 +437,50 @@ def write_demo_mailbox(directory: Path, *, count: int = 5, seed: int = 0) -> lis
         if doc_type == 61 and invoices:
             target, domain = rng.choice(invoices)
             rut, name = target.issuer_rut, target.issuer_name
-            reference = Reference(folio=target.folio, issue_date=target.issue_date,
-                                  doc_type=target.doc_type, code=3, reason="Devolución parcial")
+            reference = Reference(
+                folio=target.folio,
+                issue_date=target.issue_date,
+                doc_type=target.doc_type,
+                code=3,
+                reason="Devolución parcial",
+            )
             lines = [(f"Devolución {target.lines[0][0]}", 1, max(990, target.totals()["MntTotal"] // 3))]
         else:
             number, name, domain = rng.choice(DEMO_SUPPLIERS)
             rut, reference, doc_type = valid_rut(number), None, 33 if doc_type == 61 else doc_type
-            lines = [(rng.choice(_DEMO_ITEMS), rng.randint(1, 12), rng.randrange(990, 250_000, 10))
-                     for _ in range(rng.randint(1, 4))]
-        doc = Dte(doc_type=doc_type, folio=rng.randint(1_000, 99_999), issue_date=sent.date(),
-                  issuer_rut=rut, issuer_name=name, lines=lines, reference=reference)
+            lines = [
+                (rng.choice(_DEMO_ITEMS), rng.randint(1, 12), rng.randrange(990, 250_000, 10))
+                for _ in range(rng.randint(1, 4))
+            ]
+        doc = Dte(
+            doc_type=doc_type,
+            folio=rng.randint(1_000, 99_999),
+            issue_date=sent.date(),
+            issuer_rut=rut,
+            issuer_name=name,
+            lines=lines,
+            reference=reference,
+        )
         if doc_type != 61:
             invoices.append((doc, domain))
         # Vary the shapes real suppliers send: envelope or bare, namespace or not, encodings.
         namespace, encoding = index % 5 != 4, ("ISO-8859-1", "windows-1252", "UTF-8")[index % 3]
-        xml = (_serialize(_dte_element(doc), namespace=namespace, encoding=encoding) if index % 3 == 2
-               else envio_dte(documents=[doc], namespace=namespace, encoding=encoding))
+        xml = (
+            _serialize(_dte_element(doc), namespace=namespace, encoding=encoding)
+            if index % 3 == 2
+            else envio_dte(documents=[doc], namespace=namespace, encoding=encoding)
+        )
         data = supplier_email(
-            sender=f"facturacion@{domain}", folio=doc.folio, doc_type=doc_type, issuer_rut=rut,
-            issuer_name=name, xml=xml, total=doc.totals()["MntTotal"], sent_at=sent,
-            message_id=f"<demo-{seed}-{index}.{doc.folio}@{domain}>")
+            sender=f"facturacion@{domain}",
+            folio=doc.folio,
+            doc_type=doc_type,
+            issuer_rut=rut,
+            issuer_name=name,
+            xml=xml,
+            total=doc.totals()["MntTotal"],
+            sent_at=sent,
+            message_id=f"<demo-{seed}-{index}.{doc.folio}@{domain}>",
+        )
         path = directory / f"{index + 1:03d}_DTE_{doc_type}_{rut}_F{doc.folio}.eml"
         path.write_bytes(data)
         paths.append(path)

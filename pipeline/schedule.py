@@ -20,8 +20,9 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         return CronTrigger.from_crontab(expression, timezone=timezone)
     if len(fields) == 6:
         second, minute, hour, day, month, day_of_week = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=day_of_week, timezone=timezone)
+        return CronTrigger(
+            second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, timezone=timezone
+        )
     raise config.ConfigError(f"SCHEDULE_CRON={expression!r} needs 5 fields (or 6 with seconds first)")
 
 

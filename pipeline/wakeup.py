@@ -99,7 +99,8 @@ class WakeableConsumer(_RedisConsumer):
                     messages = []
                     if self.outstanding_message_count < self.prefetch:
                         self.message_cache = messages = self.broker.do_fetch(
-                            self.queue_name, self.prefetch - self.outstanding_message_count)
+                            self.queue_name, self.prefetch - self.outstanding_message_count
+                        )
                     if not messages:
                         self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                         # Cleared only after waking, before the next fetch: an announcement that

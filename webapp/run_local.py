@@ -67,7 +67,18 @@ _HONCHO = "import honcho.manager, sys; honcho.manager.KILL_WAIT = int(sys.argv.p
 
 def _honcho(env: dict) -> int:
     kill_wait = str(int(env.get("WORKER_SHUTDOWN_TIMEOUT_MS", "25000")) // 1000 + 5)
-    command = [sys.executable, "-c", _HONCHO, kill_wait, "start", "--procfile", "Procfile", "--port", env["PORT"], *PROCESSES]
+    command = [
+        sys.executable,
+        "-c",
+        _HONCHO,
+        kill_wait,
+        "start",
+        "--procfile",
+        "Procfile",
+        "--port",
+        env["PORT"],
+        *PROCESSES,
+    ]
     # PATH first lists the virtualenv, so the Procfile's `gunicorn`, `dramatiq` and `python` are ours.
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     process = subprocess.Popen(command, env=env, cwd=config.BASE_DIR)

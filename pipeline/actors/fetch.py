@@ -14,8 +14,14 @@ from .save import save_message
 FETCH_TIME_LIMIT = 15 * MINUTE
 
 
-@dramatiq.actor(queue_name=DEFAULT_QUEUE, time_limit=FETCH_TIME_LIMIT, max_retries=3,
-                min_backoff=10 * SECOND, max_backoff=5 * MINUTE, throws=PERMANENT_ERRORS)
+@dramatiq.actor(
+    queue_name=DEFAULT_QUEUE,
+    time_limit=FETCH_TIME_LIMIT,
+    max_retries=3,
+    min_backoff=10 * SECOND,
+    max_backoff=5 * MINUTE,
+    throws=PERMANENT_ERRORS,
+)
 def fetch_mailbox(run_id: int) -> None:
     """List one mailbox for one run and send every new message to be saved."""
     run = FetchRun.objects.select_related("mailbox").get(pk=run_id)

@@ -9,8 +9,14 @@ from webapp.inbox.services.previews import attachment_preview_failed, attachment
 from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
 
 
-@dramatiq.actor(queue_name=RENDER_QUEUE, time_limit=2 * MINUTE, max_retries=2,
-                min_backoff=10 * SECOND, max_backoff=2 * MINUTE, throws=PERMANENT_ERRORS)
+@dramatiq.actor(
+    queue_name=RENDER_QUEUE,
+    time_limit=2 * MINUTE,
+    max_retries=2,
+    min_backoff=10 * SECOND,
+    max_backoff=2 * MINUTE,
+    throws=PERMANENT_ERRORS,
+)
 def render_attachment(attachment_id: int) -> None:
     """Make the preview of one stored attachment: a PDF's thumbnail, or an XML's DTE Documents."""
     attachment = Attachment.objects.select_related("blob", "message__mailbox").get(pk=attachment_id)

@@ -13,8 +13,14 @@ from .policy import MINUTE, PERMANENT_ERRORS, SECOND, TRANSIENT_ERRORS, describe
 from .render import render_attachment
 
 
-@dramatiq.actor(queue_name=DEFAULT_QUEUE, time_limit=30 * MINUTE, max_retries=3,
-                min_backoff=15 * SECOND, max_backoff=10 * MINUTE, throws=PERMANENT_ERRORS)
+@dramatiq.actor(
+    queue_name=DEFAULT_QUEUE,
+    time_limit=30 * MINUTE,
+    max_retries=3,
+    min_backoff=15 * SECOND,
+    max_backoff=10 * MINUTE,
+    throws=PERMANENT_ERRORS,
+)
 def save_message(message_id: int) -> None:
     """Store every attachment of one message, then settle it at the source."""
     message = message_begin_delivery(message_id=message_id)

@@ -15,7 +15,9 @@ from .save import save_message
 logger = logging.getLogger(__name__)
 
 
-@dramatiq.actor(queue_name=DEFAULT_QUEUE, time_limit=2 * MINUTE, max_retries=2, min_backoff=5 * SECOND, max_backoff=MINUTE)
+@dramatiq.actor(
+    queue_name=DEFAULT_QUEUE, time_limit=2 * MINUTE, max_retries=2, min_backoff=5 * SECOND, max_backoff=MINUTE
+)
 def tick() -> None:
     """Start a run for every active mailbox that has none, and send stale work again."""
     for mailbox in Mailbox.objects.filter(active=True):
@@ -32,5 +34,9 @@ def tick() -> None:
     for attachment_id in stale.previews:
         render_attachment.send(attachment_id)
     if stale.runs or stale.messages or stale.previews:
-        logger.warning("sent stale work again: %d runs, %d messages, %d previews",
-                       len(stale.runs), len(stale.messages), len(stale.previews))
+        logger.warning(
+            "sent stale work again: %d runs, %d messages, %d previews",
+            len(stale.runs),
+            len(stale.messages),
+            len(stale.previews),
+        )

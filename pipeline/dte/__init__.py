@@ -12,5 +12,18 @@ from .rut import check_digit, format_rut, parse_rut
 #: Content types of stored attachments that go through the DTE parsers.
 XML_CONTENT_TYPES = frozenset({"application/xml", "text/xml"})
 
-__all__ = ["XML_CONTENT_TYPES", "Format", "Kind", "ParsedDocument", "ParsedFile", "ParsedLine", "ParsedReference",
-           "check_digit", "format_rut", "formats", "parse_file", "parse_rut", "register"]
+__all__ = [
+    "XML_CONTENT_TYPES",
+    "Format",
+    "Kind",
+    "ParsedDocument",
+    "ParsedFile",
+    "ParsedLine",
+    "ParsedReference",
+    "check_digit",
+    "format_rut",
+    "formats",
+    "parse_file",
+    "parse_rut",
+    "register",
+]

@@ -60,8 +60,11 @@ def formats() -> list[str]:
 def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
     """Classify and parse one file; never raises for bad input (the result says what was wrong)."""
     if len(data) > MAX_XML_BYTES:
-        return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.INVALID,
-                          problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed"])
+        return ParsedFile(
+            format=UNKNOWN_FORMAT,
+            kind=Kind.INVALID,
+            problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed"],
+        )
     payload = Payload(data=data, content_type=content_type)
     try:
         for fmt in _FORMATS.values():

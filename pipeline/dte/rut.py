@@ -44,8 +44,12 @@ def parse_rut(raw: str | None) -> Rut:
     normalized = f"{int(body)}-{digit}"
     expected = check_digit(body)
     if digit != expected:
-        return Rut(raw=text, normalized=normalized, valid=False,
-                   reason=f"wrong check digit: {normalized} should end in -{expected}")
+        return Rut(
+            raw=text,
+            normalized=normalized,
+            valid=False,
+            reason=f"wrong check digit: {normalized} should end in -{expected}",
+        )
     return Rut(raw=text, normalized=normalized, valid=True)
 
 

@@ -37,8 +37,13 @@ DOC_TYPES = {
     112: "Nota de crédito de exportación electrónica",
 }
 
-_ROOTS = {"EnvioDTE": Kind.ENVELOPE, "EnvioBOLETA": Kind.ENVELOPE, "DTE": Kind.DOCUMENT,
-          "RespuestaDTE": Kind.RESPONSE, "EnvioRecibos": Kind.RECEIPTS}
+_ROOTS = {
+    "EnvioDTE": Kind.ENVELOPE,
+    "EnvioBOLETA": Kind.ENVELOPE,
+    "DTE": Kind.DOCUMENT,
+    "RespuestaDTE": Kind.RESPONSE,
+    "EnvioRecibos": Kind.RECEIPTS,
+}
 #: Children of <DTE> that hold the document proper.
 _BODIES = ("Documento", "Liquidacion", "Exportaciones")
 
@@ -60,6 +65,7 @@ def _detect(payload: Payload) -> bool:
 
 
 # -- small helpers over namespace-agnostic paths -------------------------------------------
+
 
 def _child(element: etree._Element | None, name: str) -> etree._Element | None:
     if element is None:
@@ -117,6 +123,7 @@ def ted_bytes(ted: etree._Element) -> bytes:
 
 # -- the parser ------------------------------------------------------------------------------
 
+
 def _parse(payload: Payload) -> ParsedFile:
     root = payload.xml_root  # XmlRejected propagates to the registry, which records it
     root_name = local_name(root)
@@ -148,8 +155,11 @@ def _parse(payload: Payload) -> ParsedFile:
         except ValueError as exc:
             result.problems.append(f"DTE #{position + 1}: {exc}")
     count = len(result.documents)
-    result.summary = (f"{root_name} with {count} DTE" if kind is Kind.ENVELOPE
-                      else f"DTE {', '.join(f'{d.doc_type}-{d.folio}' for d in result.documents) or '(unreadable)'}")
+    result.summary = (
+        f"{root_name} with {count} DTE"
+        if kind is Kind.ENVELOPE
+        else f"DTE {', '.join(f'{d.doc_type}-{d.folio}' for d in result.documents) or '(unreadable)'}"
+    )
     return result
 
 
@@ -161,37 +171,66 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
     id_doc, issuer, receiver, totals = (_child(header, n) for n in ("IdDoc", "Emisor", "Receptor", "Totales"))
     doc_type, folio = _int(_text(id_doc, "TipoDTE")), _int(_text(id_doc, "Folio"))
     if doc_type is None or folio is None:
-        raise ValueError(f"no valid TipoDTE/Folio (TipoDTE={_text(id_doc, 'TipoDTE')!r}, Folio={_text(id_doc, 'Folio')!r})")
+        raise ValueError(
+            f"no valid TipoDTE/Folio (TipoDTE={_text(id_doc, 'TipoDTE')!r}, Folio={_text(id_doc, 'Folio')!r})"
+        )
     issuer_rut, receiver_rut = parse_rut(_text(issuer, "RUTEmisor")), parse_rut(_text(receiver, "RUTRecep"))
     lines = tuple(
-        ParsedLine(name=_text(d, "NmbItem") or _text(d, "DscItem"), quantity=_text(d, "QtyItem"),
-                   unit_price=_text(d, "PrcItem"), amount=_int(_text(d, "MontoItem")),
-                   exempt=_text(d, "IndExe") == "1")
-        for d in _children(body, "Detalle"))
+        ParsedLine(
+            name=_text(d, "NmbItem") or _text(d, "DscItem"),
+            quantity=_text(d, "QtyItem"),
+            unit_price=_text(d, "PrcItem"),
+            amount=_int(_text(d, "MontoItem")),
+            exempt=_text(d, "IndExe") == "1",
+        )
+        for d in _children(body, "Detalle")
+    )
     references = tuple(
-        ParsedReference(line=_int(_text(r, "NroLinRef")) or i, ref_type=_text(r, "TpoDocRef"),
-                        ref_folio=_text(r, "FolioRef"), ref_date=_date(_text(r, "FchRef")),
-                        code=_int(_text(r, "CodRef")), reason=_text(r, "RazonRef"))
-        for i, r in enumerate(_children(body, "Referencia"), start=1))
+        ParsedReference(
+            line=_int(_text(r, "NroLinRef")) or i,
+            ref_type=_text(r, "TpoDocRef"),
+            ref_folio=_text(r, "FolioRef"),
+            ref_date=_date(_text(r, "FchRef")),
+            code=_int(_text(r, "CodRef")),
+            reason=_text(r, "RazonRef"),
+        )
+        for i, r in enumerate(_children(body, "Referencia"), start=1)
+    )
     ted = _child(body, "TED")
-    address = ", ".join(filter(None, (_text(issuer, "DirOrigen"), _text(issuer, "CmnaOrigen"), _text(issuer, "CiudadOrigen"))))
-    receiver_address = ", ".join(filter(None, (_text(receiver, "DirRecep"), _text(receiver, "CmnaRecep"), _text(receiver, "CiudadRecep"))))
+    address = ", ".join(
+        filter(None, (_text(issuer, "DirOrigen"), _text(issuer, "CmnaOrigen"), _text(issuer, "CiudadOrigen")))
+    )
+    receiver_address = ", ".join(
+        filter(None, (_text(receiver, "DirRecep"), _text(receiver, "CmnaRecep"), _text(receiver, "CiudadRecep")))
+    )
     return ParsedDocument(
-        country="CL", doc_type=doc_type, type_name=type_name(doc_type), folio=folio,
+        country="CL",
+        doc_type=doc_type,
+        type_name=type_name(doc_type),
+        folio=folio,
         issue_date=_date(_text(id_doc, "FchEmis")),
-        issuer_rut=issuer_rut.normalized, issuer_rut_valid=issuer_rut.valid, issuer_rut_error=issuer_rut.reason,
+        issuer_rut=issuer_rut.normalized,
+        issuer_rut_valid=issuer_rut.valid,
+        issuer_rut_error=issuer_rut.reason,
         issuer_name=_text(issuer, "RznSoc") or _text(issuer, "RznSocEmisor"),
-        issuer_activity=_text(issuer, "GiroEmis") or _text(issuer, "GiroEmisor"), issuer_address=address,
-        receiver_rut=receiver_rut.normalized, receiver_rut_valid=receiver_rut.valid,
-        receiver_name=_text(receiver, "RznSocRecep"), receiver_activity=_text(receiver, "GiroRecep"),
+        issuer_activity=_text(issuer, "GiroEmis") or _text(issuer, "GiroEmisor"),
+        issuer_address=address,
+        receiver_rut=receiver_rut.normalized,
+        receiver_rut_valid=receiver_rut.valid,
+        receiver_name=_text(receiver, "RznSocRecep"),
+        receiver_activity=_text(receiver, "GiroRecep"),
         receiver_address=receiver_address,
-        net=_int(_text(totals, "MntNeto")), exempt=_int(_text(totals, "MntExe")), vat=_int(_text(totals, "IVA")),
+        net=_int(_text(totals, "MntNeto")),
+        exempt=_int(_text(totals, "MntExe")),
+        vat=_int(_text(totals, "IVA")),
         total=_int(_text(totals, "MntTotal")),
-        lines=lines, references=references, ted=ted_bytes(ted) if ted is not None else b"",
-        resolution_number=envelope.resolution_number, resolution_date=envelope.resolution_date,
+        lines=lines,
+        references=references,
+        ted=ted_bytes(ted) if ted is not None else b"",
+        resolution_number=envelope.resolution_number,
+        resolution_date=envelope.resolution_date,
         position=position,
     )
 
 
 register(Format(name=FORMAT, detect=_detect, parse=_parse))
-

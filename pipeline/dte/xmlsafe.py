@@ -28,8 +28,16 @@ class XmlRejected(ValueError):
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                           dtd_validation=False, remove_comments=True, remove_pis=True, collect_ids=False)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        dtd_validation=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
 
 
 def declared_encoding(data: bytes) -> str:
@@ -41,7 +49,9 @@ def declared_encoding(data: bytes) -> str:
 def _as_utf8(data: bytes, encoding: str) -> bytes:
     """Re-encode as UTF-8 with the declaration rewritten to say so."""
     text = data.decode(encoding, errors="replace")
-    text = re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1, flags=re.DOTALL)
+    text = re.sub(
+        r"^\ufeff?\s*<\?xml[^>]*\?>", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1, flags=re.DOTALL
+    )
     return text.encode("utf-8")
 
 
@@ -78,7 +88,7 @@ def _prolog_has_dtd(data: bytes) -> bool:
         elif data.startswith(b"<!--", start):
             position = data.find(b"-->", start) + 3
         else:
-            return data[start:start + 9].upper() == b"<!DOCTYPE"
+            return data[start : start + 9].upper() == b"<!DOCTYPE"
         if position < 2:  # an unterminated declaration or comment: the parser will say so
             return False
     return False

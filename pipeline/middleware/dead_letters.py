@@ -25,7 +25,6 @@ class DeadLetterReason(Middleware):
         reason = f"{type(exception).__name__}: {exception}"[:5000]
         letter_id = message.options.get("redis_message_id") or message.message_id
         try:
-            locks.shared_client().set(queues.dead_reason_key(letter_id), reason,
-                                      ex=queues.DEAD_REASON_TTL_SECONDS)
+            locks.shared_client().set(queues.dead_reason_key(letter_id), reason, ex=queues.DEAD_REASON_TTL_SECONDS)
         except Exception:  # the letter is dead either way; its reason is a nicety
             logger.warning("reason of dead letter %s not recorded", message.message_id, exc_info=True)

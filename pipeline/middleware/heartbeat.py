@@ -24,8 +24,13 @@ ROLE = "worker"
 
 
 class Heartbeat(Middleware):
-    def __init__(self, *, interval: float = heartbeat.WORKER_INTERVAL_SECONDS,
-                 ttl: int = heartbeat.WORKER_TTL_SECONDS, active: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = heartbeat.WORKER_INTERVAL_SECONDS,
+        ttl: int = heartbeat.WORKER_TTL_SECONDS,
+        active: bool = False,
+    ) -> None:
         self.interval = interval
         self.ttl = ttl
         self._active = active  # a worker process of the dramatiq command turns it on at boot

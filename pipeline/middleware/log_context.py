@@ -29,8 +29,11 @@ class LogContext(Middleware):
         if actor_name not in self._params:
             try:
                 fn = broker.get_actor(actor_name).fn
-                names = [n for n, p in inspect.signature(fn).parameters.items()
-                         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                names = [
+                    n
+                    for n, p in inspect.signature(fn).parameters.items()
+                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                ]
             except Exception:  # noqa: BLE001 - an unknown actor still gets its line
                 names = []
             self._params[actor_name] = [RENAMED_ARGS.get(n, n) for n in names]
@@ -38,8 +41,11 @@ class LogContext(Middleware):
 
     def before_process_message(self, broker, message) -> None:
         logs.clear_context()
-        ids = {name: value for name, value in zip(self._arg_names(broker, message.actor_name), message.args)
-               if isinstance(value, (int, str))}
+        ids = {
+            name: value
+            for name, value in zip(self._arg_names(broker, message.actor_name), message.args)
+            if isinstance(value, (int, str))
+        }
         logs.add_context(actor=message.actor_name, message_id=message.message_id, queue=message.queue_name, **ids)
         self._local.started = time.monotonic()
 
@@ -47,11 +53,17 @@ class LogContext(Middleware):
         started, self._local.started = getattr(self._local, "started", None), None
         duration_ms = round((time.monotonic() - started) * 1000, 1) if started is not None else None
         if exception is None:
-            logger.info("%s done in %s ms", message.actor_name, duration_ms,
-                        extra={"duration_ms": duration_ms, "outcome": "ok"})
+            logger.info(
+                "%s done in %s ms", message.actor_name, duration_ms, extra={"duration_ms": duration_ms, "outcome": "ok"}
+            )
         else:
-            logger.warning("%s failed after %s ms: %s", message.actor_name, duration_ms, type(exception).__name__,
-                           extra={"duration_ms": duration_ms, "outcome": "error", "error": type(exception).__name__})
+            logger.warning(
+                "%s failed after %s ms: %s",
+                message.actor_name,
+                duration_ms,
+                type(exception).__name__,
+                extra={"duration_ms": duration_ms, "outcome": "error", "error": type(exception).__name__},
+            )
         logs.clear_context()
 
     def after_skip_message(self, broker, message) -> None:

@@ -45,11 +45,22 @@ def current_rss_bytes() -> int:
 class Recycle(Middleware):
     """Ask the Dramatiq master for a graceful reload once a limit is passed."""
 
-    def __init__(self, *, max_rss_mb: int | None = None, max_messages: int | None = None,
-                 request_reload: Callable[[], None] | None = None, active: bool = False) -> None:
-        self.max_rss_bytes = (config.env_int("WORKER_MAX_RSS_MB", DEFAULT_MAX_RSS_MB)
-                              if max_rss_mb is None else max_rss_mb) * 1024 * 1024
-        self.max_messages = config.env_int("WORKER_MAX_MESSAGES", DEFAULT_MAX_MESSAGES) if max_messages is None else max_messages
+    def __init__(
+        self,
+        *,
+        max_rss_mb: int | None = None,
+        max_messages: int | None = None,
+        request_reload: Callable[[], None] | None = None,
+        active: bool = False,
+    ) -> None:
+        self.max_rss_bytes = (
+            (config.env_int("WORKER_MAX_RSS_MB", DEFAULT_MAX_RSS_MB) if max_rss_mb is None else max_rss_mb)
+            * 1024
+            * 1024
+        )
+        self.max_messages = (
+            config.env_int("WORKER_MAX_MESSAGES", DEFAULT_MAX_MESSAGES) if max_messages is None else max_messages
+        )
         self._request_reload = request_reload or self._signal_master
         self._lock = threading.Lock()
         self._active = active  # a worker process of the dramatiq command turns it on at boot
@@ -65,9 +76,13 @@ class Recycle(Middleware):
         logger.info(
             "worker process %d: %d threads, prefetch %d, poll timeout %d ms, queues %s; "
             "recycled after %s messages or %s MB",
-            os.getpid(), worker.worker_threads, worker.queue_prefetch, worker.worker_timeout,
+            os.getpid(),
+            worker.worker_threads,
+            worker.queue_prefetch,
+            worker.worker_timeout,
             ",".join(sorted(worker.consumer_whitelist or [])) or "all",
-            self.max_messages or "unlimited", self.max_rss_bytes // (1024 * 1024) or "unlimited",
+            self.max_messages or "unlimited",
+            self.max_rss_bytes // (1024 * 1024) or "unlimited",
         )
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
@@ -99,8 +114,10 @@ class Recycle(Middleware):
         if self.max_rss_bytes:
             rss = current_rss_bytes()
             if rss >= self.max_rss_bytes:
-                return (f"resident memory {rss / 1048576:.0f} MB past WORKER_MAX_RSS_MB="
-                        f"{self.max_rss_bytes // 1048576} after {self._messages} messages")
+                return (
+                    f"resident memory {rss / 1048576:.0f} MB past WORKER_MAX_RSS_MB="
+                    f"{self.max_rss_bytes // 1048576} after {self._messages} messages"
+                )
         return None
 
     @staticmethod

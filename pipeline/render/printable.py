@@ -148,8 +148,12 @@ class _Printer:
         self.pdf.showPage()
         self.page += 1
         y = self.height - _MARGIN - 10
-        self._text(_MARGIN, y, f"{self.doc.type_name} N° {self.doc.folio} - {format_rut(self.doc.issuer_rut)}"
-                               f" (página {self.page})", bold=True)
+        self._text(
+            _MARGIN,
+            y,
+            f"{self.doc.type_name} N° {self.doc.folio} - {format_rut(self.doc.issuer_rut)} (página {self.page})",
+            bold=True,
+        )
         return y - 24
 
     def _lines(self, y: float) -> float:
@@ -165,7 +169,9 @@ class _Printer:
             self._text(_MARGIN + 4, y, name, max_chars=62)
             self.pdf.setFont("Helvetica", 9)
             self.pdf.drawRightString(right - 200, y, line.quantity)
-            self.pdf.drawRightString(right - 100, y, clp(int(float(line.unit_price))) if _numeric(line.unit_price) else line.unit_price)
+            self.pdf.drawRightString(
+                right - 100, y, clp(int(float(line.unit_price))) if _numeric(line.unit_price) else line.unit_price
+            )
             self.pdf.drawRightString(right, y, clp(line.amount))
             y -= _LINE_HEIGHT
         self.pdf.line(_MARGIN, y + 6, self.width - _MARGIN, y + 6)
@@ -179,7 +185,11 @@ class _Printer:
         for ref in self.doc.references:
             if y < 200:
                 y = self._new_page()
-            kind = DOC_TYPES.get(int(ref.ref_type), f"Doc. tipo {ref.ref_type}") if ref.ref_type.isdigit() else ref.ref_type
+            kind = (
+                DOC_TYPES.get(int(ref.ref_type), f"Doc. tipo {ref.ref_type}")
+                if ref.ref_type.isdigit()
+                else ref.ref_type
+            )
             text = f"{kind} N° {ref.ref_folio} del {_date(ref.ref_date)}"
             if ref.reason:
                 text += f" - {ref.reason}"
@@ -219,8 +229,13 @@ class _Printer:
             pdf.drawCentredString(center, bottom - 20, f"{resolution} - Verifique documento: www.sii.cl")
         else:
             pdf.setFillColor(_RED)
-            self._text(_MARGIN, _MARGIN + 40, "Documento sin Timbre Electrónico (TED): no válido como representación impresa",
-                       size=8, bold=True)
+            self._text(
+                _MARGIN,
+                _MARGIN + 40,
+                "Documento sin Timbre Electrónico (TED): no válido como representación impresa",
+                size=8,
+                bold=True,
+            )
             pdf.setFillColor(colors.black)
 
 

@@ -24,5 +24,7 @@ def open_source(kind: str, settings: dict) -> Source:
     try:
         factory = SOURCE_KINDS[kind]
     except KeyError:
-        raise ValueError(f"unknown mailbox source kind {kind!r}; known kinds: {', '.join(sorted(SOURCE_KINDS))}") from None
+        raise ValueError(
+            f"unknown mailbox source kind {kind!r}; known kinds: {', '.join(sorted(SOURCE_KINDS))}"
+        ) from None
     return factory(settings)

@@ -59,8 +59,9 @@ class MessageReader(Protocol):
 
 
 class Source(Protocol):
-    def list_messages(self, *, since: dt.date | None = None, folders: Sequence[str] | None = None,
-                      include_processed: bool = False) -> Iterator[MessageSummary]:
+    def list_messages(
+        self, *, since: dt.date | None = None, folders: Sequence[str] | None = None, include_processed: bool = False
+    ) -> Iterator[MessageSummary]:
         """Every message waiting at the source, oldest first.
 
         The options are for a backfill: mail received on or after `since`, from `folders`

@@ -49,8 +49,9 @@ class FolderSource:
     def __repr__(self) -> str:
         return f"FolderSource({str(self.path)!r})"
 
-    def list_messages(self, *, since: dt.date | None = None, folders: Sequence[str] | None = None,
-                      include_processed: bool = False) -> Iterator[MessageSummary]:
+    def list_messages(
+        self, *, since: dt.date | None = None, folders: Sequence[str] | None = None, include_processed: bool = False
+    ) -> Iterator[MessageSummary]:
         """The folder is scanned now (a missing folder raises SourceError here); headers are read lazily.
 
         `since` keeps messages dated on or after that day (undated ones too); a folder source

@@ -50,7 +50,9 @@ class GraphSource:
             raise ValueError("a graph mailbox needs settings['user'] (the mailbox address)")
         self.folder = str(settings.get("folder") or "Inbox")
         self.mark_read = bool(settings.get("mark_read", False))
-        self.processed_folder = None if self.mark_read else str(settings.get("processed_folder") or DEFAULT_PROCESSED_FOLDER)
+        self.processed_folder = (
+            None if self.mark_read else str(settings.get("processed_folder") or DEFAULT_PROCESSED_FOLDER)
+        )
         self.failed_folder = settings.get("failed_folder") or None
         self.include_inline = bool(settings.get("include_inline", False))
         self.client = GraphClient(self.user)
@@ -60,8 +62,9 @@ class GraphSource:
 
     # listing -----------------------------------------------------------------
 
-    def list_messages(self, *, since: dt.date | None = None, folders: Sequence[str] | None = None,
-                      include_processed: bool = False) -> Iterator[MessageSummary]:
+    def list_messages(
+        self, *, since: dt.date | None = None, folders: Sequence[str] | None = None, include_processed: bool = False
+    ) -> Iterator[MessageSummary]:
         """Messages of the folder(s), oldest first; a regular run in mark-read mode lists unread ones only."""
         names = list(folders or [self.folder])
         if include_processed and self.processed_folder and self.processed_folder not in names:
@@ -74,7 +77,12 @@ class GraphSource:
         start = since.isoformat() + "T00:00:00Z" if since else "1900-01-01T00:00:00Z"
         query = f"receivedDateTime ge {start}" + (" and isRead eq false" if unread_only else "")
         for folder_id in folder_ids:
-            params = {"$select": MESSAGE_FIELDS, "$filter": query, "$orderby": "receivedDateTime asc", "$top": PAGE_SIZE}
+            params = {
+                "$select": MESSAGE_FIELDS,
+                "$filter": query,
+                "$orderby": "receivedDateTime asc",
+                "$top": PAGE_SIZE,
+            }
             # Every page first: workers move messages out of the folder meanwhile, which would
             # shift the $skip of the next pages and hide messages until the next run.
             items = list(self.client.pages(f"/mailFolders/{folder_id}/messages", params))
@@ -160,7 +168,9 @@ class GraphSource:
 
     def _find_child(self, collection: str, name: str) -> str | None:
         escaped = name.replace("'", "''")
-        for folder in self.client.pages(collection, {"$filter": f"displayName eq '{escaped}'", "$select": "id,displayName"}):
+        for folder in self.client.pages(
+            collection, {"$filter": f"displayName eq '{escaped}'", "$select": "id,displayName"}
+        ):
             return folder["id"]
         return None
 
@@ -183,18 +193,27 @@ class GraphMessageReader:
             name = item.get("name") or ""
             content_type = item.get("contentType") or "application/octet-stream"
             if kind == "referenceAttachment":
-                yield IncomingAttachment(filename=name, content_type=content_type,
-                                         skipped_reason="a link to a cloud file (reference attachment), not a file")
+                yield IncomingAttachment(
+                    filename=name,
+                    content_type=content_type,
+                    skipped_reason="a link to a cloud file (reference attachment), not a file",
+                )
             elif kind == "itemAttachment":
                 yield from self._item(item, name)
             elif kind != "fileAttachment":
                 yield IncomingAttachment(filename=name, skipped_reason=f"unknown attachment type {kind or '?'}")
             elif item.get("isInline") and content_type.startswith("image/") and not self.source.include_inline:
-                yield IncomingAttachment(filename=name, content_type=content_type,
-                                         skipped_reason="inline image (settings: include_inline to keep them)")
+                yield IncomingAttachment(
+                    filename=name,
+                    content_type=content_type,
+                    skipped_reason="inline image (settings: include_inline to keep them)",
+                )
             else:
-                yield IncomingAttachment(filename=name, content_type=content_type,
-                                         open_chunks=self._opener(f"{self._path}/{item['id']}/$value"))
+                yield IncomingAttachment(
+                    filename=name,
+                    content_type=content_type,
+                    open_chunks=self._opener(f"{self._path}/{item['id']}/$value"),
+                )
 
     def _opener(self, path: str):
         return lambda: self._stream(path)
@@ -221,10 +240,15 @@ class GraphMessageReader:
                 out.write(chunk)
         eml_name = name if name.lower().endswith(".eml") else f"{name or 'forwarded message'}.eml"
         if size > config.MAX_ATTACHMENT_BYTES:
-            yield IncomingAttachment(filename=eml_name, content_type="message/rfc822",
-                                     skipped_reason="forwarded message larger than the size limit; not stored")
+            yield IncomingAttachment(
+                filename=eml_name,
+                content_type="message/rfc822",
+                skipped_reason="forwarded message larger than the size limit; not stored",
+            )
             return
-        yield IncomingAttachment(filename=eml_name, content_type="message/rfc822", open_chunks=lambda: _file_chunks(path))
+        yield IncomingAttachment(
+            filename=eml_name, content_type="message/rfc822", open_chunks=lambda: _file_chunks(path)
+        )
         with path.open("rb") as fp:
             yield from MimeReader(fp).attachments()
 
@@ -257,5 +281,10 @@ def _summary(item: dict) -> MessageSummary:
         received_at = dt.datetime.fromisoformat(received.replace("Z", "+00:00")) if received else None
     except ValueError:
         received_at = None
-    return MessageSummary(source_id=item["id"], internet_message_id=item.get("internetMessageId") or "",
-                          sender=sender, subject=item.get("subject") or "", received_at=received_at)
+    return MessageSummary(
+        source_id=item["id"],
+        internet_message_id=item.get("internetMessageId") or "",
+        sender=sender,
+        subject=item.get("subject") or "",
+        received_at=received_at,
+    )

@@ -18,11 +18,26 @@ from .base import SourceError
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_ENDPOINT = "https://graph.microsoft.com"
 #: Environment variables that configure the app; values of the secret ones are never shown.
-CREDENTIAL_VARIABLES = ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET", "GRAPH_CLIENT_CERTIFICATE_PATH",
-                        "GRAPH_CLIENT_CERTIFICATE", "GRAPH_CLIENT_CERTIFICATE_THUMBPRINT")
+CREDENTIAL_VARIABLES = (
+    "GRAPH_TENANT_ID",
+    "GRAPH_CLIENT_ID",
+    "GRAPH_CLIENT_SECRET",
+    "GRAPH_CLIENT_CERTIFICATE_PATH",
+    "GRAPH_CLIENT_CERTIFICATE",
+    "GRAPH_CLIENT_CERTIFICATE_THUMBPRINT",
+)
 #: Hosts MSAL knows; any other authority host is used without Microsoft's instance discovery.
-_KNOWN_HOSTS = frozenset({"login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "login.chinacloudapi.cn",
-                          "login.partner.microsoftonline.cn", "login.microsoftonline.us", "login.usgovcloudapi.net"})
+_KNOWN_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoft.com",
+        "login.windows.net",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+        "login.microsoftonline.us",
+        "login.usgovcloudapi.net",
+    }
+)
 
 _lock = threading.Lock()
 _app = None  # msal.ConfidentialClientApplication, built on first use
@@ -68,8 +83,10 @@ def _client_credential() -> str | dict:
         if "BEGIN CERTIFICATE" in pem:  # send the chain too (x5c), for subject-name/issuer auth
             credential["public_certificate"] = pem
         return credential
-    raise ValueError("Graph credentials missing: set GRAPH_CLIENT_SECRET, or GRAPH_CLIENT_CERTIFICATE_PATH "
-                     "(PEM private key + certificate) and GRAPH_CLIENT_CERTIFICATE_THUMBPRINT")
+    raise ValueError(
+        "Graph credentials missing: set GRAPH_CLIENT_SECRET, or GRAPH_CLIENT_CERTIFICATE_PATH "
+        "(PEM private key + certificate) and GRAPH_CLIENT_CERTIFICATE_THUMBPRINT"
+    )
 
 
 def _application():
@@ -79,8 +96,14 @@ def _application():
     if not tenant or not client_id:
         raise ValueError("Graph app not configured: set GRAPH_TENANT_ID and GRAPH_CLIENT_ID")
     host = authority_host()
-    key = (tenant, client_id, host, _env("GRAPH_CLIENT_SECRET"), _env("GRAPH_CLIENT_CERTIFICATE_PATH"),
-           _env("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT"))
+    key = (
+        tenant,
+        client_id,
+        host,
+        _env("GRAPH_CLIENT_SECRET"),
+        _env("GRAPH_CLIENT_CERTIFICATE_PATH"),
+        _env("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT"),
+    )
     with _lock:
         if _app is not None and _app_key == key:
             return _app
@@ -91,8 +114,11 @@ def _application():
         known = urlsplit(host).hostname in _KNOWN_HOSTS
         try:
             _app = msal.ConfidentialClientApplication(
-                client_id, client_credential=_client_credential(), authority=f"{host}/{tenant}",
-                instance_discovery=None if known else False, timeout=_timeout(),
+                client_id,
+                client_credential=_client_credential(),
+                authority=f"{host}/{tenant}",
+                instance_discovery=None if known else False,
+                timeout=_timeout(),
             )
         except ValueError:
             raise

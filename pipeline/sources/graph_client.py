@@ -69,8 +69,12 @@ class GraphClient:
         self.max_attempts = int(_env_float("GRAPH_MAX_ATTEMPTS", 5))
         self.backoff = _env_float("GRAPH_BACKOFF_SECONDS", 1)
         self.max_retry_after = _env_float("GRAPH_MAX_RETRY_AFTER", 120)
-        self.semaphore = mailbox_semaphore(user, limit=int(_env_float("GRAPH_MAX_CONCURRENCY", 4)),
-                                           ttl=_env_float("GRAPH_SLOT_TTL", 120), wait=_env_float("GRAPH_SLOT_WAIT", 300))
+        self.semaphore = mailbox_semaphore(
+            user,
+            limit=int(_env_float("GRAPH_MAX_CONCURRENCY", 4)),
+            ttl=_env_float("GRAPH_SLOT_TTL", 120),
+            wait=_env_float("GRAPH_SLOT_WAIT", 300),
+        )
 
     def url(self, path: str) -> str:
         return path if path.startswith("https://") or path.startswith("http://") else f"{self.base}{path}"
@@ -119,7 +123,9 @@ class GraphClient:
             delay = min(self.backoff * 2 ** (attempt - 1), 30) * random.uniform(0.8, 1.2)
         else:
             delay = retry_after
-        logger.warning("Graph %s: %s; waiting %.1fs (attempt %d of %d)", self.user, why, delay, attempt, self.max_attempts)
+        logger.warning(
+            "Graph %s: %s; waiting %.1fs (attempt %d of %d)", self.user, why, delay, attempt, self.max_attempts
+        )
         time.sleep(delay)
 
 
@@ -140,9 +146,13 @@ class _Exchange:
             slot = self._slot_cm.__enter__()
             try:
                 response = _session().request(
-                    self.method, self.url, timeout=timeouts(), allow_redirects=True,
+                    self.method,
+                    self.url,
+                    timeout=timeouts(),
+                    allow_redirects=True,
                     headers={"Authorization": f"Bearer {token}", "Prefer": _PREFER, "Accept": "application/json"},
-                    **self.kwargs)
+                    **self.kwargs,
+                )
             except (requests.RequestException, OSError) as exc:
                 self._release()
                 if attempt >= client.max_attempts:

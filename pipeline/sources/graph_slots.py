@@ -76,5 +76,6 @@ class MailboxSemaphore:
 def mailbox_semaphore(mailbox: str, *, limit: int, ttl: float, wait: float) -> MailboxSemaphore:
     from pipeline import locks
 
-    return MailboxSemaphore(locks.shared_client(), locks.key("graph", "slots", mailbox.lower()),
-                            limit=limit, ttl=ttl, wait=wait)
+    return MailboxSemaphore(
+        locks.shared_client(), locks.key("graph", "slots", mailbox.lower()), limit=limit, ttl=ttl, wait=wait
+    )

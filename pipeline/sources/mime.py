@@ -34,7 +34,9 @@ UNCLOSED = "multipart boundary never closed; part may be truncated"
 _BODY_TYPES = {"text/plain", "text/html", "text/enriched", "text/richtext"}
 _PLAIN_ENCODINGS = {"", "7bit", "8bit", "binary"}
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_B64_NOT_ALPHABET = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")))
+_B64_NOT_ALPHABET = bytes(
+    sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="))
+)
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _Piece = tuple[bytes, bool]  # bytes of a line (or of a piece of a long line), and whether it starts a line
 
@@ -127,7 +129,9 @@ class MimeReader:
             part.problems.append(f"header block longer than {MAX_HEADER_BYTES} bytes; the rest was ignored")
         if part.content_type.startswith("multipart/"):
             if not part.boundary or nesting >= MAX_MULTIPART_DEPTH:
-                why = "has no boundary" if not part.boundary else f"is nested more than {MAX_MULTIPART_DEPTH} levels deep"
+                why = (
+                    "has no boundary" if not part.boundary else f"is nested more than {MAX_MULTIPART_DEPTH} levels deep"
+                )
                 self.problems.append(f"a {part.content_type} part {why}; its content was not read")
                 self._drain(self.problems)
                 return
@@ -274,7 +278,9 @@ def _parse_part(raw: bytes, default_type: str) -> _Part:
 
     part.content_type = str(safely("Content-Type", msg.get_content_type) or default_type)
     part.boundary = safely("Content-Type", lambda: (msg.get_boundary() or "").encode("utf-8", "surrogateescape")) or b""  # type: ignore[assignment]
-    part.encoding = str(safely("Content-Transfer-Encoding", lambda: msg.get("Content-Transfer-Encoding", "")) or "").strip().lower()
+    part.encoding = (
+        str(safely("Content-Transfer-Encoding", lambda: msg.get("Content-Transfer-Encoding", "")) or "").strip().lower()
+    )
     part.disposition = safely("Content-Disposition", msg.get_content_disposition)  # type: ignore[assignment]
     filename = safely("Content-Disposition", msg.get_filename)
     part.filename = _unsurrogate(str(filename)) if filename else None
@@ -298,7 +304,9 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
     carry = b""
     for line in lines:
         clean = line.translate(None, _B64_NOT_ALPHABET)
-        if len(clean) + len(line) - len(_strip_eol(line)) < len(line) and len(line.translate(None, b" \t\r\n")) != len(clean):
+        if len(clean) + len(line) - len(_strip_eol(line)) < len(line) and len(line.translate(None, b" \t\r\n")) != len(
+            clean
+        ):
             _note(problems, "base64 content held characters outside its alphabet; they were ignored")
         data = carry + clean if carry else clean
         cut = len(data) - len(data) % 4

@@ -27,8 +27,14 @@ pytestmark = [pytest.mark.slow]
 PASSWORD = "browser-Secret-pass-42"
 ARTIFACTS = BASE_DIR / "test-artifacts"
 #: Chromium flags for a headless run as root in a container, with nothing fetched from the network.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str | None:
@@ -39,13 +45,22 @@ def chromium_path() -> str | None:
 
 
 def _manage(env: dict, *args: str, **extra: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], env=dict(env, **extra), cwd=BASE_DIR, check=True,
-                   capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=dict(env, **extra),
+        cwd=BASE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _all_images_loaded(page) -> bool:
-    return page.evaluate("() => { const imgs = [...document.querySelectorAll('#result_list img')];"
-                         " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }")
+    return page.evaluate(
+        "() => { const imgs = [...document.querySelectorAll('#result_list img')];"
+        " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,32 +87,69 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
         xml = samples.dte_xml(folio=folio)
         pdf = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=folio, total=119_000 * (index + 1))
         sent[f"DTE_{folio}.xml"], sent[f"Factura_{folio}.pdf"] = xml, pdf
-        (inbox / f"{index}.eml").write_bytes(samples.supplier_email(folio=folio, attachments=[
-            (f"DTE_{folio}.xml", "application/xml", xml), (f"Factura_{folio}.pdf", "application/pdf", pdf)]))
+        (inbox / f"{index}.eml").write_bytes(
+            samples.supplier_email(
+                folio=folio,
+                attachments=[
+                    (f"DTE_{folio}.xml", "application/xml", xml),
+                    (f"Factura_{folio}.pdf", "application/pdf", pdf),
+                ],
+            )
+        )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with EmbeddedRedis.start(tmp_path / "redis") as redis_server:
-        env = {"STATE_DIR": str(tmp_path / "state"), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-               "REDIS_URL": redis_server.url, "SECRET_KEY": "browser-test-secret-key-0123456789-abcdefghijklmnop",
-               "DEBUG": "false", "HTTPS": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-               "SCHEDULER_TICK_ON_START": "true", "WORKER_SHUTDOWN_TIMEOUT_MS": "10000", "PATH": "/usr/bin:/bin",
-               "HOME": str(tmp_path)}
+        env = {
+            "STATE_DIR": str(tmp_path / "state"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "REDIS_URL": redis_server.url,
+            "SECRET_KEY": "browser-test-secret-key-0123456789-abcdefghijklmnop",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SCHEDULER_TICK_ON_START": "true",
+            "WORKER_SHUTDOWN_TIMEOUT_MS": "10000",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        }
         run_procfile_once("release", env)
         _manage(env, "collectstatic", "--noinput")  # as the image build does: the admin's CSS and icons
-        _manage(env, "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl",
-                DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+        _manage(
+            env,
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            "admin",
+            "--email",
+            "a@b.cl",
+            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+        )
         _manage(env, "add_mailbox", "suppliers", "--folder", str(inbox))
         logs = tmp_path / "logs"
         logs.mkdir()
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
-            processes = [ProcfileProcess("worker", env, logs), ProcfileProcess("scheduler", env, logs),
-                         ProcfileProcess("web", dict(env, PORT=str(port), WEB_CONCURRENCY="1"), logs)]
+            processes = [
+                ProcfileProcess("worker", env, logs),
+                ProcfileProcess("scheduler", env, logs),
+                ProcfileProcess("web", dict(env, PORT=str(port), WEB_CONCURRENCY="1"), logs),
+            ]
             try:
-                wait_for(lambda: FetchRun.objects.using(db).filter(status=FetchRun.Status.COMPLETED).exists(),
-                         timeout=60, what="the first run", processes=processes)
-                wait_for(lambda: not Attachment.objects.using(db).filter(
-                    preview_status=Attachment.PreviewStatus.PENDING).exists(),
-                         timeout=60, what="previews", processes=processes)
+                wait_for(
+                    lambda: FetchRun.objects.using(db).filter(status=FetchRun.Status.COMPLETED).exists(),
+                    timeout=60,
+                    what="the first run",
+                    processes=processes,
+                )
+                wait_for(
+                    lambda: (
+                        not Attachment.objects.using(db)
+                        .filter(preview_status=Attachment.PreviewStatus.PENDING)
+                        .exists()
+                    ),
+                    timeout=60,
+                    what="previews",
+                    processes=processes,
+                )
                 _browse(browser, base, sent, inbox, db, processes)
             finally:
                 exit_codes = {p.name: p.stop() for p in processes}

@@ -38,8 +38,15 @@ def _env(tmp_path, redis_url: str, **extra: str) -> dict[str, str]:
 
 def probe(role: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     """The exec probe, as the kubelet runs it in the container."""
-    return subprocess.run([sys.executable, "-m", "pipeline.heartbeat", role, *extra], check=False, env=env,
-                          cwd=BASE_DIR, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.heartbeat", role, *extra],
+        check=False,
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def _fresh(role: str, redis_client) -> bool:
@@ -63,7 +70,10 @@ def test_worker_heartbeat_passes_while_the_worker_runs_and_fails_once_it_stopped
         assert worker.stop() == 0, worker.log()[-3000:]
     stopped = probe("worker", env)
     assert stopped.returncode == heartbeat.STALE
-    assert stopped.stderr.strip() == f"no worker heartbeat for host {socket.gethostname()}: the process is not running or never booted"
+    assert (
+        stopped.stderr.strip()
+        == f"no worker heartbeat for host {socket.gethostname()}: the process is not running or never booted"
+    )
     assert len(stopped.stderr.strip().splitlines()) == 1
 
 
@@ -85,8 +95,9 @@ def test_scheduler_heartbeat_passes_while_it_runs_and_fails_once_it_stopped(tmp_
     env = _env(tmp_path, redis_url, SCHEDULE_CRON="0 0 1 1 *", SCHEDULER_TICK_ON_START="false")
     scheduler = ProcfileProcess("scheduler", env, tmp_path)
     try:
-        wait_for(lambda: _fresh("scheduler", redis_client), timeout=30, what="a scheduler heartbeat",
-                 processes=[scheduler])
+        wait_for(
+            lambda: _fresh("scheduler", redis_client), timeout=30, what="a scheduler heartbeat", processes=[scheduler]
+        )
         running = probe("scheduler", env)
         assert running.returncode == 0, running.stderr
         assert redis_client.exists(f"invoicemail:scheduler:{socket.gethostname()}:{scheduler.pid}:heartbeat")
@@ -111,7 +122,9 @@ def test_an_unreachable_redis_is_its_own_failure(tmp_path):
 def test_glob_characters_in_a_hostname_match_only_themselves(redis_client):
     redis_client.set("invoicemail:worker:pod-a:1:heartbeat", f"{time.time()}")
     assert heartbeat.host_beats(redis_client, "worker", hostname="pod-*") == {}
-    assert set(heartbeat.host_beats(redis_client, "worker", hostname="pod-a")) == {"invoicemail:worker:pod-a:1:heartbeat"}
+    assert set(heartbeat.host_beats(redis_client, "worker", hostname="pod-a")) == {
+        "invoicemail:worker:pod-a:1:heartbeat"
+    }
 
 
 class _FakeWorker:
@@ -139,6 +152,13 @@ def test_an_in_process_worker_writes_no_heartbeat(redis_client):
 
 def test_the_probe_loads_neither_django_nor_dramatiq(tmp_path):
     code = "import sys, pipeline.heartbeat\nprint(sorted(m.split('.')[0] for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, timeout=30,
-                         env=dict(os.environ, STATE_DIR=str(tmp_path)), check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, STATE_DIR=str(tmp_path)),
+        check=True,
+    ).stdout
     assert "'django'" not in out and "'dramatiq'" not in out

@@ -23,11 +23,18 @@ KUBERNETES_VERSION = "1.30"
 KEDA_SCHEMAS = {"ScaledObject": "keda-scaledobject.json", "TriggerAuthentication": "keda-triggerauthentication.json"}
 
 #: Which Procfile line each workload runs.
-PROCFILE_PROCESS = {"web": "web", "worker-default": "worker", "worker-render": "worker",
-                    "scheduler": "scheduler", "migrate": "release"}
+PROCFILE_PROCESS = {
+    "web": "web",
+    "worker-default": "worker",
+    "worker-render": "worker",
+    "scheduler": "scheduler",
+    "migrate": "release",
+}
 #: Deliberate variants of a Procfile line: (the Procfile's argument, what the manifest runs instead).
-VARIANTS = {"worker-default": (["--queues", "default", "render"], ["--queues", "default"]),
-            "worker-render": (["--queues", "default", "render"], ["--queues", "render"])}
+VARIANTS = {
+    "worker-default": (["--queues", "default", "render"], ["--queues", "default"]),
+    "worker-render": (["--queues", "default", "render"], ["--queues", "render"]),
+}
 
 #: Idle RSS measured by the lead (MB), unless bench/results.json brings newer figures.
 MEASURED_IDLE_MB = {"web": 26 + 2 * 43, "worker-master": 26, "worker-process": 50, "scheduler": 34}
@@ -92,12 +99,17 @@ def _idle_figures() -> tuple[dict, str]:
         web_children = [v for k, v in mb.items() if k.startswith("web child")]
         worker_children = [v for k, v in mb.items() if k.startswith("worker child")]
         if {"web master", "worker master", "scheduler process"} <= set(mb) and web_children and worker_children:
-            return {"web": mb["web master"] + sum(web_children), "worker-master": mb["worker master"],
-                    "worker-process": max(worker_children), "scheduler": mb["scheduler process"]}, "bench/results.json"
+            return {
+                "web": mb["web master"] + sum(web_children),
+                "worker-master": mb["worker master"],
+                "worker-process": max(worker_children),
+                "scheduler": mb["scheduler process"],
+            }, "bench/results.json"
     return MEASURED_IDLE_MB, "measured by the lead"
 
 
 # --- schemas -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("item", [d for d in DOCS if d[1]["kind"] not in KEDA_SCHEMAS], ids=_id)
 def test_kubernetes_objects_validate_strictly(item):
@@ -113,12 +125,15 @@ def test_keda_objects_validate_against_their_crd_schema(item):
     jsonschema.Draft202012Validator(schema).validate(doc)
 
 
-@pytest.mark.parametrize("mistake", [
-    lambda so: so["spec"].update(minReplicas=1),  # the HPA's name, not KEDA's
-    lambda so: so["spec"]["triggers"][0]["metadata"].update(listname="dramatiq:default"),
-    lambda so: so["spec"]["triggers"][0]["metadata"].update(listLength=10),  # metadata values are strings
-    lambda so: so["spec"]["triggers"][0]["metadata"].pop("listName"),
-])
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        lambda so: so["spec"].update(minReplicas=1),  # the HPA's name, not KEDA's
+        lambda so: so["spec"]["triggers"][0]["metadata"].update(listname="dramatiq:default"),
+        lambda so: so["spec"]["triggers"][0]["metadata"].update(listLength=10),  # metadata values are strings
+        lambda so: so["spec"]["triggers"][0]["metadata"].pop("listName"),
+    ],
+)
 def test_the_keda_schema_catches_typical_mistakes(mistake):
     schema = json.loads((SCHEMAS / KEDA_SCHEMAS["ScaledObject"]).read_text())
     scaled = json.loads(json.dumps(next(d for _, d in DOCS if d["kind"] == "ScaledObject")))
@@ -143,10 +158,13 @@ def test_the_kustomization_lists_every_manifest_and_nothing_else():
 
 # --- the Procfile and the code ------------------------------------------------------------------------
 
+
 def _expand_procfile(line: str, env: dict[str, str]) -> list[str]:
     """The Procfile line as bash runs it: ${NAME:-default} expanded from `env`, then split into words."""
+
     def value(match: re.Match) -> str:
         return env.get(match["name"]) or match["default"]
+
     return shlex.split(re.sub(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):-(?P<default>[^}]*)\}", value, line))
 
 
@@ -157,6 +175,7 @@ def _expand_kubernetes(argv: list[str], container: dict) -> list[str]:
     def value(match: re.Match) -> str:
         assert match[1] in own, f"$({match[1]}) is expanded only from the container's env with a value"
         return own[match[1]]
+
     return [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value, arg) for arg in argv]
 
 
@@ -167,8 +186,8 @@ def test_every_command_is_its_procfile_line(name):
     expected = _expand_procfile(procfile_commands()[PROCFILE_PROCESS[name]], _env(container))
     if name in VARIANTS:
         procfile_part, variant = VARIANTS[name]
-        start = next(i for i in range(len(expected)) if expected[i:i + len(procfile_part)] == procfile_part)
-        expected[start:start + len(procfile_part)] = variant
+        start = next(i for i in range(len(expected)) if expected[i : i + len(procfile_part)] == procfile_part)
+        expected[start : start + len(procfile_part)] = variant
     assert _expand_kubernetes(container["command"], container) == expected
 
 
@@ -178,11 +197,16 @@ def test_every_workload_is_a_procfile_process():
 
 
 def _names_read_by_the_code() -> set[str]:
-    pattern = re.compile(r"(?:env_(?:bool|int|str)|environ\.get|getenv|environ\.setdefault)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
-                         r"|environ\[[\"']([A-Z][A-Z0-9_]*)[\"']\]")
+    pattern = re.compile(
+        r"(?:env_(?:bool|int|str)|environ\.get|getenv|environ\.setdefault)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
+        r"|environ\[[\"']([A-Z][A-Z0-9_]*)[\"']\]"
+    )
     names = set()
-    for path in [*BASE_DIR.joinpath("pipeline").rglob("*.py"), *BASE_DIR.joinpath("webapp").rglob("*.py"),
-                 BASE_DIR / "scheduler.py"]:
+    for path in [
+        *BASE_DIR.joinpath("pipeline").rglob("*.py"),
+        *BASE_DIR.joinpath("webapp").rglob("*.py"),
+        BASE_DIR / "scheduler.py",
+    ]:
         names |= {a or b for a, b in pattern.findall(path.read_text())}
     # ... and what the Procfile's lines read from the environment.
     names |= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", (BASE_DIR / "Procfile").read_text()))
@@ -219,8 +243,9 @@ def test_the_state_folder_and_tmp_are_writable_in_every_pod():
         volumes = {v["name"]: v for v in _pod(workload)["volumes"]}
         mounts = {m["mountPath"]: volumes[m["name"]] for m in _container(workload)["volumeMounts"]}
         assert "emptyDir" in mounts["/tmp"] and "emptyDir" in mounts[state_dir], name
-        assert all(v.get("emptyDir", {}).get("medium") != "Memory" for v in volumes.values()), \
+        assert all(v.get("emptyDir", {}).get("medium") != "Memory" for v in volumes.values()), (
             "a memory-backed emptyDir counts against the memory limit"
+        )
 
 
 def test_every_process_that_stores_or_serves_files_shares_the_media_volume():
@@ -239,12 +264,16 @@ def test_same_image_non_root_and_read_only_everywhere():
         pod, container = _pod(workload), _container(workload)
         assert container["image"] == "invoice-mail", name
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == uid
-        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                "capabilities": {"drop": ["ALL"]}}
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
         assert pod["automountServiceAccountToken"] is False
 
 
 # --- ports and probes ---------------------------------------------------------------------------------
+
 
 def test_web_port_probes_and_service_agree_with_the_settings_and_urls():
     from django.urls import resolve
@@ -268,7 +297,9 @@ def test_web_port_probes_and_service_agree_with_the_settings_and_urls():
     assert service["spec"]["selector"] == WORKLOADS["web"]["spec"]["selector"]["matchLabels"]
 
 
-@pytest.mark.parametrize("name,role", [("worker-default", "worker"), ("worker-render", "worker"), ("scheduler", "scheduler")])
+@pytest.mark.parametrize(
+    "name,role", [("worker-default", "worker"), ("worker-render", "worker"), ("scheduler", "scheduler")]
+)
 def test_worker_and_scheduler_liveness_is_their_heartbeat(name, role):
     container = _container(WORKLOADS[name])
     for kind in ("startupProbe", "livenessProbe"):
@@ -292,10 +323,15 @@ def test_selectors_match_their_pods():
 
 # --- budgets and stopping -----------------------------------------------------------------------------
 
+
 def test_requests_cover_the_measured_idle_memory():
     idle, source = _idle_figures()
-    expected = {"web": idle["web"], "worker-default": idle["worker-master"] + idle["worker-process"],
-                "worker-render": idle["worker-master"] + idle["worker-process"], "scheduler": idle["scheduler"]}
+    expected = {
+        "web": idle["web"],
+        "worker-default": idle["worker-master"] + idle["worker-process"],
+        "worker-render": idle["worker-master"] + idle["worker-process"],
+        "scheduler": idle["scheduler"],
+    }
     for name, idle_mb in expected.items():
         resources = _container(WORKLOADS[name])["resources"]
         request, limit = _mib(resources["requests"]["memory"]), _mib(resources["limits"]["memory"])
@@ -335,6 +371,7 @@ def test_two_schedulers():
 
 # --- autoscaling --------------------------------------------------------------------------------------
 
+
 def test_each_worker_scales_on_the_length_of_its_own_queue():
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for _, d in DOCS if d["kind"] == "ScaledObject"}
     assert set(scaled) == {"worker-default", "worker-render"}
@@ -352,5 +389,6 @@ def test_each_worker_scales_on_the_length_of_its_own_queue():
     assert scaled["worker-default"]["spec"]["minReplicaCount"] >= 1, "the tick must never wait for a pod"
     render = scaled["worker-render"]["spec"]
     if render["minReplicaCount"] == 0:
-        assert "dramatiq:render.DQ" in [t["metadata"]["listName"] for t in render["triggers"]], \
+        assert "dramatiq:render.DQ" in [t["metadata"]["listName"] for t in render["triggers"]], (
             "at zero replicas nobody moves due retries out of the delay queue"
+        )

@@ -20,8 +20,11 @@ from tests.support.processes import procfile_commands
 COMPOSE = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 APP_JSON = json.loads((BASE_DIR / "app.json").read_text())
-RAILWAY = {"web": BASE_DIR / "railway.json", "worker": BASE_DIR / "deploy/railway/worker.json",
-           "scheduler": BASE_DIR / "deploy/railway/scheduler.json"}
+RAILWAY = {
+    "web": BASE_DIR / "railway.json",
+    "worker": BASE_DIR / "deploy/railway/worker.json",
+    "scheduler": BASE_DIR / "deploy/railway/scheduler.json",
+}
 #: Long-running processes (the release runs once, before each deploy).
 RUNNING = sorted(set(procfile_commands()) - {"release"})
 
@@ -43,7 +46,9 @@ def test_compose_wires_postgres_redis_with_aof_and_the_shared_media_volume():
     for name in ("web", "worker"):
         assert SERVICES[name]["depends_on"]["release"] == {"condition": "service_completed_successfully"}
     grace = int(SERVICES["worker"]["stop_grace_period"].rstrip("s"))
-    assert grace * 1000 > int(os.environ.get("WORKER_SHUTDOWN_TIMEOUT_MS", "25000")), "the worker finishes before it is killed"
+    assert grace * 1000 > int(os.environ.get("WORKER_SHUTDOWN_TIMEOUT_MS", "25000")), (
+        "the worker finishes before it is killed"
+    )
 
 
 def test_heroku_runs_every_process_of_the_procfile_with_what_it_needs():
@@ -82,8 +87,9 @@ def test_bin_procfile_runs_exactly_the_procfile_line(tmp_path):
     stub.chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}", WORKER_THREADS="3")
     env.pop("LOG_FORMAT", None)
-    result = subprocess.run([str(BASE_DIR / "bin/procfile"), "worker"], env=env, capture_output=True, text=True,
-                            timeout=30, check=True)
+    result = subprocess.run(
+        [str(BASE_DIR / "bin/procfile"), "worker"], env=env, capture_output=True, text=True, timeout=30, check=True
+    )
     words = result.stdout.split()
     assert words[:2] == ["LOG_FORMAT=json", "dramatiq_queue_prefetch=3"]
     assert words[2:4] == ["dramatiq", "pipeline.actors"] and "--threads" in words

@@ -42,9 +42,13 @@ MAX_GROWTH_MB = 20
 def _post_zip(session: requests.Session, base_url: str, ids: list[int]) -> requests.Response:
     url = f"{base_url}/admin/documents/document/"
     session.get(url, timeout=10)
-    return session.post(url, data={"action": "download_zip", "_selected_action": ids,
-                                   "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-                        headers={"Referer": url}, stream=True, timeout=60)
+    return session.post(
+        url,
+        data={"action": "download_zip", "_selected_action": ids, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": url},
+        stream=True,
+        timeout=60,
+    )
 
 
 def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocker):
@@ -52,13 +56,24 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
     logs.mkdir()
     state = tmp_path / "state"
     with EmbeddedRedis.start(tmp_path / "redis") as redis_server:
-        env = {"STATE_DIR": str(state), "DATABASE_URL": f"sqlite:///{tmp_path / 'zip.sqlite3'}",
-               "REDIS_URL": redis_server.url, "SECRET_KEY": "zip-test-secret-key-0123456789-abcdefghijklmnop",
-               "DEBUG": "false", "HTTPS": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-               "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        env = {
+            "STATE_DIR": str(state),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'zip.sqlite3'}",
+            "REDIS_URL": redis_server.url,
+            "SECRET_KEY": "zip-test-secret-key-0123456789-abcdefghijklmnop",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        }
         run_procfile_once("release", env)
-        subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "admin",
-                        "--email", "a@b.cl"], env=dict(env, DJANGO_SUPERUSER_PASSWORD=PASSWORD), check=True, cwd=BASE_DIR)
+        subprocess.run(
+            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl"],
+            env=dict(env, DJANGO_SUPERUSER_PASSWORD=PASSWORD),
+            check=True,
+            cwd=BASE_DIR,
+        )
 
         media = state / "media"
         digests = {}
@@ -70,11 +85,21 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
             (media / name).write_bytes(data)
             digests[f"76086428-5/33-{1000 + index}.pdf"] = sha
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
-            ids = [Document.objects.using(db).create(
-                doc_type=33, type_name="Factura electrónica", folio=1000 + index, issuer_rut="76086428-5",
-                issuer_name="Proveedora Austral SpA", total=1000, printable_status=Document.PrintableStatus.READY,
-                printable_name=f"printables/{sha[:2]}/{sha}.pdf").pk
-                for index, sha in enumerate(digests.values())]
+            ids = [
+                Document.objects.using(db)
+                .create(
+                    doc_type=33,
+                    type_name="Factura electrónica",
+                    folio=1000 + index,
+                    issuer_rut="76086428-5",
+                    issuer_name="Proveedora Austral SpA",
+                    total=1000,
+                    printable_status=Document.PrintableStatus.READY,
+                    printable_name=f"printables/{sha[:2]}/{sha}.pdf",
+                )
+                .pk
+                for index, sha in enumerate(digests.values())
+            ]
 
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -113,8 +138,10 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
             sampling.set()
             sampler.join()
             growth_mb = (max(peak) - baseline) / (1024 * 1024)
-            print(f"\nZIP {size / 2**20:.1f} MB in {elapsed:.1f} s; worker RSS baseline {baseline / 2**20:.1f} MB, "
-                  f"peak growth {growth_mb:.1f} MB over {len(peak)} samples")
+            print(
+                f"\nZIP {size / 2**20:.1f} MB in {elapsed:.1f} s; worker RSS baseline {baseline / 2**20:.1f} MB, "
+                f"peak growth {growth_mb:.1f} MB over {len(peak)} samples"
+            )
             assert size > DOCUMENTS * FILE_MB * 1024 * 1024
             assert len(peak) > 50, "the download was sampled throughout"
             assert growth_mb < MAX_GROWTH_MB

@@ -35,9 +35,13 @@ def test_start_set_get_and_configuration(tmp_path):
         client = _client(server)
         assert client.set("greeting", "hola Ñuñoa".encode())
         assert client.get("greeting").decode() == "hola Ñuñoa"
-        config = {**client.config_get("appendonly"), **client.config_get("bind"),
-                  **client.config_get("save"), **client.config_get("dir"),
-                  **client.config_get("protected-mode")}
+        config = {
+            **client.config_get("appendonly"),
+            **client.config_get("bind"),
+            **client.config_get("save"),
+            **client.config_get("dir"),
+            **client.config_get("protected-mode"),
+        }
         assert config["appendonly"] == "yes"
         assert config["bind"] == "127.0.0.1"
         assert config["save"] == ""

@@ -66,15 +66,29 @@ def _write_mail(inbox: Path) -> dict[str, bytes]:
     first_pdf = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=1001, total=119_000)
     for index, folio in enumerate((1001, 1002, 1003)):
         xml = samples.dte_xml(folio=folio)
-        pdf = first_pdf if index == 0 else samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=folio, total=folio)
+        pdf = (
+            first_pdf
+            if index == 0
+            else samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=folio, total=folio)
+        )
         files[f"DTE_{folio}.xml"], files[f"Factura_{folio}.pdf"] = xml, pdf
-        data = samples.supplier_email(folio=folio, attachments=[
-            (f"DTE_{folio}.xml", "application/xml", xml), (f"Factura_{folio}.pdf", "application/pdf", pdf)])
+        data = samples.supplier_email(
+            folio=folio,
+            attachments=[
+                (f"DTE_{folio}.xml", "application/xml", xml),
+                (f"Factura_{folio}.pdf", "application/pdf", pdf),
+            ],
+        )
         (inbox / f"{index + 1:02d}.eml").write_bytes(data)
     repeat_xml = samples.dte_xml(folio=1004)
     files["DTE_1004.xml"] = repeat_xml
-    data = samples.supplier_email(folio=1004, attachments=[
-        ("DTE_1004.xml", "application/xml", repeat_xml), ("copia factura 1001.pdf", "application/pdf", first_pdf)])
+    data = samples.supplier_email(
+        folio=1004,
+        attachments=[
+            ("DTE_1004.xml", "application/xml", repeat_xml),
+            ("copia factura 1001.pdf", "application/pdf", first_pdf),
+        ],
+    )
     (inbox / "04.eml").write_bytes(data)
     files["copia factura 1001.pdf"] = first_pdf
     return files
@@ -82,8 +96,15 @@ def _write_mail(inbox: Path) -> dict[str, bytes]:
 
 def manage(env: dict, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
     """A management command, run as a user runs it from a second terminal."""
-    return subprocess.run([sys.executable, "manage.py", *args], env=dict(env, **extra_env), cwd=BASE_DIR,
-                          capture_output=True, text=True, check=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=dict(env, **extra_env),
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
 
 
 def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, django_db_blocker):
@@ -96,12 +117,19 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
 
-    manage(stack_env, "createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl",
-           DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD)
+    manage(
+        stack_env,
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "a@b.cl",
+        DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
+    )
     assert "created mailbox suppliers" in manage(stack_env, "add_mailbox", "suppliers", "--folder", str(inbox)).stdout
 
     with django_db_blocker.unblock(), attached_database(stack_env["DATABASE_URL"]) as db:
-
         processes = [
             ProcfileProcess("worker", stack_env, logs),
             ProcfileProcess("scheduler", stack_env, logs),
@@ -109,11 +137,23 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
         ]
         try:
             run = wait_for(
-                lambda: FetchRun.objects.using(db).filter(status__in=[FetchRun.Status.COMPLETED,
-                                                                       FetchRun.Status.COMPLETED_WITH_ERRORS]).first(),
-                timeout=60, what="the scheduled run to complete", processes=processes)
-            wait_for(lambda: not Attachment.objects.using(db).filter(preview_status=Attachment.PreviewStatus.PENDING).exists(),
-                     timeout=60, what="previews to be rendered", processes=processes)
+                lambda: (
+                    FetchRun.objects.using(db)
+                    .filter(status__in=[FetchRun.Status.COMPLETED, FetchRun.Status.COMPLETED_WITH_ERRORS])
+                    .first()
+                ),
+                timeout=60,
+                what="the scheduled run to complete",
+                processes=processes,
+            )
+            wait_for(
+                lambda: (
+                    not Attachment.objects.using(db).filter(preview_status=Attachment.PreviewStatus.PENDING).exists()
+                ),
+                timeout=60,
+                what="previews to be rendered",
+                processes=processes,
+            )
 
             assert run.trigger == FetchRun.Trigger.SCHEDULE
             assert run.status == FetchRun.Status.COMPLETED
@@ -140,11 +180,15 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             assert not list(inbox.glob("*.eml"))
 
             target = next(a for a in attachments if a.original_filename == "Factura_1002.pdf")
-            anonymous = requests.get(f"{base_url}/downloads/attachments/{target.pk}/", timeout=10, allow_redirects=False)
+            anonymous = requests.get(
+                f"{base_url}/downloads/attachments/{target.pk}/", timeout=10, allow_redirects=False
+            )
             assert anonymous.status_code == 302 and "/admin/login/" in anonymous.headers["Location"]
             assert sent["Factura_1002.pdf"] not in anonymous.content
 
-            download = admin_session(base_url, password=ADMIN_PASSWORD).get(f"{base_url}/downloads/attachments/{target.pk}/", timeout=10)
+            download = admin_session(base_url, password=ADMIN_PASSWORD).get(
+                f"{base_url}/downloads/attachments/{target.pk}/", timeout=10
+            )
             assert download.status_code == 200
             assert download.content == sent["Factura_1002.pdf"]
             assert 'filename="Factura_1002.pdf"' in download.headers["Content-Disposition"]
@@ -157,9 +201,15 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
                 assert document.printable_status == Document.PrintableStatus.READY, document.printable_error
                 assert (media / document.printable_name).read_bytes().startswith(b"%PDF")
             paired = {f: d.pdf_attachment.original_filename if d.pdf_attachment else None for f, d in documents.items()}
-            assert paired == {1001: "Factura_1001.pdf", 1002: "Factura_1002.pdf", 1003: "Factura_1003.pdf",
-                              1004: None}, "the copy of 1001's PDF is not taken for 1004"
-            printable = admin_session(base_url, password=ADMIN_PASSWORD).get(f"{base_url}/downloads/documents/{documents[1002].pk}/printable/", timeout=10)
+            assert paired == {
+                1001: "Factura_1001.pdf",
+                1002: "Factura_1002.pdf",
+                1003: "Factura_1003.pdf",
+                1004: None,
+            }, "the copy of 1001's PDF is not taken for 1004"
+            printable = admin_session(base_url, password=ADMIN_PASSWORD).get(
+                f"{base_url}/downloads/documents/{documents[1002].pk}/printable/", timeout=10
+            )
             assert printable.status_code == 200
             assert printable.content == (media / documents[1002].printable_name).read_bytes()
 

@@ -32,8 +32,9 @@ from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 pytestmark = [pytest.mark.slow]
 
 #: The Procfile's worker, with the test-only probe module loaded beside our actors.
-PROBED_WORKER = procfile_commands()["worker"].replace("dramatiq pipeline.actors",
-                                                     "dramatiq pipeline.actors tests.support.fault_probe", 1)
+PROBED_WORKER = procfile_commands()["worker"].replace(
+    "dramatiq pipeline.actors", "dramatiq pipeline.actors tests.support.fault_probe", 1
+)
 assert PROBED_WORKER != procfile_commands()["worker"]
 
 
@@ -66,8 +67,9 @@ def stack(tmp_path):
 
 
 def mail(folio: int, *parts: tuple[str, str, bytes]) -> bytes:
-    return samples.supplier_email(folio=folio, message_id=f"<fault-{folio}-{time.time_ns()}@b.cl>",
-                                  attachments=list(parts))
+    return samples.supplier_email(
+        folio=folio, message_id=f"<fault-{folio}-{time.time_ns()}@b.cl>", attachments=list(parts)
+    )
 
 
 def note(name: str, size: int = 2000) -> tuple[str, str, bytes]:
@@ -107,16 +109,22 @@ def test_kill_9_while_storing_big_attachments_is_caught_up_by_the_next_tick(tmp_
         worker = ProcfileProcess("worker", env, tmp_path / "logs")
         try:
             # mid-way: at least one big attachment stored, the message still pending
-            wait_for(lambda: Attachment.objects.using(db).filter(message__source_id="01-big.eml").exists(),
-                     timeout=60, interval=0.05, what="the first big attachment", processes=[worker, scheduler])
+            wait_for(
+                lambda: Attachment.objects.using(db).filter(message__source_id="01-big.eml").exists(),
+                timeout=60,
+                interval=0.05,
+                what="the first big attachment",
+                processes=[worker, scheduler],
+            )
             os.killpg(worker.pid, signal.SIGKILL)
             worker.process.wait(10)
             killed_at = time.monotonic()
             big_row = MailMessage.objects.using(db).get(source_id="01-big.eml")
             stored_at_kill = big_row.attachments.count()
             assert big_row.status == MailMessage.Status.PENDING and stored_at_kill < 3
-            assert (inbox / "01-big.eml").exists() and not (inbox / "processed" / "01-big.eml").exists(), \
+            assert (inbox / "01-big.eml").exists() and not (inbox / "processed" / "01-big.eml").exists(), (
                 "nothing is marked processed before every attachment is stored"
+            )
             worker = ProcfileProcess("worker", env, tmp_path / "logs")  # the platform restarts it
             wait_for(lambda: processed(db) == 2, timeout=60, what="the catch-up", processes=[worker, scheduler])
             caught_up = time.monotonic() - killed_at
@@ -130,8 +138,10 @@ def test_kill_9_while_storing_big_attachments_is_caught_up_by_the_next_tick(tmp_
         assert_nothing_doubled_or_half_written(db, env)
     assert (inbox / "processed" / "01-big.eml").exists()
     assert codes == [0, 0]
-    print(f"\nkill -9 with {stored_at_kill}/3 stored: caught up {caught_up:.1f} s after the kill "
-          f"(stale after 3 s, tick every 2 s)")
+    print(
+        f"\nkill -9 with {stored_at_kill}/3 stored: caught up {caught_up:.1f} s after the kill "
+        f"(stale after 3 s, tick every 2 s)"
+    )
 
 
 def test_a_poison_message_is_quarantined_and_the_rest_flows_around_it(tmp_path, stack, django_db_blocker):
@@ -217,13 +227,16 @@ def test_redis_restart_keeps_a_backlog_of_500_messages(tmp_path, django_db_block
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
             mailbox = folder_mailbox(db, inbox)
             run = FetchRun.objects.using(db).create(mailbox=mailbox, status=FetchRun.Status.RUNNING)
-            ids = [MailMessage.objects.using(db).create(mailbox=mailbox, fetch_run=run, source_id=f"{n:03d}.eml").pk
-                   for n in range(500)]
+            ids = [
+                MailMessage.objects.using(db).create(mailbox=mailbox, fetch_run=run, source_id=f"{n:03d}.eml").pk
+                for n in range(500)
+            ]
             client = redis.Redis.from_url(server.url)
             broker = RedisBroker(client=client)
             for message_id in ids:
-                broker.enqueue(Message(queue_name="default", actor_name="save_message", args=(message_id,),
-                                       kwargs={}, options={}))
+                broker.enqueue(
+                    Message(queue_name="default", actor_name="save_message", args=(message_id,), kwargs={}, options={})
+                )
             assert client.llen("dramatiq:default") == 500
             client.close()
             server.stop()  # SIGTERM: Redis writes its AOF and exits
@@ -234,8 +247,13 @@ def test_redis_restart_keeps_a_backlog_of_500_messages(tmp_path, django_db_block
             started = time.monotonic()
             worker = ProcfileProcess("worker", env, tmp_path / "logs")
             try:
-                wait_for(lambda: processed(db) == 500, timeout=150, interval=0.5, what="the 500-message backlog",
-                         processes=[worker])
+                wait_for(
+                    lambda: processed(db) == 500,
+                    timeout=150,
+                    interval=0.5,
+                    what="the 500-message backlog",
+                    processes=[worker],
+                )
             finally:
                 code = worker.stop()
             took = time.monotonic() - started
@@ -249,9 +267,26 @@ def test_redis_restart_keeps_a_backlog_of_500_messages(tmp_path, django_db_block
 
 def _password_redis(data_dir: Path, port: int, password: str) -> subprocess.Popen:
     data_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-                                "--appendonly", "yes", "--save", "", "--requirepass", password,
-                                "--logfile", str(data_dir / "redis.log")], start_new_session=True)
+    process = subprocess.Popen(
+        [
+            find_redis_server(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--requirepass",
+            password,
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ],
+        start_new_session=True,
+    )
     client = redis.Redis(port=port, password=password)
     wait_for(lambda: _pings(client), timeout=10, what="redis")
     return process
@@ -292,12 +327,22 @@ def test_redis_down_at_tick_time_with_a_password(tmp_path, django_db_blocker):
         restarted = time.monotonic()
         server = _password_redis(tmp_path / "redis", port, password)
         before = client.llen("dramatiq:default")
-        wait_for(lambda: client.llen("dramatiq:default") > before, timeout=15, what="a tick after the outage",
-                 processes=[scheduler])
+        wait_for(
+            lambda: client.llen("dramatiq:default") > before,
+            timeout=15,
+            what="a tick after the outage",
+            processes=[scheduler],
+        )
         back_in = time.monotonic() - restarted
         wait_for(lambda: _status(health_url) == 200, timeout=30, what="healthy again", processes=[web])
-        status = subprocess.run([os.sys.executable, "manage.py", "pipeline_status", "--json"], env=env,
-                                cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+        status = subprocess.run(
+            [os.sys.executable, "manage.py", "pipeline_status", "--json"],
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         codes = [p.stop() for p in (scheduler, web)]
         client.close()
@@ -344,8 +389,13 @@ def test_database_stopped_and_started_while_saving(tmp_path, django_db_blocker):
 
                 connections[db].close()
                 restarted = time.monotonic()
-                wait_for(lambda: processed(db) == 30, timeout=120, interval=0.5, what="every message after the outage",
-                         processes=[worker, scheduler])
+                wait_for(
+                    lambda: processed(db) == 30,
+                    timeout=120,
+                    interval=0.5,
+                    what="every message after the outage",
+                    processes=[worker, scheduler],
+                )
                 took = time.monotonic() - restarted
                 assert_nothing_doubled_or_half_written(db, env)
                 assert Attachment.objects.using(db).count() == 60
@@ -371,16 +421,21 @@ def test_two_workers_share_the_work_each_message_once_and_dead_letters_are_liste
         try:
             wait_for(lambda: processed(db) == 60, timeout=90, what="every message", processes=[*workers, scheduler])
             # a message that can never succeed (its row does not exist) goes to the dead letters, with its reason
-            RedisBroker(client=client).enqueue(Message(queue_name="default", actor_name="fetch_mailbox",
-                                                       args=(987654,), kwargs={}, options={}))
-            letters = wait_for(lambda: queues.dead_letters(client), timeout=30, what="a dead letter",
-                               processes=workers)
+            RedisBroker(client=client).enqueue(
+                Message(queue_name="default", actor_name="fetch_mailbox", args=(987654,), kwargs={}, options={})
+            )
+            letters = wait_for(lambda: queues.dead_letters(client), timeout=30, what="a dead letter", processes=workers)
             assert letters[0]["actor_name"] == "fetch_mailbox" and letters[0]["args"] == [987654]
             assert "DoesNotExist" in letters[0]["reason"]
-            assert queues.dead_letter_resend(client, RedisBroker(client=client), queue="default",
-                                             message_id=letters[0]["message_id"])
-            again = wait_for(lambda: queues.dead_letters(client), timeout=30, what="the resent letter to die again",
-                             processes=workers)
+            assert queues.dead_letter_resend(
+                client, RedisBroker(client=client), queue="default", message_id=letters[0]["message_id"]
+            )
+            again = wait_for(
+                lambda: queues.dead_letters(client),
+                timeout=30,
+                what="the resent letter to die again",
+                processes=workers,
+            )
             assert again[0]["message_id"] != letters[0]["message_id"] and again[0]["args"] == [987654]
         finally:
             codes = [p.stop() for p in (*workers, scheduler)]

@@ -52,15 +52,18 @@ def stack(tmp_path):
 
 
 def _mailbox(db: str, graph: FakeGraph) -> Mailbox:
-    return Mailbox.objects.using(db).create(name="m365", kind="graph",
-                                            settings={"user": graph.user, "processed_folder": "Processed"})
+    return Mailbox.objects.using(db).create(
+        name="m365", kind="graph", settings={"user": graph.user, "processed_folder": "Processed"}
+    )
 
 
 def _stored_rows(db_path: str, source_id: str) -> int:
     with sqlite3.connect(db_path, timeout=10) as connection:
         return connection.execute(
             "SELECT COUNT(*) FROM inbox_attachment a JOIN inbox_mailmessage m ON a.message_id = m.id "
-            "WHERE m.source_id = ?", (source_id,)).fetchone()[0]
+            "WHERE m.source_id = ?",
+            (source_id,),
+        ).fetchone()[0]
 
 
 def test_every_message_once_settled_after_its_files_through_throttling_and_faults(tmp_path, stack, django_db_blocker):
@@ -68,17 +71,31 @@ def test_every_message_once_settled_after_its_files_through_throttling_and_fault
     graph.latency = 0.05
     sent: dict[str, bytes] = {}
     for folio in range(1, 10):
-        xml, pdf = samples.dte_xml(folio=folio), samples.invoice_pdf(issuer_name="Austral SpA", folio=folio, total=folio)
+        xml, pdf = (
+            samples.dte_xml(folio=folio),
+            samples.invoice_pdf(issuer_name="Austral SpA", folio=folio, total=folio),
+        )
         sent[f"DTE_{folio}.xml"], sent[f"Factura_{folio}.pdf"] = xml, pdf
-        graph.add_message(f"Factura {folio}", [Attachment(f"DTE_{folio}.xml", xml, "application/xml"),
-                                               Attachment(f"Factura_{folio}.pdf", pdf, "application/pdf")],
-                          received=f"2025-03-{folio:02d}T10:00:00Z")
+        graph.add_message(
+            f"Factura {folio}",
+            [
+                Attachment(f"DTE_{folio}.xml", xml, "application/xml"),
+                Attachment(f"Factura_{folio}.pdf", pdf, "application/pdf"),
+            ],
+            received=f"2025-03-{folio:02d}T10:00:00Z",
+        )
     graph.add_message("sin adjuntos", received="2025-03-20T10:00:00Z")
     inner = samples.invoice_pdf(issuer_name="Reenviada SpA", folio=99, total=99)
     forwarded = samples.supplier_email(folio=99, attachments=[("reenviada.pdf", "application/pdf", inner)])
-    graph.add_message("reenvío", [Attachment("FW factura", forwarded, kind="itemAttachment"),
-                                  Attachment("logo.png", b"\x89PNG-logo", "image/png", inline=True),
-                                  Attachment("carpeta", None, kind="referenceAttachment")], received="2025-03-21T10:00:00Z")
+    graph.add_message(
+        "reenvío",
+        [
+            Attachment("FW factura", forwarded, kind="itemAttachment"),
+            Attachment("logo.png", b"\x89PNG-logo", "image/png", inline=True),
+            Attachment("carpeta", None, kind="referenceAttachment"),
+        ],
+        received="2025-03-21T10:00:00Z",
+    )
     sent["reenviada.pdf"], sent["FW factura.eml"] = inner, forwarded
     # faults: throttled first listing, a listing page that keeps failing (run 1 fails), flaky downloads
     graph.fail("/messages?", (429, 2))
@@ -97,12 +114,22 @@ def test_every_message_once_settled_after_its_files_through_throttling_and_fault
         worker_env = dict(env, WORKER_PROCESSES="2", WORKER_THREADS="4")
         processes = [ProcfileProcess("worker", worker_env, logs), ProcfileProcess("scheduler", env, logs)]
         try:
-            failed = wait_for(lambda: FetchRun.objects.using(db).filter(status=FetchRun.Status.FAILED).first(),
-                              timeout=60, what="the first run to fail on the broken listing", processes=processes)
+            failed = wait_for(
+                lambda: FetchRun.objects.using(db).filter(status=FetchRun.Status.FAILED).first(),
+                timeout=60,
+                what="the first run to fail on the broken listing",
+                processes=processes,
+            )
             graph.expire_tokens()  # the workers' cached tokens are now refused: a 401 refreshes them
-            wait_for(lambda: MailMessage.objects.using(db).filter(status=MailMessage.Status.PROCESSED).count() == 11
-                     and not FetchRun.objects.using(db).filter(status__in=FetchRun.ACTIVE_STATUSES).exists(),
-                     timeout=90, what="every message processed", processes=processes)
+            wait_for(
+                lambda: (
+                    MailMessage.objects.using(db).filter(status=MailMessage.Status.PROCESSED).count() == 11
+                    and not FetchRun.objects.using(db).filter(status__in=FetchRun.ACTIVE_STATUSES).exists()
+                ),
+                timeout=90,
+                what="every message processed",
+                processes=processes,
+            )
             runs = list(FetchRun.objects.using(db).order_by("pk"))
             messages = list(MailMessage.objects.using(db).all())
             rows = list(AttachmentRow.objects.using(db).select_related("blob", "message"))
@@ -116,8 +143,10 @@ def test_every_message_once_settled_after_its_files_through_throttling_and_fault
     # the throttled listing waited out its Retry-After
     throttled, retried = graph.requests_to("/messages?")[:2]
     assert throttled[4] == 429 and retried[0] - throttled[1] >= 2.0
-    print(f"\nRetry-After 2 s: next request after {retried[0] - throttled[1]:.2f} s; "
-          f"max in flight {graph.max_in_flight}; 401 answers {sum(e[4] == 401 for e in graph.log)}")
+    print(
+        f"\nRetry-After 2 s: next request after {retried[0] - throttled[1]:.2f} s; "
+        f"max in flight {graph.max_in_flight}; 401 answers {sum(e[4] == 401 for e in graph.log)}"
+    )
     assert graph.max_in_flight <= 4
     # the broken listing failed its run readably; a later run caught up
     assert "500" in failed.error and failed.status == FetchRun.Status.FAILED
@@ -155,8 +184,12 @@ def test_a_50_mb_attachment_is_stored_while_the_worker_grows_less_than_20_mb(tmp
         _mailbox(db, graph)
         processes = [ProcfileProcess("worker", env, logs), ProcfileProcess("scheduler", env, logs)]
         try:
-            wait_for(lambda: MailMessage.objects.using(db).filter(status=MailMessage.Status.PROCESSED).count() == 1,
-                     timeout=60, what="the warm-up message", processes=processes)
+            wait_for(
+                lambda: MailMessage.objects.using(db).filter(status=MailMessage.Status.PROCESSED).count() == 1,
+                timeout=60,
+                what="the warm-up message",
+                processes=processes,
+            )
             time.sleep(1)
             workers = _worker_processes(processes[0])
             baseline = {p.pid: p.memory_info().rss for p in workers}
@@ -174,10 +207,20 @@ def test_a_50_mb_attachment_is_stored_while_the_worker_grows_less_than_20_mb(tmp
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            graph.add_message("grande", [Attachment("respaldo.bin", None, "application/octet-stream",
-                                                    chunks=chunks, size=BIG_MB * 1024 * 1024)])
-            wait_for(lambda: MailMessage.objects.using(db).filter(status=MailMessage.Status.PROCESSED).count() == 2,
-                     timeout=90, what="the 50 MB message", processes=processes)
+            graph.add_message(
+                "grande",
+                [
+                    Attachment(
+                        "respaldo.bin", None, "application/octet-stream", chunks=chunks, size=BIG_MB * 1024 * 1024
+                    )
+                ],
+            )
+            wait_for(
+                lambda: MailMessage.objects.using(db).filter(status=MailMessage.Status.PROCESSED).count() == 2,
+                timeout=90,
+                what="the 50 MB message",
+                processes=processes,
+            )
             stop.set()
             sampler.join()
             blob = Blob.objects.using(db).get(size=BIG_MB * 1024 * 1024)
@@ -190,8 +233,10 @@ def test_a_50_mb_attachment_is_stored_while_the_worker_grows_less_than_20_mb(tmp
             exit_codes = {p.name: p.stop() for p in processes}
     downloads = [e for e in graph.requests_to("att-2-0/$value") if e[4] == 200]
     growth = {pid: peak[pid] - baseline[pid] for pid in baseline}
-    print(f"\nRSS growth during the {BIG_MB} MB download ({downloads[0][1] - downloads[0][0]:.2f} s): "
-          + ", ".join(f"pid {pid}: {g / 2**20:.1f} MB" for pid, g in growth.items()))
+    print(
+        f"\nRSS growth during the {BIG_MB} MB download ({downloads[0][1] - downloads[0][0]:.2f} s): "
+        + ", ".join(f"pid {pid}: {g / 2**20:.1f} MB" for pid, g in growth.items())
+    )
     assert exit_codes == {"worker": 0, "scheduler": 0}
     assert blob.sha256 == digest == on_disk.hexdigest()
     assert max(growth.values()) < 20 * 2**20, growth

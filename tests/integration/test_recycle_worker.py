@@ -55,8 +55,9 @@ def test_reloads_lose_and_repeat_nothing(tmp_path, django_db_blocker):
             Mailbox.objects.using(db).create(name="suppliers", settings={"path": str(inbox)})
             worker = ProcfileProcess("worker", env, tmp_path)
             try:
-                first = wait_for(lambda: _worker_children(worker.pid), timeout=30, what="a worker process",
-                                 processes=[worker])
+                first = wait_for(
+                    lambda: _worker_children(worker.pid), timeout=30, what="a worker process", processes=[worker]
+                )
                 seen_pids = set(first)
                 broker = build_broker(url=redis_server.url, with_django=False)
                 broker.enqueue(Message(queue_name="default", actor_name="tick", args=(), kwargs={}, options={}))
@@ -64,9 +65,12 @@ def test_reloads_lose_and_repeat_nothing(tmp_path, django_db_blocker):
                 def done() -> bool:
                     seen_pids.update(_worker_children(worker.pid))
                     messages = MailMessage.objects.using(db)
-                    return (messages.filter(status=MailMessage.Status.PROCESSED).count() == MAILS
-                            and not Attachment.objects.using(db).filter(
-                                preview_status=Attachment.PreviewStatus.PENDING).exists())
+                    return (
+                        messages.filter(status=MailMessage.Status.PROCESSED).count() == MAILS
+                        and not Attachment.objects.using(db)
+                        .filter(preview_status=Attachment.PreviewStatus.PENDING)
+                        .exists()
+                    )
 
                 wait_for(done, timeout=180, interval=0.1, what="every mail saved and previewed", processes=[worker])
                 broker.close()
@@ -81,8 +85,9 @@ def test_reloads_lose_and_repeat_nothing(tmp_path, django_db_blocker):
             attachments = Attachment.objects.using(db)
             assert attachments.count() == 2 * MAILS
             assert attachments.filter(status=Attachment.Status.STORED).count() == 2 * MAILS
-            assert not attachments.filter(preview_status__in=[Attachment.PreviewStatus.PENDING,
-                                                             Attachment.PreviewStatus.FAILED]).exists()
+            assert not attachments.filter(
+                preview_status__in=[Attachment.PreviewStatus.PENDING, Attachment.PreviewStatus.FAILED]
+            ).exists()
             assert FetchRun.objects.using(db).get().status == FetchRun.Status.COMPLETED
 
     reloads = re.findall(r"worker process (\d+) asks for a graceful reload: (\d+) messages", log)

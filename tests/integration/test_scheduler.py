@@ -31,18 +31,28 @@ def test_six_fields_put_seconds_first_and_other_shapes_are_refused():
 
 @pytest.mark.slow
 def test_two_schedulers_over_ten_slots_send_ten_ticks(tmp_path, redis_url, redis_client):
-    env = dict(os.environ, REDIS_URL=redis_url, SCHEDULE_CRON="* * * * * *", SCHEDULER_TICK_ON_START="false",
-               STATE_DIR=str(tmp_path / "state"))
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        SCHEDULE_CRON="* * * * * *",
+        SCHEDULER_TICK_ON_START="false",
+        STATE_DIR=str(tmp_path / "state"),
+    )
     schedulers = [ProcfileProcess("scheduler", env, tmp_path) for _ in range(2)]
     try:
-        wait_for(lambda: redis_client.llen("dramatiq:default") >= 10, timeout=40, what="ten ticks", processes=schedulers)
+        wait_for(
+            lambda: redis_client.llen("dramatiq:default") >= 10, timeout=40, what="ten ticks", processes=schedulers
+        )
         time.sleep(0.5)  # let both replicas finish the slot they are in
     finally:
         exit_codes = [s.stop() for s in schedulers]
     assert exit_codes == [0, 0], [s.log()[-2000:] for s in schedulers]
 
     slots = sorted(k.decode() for k in redis_client.keys("invoicemail:tick:*"))
-    ticks = [json.loads(redis_client.hget("dramatiq:default.msgs", mid)) for mid in redis_client.lrange("dramatiq:default", 0, -1)]
+    ticks = [
+        json.loads(redis_client.hget("dramatiq:default.msgs", mid))
+        for mid in redis_client.lrange("dramatiq:default", 0, -1)
+    ]
     assert {t["actor_name"] for t in ticks} == {"tick"}
     assert len(ticks) == len(slots), "every slot was claimed by exactly one scheduler, which sent exactly one tick"
     logs = "".join(s.log() for s in schedulers)

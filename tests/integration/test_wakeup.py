@@ -13,8 +13,7 @@ from pipeline.middleware.wakeup import Wakeup
 
 
 def _broker(url: str) -> wakeup.WakeableRedisBroker:
-    return wakeup.WakeableRedisBroker(client=redis.Redis.from_url(url), middleware=[Wakeup()],
-                                      namespace="wakeup-test")
+    return wakeup.WakeableRedisBroker(client=redis.Redis.from_url(url), middleware=[Wakeup()], namespace="wakeup-test")
 
 
 def test_an_announced_message_ends_the_idle_wait(redis_client, redis_url):

@@ -61,15 +61,30 @@ INVOICE_DATE = date(2024, 5, 2)
 
 def three_dte_envelope() -> bytes:
     """An EnvioDTE with an invoice, an exempt invoice and a credit note voiding the first."""
-    return samples.envio_dte(resolution_number=99, resolution_date=date(2019, 3, 7), documents=[
-        samples.Dte(doc_type=33, folio=501, issue_date=INVOICE_DATE),
-        samples.Dte(doc_type=34, folio=502, issue_date=INVOICE_DATE, lines=[("Asesoría contable", 1, 150_000)]),
-        samples.Dte(doc_type=61, folio=77, issue_date=date(2024, 5, 9), lines=[("Devolución café", 1, 12_990)],
-                    reference=samples.Reference(folio=501, issue_date=INVOICE_DATE, doc_type=33, code=1)),
-    ])
+    return samples.envio_dte(
+        resolution_number=99,
+        resolution_date=date(2019, 3, 7),
+        documents=[
+            samples.Dte(doc_type=33, folio=501, issue_date=INVOICE_DATE),
+            samples.Dte(doc_type=34, folio=502, issue_date=INVOICE_DATE, lines=[("Asesoría contable", 1, 150_000)]),
+            samples.Dte(
+                doc_type=61,
+                folio=77,
+                issue_date=date(2024, 5, 9),
+                lines=[("Devolución café", 1, 12_990)],
+                reference=samples.Reference(folio=501, issue_date=INVOICE_DATE, doc_type=33, code=1),
+            ),
+        ],
+    )
 
 
 def bare_windows_1252() -> bytes:
-    return samples.dte_xml(folio=4321, envelope=False, namespace=False, encoding="windows-1252",
-                           issuer_name="Distribuidora Ñuble S.A.", receiver_name="Panadería Ñandú Ltda.",
-                           lines=[("Azúcar granulada", 10, 1_290), ("Señalética «Salida»", 1, 8_450)])
+    return samples.dte_xml(
+        folio=4321,
+        envelope=False,
+        namespace=False,
+        encoding="windows-1252",
+        issuer_name="Distribuidora Ñuble S.A.",
+        receiver_name="Panadería Ñandú Ltda.",
+        lines=[("Azúcar granulada", 10, 1_290), ("Señalética «Salida»", 1, 8_450)],
+    )

@@ -31,6 +31,7 @@ PREFER = 'IdType="ImmutableId"'
 
 def big_content(size: int, seed: bytes = b"big") -> tuple[callable, str]:
     """A deterministic content of `size` bytes as a chunk generator factory, and its sha256."""
+
     def chunks(chunk_size: int = 1024 * 1024):
         block = hashlib.sha256(seed).digest() * (chunk_size // 32)
         sent = 0
@@ -40,6 +41,7 @@ def big_content(size: int, seed: bytes = b"big") -> tuple[callable, str]:
             piece = (block[:-8] + struct.pack(">Q", number))[: min(chunk_size, size - sent)]
             sent += len(piece)
             yield piece
+
     digest = hashlib.sha256()
     for piece in chunks():
         digest.update(piece)
@@ -71,7 +73,9 @@ class Message:
 
 
 class FakeGraph:
-    def __init__(self, directory: Path, *, user: str = "invoices@contoso.test", page_size: int = 4, latency: float = 0.0):
+    def __init__(
+        self, directory: Path, *, user: str = "invoices@contoso.test", page_size: int = 4, latency: float = 0.0
+    ):
         self.user, self.page_size, self.latency = user, page_size, latency
         ca = trustme.CA()
         self.ca_file = directory / "fake-graph-ca.pem"
@@ -110,17 +114,35 @@ class FakeGraph:
         self.server.server_close()
 
     def env(self) -> dict[str, str]:
-        return {"GRAPH_TENANT_ID": TENANT, "GRAPH_CLIENT_ID": "fake-client", "GRAPH_CLIENT_SECRET": "fake-secret",
-                "GRAPH_ENDPOINT": self.base, "GRAPH_AUTHORITY_HOST": self.base, "REQUESTS_CA_BUNDLE": str(self.ca_file)}
+        return {
+            "GRAPH_TENANT_ID": TENANT,
+            "GRAPH_CLIENT_ID": "fake-client",
+            "GRAPH_CLIENT_SECRET": "fake-secret",
+            "GRAPH_ENDPOINT": self.base,
+            "GRAPH_AUTHORITY_HOST": self.base,
+            "REQUESTS_CA_BUNDLE": str(self.ca_file),
+        }
 
     # content ---------------------------------------------------------------
 
-    def add_message(self, subject: str, attachments: list[Attachment] = (), *, folder: str = "inbox-id",
-                    received: str = "2025-03-01T10:00:00Z") -> Message:
+    def add_message(
+        self,
+        subject: str,
+        attachments: list[Attachment] = (),
+        *,
+        folder: str = "inbox-id",
+        received: str = "2025-03-01T10:00:00Z",
+    ) -> Message:
         with self.lock:
             number = len(self.messages) + 1
-            message = Message(id=f"AAMk-immutable-{number:04d}", folder=folder, subject=subject, received=received,
-                              internet_message_id=f"<msg-{number}@proveedor.cl>", attachments=list(attachments))
+            message = Message(
+                id=f"AAMk-immutable-{number:04d}",
+                folder=folder,
+                subject=subject,
+                received=received,
+                internet_message_id=f"<msg-{number}@proveedor.cl>",
+                attachments=list(attachments),
+            )
             for index, attachment in enumerate(message.attachments):
                 attachment.id = f"att-{number}-{index}"
                 attachment.size = attachment.size or len(attachment.content or b"")
@@ -198,8 +220,14 @@ class _Handler(BaseHTTPRequestHandler):
         graph = self.graph
         if path == f"/{TENANT}/v2.0/.well-known/openid-configuration":
             root = f"{graph.base}/{TENANT}"
-            return self._json(200, {"issuer": f"{root}/v2.0", "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
-                                    "token_endpoint": f"{root}/oauth2/v2.0/token"})
+            return self._json(
+                200,
+                {
+                    "issuer": f"{root}/v2.0",
+                    "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{root}/oauth2/v2.0/token",
+                },
+            )
         if path == f"/{TENANT}/oauth2/v2.0/token" and method == "POST":
             with graph.lock:
                 graph.token_requests += 1
@@ -226,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = f"/v1.0/users/{graph.user}"
         if not path.startswith(prefix):
             return self._json(404, {"error": {"code": "ErrorInvalidUser", "message": path}})
-        parts = path[len(prefix):].strip("/").split("/")
+        parts = path[len(prefix) :].strip("/").split("/")
         if "contentBytes" in query.get("$select", ""):
             graph.selected_content_bytes += 1
         if parts[0] == "mailFolders":
@@ -250,8 +278,11 @@ class _Handler(BaseHTTPRequestHandler):
                     graph.folders[fid] = {"displayName": name, "parent": parent}
                 return self._json(201, {"id": fid, "displayName": name})
             wanted = query.get("$filter", "").partition("'")[2].rpartition("'")[0].replace("''", "'")
-            found = [{"id": fid, "displayName": f["displayName"]} for fid, f in graph.folders.items()
-                     if f["parent"] == parent and (not wanted or f["displayName"] == wanted)]
+            found = [
+                {"id": fid, "displayName": f["displayName"]}
+                for fid, f in graph.folders.items()
+                if f["parent"] == parent and (not wanted or f["displayName"] == wanted)
+            ]
             return self._json(200, {"value": found})
         if len(parts) == 2 and parts[1] == "messages":
             return self._list(parts[0], query)
@@ -262,16 +293,24 @@ class _Handler(BaseHTTPRequestHandler):
         since = query.get("$filter", "").split("receivedDateTime ge ")[-1].split(" ")[0] or "0"
         unread = "isRead eq false" in query.get("$filter", "")
         with graph.lock:
-            items = sorted((m for m in graph.messages.values() if m.folder == folder and m.received >= since
-                            and not (unread and m.is_read)), key=lambda m: (m.received, m.id))
+            items = sorted(
+                (
+                    m
+                    for m in graph.messages.values()
+                    if m.folder == folder and m.received >= since and not (unread and m.is_read)
+                ),
+                key=lambda m: (m.received, m.id),
+            )
         skip = int(query.get("$skiptoken", 0))
         top = min(int(query.get("$top", 10)), graph.page_size)
         fields = set(query.get("$select", "").split(","))
-        page = [_message_json(m, fields) for m in items[skip: skip + top]]
+        page = [_message_json(m, fields) for m in items[skip : skip + top]]
         answer = {"value": page}
         if skip + top < len(items):
             rest = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in query.items() if k != "$skiptoken")
-            answer["@odata.nextLink"] = f"{graph.base}/v1.0/users/{graph.user}/mailFolders/{folder}/messages?{rest}&$skiptoken={skip + top}"
+            answer["@odata.nextLink"] = (
+                f"{graph.base}/v1.0/users/{graph.user}/mailFolders/{folder}/messages?{rest}&$skiptoken={skip + top}"
+            )
         return self._json(200, answer)
 
     def _message(self, method: str, message: Message, parts: list[str], query: dict, body: bytes, fault) -> int:
@@ -290,8 +329,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(201, {"id": message.id, "parentFolderId": message.folder})
         if parts == ["attachments"]:
             fields = {"id", "name", "contentType", "size", "isInline"} & set(query.get("$select", "").split(","))
-            listed = [{"@odata.type": f"#microsoft.graph.{a.kind}", **{k: v for k, v in _attachment_json(a).items() if k in fields}}
-                      for a in message.attachments]
+            listed = [
+                {
+                    "@odata.type": f"#microsoft.graph.{a.kind}",
+                    **{k: v for k, v in _attachment_json(a).items() if k in fields},
+                }
+                for a in message.attachments
+            ]
             return self._json(200, {"value": listed})
         attachment = next((a for a in message.attachments if len(parts) == 3 and a.id == parts[1]), None)
         if attachment is not None and parts[2] == "$value":
@@ -301,7 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _raw(self, attachment: Attachment, fault) -> int:
         chunks = attachment.chunks() if attachment.chunks else iter([attachment.content or b""])
         self.send_response(200)
-        self.send_header("Content-Type", "message/rfc822" if attachment.kind == "itemAttachment" else attachment.content_type)
+        self.send_header(
+            "Content-Type", "message/rfc822" if attachment.kind == "itemAttachment" else attachment.content_type
+        )
         self.send_header("Content-Length", str(attachment.size))
         self.end_headers()
         self.wfile.flush()
@@ -328,13 +374,25 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _message_json(message: Message, fields: set[str]) -> dict:
-    full = {"id": message.id, "subject": message.subject, "receivedDateTime": message.received,
-            "internetMessageId": message.internet_message_id, "hasAttachments": bool(message.attachments),
-            "from": {"emailAddress": {"name": "Proveedor", "address": message.sender}},
-            "body": {"content": "x" * 1000}, "isRead": message.is_read, "parentFolderId": message.folder}
+    full = {
+        "id": message.id,
+        "subject": message.subject,
+        "receivedDateTime": message.received,
+        "internetMessageId": message.internet_message_id,
+        "hasAttachments": bool(message.attachments),
+        "from": {"emailAddress": {"name": "Proveedor", "address": message.sender}},
+        "body": {"content": "x" * 1000},
+        "isRead": message.is_read,
+        "parentFolderId": message.folder,
+    }
     return {k: v for k, v in full.items() if k in fields or not fields}
 
 
 def _attachment_json(attachment: Attachment) -> dict:
-    return {"id": attachment.id, "name": attachment.name, "contentType": attachment.content_type,
-            "size": attachment.size, "isInline": attachment.inline}
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "contentType": attachment.content_type,
+        "size": attachment.size,
+        "isInline": attachment.inline,
+    }

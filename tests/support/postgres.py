@@ -73,12 +73,19 @@ class TemporaryPostgres:
         if self.as_postgres_user:
             command = ["runuser", "-u", POSTGRES_USER, "--", *command]
         # cwd: the postgres user may not be able to enter the caller's directory.
-        result = subprocess.run(command, cwd=self.base_dir, capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL, timeout=PG_CTL_TIMEOUT + 30)
+        result = subprocess.run(
+            command,
+            cwd=self.base_dir,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=PG_CTL_TIMEOUT + 30,
+        )
         if result.returncode != 0:
             raise RuntimeError(
                 f"{tool} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}"
-                f"\n{self._log_tail()}")
+                f"\n{self._log_tail()}"
+            )
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
@@ -94,11 +101,19 @@ class TemporaryPostgres:
     def start(self) -> None:
         self.data_dir.mkdir(mode=0o700)
         self._chown(self.base_dir, self.data_dir)
-        self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--locale=C", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         # Only the socket of our tmp folder and 127.0.0.1: nothing on ::1 or other hosts.
-        (self.data_dir / "pg_hba.conf").write_text(
-            "local all all trust\nhost all all 127.0.0.1/32 trust\n")
+        (self.data_dir / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -109,19 +124,20 @@ class TemporaryPostgres:
         }
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path),
-                  "-w", "-t", str(PG_CTL_TIMEOUT), "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", str(PG_CTL_TIMEOUT), "start"
+        )
 
     def resume(self) -> None:
         """Start the server again after stop(), on the same data and port (a database outage ends)."""
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path),
-                  "-w", "-t", str(PG_CTL_TIMEOUT), "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", str(PG_CTL_TIMEOUT), "start"
+        )
 
     def stop(self) -> None:
         """Stop without a checkpoint: the data is thrown away anyway."""
         if (self.data_dir / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w",
-                      "-t", str(PG_CTL_TIMEOUT), "stop")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", str(PG_CTL_TIMEOUT), "stop")
 
 
 @contextlib.contextmanager

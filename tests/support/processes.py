@@ -41,8 +41,12 @@ class ProcfileProcess:
         self._log = self.log_path.open("wb")
         env = dict(env, PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}")
         self.process = subprocess.Popen(
-            ["bash", "-c", f"exec {self.command}"], env=env, cwd=BASE_DIR,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            ["bash", "-c", f"exec {self.command}"],
+            env=env,
+            cwd=BASE_DIR,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -72,12 +76,25 @@ class ProcfileProcess:
 
 def run_procfile_once(name: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(env, PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}")
-    return subprocess.run(["bash", "-c", procfile_commands()[name]], env=env, cwd=BASE_DIR,
-                          capture_output=True, text=True, timeout=timeout, check=True)
+    return subprocess.run(
+        ["bash", "-c", procfile_commands()[name]],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.2, what: str = "condition",
-             processes: list[ProcfileProcess] = ()) -> object:
+def wait_for(
+    predicate: Callable[[], object],
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    what: str = "condition",
+    processes: list[ProcfileProcess] = (),
+) -> object:
     """Poll until `predicate` is truthy; on timeout fail with the processes' logs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

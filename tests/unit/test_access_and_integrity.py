@@ -28,8 +28,15 @@ PDF = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=5, total=5
 def folder_mailbox(tmp_path, name: str, folio: int) -> Mailbox:
     inbox = tmp_path / name
     inbox.mkdir()
-    (inbox / "01.eml").write_bytes(samples.supplier_email(folio=folio, message_id=f"<{name}@b.cl>", attachments=[
-        (f"Factura_{folio}.pdf", "application/pdf", PDF if name == "north" else PDF + b"%" + name.encode())]))
+    (inbox / "01.eml").write_bytes(
+        samples.supplier_email(
+            folio=folio,
+            message_id=f"<{name}@b.cl>",
+            attachments=[
+                (f"Factura_{folio}.pdf", "application/pdf", PDF if name == "north" else PDF + b"%" + name.encode())
+            ],
+        )
+    )
     mailbox = Mailbox.objects.create(name=name, settings={"path": str(inbox)})
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
     new: list[int] = []
@@ -45,12 +52,21 @@ def two_mailboxes(tmp_path):
     docs = {}
     for mailbox, folio in ((north, 1), (south, 2)):
         attachment = Attachment.objects.get(message__mailbox=mailbox)
-        attachment.preview_status, attachment.preview_name = Attachment.PreviewStatus.READY, attachment.blob.storage_name
+        attachment.preview_status, attachment.preview_name = (
+            Attachment.PreviewStatus.READY,
+            attachment.blob.storage_name,
+        )
         attachment.save()
-        document = Document.objects.create(doc_type=33, folio=folio, issuer_rut="76086428-5", issue_date="2025-01-01",
-                                           xml_attachment=attachment, printable_status="ready",
-                                           printable_name=attachment.blob.storage_name,
-                                           preview_name=attachment.blob.storage_name)
+        document = Document.objects.create(
+            doc_type=33,
+            folio=folio,
+            issuer_rut="76086428-5",
+            issue_date="2025-01-01",
+            xml_attachment=attachment,
+            printable_status="ready",
+            printable_name=attachment.blob.storage_name,
+            preview_name=attachment.blob.storage_name,
+        )
         DocumentSource.objects.create(document=document, attachment=attachment, position=0)
         docs[mailbox.name] = document
     return north, south, docs
@@ -58,8 +74,15 @@ def two_mailboxes(tmp_path):
 
 def limited_client(client, mailbox: Mailbox, *, via_group: bool = False):
     user = User.objects.create_user("clerk", password="x", is_staff=True)
-    codenames = ["view_attachment", "view_mailmessage", "view_fetchrun", "view_blob", "view_mailbox",
-                 "view_document", "view_xmlclassification"]
+    codenames = [
+        "view_attachment",
+        "view_mailmessage",
+        "view_fetchrun",
+        "view_blob",
+        "view_mailbox",
+        "view_document",
+        "view_xmlclassification",
+    ]
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     if via_group:
         group = Group.objects.create(name=f"team-{mailbox.name}")
@@ -93,18 +116,23 @@ def test_a_user_limited_to_one_mailbox_sees_and_downloads_only_its_rows(client, 
         other = client.get(reverse(f"admin:{model}_change", args=[theirs_obj.pk]))
         assert other.status_code == 302 and other.url == reverse("admin:index"), model
     assert client.get(reverse("inbox:attachment_download", args=[mine.pk])).status_code == 200
-    for name, args in [("inbox:attachment_download", [theirs.pk]), ("inbox:attachment_preview", [theirs.pk]),
-                       ("documents:xml_download", [docs["south"].pk]),
-                       ("documents:printable_download", [docs["south"].pk]),
-                       ("documents:preview", [docs["south"].pk])]:
+    for name, args in [
+        ("inbox:attachment_download", [theirs.pk]),
+        ("inbox:attachment_preview", [theirs.pk]),
+        ("documents:xml_download", [docs["south"].pk]),
+        ("documents:printable_download", [docs["south"].pk]),
+        ("documents:preview", [docs["south"].pk]),
+    ]:
         assert client.get(reverse(name, args=args)).status_code == 404, name
     assert client.get(reverse("documents:xml_download", args=[docs["north"].pk])).status_code == 200
     # searching by folio must not reach the other mailbox's documents either
     found = client.get(reverse("admin:documents_document_changelist") + "?q=2")
     assert found.context["cl"].result_count == 0
     # the ZIP action on a forged selection only holds the user's own documents
-    response = client.post(reverse("admin:documents_document_changelist"),
-                           {"action": "download_zip", "_selected_action": [docs["north"].pk, docs["south"].pk]})
+    response = client.post(
+        reverse("admin:documents_document_changelist"),
+        {"action": "download_zip", "_selected_action": [docs["north"].pk, docs["south"].pk]},
+    )
     import io
     import zipfile
 
@@ -135,8 +163,10 @@ def test_a_quarantined_message_shows_its_reason_in_the_admin(admin_client, two_m
     north, _, _ = two_mailboxes
     message = MailMessage.objects.get(mailbox=north)
     MailMessage.objects.filter(pk=message.pk).update(
-        status=MailMessage.Status.QUARANTINED, delivery_attempts=6,
-        error="Gave up after 5 deliveries that did not finish (the worker crashed, timed out or kept failing).")
+        status=MailMessage.Status.QUARANTINED,
+        delivery_attempts=6,
+        error="Gave up after 5 deliveries that did not finish (the worker crashed, timed out or kept failing).",
+    )
     page = admin_client.get(reverse("admin:inbox_mailmessage_changelist") + "?status=quarantined")
     assert "Gave up after 5 deliveries" in page.content.decode()
 
@@ -146,8 +176,15 @@ def _dead_letter(redis_client, *, actor: str = "save_message", args=(41,), trace
     options = {"redis_message_id": message_id, "retries": 3}
     if traceback:
         options["traceback"] = traceback
-    body = {"queue_name": "default", "actor_name": actor, "args": list(args), "kwargs": {}, "options": options,
-            "message_id": message_id, "message_timestamp": int(time.time() * 1000)}
+    body = {
+        "queue_name": "default",
+        "actor_name": actor,
+        "args": list(args),
+        "kwargs": {},
+        "options": options,
+        "message_id": message_id,
+        "message_timestamp": int(time.time() * 1000),
+    }
     redis_client.zadd("dramatiq:default.XQ", {message_id: time.time() * 1000})
     redis_client.hset("dramatiq:default.XQ.msgs", message_id, json.dumps(body))
     return message_id
@@ -175,7 +212,9 @@ def test_dead_letters_are_listed_with_their_reason_and_sent_again(client, redis_
     assert not redis_client.hexists("dramatiq:default.XQ.msgs", message_id)
     sent = json.loads(redis_client.hget("dramatiq:default.msgs", redis_client.lrange("dramatiq:default", -1, -1)[0]))
     assert sent["actor_name"] == "save_message" and sent["args"] == [41] and "traceback" not in sent["options"]
-    assert "gone already" in client.post(url, {"queue": "default", "message_id": message_id}, follow=True).content.decode()
+    assert (
+        "gone already" in client.post(url, {"queue": "default", "message_id": message_id}, follow=True).content.decode()
+    )
 
 
 def test_verify_storage_reports_and_repairs_from_the_folder_source(tmp_path, capsys):

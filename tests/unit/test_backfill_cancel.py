@@ -26,8 +26,11 @@ def mailbox(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for number in range(3):
-        (inbox / f"{number}.eml").write_bytes(samples.supplier_email(folio=number + 1, attachments=[
-            ("DTE.xml", "application/xml", samples.dte_xml(folio=number + 1))]))
+        (inbox / f"{number}.eml").write_bytes(
+            samples.supplier_email(
+                folio=number + 1, attachments=[("DTE.xml", "application/xml", samples.dte_xml(folio=number + 1))]
+            )
+        )
     return Mailbox.objects.create(name="suppliers", settings={"path": str(inbox)})
 
 
@@ -66,9 +69,15 @@ def test_listing_options_are_checked_and_reach_the_source(mailbox):
 
 def test_add_mailbox_stores_graph_settings():
     call_command("add_mailbox", "m365", "--graph", "invoices@contoso.com", "--processed-folder", "Hecho")
-    call_command("add_mailbox", "m365-read", "--graph", "ap@contoso.com", "--graph-folder", "Inbox/Facturas", "--mark-read")
-    assert Mailbox.objects.get(name="m365").settings == {"user": "invoices@contoso.com", "folder": "Inbox",
-                                                         "include_inline": False, "processed_folder": "Hecho"}
+    call_command(
+        "add_mailbox", "m365-read", "--graph", "ap@contoso.com", "--graph-folder", "Inbox/Facturas", "--mark-read"
+    )
+    assert Mailbox.objects.get(name="m365").settings == {
+        "user": "invoices@contoso.com",
+        "folder": "Inbox",
+        "include_inline": False,
+        "processed_folder": "Hecho",
+    }
     read = Mailbox.objects.get(name="m365-read")
     assert read.kind == "graph" and read.settings["mark_read"] and read.settings["folder"] == "Inbox/Facturas"
 
@@ -84,7 +93,9 @@ def test_the_admin_shows_which_graph_secrets_are_set_never_their_values(admin_cl
 
 def test_a_run_is_cancelled_from_the_admin(admin_client, mailbox):
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.BACKFILL, options={"since": "2000-01-01"})
-    answer = admin_client.post("/admin/inbox/fetchrun/", {"action": "cancel_runs", "_selected_action": [run.pk]}, secure=True)
+    answer = admin_client.post(
+        "/admin/inbox/fetchrun/", {"action": "cancel_runs", "_selected_action": [run.pk]}, secure=True
+    )
     assert answer.status_code == 302
     run.refresh_from_db()
     assert run.status == FetchRun.Status.CANCELLED

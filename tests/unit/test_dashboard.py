@@ -17,21 +17,40 @@ def mailbox(redis_client):
 
 def test_the_admin_index_links_to_the_dashboard_which_shows_the_state(admin_client, mailbox):
     FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.FAILED, error="Graph said no")
-    MailMessage.objects.create(mailbox=mailbox, source_id="q", subject="Factura rota",
-                               status=MailMessage.Status.QUARANTINED, error="killed its worker 5 times")
+    MailMessage.objects.create(
+        mailbox=mailbox,
+        source_id="q",
+        subject="Factura rota",
+        status=MailMessage.Status.QUARANTINED,
+        error="killed its worker 5 times",
+    )
     index = admin_client.get(reverse("admin:index")).content.decode()
     assert reverse("pipeline_dashboard") in index
     page = admin_client.get(reverse("pipeline_dashboard")).content.decode()
-    for text in ("facturas", "Graph said no", "Factura rota", "killed its worker", 'id="queues"', "Retry 1 failed message"):
+    for text in (
+        "facturas",
+        "Graph said no",
+        "Factura rota",
+        "killed its worker",
+        'id="queues"',
+        "Retry 1 failed message",
+    ):
         assert text in page, text
 
 
 def test_retry_and_rerender_reset_and_send_again(admin_client, mailbox, redis_client):
-    message = MailMessage.objects.create(mailbox=mailbox, source_id="q", status=MailMessage.Status.QUARANTINED,
-                                         delivery_attempts=5, error="boom")
-    attachment = Attachment.objects.create(message=message, position=0, original_filename="a.pdf", filename="a.pdf",
-                                           status=Attachment.Status.STORED,
-                                           preview_status=Attachment.PreviewStatus.FAILED, preview_error="bad pdf")
+    message = MailMessage.objects.create(
+        mailbox=mailbox, source_id="q", status=MailMessage.Status.QUARANTINED, delivery_attempts=5, error="boom"
+    )
+    attachment = Attachment.objects.create(
+        message=message,
+        position=0,
+        original_filename="a.pdf",
+        filename="a.pdf",
+        status=Attachment.Status.STORED,
+        preview_status=Attachment.PreviewStatus.FAILED,
+        preview_error="bad pdf",
+    )
     url = reverse("pipeline_dashboard")
     assert admin_client.post(url, {"action": "retry"}).status_code == 302
     message.refresh_from_db()

@@ -9,13 +9,25 @@ from pipeline.config import BASE_DIR
 
 def run_manage(*args, **env):
     clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "HTTPS", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, capture_output=True, text=True,
-                          env={**clean, "DJANGO_SETTINGS_MODULE": "webapp.settings", **env}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "webapp.settings", **env},
+        timeout=60,
+    )
 
 
 def test_check_deploy_passes_without_warnings(tmp_path):
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING",
-                        SECRET_KEY="x" * 30 + "-production-like-secret-key-0123456789", STATE_DIR=str(tmp_path))
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY="x" * 30 + "-production-like-secret-key-0123456789",
+        STATE_DIR=str(tmp_path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -48,20 +48,34 @@ def store(content: bytes, content_type: str) -> Blob:
         if blob:
             return blob
         name = save_spooled(storages["default"], spooled)
-        return Blob.objects.create(sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name)
+        return Blob.objects.create(
+            sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name
+        )
 
 
 def mail(mailbox, *files: tuple[str, str, bytes]) -> list[Attachment]:
     """A processed message with these (filename, content type, bytes) attachments, XML marked PENDING like save_message does."""
-    message = MailMessage.objects.create(mailbox=mailbox, source_id=f"m{MailMessage.objects.count()}",
-                                         status=MailMessage.Status.PROCESSED, subject="Envío DTE")
+    message = MailMessage.objects.create(
+        mailbox=mailbox,
+        source_id=f"m{MailMessage.objects.count()}",
+        status=MailMessage.Status.PROCESSED,
+        subject="Envío DTE",
+    )
     out = []
     for position, (filename, content_type, data) in enumerate(files):
         blob = store(data, content_type)
-        out.append(Attachment.objects.create(message=message, position=position, original_filename=filename,
-                                             filename=filename, content_type=content_type, blob=blob,
-                                             status=Attachment.Status.STORED,
-                                             preview_status=Attachment.PreviewStatus.PENDING))
+        out.append(
+            Attachment.objects.create(
+                message=message,
+                position=position,
+                original_filename=filename,
+                filename=filename,
+                content_type=content_type,
+                blob=blob,
+                status=Attachment.Status.STORED,
+                preview_status=Attachment.PreviewStatus.PENDING,
+            )
+        )
     return out
 
 
@@ -72,13 +86,19 @@ def render_all(attachments: list[Attachment]) -> None:
 
 def snapshot() -> dict:
     def rows(model):
-        return sorted(tuple(v for k, v in r.items() if k not in ("updated_at", "parsed_at")) for r in model.objects.values())
+        return sorted(
+            tuple(v for k, v in r.items() if k not in ("updated_at", "parsed_at")) for r in model.objects.values()
+        )
+
     return {m.__name__: rows(m) for m in (Document, DocumentSource, DocumentReference, XmlClassification)}
 
 
 def test_envelope_with_three_dte_becomes_three_documents_with_every_field(mailbox):
-    xml, pdf = mail(mailbox, ("EnvioDTE.xml", "application/xml", dte_files.three_dte_envelope()),
-                    ("Factura_501.pdf", "application/pdf", PDF))
+    xml, pdf = mail(
+        mailbox,
+        ("EnvioDTE.xml", "application/xml", dte_files.three_dte_envelope()),
+        ("Factura_501.pdf", "application/pdf", PDF),
+    )
     render_all([xml, pdf])
 
     classification = XmlClassification.objects.get(attachment=xml)
@@ -87,12 +107,30 @@ def test_envelope_with_three_dte_becomes_three_documents_with_every_field(mailbo
     invoice, exempt, note = (Document.objects.get(folio=f) for f in (501, 502, 77))
     assert Document.objects.count() == 3
     assert (invoice.doc_type, invoice.type_name, invoice.folio, invoice.issue_date) == (
-        33, "Factura electrónica", 501, dte_files.INVOICE_DATE)
-    assert (invoice.issuer_rut, invoice.issuer_rut_valid, invoice.issuer_name) == ("76086428-5", True, "Proveedora Austral SpA")
+        33,
+        "Factura electrónica",
+        501,
+        dte_files.INVOICE_DATE,
+    )
+    assert (invoice.issuer_rut, invoice.issuer_rut_valid, invoice.issuer_name) == (
+        "76086428-5",
+        True,
+        "Proveedora Austral SpA",
+    )
     assert (invoice.receiver_rut, invoice.receiver_name) == ("77500100-3", "Comercializadora Los Andes Ltda.")
-    assert (invoice.net, invoice.exempt, invoice.vat, invoice.total, invoice.line_count) == (55_870, None, 10_615, 66_485, 2)
+    assert (invoice.net, invoice.exempt, invoice.vat, invoice.total, invoice.line_count) == (
+        55_870,
+        None,
+        10_615,
+        66_485,
+        2,
+    )
     assert (invoice.resolution_number, invoice.resolution_date) == (99, date(2019, 3, 7))
-    assert (exempt.exempt, exempt.total, exempt.type_name) == (150_000, 150_000, "Factura no afecta o exenta electrónica")
+    assert (exempt.exempt, exempt.total, exempt.type_name) == (
+        150_000,
+        150_000,
+        "Factura no afecta o exenta electrónica",
+    )
     assert invoice.xml_attachment == xml and invoice.pdf_attachment == pdf, "the PDF named after folio 501"
     assert exempt.pdf_attachment is None and note.pdf_attachment is None, "several DTE: no guessing"
     (ref,) = note.references.all()
@@ -105,8 +143,18 @@ def test_envelope_with_three_dte_becomes_three_documents_with_every_field(mailbo
 
 
 def test_single_pdf_pairs_by_elimination_unless_it_names_another_folio(mailbox):
-    render_all(mail(mailbox, ("dte.xml", "application/xml", samples.dte_xml(folio=10)), ("factura.pdf", "application/pdf", PDF)))
-    render_all(mail(mailbox, ("dte.xml", "application/xml", samples.dte_xml(folio=11)), ("copia 1001.pdf", "application/pdf", PDF)))
+    render_all(
+        mail(
+            mailbox, ("dte.xml", "application/xml", samples.dte_xml(folio=10)), ("factura.pdf", "application/pdf", PDF)
+        )
+    )
+    render_all(
+        mail(
+            mailbox,
+            ("dte.xml", "application/xml", samples.dte_xml(folio=11)),
+            ("copia 1001.pdf", "application/pdf", PDF),
+        )
+    )
     assert Document.objects.get(folio=10).pdf_attachment.filename == "factura.pdf"
     assert Document.objects.get(folio=11).pdf_attachment is None
 
@@ -130,14 +178,17 @@ def test_credit_note_arriving_first_links_when_the_invoice_arrives(mailbox):
     assert DocumentReference.objects.get().target == Document.objects.get(folio=700)
 
 
-@pytest.mark.parametrize("data, kind, preview", [
-    (dte_files.RESPUESTA_DTE, "response", Attachment.PreviewStatus.NONE),
-    (dte_files.ENVIO_RECIBOS, "receipts", Attachment.PreviewStatus.NONE),
-    (b"<?xml version='1.0'?><Pedido/>", "other", Attachment.PreviewStatus.NONE),
-    (dte_files.BILLION_LAUGHS, "invalid", Attachment.PreviewStatus.FAILED),
-    (dte_files.EXTERNAL_ENTITY, "invalid", Attachment.PreviewStatus.FAILED),
-    (dte_files.three_dte_envelope()[:3000], "invalid", Attachment.PreviewStatus.FAILED),
-])
+@pytest.mark.parametrize(
+    "data, kind, preview",
+    [
+        (dte_files.RESPUESTA_DTE, "response", Attachment.PreviewStatus.NONE),
+        (dte_files.ENVIO_RECIBOS, "receipts", Attachment.PreviewStatus.NONE),
+        (b"<?xml version='1.0'?><Pedido/>", "other", Attachment.PreviewStatus.NONE),
+        (dte_files.BILLION_LAUGHS, "invalid", Attachment.PreviewStatus.FAILED),
+        (dte_files.EXTERNAL_ENTITY, "invalid", Attachment.PreviewStatus.FAILED),
+        (dte_files.three_dte_envelope()[:3000], "invalid", Attachment.PreviewStatus.FAILED),
+    ],
+)
 def test_non_invoices_are_labelled_and_bad_files_recorded_without_retry(mailbox, data, kind, preview):
     (xml,) = mail(mailbox, ("x.xml", "text/xml", data))
     render_attachment(xml.pk)  # returns normally: no exception, so no retry
@@ -158,8 +209,11 @@ def test_invalid_rut_is_kept_and_flagged(mailbox):
 
 
 def test_processing_twice_gives_the_same_rows_and_files(mailbox):
-    attachments = mail(mailbox, ("e.xml", "application/xml", dte_files.three_dte_envelope()),
-                       ("Factura_501.pdf", "application/pdf", PDF))
+    attachments = mail(
+        mailbox,
+        ("e.xml", "application/xml", dte_files.three_dte_envelope()),
+        ("Factura_501.pdf", "application/pdf", PDF),
+    )
     render_all(attachments)
     before, files = snapshot(), sorted(storages["default"].listdir("printables")[0])
     call_command("reprocess_documents", "--sync")
@@ -188,9 +242,19 @@ def test_printable_pdf_text_and_pdf417_hold_the_document(mailbox):
         pdf = pdfium.PdfDocument(handle.read())
     page = pdf[0]
     text = page.get_textpage().get_text_range()
-    for expected in ("R.U.T.: 76.086.428-5", "FACTURA ELECTRÓNICA", "N° 4321", "Distribuidora Ñuble S.A.",
-                     "Panadería Ñandú Ltda.", "77.500.100-3", "Azúcar granulada", "Señalética «Salida»",
-                     "$12.900", "Timbre Electrónico SII", "Verifique documento: www.sii.cl"):
+    for expected in (
+        "R.U.T.: 76.086.428-5",
+        "FACTURA ELECTRÓNICA",
+        "N° 4321",
+        "Distribuidora Ñuble S.A.",
+        "Panadería Ñandú Ltda.",
+        "77.500.100-3",
+        "Azúcar granulada",
+        "Señalética «Salida»",
+        "$12.900",
+        "Timbre Electrónico SII",
+        "Verifique documento: www.sii.cl",
+    ):
         assert expected in text, expected
     assert "Res. - - Verifique" in text, "a bare DTE has no Caratula, so no resolution"
     image = page.render(scale=4).to_pil()
@@ -214,19 +278,26 @@ def test_printable_shows_the_resolution_of_the_envelope(mailbox):
 
 # -- web ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def staff(client):
     user = User.objects.create_user("ana", password="x", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_document"),
-                              Permission.objects.get(codename="view_all_mailboxes"))  # not limited to some mailboxes
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_document"), Permission.objects.get(codename="view_all_mailboxes")
+    )  # not limited to some mailboxes
     client.force_login(user)
     return client
 
 
 @pytest.fixture
 def documents(mailbox):
-    render_all(mail(mailbox, ("EnvioDTE.xml", "application/xml", dte_files.three_dte_envelope()),
-                    ("Factura_501.pdf", "application/pdf", PDF)))
+    render_all(
+        mail(
+            mailbox,
+            ("EnvioDTE.xml", "application/xml", dte_files.three_dte_envelope()),
+            ("Factura_501.pdf", "application/pdf", PDF),
+        )
+    )
     render_all(mail(mailbox, ("b.xml", "application/xml", dte_files.bare_windows_1252())))
     return {d.folio: d for d in Document.objects.all()}
 
@@ -238,8 +309,10 @@ def test_admin_list_shows_documents_with_clp_totals_and_filters(staff, documents
     body = page.content.decode()
     assert "$66.485" in body and "Distribuidora Ñuble S.A." in body and "76.086.428-5" in body
     assert reverse("documents:preview", args=[documents[501].pk]) in body
+
     def folios(**params):
         return sorted(d.folio for d in staff.get(url, params).context["cl"].result_list)
+
     assert folios(doc_type=61) == [77]
     assert folios(issuer="76086428-5") == [77, 501, 502, 4321]
     assert folios(issue_date_from="2024-05-03", issue_date_to="2024-05-10") == [77]
@@ -255,10 +328,12 @@ def test_admin_detail_links_every_file_and_is_read_only(staff, documents):
     invoice = documents[501]
     page = staff.get(reverse("admin:documents_document_change", args=[invoice.pk]))
     body = page.content.decode()
-    for url in (reverse("documents:xml_download", args=[invoice.pk]),
-                reverse("documents:printable_download", args=[invoice.pk]),
-                reverse("inbox:attachment_download", args=[invoice.pdf_attachment_id]),
-                reverse("documents:preview", args=[invoice.pk])):
+    for url in (
+        reverse("documents:xml_download", args=[invoice.pk]),
+        reverse("documents:printable_download", args=[invoice.pk]),
+        reverse("inbox:attachment_download", args=[invoice.pdf_attachment_id]),
+        reverse("documents:preview", args=[invoice.pk]),
+    ):
         assert url in body
     assert "Nota de crédito electrónica 77" in body, "the note that corrects it"
     assert 'name="_save"' not in body
@@ -281,16 +356,23 @@ def test_downloads_need_staff_and_permission(client, staff, documents):
 
 def test_zip_action_streams_the_selection_by_issuer(staff, documents):
     selected = [documents[501].pk, documents[77].pk, documents[4321].pk]
-    response = staff.post(reverse("admin:documents_document_changelist"),
-                          {"action": "download_zip", "_selected_action": selected})
+    response = staff.post(
+        reverse("admin:documents_document_changelist"), {"action": "download_zip", "_selected_action": selected}
+    )
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"] == "application/zip"
     chunks = list(response.streaming_content)
     assert len(chunks) > 1
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.testzip() is None
-    assert sorted(archive.namelist()) == ["76086428-5/33-4321.pdf", "76086428-5/33-4321.xml", "76086428-5/33-501.pdf",
-                                          "76086428-5/33-501.xml", "76086428-5/61-77.pdf", "76086428-5/61-77.xml"]
+    assert sorted(archive.namelist()) == [
+        "76086428-5/33-4321.pdf",
+        "76086428-5/33-4321.xml",
+        "76086428-5/33-501.pdf",
+        "76086428-5/33-501.xml",
+        "76086428-5/61-77.pdf",
+        "76086428-5/61-77.xml",
+    ]
     assert archive.read("76086428-5/33-4321.xml") == dte_files.bare_windows_1252()
     with storages["default"].open(documents[501].printable_name) as handle:
         assert archive.read("76086428-5/33-501.pdf") == handle.read()

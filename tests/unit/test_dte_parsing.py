@@ -21,11 +21,18 @@ def test_envelope_with_three_dte_reads_every_field():
     assert parsed.summary == "EnvioDTE with 3 DTE"
     invoice, exempt, note = parsed.documents
     assert (invoice.doc_type, invoice.type_name, invoice.folio, invoice.issue_date) == (
-        33, "Factura electrónica", 501, dte_files.INVOICE_DATE)
+        33,
+        "Factura electrónica",
+        501,
+        dte_files.INVOICE_DATE,
+    )
     assert (invoice.issuer_rut, invoice.issuer_rut_valid, invoice.issuer_rut_error) == ("76086428-5", True, "")
     assert invoice.issuer_name == "Proveedora Austral SpA"
     assert (invoice.receiver_rut, invoice.receiver_rut_valid, invoice.receiver_name) == (
-        "77500100-3", True, "Comercializadora Los Andes Ltda.")
+        "77500100-3",
+        True,
+        "Comercializadora Los Andes Ltda.",
+    )
     assert (invoice.net, invoice.exempt, invoice.vat, invoice.total) == (55_870, None, 10_615, 66_485)
     assert invoice.line_count == 2 and invoice.lines[0].name == "Café de grano Ñuñoa 1 kg"
     assert invoice.lines[0].amount == 38_970 and invoice.references == ()
@@ -51,7 +58,11 @@ def test_bare_dte_without_namespace_in_windows_1252_keeps_accents():
     parsed = parse_file(data)
     assert (parsed.kind, parsed.problems) == (Kind.DOCUMENT, [])
     (doc,) = parsed.documents
-    assert (doc.folio, doc.issuer_name, doc.receiver_name) == (4321, "Distribuidora Ñuble S.A.", "Panadería Ñandú Ltda.")
+    assert (doc.folio, doc.issuer_name, doc.receiver_name) == (
+        4321,
+        "Distribuidora Ñuble S.A.",
+        "Panadería Ñandú Ltda.",
+    )
     assert [line.name for line in doc.lines] == ["Azúcar granulada", "Señalética «Salida»"]
     assert (doc.resolution_number, doc.resolution_date) == (None, None)
 
@@ -66,9 +77,11 @@ def test_every_shape_reads_the_same(encoding, namespace, envelope):
 
 
 def test_latin1_label_on_windows_text_and_undeclared_latin1_are_read_as_windows_1252():
-    body = '<DTE><Documento><Encabezado><IdDoc><TipoDTE>33</TipoDTE><Folio>5</Folio></IdDoc>' \
-           '<Emisor><RUTEmisor>76086428-5</RUTEmisor><RznSoc>Caf\u00e9 \u201cEl Ñandú\u201d \u20ac</RznSoc>' \
-           '</Emisor></Encabezado></Documento></DTE>'
+    body = (
+        "<DTE><Documento><Encabezado><IdDoc><TipoDTE>33</TipoDTE><Folio>5</Folio></IdDoc>"
+        "<Emisor><RUTEmisor>76086428-5</RUTEmisor><RznSoc>Caf\u00e9 \u201cEl Ñandú\u201d \u20ac</RznSoc>"
+        "</Emisor></Encabezado></Documento></DTE>"
+    )
     labelled = ('<?xml version="1.0" encoding="ISO-8859-1"?>' + body).encode("cp1252")
     undeclared = body.encode("cp1252")
     for data in (labelled, undeclared):
@@ -76,16 +89,22 @@ def test_latin1_label_on_windows_text_and_undeclared_latin1_are_read_as_windows_
 
 
 def test_credit_note_points_at_the_invoice_it_corrects():
-    xml = samples.dte_xml(doc_type=61, folio=12, reference=samples.Reference(folio=1234, issue_date=date(2024, 5, 1),
-                                                                               code=3, reason="Devolución parcial"))
+    xml = samples.dte_xml(
+        doc_type=61,
+        folio=12,
+        reference=samples.Reference(folio=1234, issue_date=date(2024, 5, 1), code=3, reason="Devolución parcial"),
+    )
     (note,) = parse_file(xml).documents
     assert (note.doc_type, note.references[0].ref_folio, note.references[0].code) == (61, "1234", 3)
 
 
-@pytest.mark.parametrize("data, kind, summary", [
-    (dte_files.RESPUESTA_DTE, Kind.RESPONSE, "RespuestaDTE from 77500100-3: 1 result(s)"),
-    (dte_files.ENVIO_RECIBOS, Kind.RECEIPTS, "EnvioRecibos from 77500100-3: 1 receipt(s)"),
-])
+@pytest.mark.parametrize(
+    "data, kind, summary",
+    [
+        (dte_files.RESPUESTA_DTE, Kind.RESPONSE, "RespuestaDTE from 77500100-3: 1 result(s)"),
+        (dte_files.ENVIO_RECIBOS, Kind.RECEIPTS, "EnvioRecibos from 77500100-3: 1 receipt(s)"),
+    ],
+)
 def test_responses_and_receipts_are_labelled_not_invoices(data, kind, summary):
     parsed = parse_file(data)
     assert (parsed.kind, parsed.summary, parsed.documents, parsed.problems) == (kind, summary, [], [])
@@ -112,6 +131,7 @@ def test_external_entity_is_never_read():
     from lxml import etree
 
     from pipeline.dte.xmlsafe import _parser
+
     root = etree.fromstring(dte_files.EXTERNAL_ENTITY, _parser())
     assert b"root:" not in etree.tostring(root)
 
@@ -143,11 +163,20 @@ def test_a_dte_without_folio_is_a_problem_while_the_others_are_read():
     assert parsed.problems == ["DTE #2: no valid TipoDTE/Folio (TipoDTE='34', Folio='')"]
 
 
-@pytest.mark.parametrize("raw, normalized, valid", [
-    ("76.086.428-5", "76086428-5", True), ("76086428-5", "76086428-5", True), ("760864285", "76086428-5", True),
-    ("96.790.240-3", "96790240-3", True), ("10.000.013-k", "10000013-K", True), ("11111111-1", "11111111-1", True),
-    ("76086428-0", "76086428-0", False), ("", "", False), ("ABC", "ABC", False),
-])
+@pytest.mark.parametrize(
+    "raw, normalized, valid",
+    [
+        ("76.086.428-5", "76086428-5", True),
+        ("76086428-5", "76086428-5", True),
+        ("760864285", "76086428-5", True),
+        ("96.790.240-3", "96790240-3", True),
+        ("10.000.013-k", "10000013-K", True),
+        ("11111111-1", "11111111-1", True),
+        ("76086428-0", "76086428-0", False),
+        ("", "", False),
+        ("ABC", "ABC", False),
+    ],
+)
 def test_rut_validation(raw, normalized, valid):
     rut = parse_rut(raw)
     assert (rut.normalized, rut.valid) == (normalized, valid)

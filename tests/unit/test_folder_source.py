@@ -12,7 +12,9 @@ from pipeline.sources.folder import FolderSource
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 10
 
 
-def write_eml(folder: Path, name: str, *, subject: str = "Factura", mtime: int = 1_750_000_000, attachment: bytes = PDF) -> Path:
+def write_eml(
+    folder: Path, name: str, *, subject: str = "Factura", mtime: int = 1_750_000_000, attachment: bytes = PDF
+) -> Path:
     msg = EmailMessage()
     msg["From"] = "Proveedor <facturas@proveedor.cl>"
     msg["Subject"] = subject
@@ -74,7 +76,9 @@ def test_a_message_that_is_gone_raises_message_gone(inbox):
             pass
 
 
-@pytest.mark.parametrize("bad", ["../a.eml", "sub/a.eml", "..", "a\\b.eml", "", ".hidden.eml", "processed", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "bad", ["../a.eml", "sub/a.eml", "..", "a\\b.eml", "", ".hidden.eml", "processed", "/etc/passwd"]
+)
 def test_bad_ids_are_rejected(inbox, bad):
     source = FolderSource(inbox)
     for call in (source.open_message, source.mark_processed, lambda name: source.mark_failed(name, "x")):

@@ -22,8 +22,12 @@ def graph(tmp_path, monkeypatch, redis_client):
     with FakeGraph(tmp_path, page_size=4) as fake:
         for name, value in fake.env().items():
             monkeypatch.setenv(name, value)
-        for name, value in {"GRAPH_READ_TIMEOUT": "1", "GRAPH_CONNECT_TIMEOUT": "2", "GRAPH_BACKOFF_SECONDS": "0.05",
-                            "GRAPH_MAX_ATTEMPTS": "4"}.items():
+        for name, value in {
+            "GRAPH_READ_TIMEOUT": "1",
+            "GRAPH_CONNECT_TIMEOUT": "2",
+            "GRAPH_BACKOFF_SECONDS": "0.05",
+            "GRAPH_MAX_ATTEMPTS": "4",
+        }.items():
             monkeypatch.setenv(name, value)
         yield fake
 
@@ -62,12 +66,15 @@ def test_backfill_filters_on_received_date(graph):
 
 def test_attachments_files_items_references_and_inline_images(graph):
     forwarded = samples.supplier_email(folio=8, attachments=[("inner.pdf", "application/pdf", PDF)])
-    message = graph.add_message("mixed", [
-        Attachment("DTE_7.xml", XML, "application/xml"),
-        Attachment("logo.png", b"\x89PNG....", "image/png", inline=True),
-        Attachment("contrato.docx", None, kind="referenceAttachment"),
-        Attachment("Reenviado", forwarded, kind="itemAttachment"),
-    ])
+    message = graph.add_message(
+        "mixed",
+        [
+            Attachment("DTE_7.xml", XML, "application/xml"),
+            Attachment("logo.png", b"\x89PNG....", "image/png", inline=True),
+            Attachment("contrato.docx", None, kind="referenceAttachment"),
+            Attachment("Reenviado", forwarded, kind="itemAttachment"),
+        ],
+    )
     got = read_all(source(graph), message.id)
     assert got[0] == ("DTE_7.xml", "", XML)
     assert got[1][0] == "logo.png" and "inline" in got[1][1] and got[1][2] is None

@@ -23,10 +23,11 @@ from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 
 pytestmark = pytest.mark.django_db
 
-XML_BOMB = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-            + b"".join(b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10)
-                       for n in range(1, 10))
-            + b"]><EnvioDTE>&lol9;</EnvioDTE>")
+XML_BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10) for n in range(1, 10))
+    + b"]><EnvioDTE>&lol9;</EnvioDTE>"
+)
 XXE = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><DTE>&x;</DTE>'
 
 
@@ -39,8 +40,13 @@ def png() -> bytes:
 @pytest.fixture
 def graph(tmp_path, monkeypatch, redis_client):
     with FakeGraph(tmp_path, page_size=50) as fake:
-        for name, value in {**fake.env(), "GRAPH_READ_TIMEOUT": "5", "GRAPH_CONNECT_TIMEOUT": "2",
-                            "GRAPH_BACKOFF_SECONDS": "0.05", "GRAPH_MAX_ATTEMPTS": "2"}.items():
+        for name, value in {
+            **fake.env(),
+            "GRAPH_READ_TIMEOUT": "5",
+            "GRAPH_CONNECT_TIMEOUT": "2",
+            "GRAPH_BACKOFF_SECONDS": "0.05",
+            "GRAPH_MAX_ATTEMPTS": "2",
+        }.items():
             monkeypatch.setenv(name, value)
         yield fake
 
@@ -52,8 +58,9 @@ def run_graph(graph):
     def run(*messages: tuple[str, list[Attachment]]):
         good = graph.add_message("good", [Attachment("good.pdf", GOOD_PDF, "application/pdf")])
         added = [graph.add_message(subject, attachments) for subject, attachments in messages]
-        mailbox = Mailbox.objects.create(name="hostile-graph", kind="graph",
-                                         settings={"user": graph.user, "processed_folder": "Processed"})
+        mailbox = Mailbox.objects.create(
+            name="hostile-graph", kind="graph", settings={"user": graph.user, "processed_folder": "Processed"}
+        )
         run = process_mailbox(mailbox)
         good_row = Row.objects.get(message__source_id=good.id)
         assert good_row.status == Row.Status.STORED and good_row.preview_status == Row.PreviewStatus.READY
@@ -88,8 +95,9 @@ def test_hostile_names_are_recorded_raw_and_cleaned_for_download(run_graph, case
 
 def test_over_the_size_cap_fails_with_its_reason(run_graph, monkeypatch):
     monkeypatch.setattr(config, "MAX_ATTACHMENT_BYTES", len(GOOD_PDF) + 10)
-    run, (message,) = run_graph(("huge", [Attachment("huge.xml", b"<a>" + b"x" * (len(GOOD_PDF) + 100) + b"</a>",
-                                                     "application/xml")]))
+    run, (message,) = run_graph(
+        ("huge", [Attachment("huge.xml", b"<a>" + b"x" * (len(GOOD_PDF) + 100) + b"</a>", "application/xml")])
+    )
     (row,) = rows(message)
     assert row.status == Row.Status.FAILED and "limit" in row.error and row.blob is None
     assert run.status == FetchRun.Status.COMPLETED_WITH_ERRORS
@@ -120,10 +128,14 @@ def test_a_nested_message_is_stored_as_eml_and_its_attachments_too(run_graph):
     assert "inner.pdf" in names and any(n.endswith(".eml") for n in names)
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("bomb.xml", XML_BOMB, "DOCTYPE"),
-    ("xxe.xml", XXE, "DOCTYPE"),
-], ids=["xml-bomb", "external-entity"])
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("bomb.xml", XML_BOMB, "DOCTYPE"),
+        ("xxe.xml", XXE, "DOCTYPE"),
+    ],
+    ids=["xml-bomb", "external-entity"],
+)
 def test_xml_bomb_and_external_entity_are_refused_with_the_reason(run_graph, name, data, reason):
     _, (message,) = run_graph(("xml", [Attachment(name, data, "application/xml")]))
     (row,) = rows(message)
@@ -135,11 +147,15 @@ def test_xml_bomb_and_external_entity_are_refused_with_the_reason(run_graph, nam
     assert b"root:" not in (classification.summary or "").encode()
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("corrupt.pdf", GOOD_PDF[: len(GOOD_PDF) // 2], "damaged"),
-    ("encrypted.pdf", None, "encrypted"),
-    ("absurd.pdf", None, "absurd"),
-], ids=["corrupt", "encrypted", "absurd-page"])
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("corrupt.pdf", GOOD_PDF[: len(GOOD_PDF) // 2], "damaged"),
+        ("encrypted.pdf", None, "encrypted"),
+        ("absurd.pdf", None, "absurd"),
+    ],
+    ids=["corrupt", "encrypted", "absurd-page"],
+)
 def test_pdfs_that_cannot_be_previewed_record_why(run_graph, name, data, reason):
     from reportlab.lib.pdfencrypt import StandardEncryption
 

@@ -56,20 +56,23 @@ def rfc2231_name() -> bytes:
         b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
         b"Content-Type: application/pdf\r\n"
         b"Content-Disposition: attachment; filename*=UTF-8''factura%20%C3%B1%22%0D%0AX-Evil%3A%201.pdf\r\n"
-        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(GOOD_PDF) + b"--b--\r\n")
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(GOOD_PDF) + b"--b--\r\n"
+    )
 
 
 def encoded_word_name() -> bytes:
     return raw_mail(
         b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
         b'Content-Type: application/xml\r\nContent-Disposition: attachment; filename="=?utf-8?b?ZMOpdGUueG1s?="\r\n'
-        b"\r\n<DTE/>\r\n--b--\r\n")
+        b"\r\n<DTE/>\r\n--b--\r\n"
+    )
 
 
 def unclosed_boundary() -> bytes:
     return raw_mail(
         b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="never"\r\n\r\n--never\r\n'
-        b'Content-Type: application/xml\r\nContent-Disposition: attachment; filename="cut.xml"\r\n\r\n<DTE>truncated')
+        b'Content-Type: application/xml\r\nContent-Disposition: attachment; filename="cut.xml"\r\n\r\n<DTE>truncated'
+    )
 
 
 def nested_message() -> bytes:
@@ -114,9 +117,12 @@ def test_hostile_filenames_are_kept_for_the_record_and_cleaned_for_download(run_
 
 
 def test_a_nul_byte_in_a_filename(run_mail):
-    run_mail(raw_mail(
-        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
-        b'Content-Type: application/xml\r\nContent-Disposition: attachment; filename="nul\x00name.xml"\r\n\r\n<a/>\r\n--b--\r\n'))
+    run_mail(
+        raw_mail(
+            b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            b'Content-Type: application/xml\r\nContent-Disposition: attachment; filename="nul\x00name.xml"\r\n\r\n<a/>\r\n--b--\r\n'
+        )
+    )
     attachment = Attachment.objects.get(message__source_id="01.eml")
     assert "\x00" not in attachment.filename and attachment.filename.endswith(".xml")
 
@@ -166,11 +172,14 @@ def test_a_nested_message_yields_its_own_attachments(run_mail):
     assert "inner.pdf" in names
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("corrupt.pdf", GOOD_PDF[: len(GOOD_PDF) // 2], "damaged"),
-    ("encrypted.pdf", pdf(encrypt=StandardEncryption(userPassword="secret")), "encrypted"),
-    ("absurd.pdf", pdf(pagesize=(100_000, 100_000)), "absurd"),
-])
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("corrupt.pdf", GOOD_PDF[: len(GOOD_PDF) // 2], "damaged"),
+        ("encrypted.pdf", pdf(encrypt=StandardEncryption(userPassword="secret")), "encrypted"),
+        ("absurd.pdf", pdf(pagesize=(100_000, 100_000)), "absurd"),
+    ],
+)
 def test_pdfs_that_cannot_be_previewed_record_why(run_mail, name, data, reason):
     run_mail(mail_with((name, "application/pdf", data)))
     attachment = Attachment.objects.get(message__source_id="01.eml")

@@ -14,11 +14,17 @@ HEAVY = ("reportlab", "boto3", "botocore", "pypdfium2")
 
 
 def _modules_after(code: str, tmp_path) -> set[str]:
-    env = dict(os.environ, STATE_DIR=str(tmp_path), SECRET_KEY="import-weight-test-key", DEBUG="false",
-               DJANGO_SETTINGS_MODULE="webapp.settings")
+    env = dict(
+        os.environ,
+        STATE_DIR=str(tmp_path),
+        SECRET_KEY="import-weight-test-key",
+        DEBUG="false",
+        DJANGO_SETTINGS_MODULE="webapp.settings",
+    )
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", probe], cwd=BASE_DIR, env=env, capture_output=True,
-                            text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     return {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
 
 
@@ -41,6 +47,5 @@ def test_web_process_loads_no_rendering_or_cloud_library(tmp_path):
 
 
 def test_pdfium_loads_only_when_a_preview_is_made(tmp_path):
-    loaded = _modules_after("import webapp.wsgi, pipeline.actors\n"
-                            "from webapp.inbox.services import previews", tmp_path)
+    loaded = _modules_after("import webapp.wsgi, pipeline.actors\nfrom webapp.inbox.services import previews", tmp_path)
     assert "pypdfium2" not in loaded

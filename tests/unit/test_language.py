@@ -28,6 +28,7 @@ ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 # -- the catalog --------------------------------------------------------------------------------
 
+
 def read_po(path: Path) -> list[dict]:
     """The entries of a .po file: msgid, msgid_plural, msgstr (a dict index -> text), flags.
 
@@ -119,20 +120,40 @@ def test_the_committed_mo_holds_exactly_the_po():
 def rows(db):
     mailbox = Mailbox.objects.create(name="proveedores", settings={"path": "/tmp/none"})
     run = FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.COMPLETED)
-    message = MailMessage.objects.create(mailbox=mailbox, fetch_run=run, source_id="m1", subject="Factura 501",
-                                         status=MailMessage.Status.PROCESSED)
+    message = MailMessage.objects.create(
+        mailbox=mailbox, fetch_run=run, source_id="m1", subject="Factura 501", status=MailMessage.Status.PROCESSED
+    )
     blob = Blob.objects.create(sha256="a" * 64, size=1234, content_type="application/pdf", storage_name="a" * 64)
-    Attachment.objects.create(message=message, position=0, original_filename="factura.pdf", filename="factura.pdf",
-                              content_type="application/pdf", blob=blob, status=Attachment.Status.STORED)
-    Document.objects.create(doc_type=33, type_name="Factura electrónica", folio=501,
-                            issue_date=dt.date(2026, 11, 22), issuer_rut="76086428-5",
-                            issuer_name="Distribuidora Ñuble S.A.", total=1_234_567)
+    Attachment.objects.create(
+        message=message,
+        position=0,
+        original_filename="factura.pdf",
+        filename="factura.pdf",
+        content_type="application/pdf",
+        blob=blob,
+        status=Attachment.Status.STORED,
+    )
+    Document.objects.create(
+        doc_type=33,
+        type_name="Factura electrónica",
+        folio=501,
+        issue_date=dt.date(2026, 11, 22),
+        issuer_rut="76086428-5",
+        issuer_name="Distribuidora Ñuble S.A.",
+        total=1_234_567,
+    )
 
 
 def test_admin_index_follows_the_browser(admin_client, rows):
     spanish = admin_client.get(reverse("admin:index"), **SPANISH).content.decode()
-    for text in ("Correo de facturas", "Casillas de correo", "Ejecuciones de descarga", "Adjuntos",
-                 "Documentos tributarios (DTE)", "Panel de procesamiento"):
+    for text in (
+        "Correo de facturas",
+        "Casillas de correo",
+        "Ejecuciones de descarga",
+        "Adjuntos",
+        "Documentos tributarios (DTE)",
+        "Panel de procesamiento",
+    ):
         assert text in spanish, text
     assert "Fetch runs" not in spanish
     english = admin_client.get(reverse("admin:index"), **ENGLISH).content.decode()
@@ -144,8 +165,14 @@ def test_admin_index_follows_the_browser(admin_client, rows):
 def test_attachment_list_in_spanish_and_english(admin_client, rows):
     url = reverse("admin:inbox_attachment_changelist")
     spanish = admin_client.get(url, **SPANISH).content.decode()
-    for text in ("Nombre de archivo", "Tamaño", "Estado de la vista previa", "Guardado", ">Descargar</a>",
-                 "Sin vista previa para este tipo"):
+    for text in (
+        "Nombre de archivo",
+        "Tamaño",
+        "Estado de la vista previa",
+        "Guardado",
+        ">Descargar</a>",
+        "Sin vista previa para este tipo",
+    ):
         assert text in spanish, text
     english = admin_client.get(url, **ENGLISH).content.decode()
     for text in ("Filename", "Size", "Preview status", "Stored", ">Download</a>", "No preview for this type"):
@@ -156,12 +183,26 @@ def test_attachment_list_in_spanish_and_english(admin_client, rows):
 def test_document_list_in_spanish_with_chilean_dates_and_amounts(admin_client, rows):
     url = reverse("admin:documents_document_changelist")
     spanish = admin_client.get(url, **SPANISH).content.decode()
-    for text in ("Emisor", "Fecha de emisión", "Folio", "Pendiente", "RUT válido", "22-11-2026", "$1.234.567",
-                 "Descargar los documentos seleccionados en un ZIP"):
+    for text in (
+        "Emisor",
+        "Fecha de emisión",
+        "Folio",
+        "Pendiente",
+        "RUT válido",
+        "22-11-2026",
+        "$1.234.567",
+        "Descargar los documentos seleccionados en un ZIP",
+    ):
         assert text in spanish, text
     english = admin_client.get(url, **ENGLISH).content.decode()
-    for text in ("Issuer", "Issue date", "Pending", "Nov. 22, 2026", "$1.234.567",
-                 "Download selected documents as a ZIP"):
+    for text in (
+        "Issuer",
+        "Issue date",
+        "Pending",
+        "Nov. 22, 2026",
+        "$1.234.567",
+        "Download selected documents as a ZIP",
+    ):
         assert text in english, text
     assert "22-11-2026" not in english
 
@@ -175,6 +216,7 @@ def test_run_status_and_messages_are_spanish(admin_client, rows):
 
 
 # -- formats ------------------------------------------------------------------------------------
+
 
 def render(template: str, **context) -> str:
     return Template(template).render(Context(context))

@@ -59,14 +59,36 @@ def test_plain_lines_are_readable_with_the_context_at_the_end():
 def test_gunicorn_access_lines_become_fields():
     logger, stream = _capture(logs.JsonFormatter())
     access = logging.getLogger("gunicorn.access")
-    record = access.makeRecord("gunicorn.access", logging.INFO, __file__, 1, '%(h)s "%(r)s" %(s)s',
-                               ({"h": "10.0.0.1", "m": "GET", "U": "/health/", "s": "200", "B": "15",
-                                 "D": "2500", "a": "kube-probe/1.30", "r": "GET /health/ HTTP/1.1"},), None)
+    record = access.makeRecord(
+        "gunicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%(h)s "%(r)s" %(s)s',
+        (
+            {
+                "h": "10.0.0.1",
+                "m": "GET",
+                "U": "/health/",
+                "s": "200",
+                "B": "15",
+                "D": "2500",
+                "a": "kube-probe/1.30",
+                "r": "GET /health/ HTTP/1.1",
+            },
+        ),
+        None,
+    )
     logger.handle(record)
     line = json.loads(stream.getvalue())
     assert line["logger"] == "gunicorn.access"
-    assert (line["method"], line["path"], line["status"], line["bytes"], line["duration_ms"]) == \
-        ("GET", "/health/", 200, 15, 2.5)
+    assert (line["method"], line["path"], line["status"], line["bytes"], line["duration_ms"]) == (
+        "GET",
+        "/health/",
+        200,
+        15,
+        2.5,
+    )
     assert line["message"] == "GET /health/ 200"
 
 
@@ -107,12 +129,15 @@ def test_the_middleware_puts_actor_message_id_ids_and_duration_on_every_line():
 
 
 def test_the_scheduler_logs_json_without_django(tmp_path):
-    code = ("import logging, scheduler\nfrom pipeline import logs\nlogs.configure()\n"
-            "logging.getLogger('scheduler').info('tick sent for slot %s', 'x')\n"
-            "import sys; print('django' in sys.modules)")
+    code = (
+        "import logging, scheduler\nfrom pipeline import logs\nlogs.configure()\n"
+        "logging.getLogger('scheduler').info('tick sent for slot %s', 'x')\n"
+        "import sys; print('django' in sys.modules)"
+    )
     env = dict(os.environ, LOG_FORMAT="json", STATE_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                            timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert (line["logger"], line["message"]) == ("scheduler", "tick sent for slot x")
     assert result.stdout.strip() == "False"

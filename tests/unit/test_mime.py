@@ -14,7 +14,9 @@ from pipeline.sources.base import CHUNK_SIZE
 from pipeline.sources.mime import LINE_LIMIT, MAX_MESSAGE_DEPTH, UNCLOSED, MimeReader, read_headers
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\r\n"
-XML = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<DTE><Folio>1</Folio><RznSoc>Compañía</RznSoc></DTE>\n'.encode("latin-1")
+XML = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<DTE><Folio>1</Folio><RznSoc>Compañía</RznSoc></DTE>\n'.encode(
+    "latin-1"
+)
 
 
 def message(*, text: str = "Adjunto factura.", html: bool = False) -> EmailMessage:
@@ -41,7 +43,11 @@ def read_all(raw: bytes) -> list[tuple[object, bytes]]:
 
 def multipart(*parts: bytes, boundary: bytes = b"XYZ", close: bool = True) -> bytes:
     """A hand-written multipart/mixed message; each part is its raw header block + body."""
-    head = b"From: a@b.cl\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"" + boundary + b"\"\r\n\r\npreamble\r\n"
+    head = (
+        b'From: a@b.cl\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="'
+        + boundary
+        + b'"\r\n\r\npreamble\r\n'
+    )
     body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
     return head + body + (b"--" + boundary + b"--\r\nepilogue\r\n" if close else b"")
 
@@ -101,11 +107,16 @@ def test_filenames_are_decoded_but_returned_as_received(header, expected):
 
 
 def test_a_malformed_header_becomes_a_problem_not_a_crash():
-    raw = multipart(b"Content-Type: application/pdf; name*0*=bogus'''%%%; name*1=\"x\r\nContent-Disposition: attachment; filename*=\r\n\r\n%PDF")
+    raw = multipart(
+        b"Content-Type: application/pdf; name*0*=bogus'''%%%; name*1=\"x\r\nContent-Disposition: attachment; filename*=\r\n\r\n%PDF"
+    )
     [(attachment, data)] = read_all(raw)
     assert data == b"%PDF" and attachment.content_type == "application/pdf"
     assert attachment.filename == "attachment-1.pdf"
-    assert [text.split(":")[0] for text in attachment.problems] == ["malformed Content-Type header", "malformed Content-Disposition header"]
+    assert [text.split(":")[0] for text in attachment.problems] == [
+        "malformed Content-Type header",
+        "malformed Content-Disposition header",
+    ]
 
 
 def test_a_header_class_that_raises_becomes_a_problem(monkeypatch):
@@ -120,7 +131,11 @@ def test_a_header_class_that_raises_becomes_a_problem(monkeypatch):
 
 
 def test_parts_without_a_name_get_one_from_their_type():
-    raw = multipart(b"Content-Type: text/plain\r\n\r\nbody", b"Content-Type: image/png\r\n\r\npng", b"Content-Type: application/pdf\r\n\r\npdf")
+    raw = multipart(
+        b"Content-Type: text/plain\r\n\r\nbody",
+        b"Content-Type: image/png\r\n\r\npng",
+        b"Content-Type: application/pdf\r\n\r\npdf",
+    )
     assert [a.filename for a, _ in read_all(raw)] == ["attachment-1.png", "attachment-2.pdf"]
 
 
@@ -148,14 +163,20 @@ def test_nesting_deeper_than_the_cap_is_delivered_whole_with_a_problem():
 
 
 def test_a_boundary_that_never_closes_ends_the_part_at_eof_with_a_problem():
-    raw = multipart(b"Content-Type: application/pdf; name=a.pdf\r\n\r\nfirst", b"Content-Type: application/xml; name=b.xml\r\n\r\n<x>\r\nstill", close=False)
+    raw = multipart(
+        b"Content-Type: application/pdf; name=a.pdf\r\n\r\nfirst",
+        b"Content-Type: application/xml; name=b.xml\r\n\r\n<x>\r\nstill",
+        close=False,
+    )
     (first, first_data), (second, second_data) = read_all(raw)
     assert first_data == b"first" and first.problems == []
     assert second_data == b"<x>\r\nstill\r\n" and second.problems == [UNCLOSED]
 
 
 def test_an_inner_multipart_closed_by_its_parent_loses_nothing_after_it():
-    inner = b"Content-Type: multipart/related; boundary=IN\r\n\r\n--IN\r\nContent-Type: image/png; name=a.png\r\n\r\npng"
+    inner = (
+        b"Content-Type: multipart/related; boundary=IN\r\n\r\n--IN\r\nContent-Type: image/png; name=a.png\r\n\r\npng"
+    )
     raw = multipart(inner, b"Content-Type: application/pdf; name=b.pdf\r\n\r\npdf")
     reader = MimeReader(io.BytesIO(raw))
     got = [(a.filename, b"".join(a.open_chunks())) for a in reader.attachments()]
@@ -166,7 +187,9 @@ def test_an_inner_multipart_closed_by_its_parent_loses_nothing_after_it():
 def test_sixty_attachments_and_a_zero_byte_one():
     msg = message()
     for number in range(60):
-        msg.add_attachment(f"content {number}".encode() * number, maintype="application", subtype="pdf", filename=f"f{number}.pdf")
+        msg.add_attachment(
+            f"content {number}".encode() * number, maintype="application", subtype="pdf", filename=f"f{number}.pdf"
+        )
     got = read_all(msg.as_bytes())
     assert [a.filename for a, _ in got] == [f"f{number}.pdf" for number in range(60)]
     assert [data for _, data in got] == [f"content {number}".encode() * number for number in range(60)]
@@ -278,7 +301,7 @@ def test_memory_stays_small_while_a_30_mb_attachment_is_hashed(tmp_path):
     expected = hashlib.sha256()
     with open(path, "wb") as fp:
         fp.write(
-            b"From: a@b.cl\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+            b'From: a@b.cl\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n'
             b"--B\r\nContent-Type: text/plain\r\n\r\nhola\r\n"
             b"--B\r\nContent-Type: application/pdf; name=big.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         )

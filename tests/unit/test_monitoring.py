@@ -31,9 +31,17 @@ def _worker(client, host: str = "web-1", pid: int = 123) -> None:
 def run():
     mailbox = Mailbox.objects.create(name="facturas")
     started = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.timezone.utc)
-    return FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.COMPLETED, messages_seen=2, messages_new=2,
-                                   attachments_stored=3, attachments_failed=1, started_at=started,
-                                   finished_at=started + dt.timedelta(seconds=4), created_at=started)
+    return FetchRun.objects.create(
+        mailbox=mailbox,
+        status=FetchRun.Status.COMPLETED,
+        messages_seen=2,
+        messages_new=2,
+        attachments_stored=3,
+        attachments_failed=1,
+        started_at=started,
+        finished_at=started + dt.timedelta(seconds=4),
+        created_at=started,
+    )
 
 
 def test_healthy_pipeline(redis_client, run):
@@ -45,11 +53,23 @@ def test_healthy_pipeline(redis_client, run):
     assert report["workers"][0]["host"] == "web-1" and report["workers"][0]["pid"] == "123"
     assert report["scheduler"]["missed_slots"] == 0 and report["scheduler"]["every_seconds"] == 900
     assert report["queues"]["default"] == {"ready": 0, "in_progress": 0, "delayed": 0, "dead": 0}
-    assert report["mailboxes"] == [{"mailbox": "facturas", "last_run": {
-        "id": run.pk, "status": "completed", "trigger": "schedule", "created_at": run.created_at.isoformat(),
-        "finished_at": run.finished_at.isoformat(), "age_seconds": pytest.approx(
-            (dt.datetime.now(dt.timezone.utc) - run.created_at).total_seconds(), abs=60),
-        "attachments_failed": 1, "messages_failed": 0}}]
+    assert report["mailboxes"] == [
+        {
+            "mailbox": "facturas",
+            "last_run": {
+                "id": run.pk,
+                "status": "completed",
+                "trigger": "schedule",
+                "created_at": run.created_at.isoformat(),
+                "finished_at": run.finished_at.isoformat(),
+                "age_seconds": pytest.approx(
+                    (dt.datetime.now(dt.timezone.utc) - run.created_at).total_seconds(), abs=60
+                ),
+                "attachments_failed": 1,
+                "messages_failed": 0,
+            },
+        }
+    ]
 
 
 def test_one_missed_slot_is_tolerated_two_are_not(redis_client, run):
@@ -106,29 +126,40 @@ def test_metrics_need_the_bearer_token(client, redis_client, run, monkeypatch):
 
 def test_metrics_count_messages_attachments_bytes_failures_and_durations(client, redis_client, run, monkeypatch):
     monkeypatch.setenv("METRICS_TOKEN", "s3cret-token")
-    message = MailMessage.objects.create(mailbox=run.mailbox, fetch_run=run, source_id="a",
-                                         status=MailMessage.Status.PROCESSED)
+    message = MailMessage.objects.create(
+        mailbox=run.mailbox, fetch_run=run, source_id="a", status=MailMessage.Status.PROCESSED
+    )
     blob = Blob.objects.create(sha256="a" * 64, size=1500, storage_name="blobs/aa/aa/x")
-    Attachment.objects.create(message=message, position=0, original_filename="f.pdf", filename="f.pdf", blob=blob,
-                              status=Attachment.Status.STORED, preview_status=Attachment.PreviewStatus.READY)
-    Attachment.objects.create(message=message, position=1, original_filename="big.pdf", filename="big.pdf",
-                              status=Attachment.Status.FAILED)
+    Attachment.objects.create(
+        message=message,
+        position=0,
+        original_filename="f.pdf",
+        filename="f.pdf",
+        blob=blob,
+        status=Attachment.Status.STORED,
+        preview_status=Attachment.PreviewStatus.READY,
+    )
+    Attachment.objects.create(
+        message=message, position=1, original_filename="big.pdf", filename="big.pdf", status=Attachment.Status.FAILED
+    )
     _worker(redis_client)
     redis_client.rpush("dramatiq:default", "m1", "m2")
     answer = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
     assert answer.status_code == 200 and answer["Content-Type"].startswith("text/plain")
     text = answer.content.decode()
-    for line in ('invoicemail_messages{mailbox="facturas",status="processed"} 1.0',
-                 'invoicemail_attachments{status="stored"} 1.0',
-                 'invoicemail_attachments{status="failed"} 1.0',
-                 'invoicemail_previews{status="ready"} 1.0',
-                 "invoicemail_stored_bytes_total 1500.0",
-                 "invoicemail_stored_objects_total 1.0",
-                 'invoicemail_fetch_runs{mailbox="facturas",status="completed"} 1.0',
-                 'invoicemail_failures_total{kind="attachment",mailbox="facturas"} 1.0',
-                 'invoicemail_fetch_run_duration_seconds_count{mailbox="facturas"} 1.0',
-                 'invoicemail_fetch_run_duration_seconds_sum{mailbox="facturas"} 4.0',
-                 'invoicemail_queue_messages{queue="default",state="ready"} 2.0',
-                 "invoicemail_worker_processes 1.0",
-                 "invoicemail_redis_up 1.0"):
+    for line in (
+        'invoicemail_messages{mailbox="facturas",status="processed"} 1.0',
+        'invoicemail_attachments{status="stored"} 1.0',
+        'invoicemail_attachments{status="failed"} 1.0',
+        'invoicemail_previews{status="ready"} 1.0',
+        "invoicemail_stored_bytes_total 1500.0",
+        "invoicemail_stored_objects_total 1.0",
+        'invoicemail_fetch_runs{mailbox="facturas",status="completed"} 1.0',
+        'invoicemail_failures_total{kind="attachment",mailbox="facturas"} 1.0',
+        'invoicemail_fetch_run_duration_seconds_count{mailbox="facturas"} 1.0',
+        'invoicemail_fetch_run_duration_seconds_sum{mailbox="facturas"} 4.0',
+        'invoicemail_queue_messages{queue="default",state="ready"} 2.0',
+        "invoicemail_worker_processes 1.0",
+        "invoicemail_redis_up 1.0",
+    ):
         assert line in text, line

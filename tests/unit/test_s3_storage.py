@@ -52,21 +52,30 @@ def s3_storage(s3, settings):
 
 
 def _store(content: bytes, content_type: str = "application/pdf") -> Blob:
-    chunks = (content[i:i + 65536] for i in range(0, len(content), 65536))
+    chunks = (content[i : i + 65536] for i in range(0, len(content), 65536))
     with spool(chunks, max_bytes=10**9) as spooled:
         name = save_spooled(storages["default"], spooled)
-        return Blob.objects.create(sha256=spooled.sha256, size=spooled.size, content_type=content_type,
-                                   storage_name=name)
+        return Blob.objects.create(
+            sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name
+        )
 
 
 def _attachment(blob: Blob, filename: str, content_type: str = "application/pdf") -> Attachment:
     mailbox = Mailbox.objects.create(name=f"s3-{blob.pk}")
     run = FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.COMPLETED)
-    message = MailMessage.objects.create(mailbox=mailbox, fetch_run=run, source_id=f"m-{blob.pk}",
-                                         status=MailMessage.Status.PROCESSED)
-    return Attachment.objects.create(message=message, position=0, original_filename=filename, filename=filename,
-                                     content_type=content_type, blob=blob, status=Attachment.Status.STORED,
-                                     preview_status=Attachment.PreviewStatus.PENDING)
+    message = MailMessage.objects.create(
+        mailbox=mailbox, fetch_run=run, source_id=f"m-{blob.pk}", status=MailMessage.Status.PROCESSED
+    )
+    return Attachment.objects.create(
+        message=message,
+        position=0,
+        original_filename=filename,
+        filename=filename,
+        content_type=content_type,
+        blob=blob,
+        status=Attachment.Status.STORED,
+        preview_status=Attachment.PreviewStatus.PENDING,
+    )
 
 
 def test_large_upload_is_multipart_and_named_by_hash(s3, s3_storage):
@@ -106,7 +115,9 @@ def test_download_redirects_to_a_signed_url_with_the_original_filename(s3, s3_st
     assert fetched.content == content
     assert fetched.headers["Content-Type"] == "application/pdf"
     disposition = fetched.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;") and "filename*=utf-8''Factura%20%C3%91u%C3%B1oa%2077.pdf" in disposition
+    assert (
+        disposition.startswith("attachment;") and "filename*=utf-8''Factura%20%C3%91u%C3%B1oa%2077.pdf" in disposition
+    )
 
     # Anonymous users are sent to the login page, never to a signed URL.
     admin_client.logout()
@@ -138,14 +149,25 @@ def test_preview_renders_from_a_local_copy_and_is_served_inline(s3, s3_storage, 
 
 
 def test_settings_build_s3_storage_from_the_environment_without_loading_boto3(tmp_path):
-    env = dict(os.environ, STATE_DIR=str(tmp_path), SECRET_KEY="s3-settings-test", DEBUG="false",
-               DJANGO_SETTINGS_MODULE="webapp.settings", STORAGE_BACKEND="s3", AWS_STORAGE_BUCKET_NAME="invoices",
-               AWS_S3_ENDPOINT_URL="https://minio.example.com", AWS_S3_ADDRESSING_STYLE="path",
-               AWS_QUERYSTRING_EXPIRE="120")
-    probe = ("import json, sys, webapp.wsgi\nfrom django.conf import settings\n"
-             "print(json.dumps([settings.STORAGES['default'], 'boto3' in sys.modules]))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                            timeout=60)
+    env = dict(
+        os.environ,
+        STATE_DIR=str(tmp_path),
+        SECRET_KEY="s3-settings-test",
+        DEBUG="false",
+        DJANGO_SETTINGS_MODULE="webapp.settings",
+        STORAGE_BACKEND="s3",
+        AWS_STORAGE_BUCKET_NAME="invoices",
+        AWS_S3_ENDPOINT_URL="https://minio.example.com",
+        AWS_S3_ADDRESSING_STYLE="path",
+        AWS_QUERYSTRING_EXPIRE="120",
+    )
+    probe = (
+        "import json, sys, webapp.wsgi\nfrom django.conf import settings\n"
+        "print(json.dumps([settings.STORAGES['default'], 'boto3' in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     storage, boto3_loaded = json.loads(result.stdout.splitlines()[-1])
     assert storage["BACKEND"] == "pipeline.s3.S3Storage"
@@ -156,6 +178,7 @@ def test_settings_build_s3_storage_from_the_environment_without_loading_boto3(tm
     assert not boto3_loaded, "the web process loads boto3 only when it first touches storage"
 
     env.pop("AWS_STORAGE_BUCKET_NAME")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "AWS_STORAGE_BUCKET_NAME" in result.stderr

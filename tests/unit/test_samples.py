@@ -22,9 +22,15 @@ def _text(root: etree._Element, path: str) -> str:
 
 @pytest.mark.parametrize(
     "number,expected",
-    [(76086428, "76086428-5"), (96790240, "96790240-3"), (11111111, "11111111-1"),
-     (12345678, "12345678-5"), (10000013, "10000013-K"), (10000004, "10000004-0"),
-     (1, "1-9")],
+    [
+        (76086428, "76086428-5"),
+        (96790240, "96790240-3"),
+        (11111111, "11111111-1"),
+        (12345678, "12345678-5"),
+        (10000013, "10000013-K"),
+        (10000004, "10000004-0"),
+        (1, "1-9"),
+    ],
 )
 def test_valid_rut_computes_the_mod11_check_digit(number, expected):
     assert samples.valid_rut(number) == expected
@@ -141,8 +147,9 @@ def test_supplier_email_parses_back_with_both_attachments():
 
 def test_supplier_email_takes_custom_attachments_and_message_id():
     blob = bytes(range(256)) * 10
-    data = samples.supplier_email(message_id="<fixed@example.cl>",
-                                  attachments=[("raro.bin", "application/octet-stream", blob)])
+    data = samples.supplier_email(
+        message_id="<fixed@example.cl>", attachments=[("raro.bin", "application/octet-stream", blob)]
+    )
     message = message_from_bytes(data, policy=policy.default)
     assert message["Message-ID"] == "<fixed@example.cl>"
     [part] = message.iter_attachments()

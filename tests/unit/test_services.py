@@ -110,8 +110,14 @@ def test_saving_is_idempotent_and_resumes_after_the_last_stored_attachment(mailb
     drop(inbox, "a.eml", attachments=[("one.pdf", "application/pdf", PDF), ("two.xml", "application/xml", b"<a/>")])
     _, new = fetch(mailbox)
     message = MailMessage.objects.get(pk=new[0])
-    Attachment.objects.create(message=message, position=0, original_filename="one.pdf", filename="one.pdf",
-                              status=Attachment.Status.SKIPPED, error="stored by an earlier delivery")
+    Attachment.objects.create(
+        message=message,
+        position=0,
+        original_filename="one.pdf",
+        filename="one.pdf",
+        status=Attachment.Status.SKIPPED,
+        error="stored by an earlier delivery",
+    )
     save_all(new)
     assert list(message.attachments.values_list("position", "status")) == [(0, "skipped"), (1, "stored")]
     assert message_begin_delivery(message_id=message.pk) is None, "a processed message is not worked on again"
@@ -119,9 +125,15 @@ def test_saving_is_idempotent_and_resumes_after_the_last_stored_attachment(mailb
 
 def test_oversized_and_empty_attachments_are_recorded_not_stored(mailbox, inbox, monkeypatch):
     monkeypatch.setattr(config, "MAX_ATTACHMENT_BYTES", 1000)
-    drop(inbox, "a.eml", attachments=[("big.pdf", "application/pdf", b"%PDF-" + b"x" * 2000),
-                                      ("empty.pdf", "application/pdf", b""),
-                                      ("ok.xml", "application/xml", b"<ok/>")])
+    drop(
+        inbox,
+        "a.eml",
+        attachments=[
+            ("big.pdf", "application/pdf", b"%PDF-" + b"x" * 2000),
+            ("empty.pdf", "application/pdf", b""),
+            ("ok.xml", "application/xml", b"<ok/>"),
+        ],
+    )
     run, new = fetch(mailbox)
     save_all(new)
     run.refresh_from_db()
@@ -167,8 +179,11 @@ def test_stale_pending_work_is_claimed_once_per_period(mailbox, inbox):
 
 
 def test_previews_are_rendered_once_per_content_and_bad_pdfs_are_recorded(mailbox, inbox):
-    drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF),
-                                      ("broken.pdf", "application/pdf", PDF[: len(PDF) // 2])])
+    drop(
+        inbox,
+        "a.eml",
+        attachments=[("f.pdf", "application/pdf", PDF), ("broken.pdf", "application/pdf", PDF[: len(PDF) // 2])],
+    )
     _, new = fetch(mailbox)
     outcome = save_all(new)[0]
     good, broken = (Attachment.objects.get(pk=pk) for pk in outcome.to_render)

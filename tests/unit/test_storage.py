@@ -10,7 +10,7 @@ from pipeline.storage import ContentTooLarge, blob_name, local_copy, save_spoole
 
 def chunks(data: bytes, size: int = 1000):
     for start in range(0, len(data), size):
-        yield data[start:start + size]
+        yield data[start : start + size]
 
 
 def test_spool_hashes_counts_and_keeps_the_head(tmp_path):

@@ -35,19 +35,25 @@ READ_ONLY_MODELS = ("fetchrun", "mailmessage", "blob", "attachment")
 
 def tiny_png() -> bytes:
     """A valid 1x1 white PNG."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff"))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def store_blob(content: bytes, content_type: str = "application/pdf") -> Blob:
-    with spool(iter([content[i:i + 1000] for i in range(0, len(content), 1000)]), max_bytes=10**7) as spooled:
+    with spool(iter([content[i : i + 1000] for i in range(0, len(content), 1000)]), max_bytes=10**7) as spooled:
         name = save_spooled(storages["default"], spooled)
-        return Blob.objects.create(sha256=spooled.sha256, size=spooled.size, content_type=content_type,
-                                   storage_name=name)
+        return Blob.objects.create(
+            sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name
+        )
 
 
 @pytest.fixture
@@ -58,22 +64,42 @@ def mailbox() -> Mailbox:
 @pytest.fixture
 def message(mailbox: Mailbox) -> MailMessage:
     run = FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.COMPLETED, messages_seen=3, messages_new=1)
-    return MailMessage.objects.create(mailbox=mailbox, fetch_run=run, source_id="src-1", subject="Factura 123",
-                                      sender="billing@supplier.cl", internet_message_id="<abc@supplier.cl>",
-                                      status=MailMessage.Status.PROCESSED, error="boom " * 50, attachment_count=2)
+    return MailMessage.objects.create(
+        mailbox=mailbox,
+        fetch_run=run,
+        source_id="src-1",
+        subject="Factura 123",
+        sender="billing@supplier.cl",
+        internet_message_id="<abc@supplier.cl>",
+        status=MailMessage.Status.PROCESSED,
+        error="boom " * 50,
+        attachment_count=2,
+    )
 
 
-def make_attachment(message: MailMessage, *, position: int = 0, filename: str = "factura.pdf",
-                    blob: Blob | None = None, ready_preview: bool = False) -> Attachment:
+def make_attachment(
+    message: MailMessage,
+    *,
+    position: int = 0,
+    filename: str = "factura.pdf",
+    blob: Blob | None = None,
+    ready_preview: bool = False,
+) -> Attachment:
     attachment = Attachment.objects.create(
-        message=message, position=position, original_filename=filename, filename=filename,
-        content_type="application/pdf", blob=blob,
+        message=message,
+        position=position,
+        original_filename=filename,
+        filename=filename,
+        content_type="application/pdf",
+        blob=blob,
         status=Attachment.Status.STORED if blob else Attachment.Status.SKIPPED,
     )
     if ready_preview:
         name = preview_name(blob.sha256)
         storages["default"].save(name, ContentFile(tiny_png(), name=name))
-        Attachment.objects.filter(pk=attachment.pk).update(preview_status=Attachment.PreviewStatus.READY, preview_name=name)
+        Attachment.objects.filter(pk=attachment.pk).update(
+            preview_status=Attachment.PreviewStatus.READY, preview_name=name
+        )
         attachment.refresh_from_db()
     return attachment
 
@@ -86,8 +112,10 @@ def attachment(message: MailMessage) -> Attachment:
 def login(client, django_user_model, *, staff: bool, permitted: bool, username: str = "clerk"):
     user = django_user_model.objects.create_user(username=username, password="pw-not-used", is_staff=staff)
     if permitted:
-        user.user_permissions.add(Permission.objects.get(content_type__app_label="inbox", codename="view_attachment"),
-                                  Permission.objects.get(codename="view_all_mailboxes"))  # not limited to some mailboxes
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label="inbox", codename="view_attachment"),
+            Permission.objects.get(codename="view_all_mailboxes"),
+        )  # not limited to some mailboxes
     client.force_login(user)
     return client
 
@@ -179,11 +207,15 @@ def test_changelist_queries_do_not_grow_with_rows(admin_client, message, model):
 # --- "Fetch now" --------------------------------------------------------------------------------
 
 
-def test_fetch_now_action_creates_a_manual_run_and_enqueues_after_commit(admin_client, mailbox,
-                                                                       django_capture_on_commit_callbacks):
+def test_fetch_now_action_creates_a_manual_run_and_enqueues_after_commit(
+    admin_client, mailbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = admin_client.post(reverse("admin:inbox_mailbox_changelist"),
-                                     {"action": "fetch_now", "_selected_action": [mailbox.pk]}, follow=True)
+        response = admin_client.post(
+            reverse("admin:inbox_mailbox_changelist"),
+            {"action": "fetch_now", "_selected_action": [mailbox.pk]},
+            follow=True,
+        )
     assert response.status_code == 200
     run = FetchRun.objects.get(mailbox=mailbox)
     assert run.trigger == FetchRun.Trigger.MANUAL and run.status == FetchRun.Status.PENDING
@@ -194,18 +226,23 @@ def test_fetch_now_action_creates_a_manual_run_and_enqueues_after_commit(admin_c
 def test_fetch_now_while_a_run_is_active_starts_nothing(admin_client, mailbox, django_capture_on_commit_callbacks):
     FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.RUNNING, trigger=FetchRun.Trigger.SCHEDULE)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = admin_client.post(reverse("admin:inbox_mailbox_changelist"),
-                                     {"action": "fetch_now", "_selected_action": [mailbox.pk]}, follow=True)
+        response = admin_client.post(
+            reverse("admin:inbox_mailbox_changelist"),
+            {"action": "fetch_now", "_selected_action": [mailbox.pk]},
+            follow=True,
+        )
     assert "already in progress" in response.content.decode()
     assert FetchRun.objects.filter(mailbox=mailbox).count() == 1
     assert callbacks == []
 
 
-def test_fetch_now_sends_the_run_to_redis_once_committed(admin_client, mailbox, redis_client,
-                                                         django_capture_on_commit_callbacks):
+def test_fetch_now_sends_the_run_to_redis_once_committed(
+    admin_client, mailbox, redis_client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(reverse("admin:inbox_mailbox_changelist"),
-                          {"action": "fetch_now", "_selected_action": [mailbox.pk]})
+        admin_client.post(
+            reverse("admin:inbox_mailbox_changelist"), {"action": "fetch_now", "_selected_action": [mailbox.pk]}
+        )
     run = FetchRun.objects.get(mailbox=mailbox)
     queued = [json.loads(body) for body in redis_client.hvals("dramatiq:default.msgs")]
     assert [(m["actor_name"], m["args"]) for m in queued] == [("fetch_mailbox", [run.pk])]
@@ -289,12 +326,15 @@ def test_download_is_get_only(admin_client, attachment):
     assert admin_client.post(download_url(attachment.pk)).status_code == 405
 
 
-@pytest.mark.parametrize("raw", [
-    'ño"\r\nX-Injected: 1 ../../fa"ct\r\nura ñ.pdf',
-    'in"voice\r\nSet-Cookie: a=b.pdf',
-    "../../../etc/passwd",
-    "\r\n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        'ño"\r\nX-Injected: 1 ../../fa"ct\r\nura ñ.pdf',
+        'in"voice\r\nSet-Cookie: a=b.pdf',
+        "../../../etc/passwd",
+        "\r\n",
+    ],
+)
 def test_hostile_filename_gives_a_clean_header(admin_client, message, raw):
     hostile = make_attachment(message, position=1, filename=raw, blob=store_blob(PDF_BYTES))
     response = admin_client.get(download_url(hostile.pk))
@@ -334,8 +374,9 @@ def test_preview_is_served_inline_as_png(client, django_user_model, attachment):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("status", [Attachment.PreviewStatus.NONE, Attachment.PreviewStatus.PENDING,
-                                    Attachment.PreviewStatus.FAILED])
+@pytest.mark.parametrize(
+    "status", [Attachment.PreviewStatus.NONE, Attachment.PreviewStatus.PENDING, Attachment.PreviewStatus.FAILED]
+)
 def test_preview_not_ready_is_404(admin_client, attachment, status):
     Attachment.objects.filter(pk=attachment.pk).update(preview_status=status)
     assert admin_client.get(preview_url(attachment.pk)).status_code == 404
@@ -369,8 +410,9 @@ def test_health_ok(client, redis_url, monkeypatch, fresh_shared_client):
 
 def test_health_503_when_redis_is_unreachable(client, monkeypatch):
     port = free_port()  # nothing listens there
-    monkeypatch.setattr(locks, "shared_client",
-                        lambda: redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1))
+    monkeypatch.setattr(
+        locks, "shared_client", lambda: redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    )
     response = client.get("/health/")
     assert response.status_code == 503
     data = response.json()

@@ -29,7 +29,7 @@ class IssuerFilter(admin.SimpleListFilter):
     parameter_name = "issuer"
 
     def lookups(self, request, model_admin):
-        rows = (Document.objects.order_by("issuer_name").values_list("issuer_rut", "issuer_name").distinct())
+        rows = Document.objects.order_by("issuer_name").values_list("issuer_rut", "issuer_name").distinct()
         return [(rut, f"{name or '?'} ({format_rut(rut)})") for rut, name in rows[:ISSUER_FILTER_LIMIT]]
 
     def queryset(self, request, queryset):
@@ -127,8 +127,16 @@ class SourceInline(admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdmin):
-    list_display = ("thumbnail", "doc_type", "folio", "issuer_display", "issue_date", "total_display",
-                    "printable_status", "rut_flag")
+    list_display = (
+        "thumbnail",
+        "doc_type",
+        "folio",
+        "issuer_display",
+        "issue_date",
+        "total_display",
+        "printable_status",
+        "rut_flag",
+    )
     list_display_links = ("folio",)
     list_filter = ("doc_type", IssuerFilter, IssueDateRangeFilter, "printable_status", "issuer_rut_valid")
     date_hierarchy = "issue_date"
@@ -142,13 +150,36 @@ class DocumentAdmin(ReadOnlyAdmin):
         (None, {"fields": ("preview", "files", "doc_type", "type_name", "folio", "issue_date")}),
         (_("Issuer"), {"fields": ("issuer_rut_display", "issuer_rut_valid", "issuer_rut_error", "issuer_name")}),
         (_("Receiver"), {"fields": ("receiver_rut_display", "receiver_rut_valid", "receiver_name")}),
-        (_("Amounts (CLP)"), {"fields": ("net_display", "exempt_display", "vat_display", "total_display",
-         "line_count")}),
-        (_("Pipeline"), {"fields": ("resolution_number", "resolution_date", "referenced_by_links", "printable_status",
-                                 "printable_error", "created_at", "updated_at")}),
+        (
+            _("Amounts (CLP)"),
+            {"fields": ("net_display", "exempt_display", "vat_display", "total_display", "line_count")},
+        ),
+        (
+            _("Pipeline"),
+            {
+                "fields": (
+                    "resolution_number",
+                    "resolution_date",
+                    "referenced_by_links",
+                    "printable_status",
+                    "printable_error",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
     )
-    readonly_fields = ("preview", "files", "issuer_rut_display", "receiver_rut_display", "net_display",
-                       "exempt_display", "vat_display", "total_display", "referenced_by_links")
+    readonly_fields = (
+        "preview",
+        "files",
+        "issuer_rut_display",
+        "receiver_rut_display",
+        "net_display",
+        "exempt_display",
+        "vat_display",
+        "total_display",
+        "referenced_by_links",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         return visible_documents(request.user, super().get_queryset(request))
@@ -180,16 +211,22 @@ class DocumentAdmin(ReadOnlyAdmin):
     def thumbnail(self, obj: Document) -> str:
         if obj.printable_status != Document.PrintableStatus.READY:
             return EMPTY
-        return format_html('<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
-                           reverse("documents:preview", args=[obj.pk]), obj)
+        return format_html(
+            '<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
+            reverse("documents:preview", args=[obj.pk]),
+            obj,
+        )
 
     @admin.display(description=_("preview"))
     def preview(self, obj: Document) -> str:
         if obj.printable_status != Document.PrintableStatus.READY:
             return obj.printable_error or gettext("no printable yet")
-        return format_html('<a href="{}"><img src="{}" alt="{}" width="320" style="border:1px solid #ccc"></a>',
-                           reverse("documents:printable_download", args=[obj.pk]),
-                           reverse("documents:preview", args=[obj.pk]), obj)
+        return format_html(
+            '<a href="{}"><img src="{}" alt="{}" width="320" style="border:1px solid #ccc"></a>',
+            reverse("documents:printable_download", args=[obj.pk]),
+            reverse("documents:preview", args=[obj.pk]),
+            obj,
+        )
 
     @admin.display(description=_("files"))
     def files(self, obj: Document) -> str:
@@ -197,14 +234,22 @@ class DocumentAdmin(ReadOnlyAdmin):
         if obj.xml_attachment_id:
             links.append((reverse("documents:xml_download", args=[obj.pk]), gettext("Original XML")))
         if obj.pdf_attachment_id:
-            links.append((reverse("inbox:attachment_download", args=[obj.pdf_attachment_id]),
-                          gettext("Supplier PDF (%(name)s)") % {"name": obj.pdf_attachment.filename}))
+            links.append(
+                (
+                    reverse("inbox:attachment_download", args=[obj.pdf_attachment_id]),
+                    gettext("Supplier PDF (%(name)s)") % {"name": obj.pdf_attachment.filename},
+                )
+            )
         if obj.printable_status == Document.PrintableStatus.READY:
             links.append((reverse("documents:printable_download", args=[obj.pk]), gettext("Printable PDF")))
         for source in obj.sources.select_related("attachment"):
-            links.append((reverse("inbox:attachment_download", args=[source.attachment_id]),
-                          gettext("XML attachment #%(id)s (%(name)s)") % {"id": source.attachment_id,
-                                                                     "name": source.attachment.filename}))
+            links.append(
+                (
+                    reverse("inbox:attachment_download", args=[source.attachment_id]),
+                    gettext("XML attachment #%(id)s (%(name)s)")
+                    % {"id": source.attachment_id, "name": source.attachment.filename},
+                )
+            )
         if not links:
             return EMPTY
         return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', links))
@@ -246,16 +291,26 @@ class DocumentAdmin(ReadOnlyAdmin):
         refs = obj.referenced_by.select_related("document")
         if not refs:
             return EMPTY
-        return format_html_join(", ", "{}", ((_admin_link(r.document, f"{r.document.type_name} {r.document.folio}"),)
-                                             for r in refs))
+        return format_html_join(
+            ", ", "{}", ((_admin_link(r.document, f"{r.document.type_name} {r.document.folio}"),) for r in refs)
+        )
 
 
 @admin.register(XmlClassification)
 class XmlClassificationAdmin(MailboxScoped, ReadOnlyAdmin):
     mailbox_field = "attachment__message__mailbox_id"
 
-    list_display = ("attachment_link", "kind", "status", "summary", "document_count", "resolution_number",
-                    "resolution_date", "short_error", "parsed_at")
+    list_display = (
+        "attachment_link",
+        "kind",
+        "status",
+        "summary",
+        "document_count",
+        "resolution_number",
+        "resolution_date",
+        "short_error",
+        "parsed_at",
+    )
     list_filter = ("kind", "status", "format")
     search_fields = ("attachment__filename", "summary", "error")
     list_select_related = ("attachment",)

@@ -31,17 +31,20 @@ class XmlClassification(models.Model):
         PARSED = "parsed", _("Parsed")
         FAILED = "failed", _("Failed")
 
-    attachment = models.OneToOneField(Attachment, verbose_name=_("attachment"), on_delete=models.CASCADE,
-                                      related_name="xml_classification")
+    attachment = models.OneToOneField(
+        Attachment, verbose_name=_("attachment"), on_delete=models.CASCADE, related_name="xml_classification"
+    )
     format = models.CharField(_("format"), max_length=40, blank=True, help_text=_("The parser that claimed the file."))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, blank=True, db_index=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     summary = models.CharField(_("summary"), max_length=500, blank=True)
-    error = models.TextField(_("error"), blank=True,
-                             help_text=_("Why the file, or a DTE inside it, was not understood."))
+    error = models.TextField(
+        _("error"), blank=True, help_text=_("Why the file, or a DTE inside it, was not understood.")
+    )
     document_count = models.PositiveIntegerField(_("document count"), default=0)
-    resolution_number = models.PositiveIntegerField(_("resolution number"), null=True, blank=True,
-                                                    help_text=_("Caratula NroResol."))
+    resolution_number = models.PositiveIntegerField(
+        _("resolution number"), null=True, blank=True, help_text=_("Caratula NroResol.")
+    )
     resolution_date = models.DateField(_("resolution date"), null=True, blank=True, help_text=_("Caratula FchResol."))
     parsed_at = models.DateTimeField(_("parsed at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -80,27 +83,49 @@ class Document(models.Model):
     line_count = models.PositiveIntegerField(_("line count"), default=0)
     resolution_number = models.PositiveIntegerField(_("resolution number"), null=True, blank=True)
     resolution_date = models.DateField(_("resolution date"), null=True, blank=True)
-    xml_attachment = models.ForeignKey(Attachment, verbose_name=_("XML attachment"), null=True, blank=True,
-                                       on_delete=models.SET_NULL,
-                                       related_name="+", help_text=_("The XML this document was first read from."))
-    pdf_attachment = models.ForeignKey(Attachment, verbose_name=_("PDF attachment"), null=True, blank=True,
-                                       on_delete=models.SET_NULL,
-                                       related_name="+", help_text=_("The supplier's PDF from the same e-mail."))
-    printable_status = models.CharField(_("printable status"), max_length=20, choices=PrintableStatus.choices,
-                                        default=PrintableStatus.PENDING, db_index=True)
-    printable_name = models.CharField(_("printable name"), max_length=255, blank=True,
-                                      help_text=_("Storage name of the printable PDF."))
+    xml_attachment = models.ForeignKey(
+        Attachment,
+        verbose_name=_("XML attachment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The XML this document was first read from."),
+    )
+    pdf_attachment = models.ForeignKey(
+        Attachment,
+        verbose_name=_("PDF attachment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The supplier's PDF from the same e-mail."),
+    )
+    printable_status = models.CharField(
+        _("printable status"),
+        max_length=20,
+        choices=PrintableStatus.choices,
+        default=PrintableStatus.PENDING,
+        db_index=True,
+    )
+    printable_name = models.CharField(
+        _("printable name"), max_length=255, blank=True, help_text=_("Storage name of the printable PDF.")
+    )
     printable_size = models.PositiveBigIntegerField(_("printable size"), null=True, blank=True)
-    preview_name = models.CharField(_("preview name"), max_length=255, blank=True,
-                                    help_text=_("Storage name of its PNG thumbnail."))
+    preview_name = models.CharField(
+        _("preview name"), max_length=255, blank=True, help_text=_("Storage name of its PNG thumbnail.")
+    )
     printable_error = models.TextField(_("printable error"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-issue_date", "-id"]
-        constraints = [models.UniqueConstraint(fields=["country", "issuer_rut", "doc_type", "folio"],
-                                               name="unique_document_per_issuer_type_folio")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "issuer_rut", "doc_type", "folio"], name="unique_document_per_issuer_type_folio"
+            )
+        ]
         indexes = [models.Index(fields=["issuer_rut", "issue_date"])]
         verbose_name = _("document")
         verbose_name_plural = _("documents")
@@ -118,10 +143,12 @@ class DocumentSource(models.Model):
     """One XML attachment a Document was read from: the same invoice in two e-mails has two."""
 
     document = models.ForeignKey(Document, verbose_name=_("document"), on_delete=models.CASCADE, related_name="sources")
-    attachment = models.ForeignKey(Attachment, verbose_name=_("attachment"), on_delete=models.CASCADE,
-                                   related_name="document_sources")
-    position = models.PositiveIntegerField(_("position"), default=0,
-                                           help_text=_("Position of the DTE inside the file."))
+    attachment = models.ForeignKey(
+        Attachment, verbose_name=_("attachment"), on_delete=models.CASCADE, related_name="document_sources"
+    )
+    position = models.PositiveIntegerField(
+        _("position"), default=0, help_text=_("Position of the DTE inside the file.")
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -137,18 +164,27 @@ class DocumentSource(models.Model):
 class DocumentReference(models.Model):
     """A `Referencia`: what a note corrects; `target` is set when that Document is (or later becomes) known."""
 
-    document = models.ForeignKey(Document, verbose_name=_("document"), on_delete=models.CASCADE,
-                                 related_name="references")
+    document = models.ForeignKey(
+        Document, verbose_name=_("document"), on_delete=models.CASCADE, related_name="references"
+    )
     line = models.PositiveIntegerField(_("line"))
-    ref_type = models.CharField(_("ref type"), max_length=10, blank=True,
-                                help_text=_("TpoDocRef: a DTE type or another code (801: order)."))
+    ref_type = models.CharField(
+        _("ref type"), max_length=10, blank=True, help_text=_("TpoDocRef: a DTE type or another code (801: order).")
+    )
     ref_folio = models.CharField(_("ref folio"), max_length=40, blank=True)
     ref_date = models.DateField(_("ref date"), null=True, blank=True)
-    code = models.PositiveSmallIntegerField(_("code"), null=True, blank=True,
-                                            help_text=_("CodRef: 1 voids, 2 fixes text, 3 fixes amounts."))
+    code = models.PositiveSmallIntegerField(
+        _("code"), null=True, blank=True, help_text=_("CodRef: 1 voids, 2 fixes text, 3 fixes amounts.")
+    )
     reason = models.CharField(_("reason"), max_length=200, blank=True)
-    target = models.ForeignKey(Document, verbose_name=_("target"), null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="referenced_by")
+    target = models.ForeignKey(
+        Document,
+        verbose_name=_("target"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referenced_by",
+    )
 
     class Meta:
         ordering = ["document_id", "line"]

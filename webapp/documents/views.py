@@ -41,8 +41,9 @@ def _filename(document: Document, ext: str) -> str:
 
 
 def _file_response(name: str, *, filename: str, content_type: str, attachment: bool = True) -> HttpResponse:
-    response = name and stored_response(name, filename=filename, content_type=content_type, as_attachment=attachment,
-                                        check_exists=attachment)
+    response = name and stored_response(
+        name, filename=filename, content_type=content_type, as_attachment=attachment, check_exists=attachment
+    )
     if not response:
         raise Http404(_("This document has no such file."))
     patch_cache_control(response, private=True)
@@ -67,8 +68,9 @@ def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
     attachment = document.xml_attachment
     if attachment is None or attachment.blob is None:
         raise Http404(_("This document has no stored XML."))
-    return _file_response(attachment.blob.storage_name, filename=_filename(document, "xml"),
-                          content_type="application/xml")
+    return _file_response(
+        attachment.blob.storage_name, filename=_filename(document, "xml"), content_type="application/xml"
+    )
 
 
 @require_safe
@@ -78,15 +80,18 @@ def document_preview(request: HttpRequest, pk: int) -> HttpResponse:
     document = get_object_or_404(visible_documents(request.user), pk=pk)
     if document.printable_status != Document.PrintableStatus.READY:
         raise Http404(_("This document has no preview yet."))
-    response = _file_response(document.preview_name, filename=f"preview-{document.pk}.png",
-                              content_type="image/png", attachment=False)
+    response = _file_response(
+        document.preview_name, filename=f"preview-{document.pk}.png", content_type="image/png", attachment=False
+    )
     patch_cache_control(response, max_age=PREVIEW_MAX_AGE)
     return response
 
 
 def zip_response(documents) -> StreamingHttpResponse:
     """A streamed ZIP of `documents` (a queryset: iterated lazily, in chunks, while streaming)."""
-    queryset = documents.select_related("xml_attachment__blob", "pdf_attachment__blob").order_by("issuer_rut", "doc_type", "folio")
+    queryset = documents.select_related("xml_attachment__blob", "pdf_attachment__blob").order_by(
+        "issuer_rut", "doc_type", "folio"
+    )
     response = StreamingHttpResponse(stream_zip(queryset.iterator(chunk_size=200)), content_type="application/zip")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="documentos-{stamp}.zip"'

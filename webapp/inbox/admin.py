@@ -43,13 +43,15 @@ def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
 
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
     if run is None:
-        messages.warning(request, gettext("%(mailbox)s: a run is already in progress; nothing started.")
-                         % {"mailbox": mailbox})
+        messages.warning(
+            request, gettext("%(mailbox)s: a run is already in progress; nothing started.") % {"mailbox": mailbox}
+        )
         return None
     # robust: if Redis is down the PENDING run stays in the database and the next tick re-sends it.
     transaction.on_commit(lambda: fetch_mailbox.send(run.pk), robust=True)
-    messages.success(request, gettext("%(mailbox)s: fetch queued as run #%(run)s.") % {"mailbox": mailbox,
-                     "run": run.pk})
+    messages.success(
+        request, gettext("%(mailbox)s: fetch queued as run #%(run)s.") % {"mailbox": mailbox, "run": run.pk}
+    )
     return run
 
 
@@ -93,8 +95,10 @@ def dead_letters_view(request: HttpRequest) -> HttpResponse:
         except ValueError:
             resent = False
         if resent:
-            messages.success(request, gettext("Dead letter %(id)s sent again to the %(queue)s queue.")
-                             % {"id": message_id, "queue": queue})
+            messages.success(
+                request,
+                gettext("Dead letter %(id)s sent again to the %(queue)s queue.") % {"id": message_id, "queue": queue},
+            )
         else:
             messages.warning(request, gettext("That dead letter is gone already; nothing sent."))
         return HttpResponseRedirect(reverse("admin:inbox_dead_letters"))
@@ -121,8 +125,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Mailbox)
 class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     mailbox_field = "pk"
-    list_display = ("name", "kind", "active", "last_run_status", "last_run_at", "message_count",
-                    "pending_count", "quarantined_count")
+    list_display = (
+        "name",
+        "kind",
+        "active",
+        "last_run_status",
+        "last_run_at",
+        "message_count",
+        "pending_count",
+        "quarantined_count",
+    )
     list_filter = ("kind", "active")
     search_fields = ("name",)
     fields = ("name", "kind", "settings", "active", "graph_credentials", "fetch_button")
@@ -134,12 +146,16 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Mailbox]:
         last = FetchRun.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at")
         status = MailMessage.Status
-        return super().get_queryset(request).annotate(
-            _last_status=Subquery(last.values("status")[:1]),
-            _last_at=Subquery(last.values("created_at")[:1]),
-            _messages=Count("messages"),
-            _pending=Count("messages", filter=Q(messages__status=status.PENDING)),
-            _quarantined=Count("messages", filter=Q(messages__status=status.QUARANTINED)),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _last_status=Subquery(last.values("status")[:1]),
+                _last_at=Subquery(last.values("created_at")[:1]),
+                _messages=Count("messages"),
+                _pending=Count("messages", filter=Q(messages__status=status.PENDING)),
+                _quarantined=Count("messages", filter=Q(messages__status=status.QUARANTINED)),
+            )
         )
 
     @admin.display(description=_("last run"), ordering="_last_status")
@@ -175,12 +191,17 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
         if obj is not None and obj.kind != Mailbox.Kind.GRAPH:
             return gettext("Only for Microsoft 365 (Graph) mailboxes.")
         status = credential_status()
-        listed = format_html_join(", ", "{} {}", ((name, gettext("set") if ok else gettext("not set")) for name,
-                                  ok in status.items()))
-        return format_html(gettext("{}<br>endpoint {}, authority {}<br>Settings: {}"), listed, endpoint(),
-                           authority_host(),
-                           '{"user": "invoices@contoso.com", "folder": "Inbox", "processed_folder": "Processed" '
-                           'or "mark_read": true, "include_inline": false}')
+        listed = format_html_join(
+            ", ", "{} {}", ((name, gettext("set") if ok else gettext("not set")) for name, ok in status.items())
+        )
+        return format_html(
+            gettext("{}<br>endpoint {}, authority {}<br>Settings: {}"),
+            listed,
+            endpoint(),
+            authority_host(),
+            '{"user": "invoices@contoso.com", "folder": "Inbox", "processed_folder": "Processed" '
+            'or "mark_read": true, "include_inline": false}',
+        )
 
     @admin.display(description=_("fetch"))
     def fetch_button(self, obj: Mailbox | None) -> str:
@@ -188,14 +209,20 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
             return gettext("Save the mailbox first.")
         # The button posts the change form (with its CSRF token) to our own URL instead of saving.
         url = reverse("admin:inbox_mailbox_fetch", args=[obj.pk])
-        return format_html('<button type="submit" formaction="{}" formmethod="post" name="_fetch">{}</button>', url,
-                           gettext("Fetch now"))
+        return format_html(
+            '<button type="submit" formaction="{}" formmethod="post" name="_fetch">{}</button>',
+            url,
+            gettext("Fetch now"),
+        )
 
     def get_urls(self) -> list[URLPattern]:
         fetch = self.admin_site.admin_view(require_POST(self.fetch_view))
         dead = self.admin_site.admin_view(dead_letters_view)
-        return [path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"),
-                path("dead-letters/", dead, name="inbox_dead_letters"), *super().get_urls()]
+        return [
+            path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"),
+            path("dead-letters/", dead, name="inbox_dead_letters"),
+            *super().get_urls(),
+        ]
 
     def fetch_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         mailbox = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -207,9 +234,21 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
 
 @admin.register(FetchRun)
 class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
-    list_display = ("id", "mailbox", "trigger", "status", "created_at", "duration_display", "messages_seen",
-                    "messages_new", "attachments_stored", "attachments_deduplicated", "attachments_failed",
-                    "messages_failed", "short_error")
+    list_display = (
+        "id",
+        "mailbox",
+        "trigger",
+        "status",
+        "created_at",
+        "duration_display",
+        "messages_seen",
+        "messages_new",
+        "attachments_stored",
+        "attachments_deduplicated",
+        "attachments_failed",
+        "messages_failed",
+        "short_error",
+    )
     list_filter = ("status", "trigger", "mailbox")
     date_hierarchy = "created_at"
     search_fields = ("mailbox__name", "error")
@@ -223,8 +262,9 @@ class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[FetchRun]) -> None:
         cancelled = [run.pk for run in queryset if fetch_run_cancel(run_id=run.pk)]
         if cancelled:
-            messages.success(request,
-                             gettext("Cancelled run(s) %(runs)s.") % {"runs": ", ".join(f"#{pk}" for pk in cancelled)})
+            messages.success(
+                request, gettext("Cancelled run(s) %(runs)s.") % {"runs": ", ".join(f"#{pk}" for pk in cancelled)}
+            )
         if len(cancelled) < queryset.count():
             messages.warning(request, gettext("Runs that had already ended were left as they were."))
 
@@ -249,17 +289,20 @@ class AttachmentDisplay:
     def download_link(self, obj: Attachment) -> str:
         if obj.blob_id is None:
             return EMPTY
-        return format_html('<a href="{}">{}</a>', reverse("inbox:attachment_download", args=[obj.pk]),
-                           gettext("Download"))
+        return format_html(
+            '<a href="{}">{}</a>', reverse("inbox:attachment_download", args=[obj.pk]), gettext("Download")
+        )
 
     @admin.display(description=_("preview"))
     def thumbnail(self, obj: Attachment) -> str:
         if obj.preview_status != Attachment.PreviewStatus.READY:
             return EMPTY
         url = reverse("inbox:attachment_preview", args=[obj.pk])
-        return format_html('<img src="{}" alt="{}" loading="lazy" width="64" '
-                           'style="max-height:90px;object-fit:contain">', url,
-                           gettext("preview of %(name)s") % {"name": obj.filename})
+        return format_html(
+            '<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
+            url,
+            gettext("preview of %(name)s") % {"name": obj.filename},
+        )
 
     @admin.display(description=_("error"))
     def short_error(self, obj: Attachment) -> str:
@@ -268,8 +311,17 @@ class AttachmentDisplay:
 
 class AttachmentInline(AttachmentDisplay, admin.TabularInline):
     model = Attachment
-    fields = ("position", "thumbnail", "filename", "content_type", "size_display", "status", "preview_status",
-              "short_error", "download_link")
+    fields = (
+        "position",
+        "thumbnail",
+        "filename",
+        "content_type",
+        "size_display",
+        "status",
+        "preview_status",
+        "short_error",
+        "download_link",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -290,8 +342,17 @@ class AttachmentInline(AttachmentDisplay, admin.TabularInline):
 
 @admin.register(MailMessage)
 class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
-    list_display = ("subject_display", "sender", "mailbox", "status", "delivery_attempts", "attachment_count",
-                    "received_at", "run_link", "short_error")
+    list_display = (
+        "subject_display",
+        "sender",
+        "mailbox",
+        "status",
+        "delivery_attempts",
+        "attachment_count",
+        "received_at",
+        "run_link",
+        "short_error",
+    )
     list_filter = ("status", "mailbox")
     date_hierarchy = "created_at"
     search_fields = ("subject", "sender", "internet_message_id", "source_id")
@@ -334,8 +395,17 @@ class BlobAdmin(ReadOnlyAdmin):
 @admin.register(Attachment)
 class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     mailbox_field = "message__mailbox_id"
-    list_display = ("thumbnail", "filename", "content_type", "size_display", "status", "preview_status",
-                    "short_error", "download_link", "message_link")
+    list_display = (
+        "thumbnail",
+        "filename",
+        "content_type",
+        "size_display",
+        "status",
+        "preview_status",
+        "short_error",
+        "download_link",
+        "message_link",
+    )
     list_display_links = ("filename",)
     list_filter = ("status", "preview_status", "message__mailbox")
     date_hierarchy = "created_at"

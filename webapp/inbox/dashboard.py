@@ -48,12 +48,19 @@ def _act(request: HttpRequest) -> HttpResponse:
             fetch_start(request, mailbox)
     elif action == "retry":
         count = messages_retry_failed()
-        messages.success(request, ngettext("%(count)d message sent again.", "%(count)d messages sent again.",
-                                           count) % {"count": count})
+        messages.success(
+            request,
+            ngettext("%(count)d message sent again.", "%(count)d messages sent again.", count) % {"count": count},
+        )
     elif action == "rerender":
         count = previews_rerender_failed()
-        messages.success(request, ngettext("%(count)d preview sent to be rendered again.",
-                                           "%(count)d previews sent to be rendered again.", count) % {"count": count})
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d preview sent to be rendered again.", "%(count)d previews sent to be rendered again.", count
+            )
+            % {"count": count},
+        )
     return HttpResponseRedirect(reverse("pipeline_dashboard"))
 
 

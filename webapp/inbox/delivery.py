@@ -29,8 +29,9 @@ def harden(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def stored_response(name: str, *, filename: str, content_type: str, as_attachment: bool = True,
-                    check_exists: bool = True) -> HttpResponse | None:
+def stored_response(
+    name: str, *, filename: str, content_type: str, as_attachment: bool = True, check_exists: bool = True
+) -> HttpResponse | None:
     """The response for stored object `name`, or None when it is missing from storage.
 
     `check_exists=False` skips the object store's HEAD request (previews: a list page shows dozens).
@@ -41,8 +42,9 @@ def stored_response(name: str, *, filename: str, content_type: str, as_attachmen
         if check_exists and not storage.exists(name):
             logger.error("stored object %s is missing from storage", name)
             return None
-        return HttpResponseRedirect(signed_url(name, filename=filename, content_type=content_type,
-                                               as_attachment=as_attachment))
+        return HttpResponseRedirect(
+            signed_url(name, filename=filename, content_type=content_type, as_attachment=as_attachment)
+        )
     try:
         handle = storage.open(name, "rb")  # never read whole: the response streams it
     except FileNotFoundError:

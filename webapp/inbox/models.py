@@ -18,10 +18,12 @@ class Mailbox(models.Model):
 
     name = models.SlugField(_("name"), max_length=100, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.FOLDER)
-    settings = models.JSONField(_("settings"), default=dict, blank=True,
-                                help_text=_("Source settings, e.g. {\"path\": \"/data/inbox\"}"))
-    active = models.BooleanField(_("active"), default=True,
-                                 help_text=_("Inactive mailboxes are skipped by the schedule."))
+    settings = models.JSONField(
+        _("settings"), default=dict, blank=True, help_text=_('Source settings, e.g. {"path": "/data/inbox"}')
+    )
+    active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive mailboxes are skipped by the schedule.")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -65,12 +67,17 @@ class FetchRun(models.Model):
     messages_failed = models.PositiveIntegerField(_("messages failed"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    listed_at = models.DateTimeField(_("listed at"), null=True, blank=True,
-                                     help_text=_("When listing the source finished."))
+    listed_at = models.DateTimeField(
+        _("listed at"), null=True, blank=True, help_text=_("When listing the source finished.")
+    )
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
-    options = models.JSONField(_("options"), default=dict, blank=True,
-                               help_text=_("Listing options of a backfill, e.g. {\"since\": \"2024-01-01\", \"folders\": [\"Archive\"]}."))
+    options = models.JSONField(
+        _("options"),
+        default=dict,
+        blank=True,
+        help_text=_('Listing options of a backfill, e.g. {"since": "2024-01-01", "folders": ["Archive"]}.'),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -95,10 +102,12 @@ class MailMessage(models.Model):
         QUARANTINED = "quarantined", _("Quarantined")
 
     mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="messages")
-    fetch_run = models.ForeignKey(FetchRun, verbose_name=_("fetch run"), null=True, blank=True,
-                                  on_delete=models.SET_NULL, related_name="messages")
-    source_id = models.CharField(_("source id"), max_length=512,
-                                 help_text=_("The source's stable id for this message."))
+    fetch_run = models.ForeignKey(
+        FetchRun, verbose_name=_("fetch run"), null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    source_id = models.CharField(
+        _("source id"), max_length=512, help_text=_("The source's stable id for this message.")
+    )
     internet_message_id = models.CharField(_("internet message id"), max_length=998, blank=True, db_index=True)
     sender = models.CharField(_("sender"), max_length=998, blank=True)
     subject = models.CharField(_("subject"), max_length=998, blank=True)
@@ -110,9 +119,12 @@ class MailMessage(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
-    settled_at = models.DateTimeField(_("settled at"), 
-        null=True, blank=True,
-        help_text=_("When the source was told (moved or marked read); empty while it still shows the message as new."))
+    settled_at = models.DateTimeField(
+        _("settled at"),
+        null=True,
+        blank=True,
+        help_text=_("When the source was told (moved or marked read); empty while it still shows the message as new."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -153,21 +165,26 @@ class Attachment(models.Model):
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
 
-    message = models.ForeignKey(MailMessage, verbose_name=_("message"), on_delete=models.CASCADE,
-                                related_name="attachments")
+    message = models.ForeignKey(
+        MailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="attachments"
+    )
     position = models.PositiveIntegerField(_("position"), help_text=_("Order of the attachment within its message."))
-    original_filename = models.CharField(_("original filename"), max_length=1024,
-                                         help_text=_("The name exactly as the sender gave it."))
+    original_filename = models.CharField(
+        _("original filename"), max_length=1024, help_text=_("The name exactly as the sender gave it.")
+    )
     filename = models.CharField(_("filename"), max_length=255, help_text=_("Safe name used for downloads."))
     content_type = models.CharField(_("content type"), max_length=255, blank=True)
-    blob = models.ForeignKey(Blob, verbose_name=_("blob"), null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="attachments")
+    blob = models.ForeignKey(
+        Blob, verbose_name=_("blob"), null=True, blank=True, on_delete=models.PROTECT, related_name="attachments"
+    )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, db_index=True)
     error = models.TextField(_("error"), blank=True)
-    preview_status = models.CharField(_("preview status"), max_length=20, choices=PreviewStatus.choices,
-                                      default=PreviewStatus.NONE, db_index=True)
-    preview_name = models.CharField(_("preview name"), max_length=255, blank=True,
-                                    help_text=_("Storage name of the PNG preview."))
+    preview_status = models.CharField(
+        _("preview status"), max_length=20, choices=PreviewStatus.choices, default=PreviewStatus.NONE, db_index=True
+    )
+    preview_name = models.CharField(
+        _("preview name"), max_length=255, blank=True, help_text=_("Storage name of the PNG preview.")
+    )
     preview_error = models.TextField(_("preview error"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -190,19 +207,32 @@ class MailboxAccess(models.Model):
     """
 
     mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="accesses")
-    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True,
-                             on_delete=models.CASCADE,
-                             related_name="mailbox_accesses")
-    group = models.ForeignKey("auth.Group", verbose_name=_("group"), null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="mailbox_accesses")
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="mailbox_accesses",
+    )
+    group = models.ForeignKey(
+        "auth.Group",
+        verbose_name=_("group"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="mailbox_accesses",
+    )
 
     class Meta:
         verbose_name = _("mailbox access")
         verbose_name_plural = _("mailbox accesses")
         constraints = [
-            models.CheckConstraint(condition=models.Q(user__isnull=False, group__isnull=True)
-                                   | models.Q(user__isnull=True, group__isnull=False),
-                                   name="mailbox_access_user_xor_group"),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="mailbox_access_user_xor_group",
+            ),
             models.UniqueConstraint(fields=["mailbox", "user"], name="unique_mailbox_access_user"),
             models.UniqueConstraint(fields=["mailbox", "group"], name="unique_mailbox_access_group"),
         ]

@@ -81,8 +81,13 @@ def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
         return denied
     attachment = get_object_or_404(_visible_attachments(request), pk=pk)
     ready = attachment.preview_status == Attachment.PreviewStatus.READY and attachment.preview_name
-    response = ready and stored_response(attachment.preview_name, filename=f"preview-{attachment.pk}.png",
-                                         content_type="image/png", as_attachment=False, check_exists=False)
+    response = ready and stored_response(
+        attachment.preview_name,
+        filename=f"preview-{attachment.pk}.png",
+        content_type="image/png",
+        as_attachment=False,
+        check_exists=False,
+    )
     if not response:
         raise Http404(_("This attachment has no preview."))
     patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)

@@ -82,8 +82,9 @@ def stream_zip(documents: Iterable[Document]) -> Iterator[bytes]:
                 try:
                     source = storage.open(storage_name, "rb")
                 except FileNotFoundError:
-                    logger.error("stored object %s of document %s is missing; left out of the ZIP",
-                                 storage_name, document.pk)
+                    logger.error(
+                        "stored object %s of document %s is missing; left out of the ZIP", storage_name, document.pk
+                    )
                     continue
                 info = zipfile.ZipInfo(arcname, date_time=_zip_time(document.created_at))
                 # PDFs hardly compress: store them; XML shrinks a lot.

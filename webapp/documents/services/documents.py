@@ -44,7 +44,8 @@ def xml_attachment_process(*, attachment: Attachment, last_attempt: bool = True)
         if last_attempt:
             reason = f"{type(exc).__name__}: {exc}"[:2000]
             XmlClassification.objects.update_or_create(
-                attachment=attachment, defaults={"status": XmlClassification.Status.FAILED, "error": reason})
+                attachment=attachment, defaults={"status": XmlClassification.Status.FAILED, "error": reason}
+            )
             _attachment_preview(attachment, status=Attachment.PreviewStatus.FAILED, error=reason)
         raise
 
@@ -59,8 +60,11 @@ def _read_capped(name: str) -> bytes | None:
 def _process(attachment: Attachment) -> XmlClassification:
     data = _read_capped(attachment.blob.storage_name)
     if data is None:
-        parsed = ParsedFile(format="", kind=Kind.INVALID,
-                            problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB XML limit; not parsed"])
+        parsed = ParsedFile(
+            format="",
+            kind=Kind.INVALID,
+            problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB XML limit; not parsed"],
+        )
     else:
         parsed = parse_file(data, content_type=attachment.content_type)
     classification = _classify(attachment, parsed)
@@ -74,18 +78,27 @@ def _process(attachment: Attachment) -> XmlClassification:
     # A DTE seen before in another e-mail keeps the printable made from its first XML.
     # Only what is not printed yet: a retry after a time limit carries on where it stopped, and a DTE
     # seen before in another e-mail keeps its printable (reprocessing sets them PENDING first).
-    rendered = [document_render(document=document, parsed=doc)
-                if document.printable_status != Document.PrintableStatus.READY else document
-                for document, doc in documents]
+    rendered = [
+        document_render(document=document, parsed=doc)
+        if document.printable_status != Document.PrintableStatus.READY
+        else document
+        for document, doc in documents
+    ]
     ready = [d for d in rendered if d.printable_status == Document.PrintableStatus.READY]
     if ready:
         _attachment_preview(attachment, status=Attachment.PreviewStatus.READY, name=ready[0].preview_name)
     elif rendered:
-        _attachment_preview(attachment, status=Attachment.PreviewStatus.FAILED,
-                            error="; ".join(d.printable_error for d in rendered)[:2000])
+        _attachment_preview(
+            attachment,
+            status=Attachment.PreviewStatus.FAILED,
+            error="; ".join(d.printable_error for d in rendered)[:2000],
+        )
     elif parsed.kind in (Kind.ENVELOPE, Kind.DOCUMENT):
-        _attachment_preview(attachment, status=Attachment.PreviewStatus.FAILED,
-                            error=classification.error or "no readable DTE in the file")
+        _attachment_preview(
+            attachment,
+            status=Attachment.PreviewStatus.FAILED,
+            error=classification.error or "no readable DTE in the file",
+        )
     else:  # a response, receipts or other XML: stored and labelled, nothing to preview
         _attachment_preview(attachment, status=Attachment.PreviewStatus.NONE)
     return classification
@@ -93,34 +106,47 @@ def _process(attachment: Attachment) -> XmlClassification:
 
 def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
     failed = parsed.kind is Kind.INVALID
-    classification, _ = XmlClassification.objects.update_or_create(attachment=attachment, defaults={
-        "format": parsed.format,
-        "kind": parsed.kind.value,
-        "status": XmlClassification.Status.FAILED if failed else XmlClassification.Status.PARSED,
-        "summary": parsed.summary[:500],
-        "error": "; ".join(parsed.problems)[:5000],
-        "document_count": len(parsed.documents),
-        "resolution_number": parsed.resolution_number,
-        "resolution_date": parsed.resolution_date,
-        "parsed_at": timezone.now(),
-    })
+    classification, _ = XmlClassification.objects.update_or_create(
+        attachment=attachment,
+        defaults={
+            "format": parsed.format,
+            "kind": parsed.kind.value,
+            "status": XmlClassification.Status.FAILED if failed else XmlClassification.Status.PARSED,
+            "summary": parsed.summary[:500],
+            "error": "; ".join(parsed.problems)[:5000],
+            "document_count": len(parsed.documents),
+            "resolution_number": parsed.resolution_number,
+            "resolution_date": parsed.resolution_date,
+            "parsed_at": timezone.now(),
+        },
+    )
     if failed:
         logger.warning("XML attachment %s refused: %s", attachment.pk, classification.error)
     return classification
 
 
 def _attachment_preview(attachment: Attachment, *, status: str, name: str = "", error: str = "") -> None:
-    Attachment.objects.filter(pk=attachment.pk).update(preview_status=status, preview_name=name, preview_error=error[:2000])
+    Attachment.objects.filter(pk=attachment.pk).update(
+        preview_status=status, preview_name=name, preview_error=error[:2000]
+    )
 
 
 def _fields(parsed: ParsedDocument) -> dict:
     return {
-        "type_name": parsed.type_name, "issue_date": parsed.issue_date,
-        "issuer_rut_valid": parsed.issuer_rut_valid, "issuer_rut_error": parsed.issuer_rut_error[:200],
-        "issuer_name": parsed.issuer_name[:200], "receiver_rut": parsed.receiver_rut[:20],
-        "receiver_rut_valid": parsed.receiver_rut_valid, "receiver_name": parsed.receiver_name[:200],
-        "net": parsed.net, "exempt": parsed.exempt, "vat": parsed.vat, "total": parsed.total,
-        "line_count": parsed.line_count, "resolution_number": parsed.resolution_number,
+        "type_name": parsed.type_name,
+        "issue_date": parsed.issue_date,
+        "issuer_rut_valid": parsed.issuer_rut_valid,
+        "issuer_rut_error": parsed.issuer_rut_error[:200],
+        "issuer_name": parsed.issuer_name[:200],
+        "receiver_rut": parsed.receiver_rut[:20],
+        "receiver_rut_valid": parsed.receiver_rut_valid,
+        "receiver_name": parsed.receiver_name[:200],
+        "net": parsed.net,
+        "exempt": parsed.exempt,
+        "vat": parsed.vat,
+        "total": parsed.total,
+        "line_count": parsed.line_count,
+        "resolution_number": parsed.resolution_number,
         "resolution_date": parsed.resolution_date,
     }
 
@@ -131,8 +157,12 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
     Its fields follow the XML it was first read from; another e-mail carrying the same
     DTE only adds a source (and a supplier PDF when it had none).
     """
-    key = {"country": parsed.country, "issuer_rut": parsed.issuer_rut[:20], "doc_type": parsed.doc_type,
-           "folio": parsed.folio}
+    key = {
+        "country": parsed.country,
+        "issuer_rut": parsed.issuer_rut[:20],
+        "doc_type": parsed.doc_type,
+        "folio": parsed.folio,
+    }
     fields = _fields(parsed)
     document = Document.objects.filter(**key).first()
     if document is None:
@@ -146,14 +176,18 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         if primary:
             Document.objects.filter(pk=document.pk).update(**fields, xml_attachment=attachment)
             _references_replace(document, parsed)
-        DocumentSource.objects.get_or_create(document=document, attachment=attachment,
-                                             defaults={"position": parsed.position})
+        DocumentSource.objects.get_or_create(
+            document=document, attachment=attachment, defaults={"position": parsed.position}
+        )
         if document.pdf_attachment_id is None and (pdf := pdf_for(attachment=attachment, parsed=parsed, single=single)):
             Document.objects.filter(pk=document.pk).update(pdf_attachment=pdf)
         # Notes that arrived before this document point at it from now on.
         DocumentReference.objects.filter(
-            target__isnull=True, document__country=document.country, document__issuer_rut=document.issuer_rut,
-            ref_type=str(document.doc_type), ref_folio=str(document.folio),
+            target__isnull=True,
+            document__country=document.country,
+            document__issuer_rut=document.issuer_rut,
+            ref_type=str(document.doc_type),
+            ref_folio=str(document.folio),
         ).exclude(document=document).update(target=document)
     document.refresh_from_db()
     return document
@@ -173,19 +207,32 @@ def _references_replace(document: Document, parsed: ParsedDocument) -> None:
         ref_type, ref_folio = ref.ref_type[:10], _normal_folio(ref.ref_folio)[:40]
         target = None
         if ref_type.isdigit() and ref_folio.isdigit():
-            target = Document.objects.filter(country=document.country, issuer_rut=document.issuer_rut,
-                                             doc_type=int(ref_type), folio=int(ref_folio)).first()
-        DocumentReference.objects.update_or_create(document=document, line=ref.line, defaults={
-            "ref_type": ref_type, "ref_folio": ref_folio, "ref_date": ref.ref_date, "code": ref.code,
-            "reason": ref.reason[:200], "target": target})
+            target = Document.objects.filter(
+                country=document.country, issuer_rut=document.issuer_rut, doc_type=int(ref_type), folio=int(ref_folio)
+            ).first()
+        DocumentReference.objects.update_or_create(
+            document=document,
+            line=ref.line,
+            defaults={
+                "ref_type": ref_type,
+                "ref_folio": ref_folio,
+                "ref_date": ref.ref_date,
+                "code": ref.code,
+                "reason": ref.reason[:200],
+                "target": target,
+            },
+        )
     DocumentReference.objects.filter(document=document).exclude(line__in=lines).delete()
 
 
 def pdf_for(*, attachment: Attachment, parsed: ParsedDocument, single: bool) -> Attachment | None:
     """The supplier PDF of the same e-mail: the one whose name holds the folio; else the only
     PDF, when the XML holds one DTE and the PDF's name does not name another folio."""
-    pdfs = list(Attachment.objects.filter(message_id=attachment.message_id, content_type="application/pdf",
-                                          status=Attachment.Status.STORED).order_by("position"))
+    pdfs = list(
+        Attachment.objects.filter(
+            message_id=attachment.message_id, content_type="application/pdf", status=Attachment.Status.STORED
+        ).order_by("position")
+    )
     numbers = {pdf.pk: {int(n) for n in _NUMBERS.findall(pdf.original_filename or pdf.filename)} for pdf in pdfs}
     for pdf in pdfs:
         if parsed.folio in numbers[pdf.pk]:
@@ -201,8 +248,10 @@ def pdf_for(*, attachment: Attachment, parsed: ParsedDocument, single: bool) -> 
 def xml_attachment_reset(*, attachment_ids: list[int]) -> int:
     """Mark XML attachments for parsing again (reprocess); returns how many."""
     updated = Attachment.objects.filter(pk__in=attachment_ids).update(
-        preview_status=Attachment.PreviewStatus.PENDING, preview_error="", updated_at=timezone.now())
+        preview_status=Attachment.PreviewStatus.PENDING, preview_error="", updated_at=timezone.now()
+    )
     XmlClassification.objects.filter(attachment_id__in=attachment_ids).update(status=XmlClassification.Status.PENDING)
     Document.objects.filter(xml_attachment_id__in=attachment_ids).update(
-        printable_status=Document.PrintableStatus.PENDING, printable_error="")
+        printable_status=Document.PrintableStatus.PENDING, printable_error=""
+    )
     return updated

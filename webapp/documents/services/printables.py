@@ -47,7 +47,8 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     except (PrintableError, RenderError) as exc:
         logger.warning("no printable for document %s: %s", document.pk, exc)
         Document.objects.filter(pk=document.pk).update(
-            printable_status=Document.PrintableStatus.FAILED, printable_error=str(exc)[:2000])
+            printable_status=Document.PrintableStatus.FAILED, printable_error=str(exc)[:2000]
+        )
         document.refresh_from_db()
         return document
     sha256 = hashlib.sha256(pdf).hexdigest()
@@ -55,7 +56,11 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     _save_once(name, pdf)
     _save_once(thumb, png)
     Document.objects.filter(pk=document.pk).update(
-        printable_status=Document.PrintableStatus.READY, printable_name=name, printable_size=len(pdf),
-        preview_name=thumb, printable_error="")
+        printable_status=Document.PrintableStatus.READY,
+        printable_name=name,
+        printable_size=len(pdf),
+        preview_name=thumb,
+        printable_error="",
+    )
     document.refresh_from_db()
     return document

@@ -23,8 +23,11 @@ def visible_mailbox_ids(user) -> set[int] | None:
         return None
     cached = getattr(user, "_visible_mailbox_ids", None)
     if cached is None:
-        cached = set(MailboxAccess.objects.filter(Q(user=user) | Q(group__in=user.groups.all()))
-                     .values_list("mailbox_id", flat=True))
+        cached = set(
+            MailboxAccess.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).values_list(
+                "mailbox_id", flat=True
+            )
+        )
         user._visible_mailbox_ids = cached  # one query per request
     return cached
 

@@ -26,15 +26,22 @@ def stale_work_claim(*, limit: int = 500) -> StaleWork:
     """Ids of stale pending work; messages and previews are touched so they wait another period."""
     cutoff = stale_before()
     now = timezone.now()
-    runs = list(FetchRun.objects.filter(status=FetchRun.Status.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)[:limit])
+    runs = list(
+        FetchRun.objects.filter(status=FetchRun.Status.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)[
+            :limit
+        ]
+    )
     unfinished = Q(status=MailMessage.Status.PENDING) | Q(status=MailMessage.Status.PROCESSED, settled_at__isnull=True)
     messages = list(  # a cancelled run's messages wait for a later run to list them again
         MailMessage.objects.filter(unfinished, updated_at__lt=cutoff)
-        .exclude(fetch_run__status=FetchRun.Status.CANCELLED).values_list("pk", flat=True)[:limit]
+        .exclude(fetch_run__status=FetchRun.Status.CANCELLED)
+        .values_list("pk", flat=True)[:limit]
     )
     MailMessage.objects.filter(pk__in=messages).update(updated_at=now)
     previews = list(
-        Attachment.objects.filter(preview_status=Attachment.PreviewStatus.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True)[:limit]
+        Attachment.objects.filter(preview_status=Attachment.PreviewStatus.PENDING, updated_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:limit]
     )
     Attachment.objects.filter(pk__in=previews).update(updated_at=now)
     return StaleWork(runs=runs, messages=messages, previews=previews)

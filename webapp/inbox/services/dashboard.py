@@ -14,11 +14,14 @@ LIST_LIMIT = 20
 def needing_a_look() -> dict:
     return {
         "runs": FetchRun.objects.select_related("mailbox").filter(
-            Q(status=FetchRun.Status.FAILED) | Q(status=FetchRun.Status.COMPLETED_WITH_ERRORS))[:LIST_LIMIT],
-        "messages": MailMessage.objects.select_related("mailbox").filter(
-            status=MailMessage.Status.QUARANTINED).order_by("-updated_at")[:LIST_LIMIT],
-        "previews": Attachment.objects.select_related("message").filter(
-            preview_status=Attachment.PreviewStatus.FAILED).order_by("-updated_at")[:LIST_LIMIT],
+            Q(status=FetchRun.Status.FAILED) | Q(status=FetchRun.Status.COMPLETED_WITH_ERRORS)
+        )[:LIST_LIMIT],
+        "messages": MailMessage.objects.select_related("mailbox")
+        .filter(status=MailMessage.Status.QUARANTINED)
+        .order_by("-updated_at")[:LIST_LIMIT],
+        "previews": Attachment.objects.select_related("message")
+        .filter(preview_status=Attachment.PreviewStatus.FAILED)
+        .order_by("-updated_at")[:LIST_LIMIT],
         "quarantined_count": MailMessage.objects.filter(status=MailMessage.Status.QUARANTINED).count(),
         "failed_preview_count": Attachment.objects.filter(preview_status=Attachment.PreviewStatus.FAILED).count(),
     }
@@ -29,8 +32,11 @@ def messages_retry_failed() -> int:
     from pipeline.actors import save_message  # importing the actors sets up the broker: keep it lazy
 
     with transaction.atomic():
-        ids = list(MailMessage.objects.select_for_update().filter(status=MailMessage.Status.QUARANTINED)
-                   .values_list("pk", flat=True))
+        ids = list(
+            MailMessage.objects.select_for_update()
+            .filter(status=MailMessage.Status.QUARANTINED)
+            .values_list("pk", flat=True)
+        )
         MailMessage.objects.filter(pk__in=ids).update(status=MailMessage.Status.PENDING, delivery_attempts=0, error="")
         for pk in ids:
             transaction.on_commit(lambda pk=pk: save_message.send(pk), robust=True)
@@ -42,8 +48,11 @@ def previews_rerender_failed() -> int:
     from pipeline.actors import render_attachment
 
     with transaction.atomic():
-        ids = list(Attachment.objects.select_for_update().filter(preview_status=Attachment.PreviewStatus.FAILED)
-                   .values_list("pk", flat=True))
+        ids = list(
+            Attachment.objects.select_for_update()
+            .filter(preview_status=Attachment.PreviewStatus.FAILED)
+            .values_list("pk", flat=True)
+        )
         Attachment.objects.filter(pk__in=ids).update(preview_status=Attachment.PreviewStatus.PENDING, preview_error="")
         for pk in ids:
             transaction.on_commit(lambda pk=pk: render_attachment.send(pk), robust=True)

@@ -79,11 +79,23 @@ def last_runs() -> list[dict]:
     answer = []
     for mailbox in mailboxes:
         run = runs.get(mailbox.run_id)
-        answer.append({"mailbox": mailbox.name, "last_run": None if run is None else {
-            "id": run.pk, "status": run.status, "trigger": run.trigger, "created_at": run.created_at.isoformat(),
-            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "age_seconds": round((now - run.created_at).total_seconds(), 1),
-            "attachments_failed": run.attachments_failed, "messages_failed": run.messages_failed}})
+        answer.append(
+            {
+                "mailbox": mailbox.name,
+                "last_run": None
+                if run is None
+                else {
+                    "id": run.pk,
+                    "status": run.status,
+                    "trigger": run.trigger,
+                    "created_at": run.created_at.isoformat(),
+                    "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                    "age_seconds": round((now - run.created_at).total_seconds(), 1),
+                    "attachments_failed": run.attachments_failed,
+                    "messages_failed": run.messages_failed,
+                },
+            }
+        )
     return answer
 
 

@@ -33,7 +33,7 @@ class BlobProblem:
 
 
 def blob_problem(blob: Blob) -> str:
-    """"" when the object is there with the Blob's size and hash, else what is wrong."""
+    """ "" when the object is there with the Blob's size and hash, else what is wrong."""
     storage = storages["default"]
     digest, size = hashlib.sha256(), 0
     try:
@@ -68,7 +68,7 @@ def verify_blobs(*, repair: bool = False) -> Iterator[tuple[Blob, BlobProblem | 
 def blob_repair(blob: Blob) -> tuple[bool, str]:
     """Fetch the content again from a message that carried it; (repaired, what happened)."""
     notes = []
-    for attachment in (Attachment.objects.filter(blob=blob).select_related("message__mailbox").order_by("-pk")):
+    for attachment in Attachment.objects.filter(blob=blob).select_related("message__mailbox").order_by("-pk"):
         message = attachment.message
         source = mailbox_source(message.mailbox)
         opener = getattr(source, "open_processed", source.open_message)
@@ -80,8 +80,11 @@ def blob_repair(blob: Blob) -> tuple[bool, str]:
                     if incoming.open_chunks is None:
                         notes.append(f"message {message.pk}: the source no longer delivers attachment {position}")
                         break
-                    with spool(incoming.open_chunks(), max_bytes=config.MAX_ATTACHMENT_BYTES,
-                               directory=config.state_dir() / "tmp") as spooled:
+                    with spool(
+                        incoming.open_chunks(),
+                        max_bytes=config.MAX_ATTACHMENT_BYTES,
+                        directory=config.state_dir() / "tmp",
+                    ) as spooled:
                         if spooled.sha256 != blob.sha256:
                             notes.append(f"message {message.pk}: attachment {position} has other content now")
                             break

@@ -42,9 +42,11 @@ def message_begin_delivery(*, message_id: int) -> MailMessage | None:
     """
     unfinished = Q(status=MailMessage.Status.PENDING) | Q(status=MailMessage.Status.PROCESSED, settled_at__isnull=True)
     with transaction.atomic():
-        updated = (MailMessage.objects.filter(unfinished, pk=message_id)
-                   .exclude(fetch_run__status=FetchRun.Status.CANCELLED)
-                   .update(delivery_attempts=F("delivery_attempts") + 1, updated_at=timezone.now()))
+        updated = (
+            MailMessage.objects.filter(unfinished, pk=message_id)
+            .exclude(fetch_run__status=FetchRun.Status.CANCELLED)
+            .update(delivery_attempts=F("delivery_attempts") + 1, updated_at=timezone.now())
+        )
         if not updated:
             return None
         message = MailMessage.objects.get(pk=message_id)
@@ -95,13 +97,19 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
                 if attachment.preview_status == Attachment.PreviewStatus.PENDING:
                     outcome.to_render.append(attachment.pk)
     except MessageGone:
-        message_quarantine(message=message, reason="The message is no longer at the source; it was moved or deleted before it could be read.")
+        message_quarantine(
+            message=message,
+            reason="The message is no longer at the source; it was moved or deleted before it could be read.",
+        )
         outcome.quarantined = True
         return
     with transaction.atomic():
         MailMessage.objects.filter(pk=message.pk).update(
-            status=MailMessage.Status.PROCESSED, processed_at=timezone.now(), updated_at=timezone.now(),
-            attachment_count=count, error=""
+            status=MailMessage.Status.PROCESSED,
+            processed_at=timezone.now(),
+            updated_at=timezone.now(),
+            attachment_count=count,
+            error="",
         )
 
 
@@ -149,25 +157,44 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
         "error": "; ".join(incoming.problems)[:5000],
     }
     if incoming.skipped_reason or incoming.open_chunks is None:
-        return _attachment_create(message, position, status=Attachment.Status.SKIPPED,
-                                  **{**row, "error": incoming.skipped_reason or "nothing to read"})
+        return _attachment_create(
+            message,
+            position,
+            status=Attachment.Status.SKIPPED,
+            **{**row, "error": incoming.skipped_reason or "nothing to read"},
+        )
     try:
-        with spool(incoming.open_chunks(), max_bytes=config.MAX_ATTACHMENT_BYTES, directory=config.state_dir() / "tmp") as spooled:
+        with spool(
+            incoming.open_chunks(), max_bytes=config.MAX_ATTACHMENT_BYTES, directory=config.state_dir() / "tmp"
+        ) as spooled:
             if spooled.size == 0:
-                return _attachment_create(message, position, status=Attachment.Status.SKIPPED,
-                                          **{**row, "error": "empty attachment (0 bytes)"})
+                return _attachment_create(
+                    message,
+                    position,
+                    status=Attachment.Status.SKIPPED,
+                    **{**row, "error": "empty attachment (0 bytes)"},
+                )
             content_type = sniff_content_type(spooled.head, declared=incoming.content_type, filename=row["filename"])
             blob, created = _blob_for(spooled, content_type)
     except ContentTooLarge as exc:
-        return _attachment_create(message, position, status=Attachment.Status.FAILED,
-                                  **{**row, "error": f"not stored: attachment {exc}"})
+        return _attachment_create(
+            message, position, status=Attachment.Status.FAILED, **{**row, "error": f"not stored: attachment {exc}"}
+        )
 
-    preview = Attachment.PreviewStatus.PENDING if blob.content_type in PREVIEWABLE_TYPES else Attachment.PreviewStatus.NONE
+    preview = (
+        Attachment.PreviewStatus.PENDING if blob.content_type in PREVIEWABLE_TYPES else Attachment.PreviewStatus.NONE
+    )
     # the reader finds problems such as a truncated part only once it has read it
     notes = [*incoming.problems, name_content_mismatch(row["filename"], content_type)]
-    return _attachment_create(message, position, status=Attachment.Status.STORED, blob=blob, deduplicated=not created,
-                              preview_status=preview,
-                              **{**row, "content_type": blob.content_type, "error": "; ".join(filter(None, notes))[:5000]})
+    return _attachment_create(
+        message,
+        position,
+        status=Attachment.Status.STORED,
+        blob=blob,
+        deduplicated=not created,
+        preview_status=preview,
+        **{**row, "content_type": blob.content_type, "error": "; ".join(filter(None, notes))[:5000]},
+    )
 
 
 def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:
@@ -182,12 +209,16 @@ def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:
     name = save_spooled(storages["default"], spooled)
     try:
         with transaction.atomic():
-            return Blob.objects.create(sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name), True
+            return Blob.objects.create(
+                sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name
+            ), True
     except IntegrityError:  # another thread stored the same content at the same time
         return Blob.objects.get(sha256=spooled.sha256), False
 
 
-def _attachment_create(message: MailMessage, position: int, *, status: str, deduplicated: bool = False, **fields) -> Attachment:
+def _attachment_create(
+    message: MailMessage, position: int, *, status: str, deduplicated: bool = False, **fields
+) -> Attachment:
     try:
         with transaction.atomic():
             attachment = Attachment.objects.create(message=message, position=position, status=status, **fields)

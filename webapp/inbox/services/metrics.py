@@ -26,8 +26,9 @@ class PipelineCollector:
     def collect(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
-        messages = GaugeMetricFamily(f"{PREFIX}_messages", "Mail messages by mailbox and status.",
-                                     labels=["mailbox", "status"])
+        messages = GaugeMetricFamily(
+            f"{PREFIX}_messages", "Mail messages by mailbox and status.", labels=["mailbox", "status"]
+        )
         for row in MailMessage.objects.values("mailbox__name", "status").annotate(n=Count("pk")).order_by():
             messages.add_metric([row["mailbox__name"], row["status"]], row["n"])
         yield messages
@@ -42,33 +43,46 @@ class PipelineCollector:
         yield previews
 
         blobs = Blob.objects.aggregate(n=Count("pk"), size=Sum("size"))
-        yield CounterMetricFamily(f"{PREFIX}_stored_objects", "Distinct stored objects (one per content).",
-                                  value=blobs["n"] or 0)
-        yield CounterMetricFamily(f"{PREFIX}_stored_bytes", "Bytes in storage, each content counted once.",
-                                  value=blobs["size"] or 0)
+        yield CounterMetricFamily(
+            f"{PREFIX}_stored_objects", "Distinct stored objects (one per content).", value=blobs["n"] or 0
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_stored_bytes", "Bytes in storage, each content counted once.", value=blobs["size"] or 0
+        )
 
-        runs = GaugeMetricFamily(f"{PREFIX}_fetch_runs", "Fetch runs by mailbox and status.", labels=["mailbox", "status"])
+        runs = GaugeMetricFamily(
+            f"{PREFIX}_fetch_runs", "Fetch runs by mailbox and status.", labels=["mailbox", "status"]
+        )
         for row in FetchRun.objects.values("mailbox__name", "status").annotate(n=Count("pk")).order_by():
             runs.add_metric([row["mailbox__name"], row["status"]], row["n"])
         yield runs
 
-        failures = CounterMetricFamily(f"{PREFIX}_failures", "Failed work recorded in runs, by kind.",
-                                       labels=["mailbox", "kind"])
-        durations = SummaryMetricFamily(f"{PREFIX}_fetch_run_duration_seconds", "Duration of finished fetch runs.",
-                                        labels=["mailbox"])
-        last_run = GaugeMetricFamily(f"{PREFIX}_last_run_timestamp_seconds", "When the latest run of a mailbox started.",
-                                     labels=["mailbox"])
+        failures = CounterMetricFamily(
+            f"{PREFIX}_failures", "Failed work recorded in runs, by kind.", labels=["mailbox", "kind"]
+        )
+        durations = SummaryMetricFamily(
+            f"{PREFIX}_fetch_run_duration_seconds", "Duration of finished fetch runs.", labels=["mailbox"]
+        )
+        last_run = GaugeMetricFamily(
+            f"{PREFIX}_last_run_timestamp_seconds", "When the latest run of a mailbox started.", labels=["mailbox"]
+        )
         for mailbox in Mailbox.objects.order_by("name"):
             finished = FetchRun.objects.filter(mailbox=mailbox, started_at__isnull=False, finished_at__isnull=False)
             totals = FetchRun.objects.filter(mailbox=mailbox).aggregate(
-                attachments=Sum("attachments_failed"), messages=Sum("messages_failed"))
+                attachments=Sum("attachments_failed"), messages=Sum("messages_failed")
+            )
             failures.add_metric([mailbox.name, "attachment"], totals["attachments"] or 0)
             failures.add_metric([mailbox.name, "message"], totals["messages"] or 0)
             spent = finished.aggregate(n=Count("pk"), total=Sum(F("finished_at") - F("started_at")))
             total = spent["total"]
             seconds = total.total_seconds() if isinstance(total, dt.timedelta) else (total or 0) / 1e6
             durations.add_metric([mailbox.name], count_value=spent["n"], sum_value=seconds)
-            latest = FetchRun.objects.filter(mailbox=mailbox).order_by("-created_at").values_list("created_at", flat=True).first()
+            latest = (
+                FetchRun.objects.filter(mailbox=mailbox)
+                .order_by("-created_at")
+                .values_list("created_at", flat=True)
+                .first()
+            )
             if latest is not None:
                 last_run.add_metric([mailbox.name], latest.timestamp())
         yield failures
@@ -92,19 +106,27 @@ class PipelineCollector:
             return
         up.add_metric([], 1)
         yield up
-        queue = GaugeMetricFamily(f"{PREFIX}_queue_messages", "Messages in Redis by queue and state.",
-                                  labels=["queue", "state"])
+        queue = GaugeMetricFamily(
+            f"{PREFIX}_queue_messages", "Messages in Redis by queue and state.", labels=["queue", "state"]
+        )
         for name, counts in stats.items():
             for state, value in counts.items():
                 queue.add_metric([name, state], value)
         yield queue
-        yield GaugeMetricFamily(f"{PREFIX}_dead_letters", "Dead-lettered messages (all queues).",
-                                value=sum(c["dead"] for c in stats.values()))
-        yield GaugeMetricFamily(f"{PREFIX}_worker_processes", "Worker processes with a fresh heartbeat.",
-                                value=len(workers))
+        yield GaugeMetricFamily(
+            f"{PREFIX}_dead_letters",
+            "Dead-lettered messages (all queues).",
+            value=sum(c["dead"] for c in stats.values()),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_worker_processes", "Worker processes with a fresh heartbeat.", value=len(workers)
+        )
         if last_tick is not None:
-            yield GaugeMetricFamily(f"{PREFIX}_scheduler_last_tick_timestamp_seconds",
-                                    "When the scheduler last sent a tick.", value=last_tick.timestamp())
+            yield GaugeMetricFamily(
+                f"{PREFIX}_scheduler_last_tick_timestamp_seconds",
+                "When the scheduler last sent a tick.",
+                value=last_tick.timestamp(),
+            )
 
 
 def render() -> tuple[bytes, str]:

@@ -26,8 +26,14 @@ LISTING_DEADLINE = dt.timedelta(minutes=30)
 #: A listing looks whether its run was cancelled every this many messages.
 CANCEL_CHECK_EVERY = 20
 
-_COUNTERS = {"messages_seen", "messages_new", "attachments_stored", "attachments_deduplicated",
-             "attachments_failed", "messages_failed"}
+_COUNTERS = {
+    "messages_seen",
+    "messages_new",
+    "attachments_stored",
+    "attachments_deduplicated",
+    "attachments_failed",
+    "messages_failed",
+}
 
 
 def mailbox_source(mailbox: Mailbox) -> Source:
@@ -40,8 +46,9 @@ def active_run(mailbox: Mailbox) -> FetchRun | None:
     A run that has finished listing no longer holds the mailbox: the messages it still has
     pending are the catch-up's business, and new mail must not wait for them.
     """
-    run = (mailbox.runs.filter(status__in=FetchRun.ACTIVE_STATUSES, listed_at__isnull=True)
-           .order_by("-created_at").first())
+    run = (
+        mailbox.runs.filter(status__in=FetchRun.ACTIVE_STATUSES, listed_at__isnull=True).order_by("-created_at").first()
+    )
     if run is None:
         return None
     started = run.started_at or run.created_at
@@ -85,7 +92,8 @@ def fetch_run_cancel(*, run_id: int) -> bool:
     lists them again takes them over. True when the run was active.
     """
     cancelled = FetchRun.objects.filter(pk=run_id, status__in=FetchRun.ACTIVE_STATUSES).update(
-        status=FetchRun.Status.CANCELLED, finished_at=timezone.now(), error="cancelled by a user")
+        status=FetchRun.Status.CANCELLED, finished_at=timezone.now(), error="cancelled by a user"
+    )
     return bool(cancelled)
 
 
@@ -112,11 +120,15 @@ def fetch_run_execute(*, run: FetchRun, on_new_message: Callable[[int], object],
     """List the mailbox and record every message; each new one is handed to `on_new_message` once committed."""
     source = source or mailbox_source(run.mailbox)
     started = FetchRun.objects.filter(pk=run.pk, status__in=FetchRun.ACTIVE_STATUSES).update(
-        status=FetchRun.Status.RUNNING, started_at=timezone.now(), error="")
+        status=FetchRun.Status.RUNNING, started_at=timezone.now(), error=""
+    )
     if not started:
         return  # cancelled meanwhile
     for count, summary in enumerate(source.list_messages(**listing_options(run.options or {})), start=1):
-        if count % CANCEL_CHECK_EVERY == 0 and FetchRun.objects.filter(pk=run.pk, status=FetchRun.Status.CANCELLED).exists():
+        if (
+            count % CANCEL_CHECK_EVERY == 0
+            and FetchRun.objects.filter(pk=run.pk, status=FetchRun.Status.CANCELLED).exists()
+        ):
             logger.info("run %s was cancelled; listing stopped", run.pk)
             return
         message, created = message_record(mailbox=run.mailbox, run=run, summary=summary)
@@ -164,9 +176,11 @@ def _take_over(message: MailMessage, run: FetchRun) -> bool:
     """A pending message left behind by a cancelled run becomes this run's; True when it did."""
     if message.status != MailMessage.Status.PENDING or message.fetch_run_id == run.pk:
         return False
-    return bool(MailMessage.objects.filter(pk=message.pk, status=MailMessage.Status.PENDING,
-                                           fetch_run__status=FetchRun.Status.CANCELLED)
-                .update(fetch_run=run, delivery_attempts=0, updated_at=timezone.now()))
+    return bool(
+        MailMessage.objects.filter(
+            pk=message.pk, status=MailMessage.Status.PENDING, fetch_run__status=FetchRun.Status.CANCELLED
+        ).update(fetch_run=run, delivery_attempts=0, updated_at=timezone.now())
+    )
 
 
 def _settle_at_source(source: Source, message: MailMessage, source_id: str) -> None:
@@ -177,7 +191,8 @@ def _settle_at_source(source: Source, message: MailMessage, source_id: str) -> N
     second move would race it. A copy under another source id is settled like its original.
     """
     if source_id == message.source_id and (
-            message.settled_at is not None or message.updated_at > timezone.now() - SETTLE_GRACE):
+        message.settled_at is not None or message.updated_at > timezone.now() - SETTLE_GRACE
+    ):
         return
     if message.status == MailMessage.Status.PROCESSED:
         source.mark_processed(source_id)

@@ -20,14 +20,21 @@ BATCH = 200
 
 
 class Command(BaseCommand):
-    help = ("Re-parse every stored XML attachment (received since --since) and re-render its documents. "
-            "By default the work goes to the worker's render queue and this command follows its progress.")
+    help = (
+        "Re-parse every stored XML attachment (received since --since) and re-render its documents. "
+        "By default the work goes to the worker's render queue and this command follows its progress."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
-                            help="only attachments stored on or after this date")
-        parser.add_argument("--sync", action="store_true",
-                            help="run the actor in this process instead of sending it to the worker")
+        parser.add_argument(
+            "--since",
+            type=dt.date.fromisoformat,
+            metavar="YYYY-MM-DD",
+            help="only attachments stored on or after this date",
+        )
+        parser.add_argument(
+            "--sync", action="store_true", help="run the actor in this process instead of sending it to the worker"
+        )
         parser.add_argument("--no-wait", action="store_true", help="send the work and return")
         parser.add_argument("--timeout", type=int, default=3600, help="seconds to wait for the worker (default 3600)")
 
@@ -36,8 +43,9 @@ class Command(BaseCommand):
             render_attachment,  # sets up the broker: only when the command runs
         )
 
-        queryset = Attachment.objects.filter(status=Attachment.Status.STORED, content_type__in=XML_CONTENT_TYPES,
-                                             blob__isnull=False)
+        queryset = Attachment.objects.filter(
+            status=Attachment.Status.STORED, content_type__in=XML_CONTENT_TYPES, blob__isnull=False
+        )
         if since is not None:
             start = timezone.make_aware(dt.datetime.combine(since, dt.time.min))
             queryset = queryset.filter(created_at__gte=start)
@@ -47,10 +55,15 @@ class Command(BaseCommand):
             return
         disable = not self.stdout.isatty() and options.get("verbosity", 1) < 2
         failed = 0
-        with tqdm(total=len(ids), unit="file", desc="parsing and rendering" if sync else "queued",
-                  file=self.stderr._out, disable=disable) as bar:
+        with tqdm(
+            total=len(ids),
+            unit="file",
+            desc="parsing and rendering" if sync else "queued",
+            file=self.stderr._out,
+            disable=disable,
+        ) as bar:
             for start in range(0, len(ids), BATCH):
-                batch = ids[start:start + BATCH]
+                batch = ids[start : start + BATCH]
                 xml_attachment_reset(attachment_ids=batch)
                 for attachment_id in batch:
                     if sync:
@@ -72,16 +85,19 @@ class Command(BaseCommand):
     def _follow(self, ids: list[int], *, timeout: int, disable: bool) -> None:
         pending = Attachment.objects.filter(pk__in=ids, preview_status=Attachment.PreviewStatus.PENDING)
         deadline = time.monotonic() + timeout
-        with tqdm(total=len(ids), unit="file", desc="processed by the worker", file=self.stderr._out,
-                  disable=disable) as bar:
+        with tqdm(
+            total=len(ids), unit="file", desc="processed by the worker", file=self.stderr._out, disable=disable
+        ) as bar:
             while True:
                 done = len(ids) - pending.count()
                 bar.update(done - bar.n)
                 if done >= len(ids):
                     break
                 if time.monotonic() > deadline:
-                    raise CommandError(f"{len(ids) - done} attachment(s) still pending after {timeout}s; "
-                                       "is a worker consuming the render queue?")
+                    raise CommandError(
+                        f"{len(ids) - done} attachment(s) still pending after {timeout}s; "
+                        "is a worker consuming the render queue?"
+                    )
                 time.sleep(1)
         failed = Attachment.objects.filter(pk__in=ids, preview_status=Attachment.PreviewStatus.FAILED).count()
         self.stdout.write(f"Done: {len(ids)} processed, {failed} failed (see the XML classifications).")

@@ -6,20 +6,28 @@ from webapp.inbox.models import Mailbox
 
 
 class Command(BaseCommand):
-    help = ("Create or update a mailbox. Examples: add_mailbox suppliers --folder /data/inbox; "
-            "add_mailbox invoices --graph invoices@contoso.com [--graph-folder Inbox] [--processed-folder NAME | --mark-read]")
+    help = (
+        "Create or update a mailbox. Examples: add_mailbox suppliers --folder /data/inbox; "
+        "add_mailbox invoices --graph invoices@contoso.com [--graph-folder Inbox] [--processed-folder NAME | --mark-read]"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="a short name (letters, digits, - and _)")
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--folder", help="a directory of .eml files to read")
         where.add_argument("--graph", metavar="ADDRESS", help="a Microsoft 365 mailbox read over Graph (GRAPH_* env)")
-        parser.add_argument("--graph-folder", default="Inbox", help="Graph: the folder to read (default Inbox; a path "
-                                                                    "like Inbox/Suppliers for a sub-folder)")
+        parser.add_argument(
+            "--graph-folder",
+            default="Inbox",
+            help="Graph: the folder to read (default Inbox; a path like Inbox/Suppliers for a sub-folder)",
+        )
         settle = parser.add_mutually_exclusive_group()
-        settle.add_argument("--processed-folder", help="Graph: move processed mail there (created if missing; "
-                                                       "default Processed)")
-        settle.add_argument("--mark-read", action="store_true", help="Graph: mark processed mail read instead of moving it")
+        settle.add_argument(
+            "--processed-folder", help="Graph: move processed mail there (created if missing; default Processed)"
+        )
+        settle.add_argument(
+            "--mark-read", action="store_true", help="Graph: mark processed mail read instead of moving it"
+        )
         parser.add_argument("--include-inline", action="store_true", help="Graph: store inline images too")
         parser.add_argument("--inactive", action="store_true", help="create it switched off (the schedule skips it)")
 

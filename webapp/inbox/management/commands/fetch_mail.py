@@ -12,23 +12,47 @@ POLL_SECONDS = 0.5
 
 
 class Command(BaseCommand):
-    help = ("Fetch mail now, through the worker. With --wait, follow the runs until they finish. "
-            "Backfill older mail with --since YYYY-MM-DD [--folder NAME ...] [--include-processed] (waits, with progress).")
+    help = (
+        "Fetch mail now, through the worker. With --wait, follow the runs until they finish. "
+        "Backfill older mail with --since YYYY-MM-DD [--folder NAME ...] [--include-processed] (waits, with progress)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", help="mailboxes to fetch (default: every active one)")
-        parser.add_argument("--wait", action="store_true", help="wait for the runs; exit 0 only if all completed cleanly")
+        parser.add_argument(
+            "--wait", action="store_true", help="wait for the runs; exit 0 only if all completed cleanly"
+        )
         parser.add_argument("--timeout", type=float, default=600, help="seconds to wait with --wait (default 600)")
-        parser.add_argument("--since", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
-                            help="backfill: mail received on or after this day, read or not")
-        parser.add_argument("--folder", action="append", dest="folders", metavar="NAME",
-                            help="backfill: read this folder instead of the usual one (repeatable)")
-        parser.add_argument("--include-processed", action="store_true",
-                            help="backfill: read the folder of processed mail too")
+        parser.add_argument(
+            "--since",
+            type=dt.date.fromisoformat,
+            metavar="YYYY-MM-DD",
+            help="backfill: mail received on or after this day, read or not",
+        )
+        parser.add_argument(
+            "--folder",
+            action="append",
+            dest="folders",
+            metavar="NAME",
+            help="backfill: read this folder instead of the usual one (repeatable)",
+        )
+        parser.add_argument(
+            "--include-processed", action="store_true", help="backfill: read the folder of processed mail too"
+        )
         parser.add_argument("--no-wait", action="store_true", help="backfill: do not follow the run")
 
-    def handle(self, *args, names: list[str], wait: bool, timeout: float, since: dt.date | None = None,
-               folders: list[str] | None = None, include_processed: bool = False, no_wait: bool = False, **options):
+    def handle(
+        self,
+        *args,
+        names: list[str],
+        wait: bool,
+        timeout: float,
+        since: dt.date | None = None,
+        folders: list[str] | None = None,
+        include_processed: bool = False,
+        no_wait: bool = False,
+        **options,
+    ):
         from pipeline.actors import fetch_mailbox  # connects to Redis; only when a command sends work
 
         mailboxes = list(Mailbox.objects.filter(name__in=names) if names else Mailbox.objects.filter(active=True))
@@ -37,8 +61,15 @@ class Command(BaseCommand):
             raise CommandError(f"no such mailbox: {', '.join(sorted(missing))}")
         if not mailboxes:
             raise CommandError("there is no active mailbox; add one with add_mailbox")
-        listing = {key: value for key, value in (("since", since.isoformat() if since else None), ("folders", folders),
-                                                 ("include_processed", include_processed)) if value}
+        listing = {
+            key: value
+            for key, value in (
+                ("since", since.isoformat() if since else None),
+                ("folders", folders),
+                ("include_processed", include_processed),
+            )
+            if value
+        }
         if listing and not since:
             raise CommandError("--folder and --include-processed are backfill options: give --since too")
         trigger = FetchRun.Trigger.BACKFILL if listing else FetchRun.Trigger.MANUAL

@@ -22,8 +22,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"queue {queue}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         else:
             self.stdout.write(f"redis unreachable: {redis_state['error']}")
-        self.stdout.write(f"scheduler: last tick {status['scheduler']['last_tick'] or 'never'}, "
-                          f"alive {status['scheduler']['alive']}")
+        self.stdout.write(
+            f"scheduler: last tick {status['scheduler']['last_tick'] or 'never'}, alive {status['scheduler']['alive']}"
+        )
         self.stdout.write("recent runs:")
         for run in status["recent_runs"]:
             self.stdout.write(

@@ -29,14 +29,15 @@ class Command(BaseCommand):
             if password:
                 user.set_password(password)
                 user.save(update_fields=["password"])
-            self.stdout.write(f"Admin user: {username} (password as set before; change it with "
-                              f"`.venv/bin/python manage.py changepassword {username}`)")
+            self.stdout.write(
+                f"Admin user: {username} (password as set before; change it with "
+                f"`.venv/bin/python manage.py changepassword {username}`)"
+            )
             return
         password = password or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
         self.stdout.write(self.style.SUCCESS(f"Admin user created - username: {username}  password: {password}"))
-        self.stdout.write("(shown once; change it with `.venv/bin/python manage.py changepassword "
-                          f"{username}`)")
+        self.stdout.write(f"(shown once; change it with `.venv/bin/python manage.py changepassword {username}`)")
 
     def _demo_mailbox(self):
         if Mailbox.objects.filter(name=DEMO_MAILBOX).exists():
@@ -47,5 +48,7 @@ class Command(BaseCommand):
         folder.mkdir(parents=True, exist_ok=True)
         written = write_demo_mailbox(folder, count=DEMO_EMAILS)
         Mailbox.objects.create(name=DEMO_MAILBOX, kind=Mailbox.Kind.FOLDER, settings={"path": str(folder)})
-        self.stdout.write(f"Demo mailbox `{DEMO_MAILBOX}` over {folder} with {len(written)} supplier e-mails; "
-                          "drop more .eml files there and they are read at the next tick.")
+        self.stdout.write(
+            f"Demo mailbox `{DEMO_MAILBOX}` over {folder} with {len(written)} supplier e-mails; "
+            "drop more .eml files there and they are read at the next tick."
+        )

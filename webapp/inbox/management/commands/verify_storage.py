@@ -4,11 +4,15 @@ from webapp.inbox.services.integrity import verify_blobs
 
 
 class Command(BaseCommand):
-    help = ("Check that every stored Blob is in storage with the right size and sha256 (streamed). "
-            "With --repair, fetch the broken ones again from their source. Exits 1 while any is still broken.")
+    help = (
+        "Check that every stored Blob is in storage with the right size and sha256 (streamed). "
+        "With --repair, fetch the broken ones again from their source. Exits 1 while any is still broken."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--repair", action="store_true", help="fetch missing or damaged objects again from the source")
+        parser.add_argument(
+            "--repair", action="store_true", help="fetch missing or damaged objects again from the source"
+        )
 
     def handle(self, *args, repair: bool = False, **options):
         checked = broken = repaired = 0
@@ -25,6 +29,8 @@ class Command(BaseCommand):
                 if repair:
                     line += f" -> not repaired: {problem.repair_note}"
             self.stdout.write(line)
-        self.stdout.write(f"{checked} blobs checked, {broken + repaired} with problems, {repaired} repaired, {broken} still broken")
+        self.stdout.write(
+            f"{checked} blobs checked, {broken + repaired} with problems, {repaired} repaired, {broken} still broken"
+        )
         if broken:
             raise CommandError(f"{broken} stored objects are missing or damaged")
