@@ -50,7 +50,7 @@ class Clock:
         except Exception:
             self.redis.delete(locks.key("tick", slot))
             raise
-        self.redis.set(locks.key("scheduler", "last_tick"), dt.datetime.now(dt.timezone.utc).isoformat())
+        self.redis.set(locks.key("scheduler", "last_tick"), dt.datetime.now(dt.UTC).isoformat())
         logger.info("tick sent for slot %s", slot)
         return True
 

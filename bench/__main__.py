@@ -8,7 +8,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,7 +50,7 @@ def main() -> int:
     started = time.monotonic()
     root = temp_root("main")
     results: dict = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "quick": QUICK,
         "machine": _machine(),
     }

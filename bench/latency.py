@@ -66,7 +66,7 @@ def _one(timeout_ms: int | None, *, probes: int, idle_window: float, extra_env: 
                     Message(queue_name="default", actor_name="bench_probe", args=(sequence,), kwargs={}, options={})
                 )
                 line = wait_for(
-                    lambda: _started(probe_file, sequence),
+                    lambda sequence=sequence: _started(probe_file, sequence),
                     timeout=30,
                     interval=0.002,
                     what="the probe to start",
@@ -109,7 +109,7 @@ def run(*, quick: bool) -> list[dict]:
     def measure(index: int, timeout_ms: int | None, extra: dict[str, str]) -> None:
         try:
             results[index] = _one(timeout_ms, probes=probes, idle_window=window, extra_env=extra)
-        except BaseException as exc:  # noqa: BLE001 - reported after the join
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=measure, args=(i, t, extra)) for i, (t, extra) in enumerate(configs)]

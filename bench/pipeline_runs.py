@@ -96,11 +96,10 @@ def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:
     """Store a 200 MB attachment through the real save path, then download it through gunicorn."""
     from django.contrib.auth import get_user_model
 
+    from pipeline import config
     from pipeline.sources.base import IncomingAttachment
     from webapp.inbox.models import Mailbox, MailMessage
     from webapp.inbox.services.messages import attachment_store
-
-    from pipeline import config
 
     get_user_model().objects.create_superuser("admin", "admin@example.com", ADMIN_PASSWORD)
     # The cap was read when this process imported config, before it took the bench's environment.

@@ -8,15 +8,15 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 
 from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
-from tests.support.processes import ProcfileProcess, procfile_commands, wait_for  # noqa: F401  (re-exported)
+from tests.support.processes import ProcfileProcess, procfile_commands, wait_for
 
 MB = 1024 * 1024
 SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"

@@ -7,6 +7,7 @@ the terminal reaches only our launcher, which stops Redis last.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -215,10 +216,8 @@ class EmbeddedRedis:
     def kill(self) -> None:
         """SIGKILL Redis and any child it forked (an AOF rewrite), as a crash would."""
         if self.running():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait()
 
     def __enter__(self) -> EmbeddedRedis:

@@ -54,7 +54,7 @@ def host_beats(client: redis.Redis, role: str, *, hostname: str) -> dict[str, fl
     pattern = locks.key(role, _GLOB_SPECIAL.sub(r"\\\1", hostname), "*", "heartbeat")
     keys = sorted(client.scan_iter(match=pattern, count=1000))
     beats = {}
-    for key, value in zip(keys, client.mget(keys) if keys else []):
+    for key, value in zip(keys, client.mget(keys) if keys else [], strict=True):
         if value is None:  # expired between SCAN and MGET
             continue
         try:

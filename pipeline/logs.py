@@ -20,6 +20,8 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any
 
 from . import config
 
@@ -27,7 +29,10 @@ from . import config
 FORMATS = ("plain", "json")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-_CONTEXT: contextvars.ContextVar[dict] = contextvars.ContextVar("invoicemail_log_context", default={})
+#: Never mutated in place: every change sets a new dict, so the shared default is a read-only one.
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "invoicemail_log_context", default=MappingProxyType({})
+)
 #: Attributes every LogRecord has; anything else on a record came from `extra=` and is logged too.
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -99,7 +104,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,

@@ -14,7 +14,7 @@ import random
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -383,7 +383,7 @@ def supplier_email(
     message["From"] = Address(display_name=issuer_name, addr_spec=sender)
     message["To"] = to
     message["Subject"] = subject or f"Envío de {kind} N° {folio} de {issuer_name}"
-    message["Date"] = format_datetime(sent_at or datetime.now(timezone.utc))
+    message["Date"] = format_datetime(sent_at or datetime.now(UTC))
     message["Message-ID"] = message_id or make_msgid(domain=sender.rpartition("@")[2] or None)
     message.set_content(
         body

@@ -86,6 +86,8 @@ def local_copy(storage: Storage, name: str, *, directory: Path | None = None) ->
         return
     except NotImplementedError:
         pass
-    with storage.open(name, "rb") as source:
-        with spool(iter(lambda: source.read(64 * 1024), b""), max_bytes=2**62, directory=directory) as spooled:
-            yield spooled.path
+    with (
+        storage.open(name, "rb") as source,
+        spool(iter(lambda: source.read(64 * 1024), b""), max_bytes=2**62, directory=directory) as spooled,
+    ):
+        yield spooled.path

@@ -14,11 +14,11 @@ import logging
 import threading
 
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
-from dramatiq.broker import MessageProxy
 
 from . import config
 
@@ -134,7 +134,7 @@ class Listener(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._listen()
-            except Exception as exc:  # noqa: BLE001 - the poll covers us while we reconnect
+            except Exception as exc:
                 logger.warning("wake-up listener lost Redis (%s); polling only until it is back", exc)
                 wake()  # whatever was announced meanwhile: look now
                 self.stopping.wait(RECONNECT_SECONDS)

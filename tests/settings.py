@@ -7,7 +7,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else
 os.environ.setdefault("HTTPS", "false")  # the test client speaks plain HTTP
 os.environ["STATE_DIR"] = tempfile.mkdtemp(prefix="invoicemail-test-")  # never the state of `make run`
 
-from webapp.settings import *  # noqa: E402,F401,F403
+from webapp.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 if not apps.ready:
     django.setup()
 
-from pipeline.broker import setup_broker  # noqa: E402
+from pipeline.broker import setup_broker
 
 broker = setup_broker()
 

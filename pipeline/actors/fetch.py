@@ -1,3 +1,5 @@
+import contextlib
+
 import dramatiq
 from redis.exceptions import LockError
 
@@ -45,7 +47,5 @@ def fetch_mailbox(run_id: int) -> None:
             FetchRun.objects.filter(pk=run.pk).update(error=f"will retry after {describe(exc)}")
         raise
     finally:
-        try:
+        with contextlib.suppress(LockError):
             lock.release()
-        except LockError:
-            pass

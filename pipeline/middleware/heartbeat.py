@@ -56,7 +56,7 @@ class Heartbeat(Middleware):
         client = locks.redis_client()
         try:
             heartbeat.forget(client, ROLE)
-        except Exception as exc:  # noqa: BLE001 - the key expires by itself anyway
+        except Exception as exc:
             logger.warning("heartbeat not removed: %s", exc)
         finally:
             client.close()
@@ -70,7 +70,7 @@ class Heartbeat(Middleware):
                 if problem is None:
                     try:
                         heartbeat.beat(client, ROLE, ttl=self.ttl)
-                    except Exception as exc:  # noqa: BLE001 - Redis away: try again next beat
+                    except Exception as exc:
                         logger.warning("heartbeat not written: %s", exc)
                     withheld = False
                 elif not withheld:

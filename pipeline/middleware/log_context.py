@@ -34,7 +34,7 @@ class LogContext(Middleware):
                     for n, p in inspect.signature(fn).parameters.items()
                     if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                 ]
-            except Exception:  # noqa: BLE001 - an unknown actor still gets its line
+            except Exception:
                 names = []
             self._params[actor_name] = [RENAMED_ARGS.get(n, n) for n in names]
         return self._params[actor_name]
@@ -43,7 +43,7 @@ class LogContext(Middleware):
         logs.clear_context()
         ids = {
             name: value
-            for name, value in zip(self._arg_names(broker, message.actor_name), message.args)
+            for name, value in zip(self._arg_names(broker, message.actor_name), message.args, strict=False)
             if isinstance(value, (int, str))
         }
         logs.add_context(actor=message.actor_name, message_id=message.message_id, queue=message.queue_name, **ids)

@@ -98,7 +98,7 @@ class FolderSource:
     @contextmanager
     def _open(self, path: Path) -> Iterator[MimeReader]:
         try:
-            fp = open(path, "rb")
+            fp = open(path, "rb")  # noqa: SIM115 - opened here to tell a vanished file from other errors
         except FileNotFoundError:
             raise MessageGone(f"{path.name} is no longer in {self.path}") from None
         except OSError as exc:

@@ -77,7 +77,7 @@ class GraphClient:
         )
 
     def url(self, path: str) -> str:
-        return path if path.startswith("https://") or path.startswith("http://") else f"{self.base}{path}"
+        return path if path.startswith(("https://", "http://")) else f"{self.base}{path}"
 
     def get_json(self, path: str, params: dict | None = None) -> dict:
         return self.request("GET", path, params=params)

@@ -8,6 +8,7 @@ by itself after `ttl` seconds; a long download renews its slot as it goes.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,10 +68,8 @@ class MailboxSemaphore:
         try:
             yield Slot(self, token)
         finally:
-            try:
+            with contextlib.suppress(Exception):  # the slot expires by itself
                 self.client.zrem(self.key, token)
-            except Exception:  # the slot expires by itself
-                pass
 
 
 def mailbox_semaphore(mailbox: str, *, limit: int, ttl: float, wait: float) -> MailboxSemaphore:

@@ -285,7 +285,7 @@ def _parse_part(raw: bytes, default_type: str) -> _Part:
     filename = safely("Content-Disposition", msg.get_filename)
     part.filename = _unsurrogate(str(filename)) if filename else None
     for name in ("Content-Type", "Content-Disposition"):
-        if getattr(safely(name, lambda: msg.get(name)), "defects", None):
+        if getattr(safely(name, lambda name=name: msg.get(name)), "defects", None):
             problems.append(f"malformed {name} header: {_header_text(msg, name)[:200]}")
     if part.encoding not in _PLAIN_ENCODINGS | {"base64", "quoted-printable"}:
         problems.append(f"unknown Content-Transfer-Encoding {part.encoding!r}; content delivered as is")
@@ -404,4 +404,4 @@ def _parse_date(value: str) -> dt.datetime | None:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -298,7 +298,7 @@ def test_web_port_probes_and_service_agree_with_the_settings_and_urls():
 
 
 @pytest.mark.parametrize(
-    "name,role", [("worker-default", "worker"), ("worker-render", "worker"), ("scheduler", "scheduler")]
+    ("name", "role"), [("worker-default", "worker"), ("worker-render", "worker"), ("scheduler", "scheduler")]
 )
 def test_worker_and_scheduler_liveness_is_their_heartbeat(name, role):
     container = _container(WORKLOADS[name])

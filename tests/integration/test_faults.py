@@ -24,7 +24,6 @@ from dramatiq.brokers.redis import RedisBroker
 from pipeline import queues, samples
 from pipeline.embedded_redis import EmbeddedRedis, find_redis_server
 from tests.support.database import attached_database
-from tests.support.fault_probe import POISON_EXIT
 from tests.support.postgres import find_pg_bin, temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, procfile_commands, run_procfile_once, wait_for
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
@@ -35,7 +34,7 @@ pytestmark = [pytest.mark.slow]
 PROBED_WORKER = procfile_commands()["worker"].replace(
     "dramatiq pipeline.actors", "dramatiq pipeline.actors tests.support.fault_probe", 1
 )
-assert PROBED_WORKER != procfile_commands()["worker"]
+assert procfile_commands()["worker"] != PROBED_WORKER
 
 
 def base_env(tmp_path: Path, redis_url: str, database_url: str | None = None) -> dict[str, str]:

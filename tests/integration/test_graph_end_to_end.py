@@ -5,6 +5,7 @@ MSAL runs for real against the fake authority (REQUESTS_CA_BUNDLE trusts the fak
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import threading
@@ -199,10 +200,8 @@ def test_a_50_mb_attachment_is_stored_while_the_worker_grows_less_than_20_mb(tmp
             def sample():
                 while not stop.is_set():
                     for p in workers:
-                        try:
+                        with contextlib.suppress(psutil.Error):
                             peak[p.pid] = max(peak[p.pid], p.memory_info().rss)
-                        except psutil.Error:
-                            pass
                     time.sleep(0.01)
 
             sampler = threading.Thread(target=sample, daemon=True)

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from pipeline import locks, queues, samples
 from webapp.documents.models import Document, DocumentSource
-from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
+from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailboxAccess, MailMessage
 from webapp.inbox.services.messages import message_begin_delivery, message_save
 from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 

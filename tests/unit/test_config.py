@@ -9,7 +9,7 @@ def test_env_bool_refuses_values_it_would_have_to_guess(monkeypatch):
         config.env_bool("SOME_FLAG", False)
 
 
-@pytest.mark.parametrize("raw,expected", [("true", True), ("YES", True), ("0", False), ("off", False)])
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("YES", True), ("0", False), ("off", False)])
 def test_env_bool_reads_the_usual_spellings(monkeypatch, raw, expected):
     monkeypatch.setenv("SOME_FLAG", raw)
     assert config.env_bool("SOME_FLAG", not expected) is expected

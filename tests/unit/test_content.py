@@ -4,7 +4,7 @@ from pipeline.content import MAX_FILENAME_LENGTH, safe_filename, sniff_content_t
 
 
 @pytest.mark.parametrize(
-    "raw,expected",
+    ("raw", "expected"),
     [
         ("factura.pdf", "factura.pdf"),
         ("../../etc/passwd", "passwd"),
@@ -28,7 +28,7 @@ def test_safe_filename_keeps_the_extension_of_a_long_name():
 
 
 @pytest.mark.parametrize(
-    "head,declared,filename,expected",
+    ("head", "declared", "filename", "expected"),
     [
         (b"%PDF-1.7\n", "application/octet-stream", "x.bin", "application/pdf"),
         (b"\x89PNG\r\n\x1a\n....", "application/pdf", "factura.pdf", "image/png"),

@@ -179,7 +179,7 @@ def test_credit_note_arriving_first_links_when_the_invoice_arrives(mailbox):
 
 
 @pytest.mark.parametrize(
-    "data, kind, preview",
+    ("data", "kind", "preview"),
     [
         (dte_files.RESPUESTA_DTE, "response", Attachment.PreviewStatus.NONE),
         (dte_files.ENVIO_RECIBOS, "receipts", Attachment.PreviewStatus.NONE),

@@ -99,7 +99,7 @@ def test_credit_note_points_at_the_invoice_it_corrects():
 
 
 @pytest.mark.parametrize(
-    "data, kind, summary",
+    ("data", "kind", "summary"),
     [
         (dte_files.RESPUESTA_DTE, Kind.RESPONSE, "RespuestaDTE from 77500100-3: 1 result(s)"),
         (dte_files.ENVIO_RECIBOS, Kind.RECEIPTS, "EnvioRecibos from 77500100-3: 1 receipt(s)"),
@@ -164,7 +164,7 @@ def test_a_dte_without_folio_is_a_problem_while_the_others_are_read():
 
 
 @pytest.mark.parametrize(
-    "raw, normalized, valid",
+    ("raw", "normalized", "valid"),
     [
         ("76.086.428-5", "76086428-5", True),
         ("76086428-5", "76086428-5", True),

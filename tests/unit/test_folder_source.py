@@ -52,7 +52,7 @@ def test_lists_eml_files_directly_in_the_folder_oldest_first(inbox):
     first = listed[0]
     assert first.internet_message_id == "<a.eml@proveedor.cl>"
     assert first.sender == "Proveedor <facturas@proveedor.cl>"
-    assert first.received_at == dt.datetime(2025, 7, 1, 14, 0, tzinfo=dt.timezone.utc)
+    assert first.received_at == dt.datetime(2025, 7, 1, 14, 0, tzinfo=dt.UTC)
 
 
 def test_a_missing_folder_is_a_source_error(tmp_path):
@@ -71,9 +71,8 @@ def test_a_message_that_is_gone_raises_message_gone(inbox):
     source = FolderSource(inbox)
     write_eml(inbox, "a.eml")
     source.mark_processed("a.eml")
-    with pytest.raises(MessageGone):
-        with source.open_message("a.eml"):
-            pass
+    with pytest.raises(MessageGone), source.open_message("a.eml"):
+        pass
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ NAMES = [
 ]
 
 
-@pytest.mark.parametrize("case,raw,clean", NAMES, ids=[n[0] for n in NAMES])
+@pytest.mark.parametrize(("case", "raw", "clean"), NAMES, ids=[n[0] for n in NAMES])
 def test_hostile_names_are_recorded_raw_and_cleaned_for_download(run_graph, case, raw, clean):
     _, (message,) = run_graph(("names", [Attachment(raw, GOOD_PDF, "application/pdf")]))
     (row,) = rows(message)
@@ -129,7 +129,7 @@ def test_a_nested_message_is_stored_as_eml_and_its_attachments_too(run_graph):
 
 
 @pytest.mark.parametrize(
-    "name,data,reason",
+    ("name", "data", "reason"),
     [
         ("bomb.xml", XML_BOMB, "DOCTYPE"),
         ("xxe.xml", XXE, "DOCTYPE"),
@@ -148,7 +148,7 @@ def test_xml_bomb_and_external_entity_are_refused_with_the_reason(run_graph, nam
 
 
 @pytest.mark.parametrize(
-    "name,data,reason",
+    ("name", "data", "reason"),
     [
         ("corrupt.pdf", GOOD_PDF[: len(GOOD_PDF) // 2], "damaged"),
         ("encrypted.pdf", None, "encrypted"),
@@ -180,7 +180,7 @@ def test_a_png_named_pdf_is_stored_as_png_with_a_readable_note(run_graph):
 def test_duplicate_mail_under_another_id_gives_one_row(run_graph, graph):
     original = Attachment("f.pdf", pdf(pagesize=(300, 300)), "application/pdf")
     copy = Attachment("f.pdf", original.content, "application/pdf")
-    run, (first, second) = run_graph(("dup", [original]), ("dup copy", [copy]))
+    _run, (first, second) = run_graph(("dup", [original]), ("dup copy", [copy]))
     assert graph.messages[first.id].internet_message_id != graph.messages[second.id].internet_message_id
     # the same mail delivered twice carries the same Internet Message-ID: make the second one a true copy
     graph.messages[second.id].internet_message_id = graph.messages[first.id].internet_message_id

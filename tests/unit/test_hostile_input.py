@@ -107,7 +107,7 @@ def run_mail(tmp_path):
     return run
 
 
-@pytest.mark.parametrize("case,raw_name,download_name", NAMED, ids=[c[0] for c in NAMED])
+@pytest.mark.parametrize(("case", "raw_name", "download_name"), NAMED, ids=[c[0] for c in NAMED])
 def test_hostile_filenames_are_kept_for_the_record_and_cleaned_for_download(run_mail, case, raw_name, download_name):
     run_mail(mail_with((raw_name, "application/pdf", GOOD_PDF)))
     attachment = Attachment.objects.get(message__source_id="01.eml")
@@ -173,7 +173,7 @@ def test_a_nested_message_yields_its_own_attachments(run_mail):
 
 
 @pytest.mark.parametrize(
-    "name,data,reason",
+    ("name", "data", "reason"),
     [
         ("corrupt.pdf", GOOD_PDF[: len(GOOD_PDF) // 2], "damaged"),
         ("encrypted.pdf", pdf(encrypt=StandardEncryption(userPassword="secret")), "encrypted"),
@@ -205,7 +205,7 @@ def test_duplicate_mail_gives_one_row_and_one_object(run_mail):
 
 
 def test_a_message_without_attachments_is_recorded_and_not_read_again(run_mail):
-    run, inbox = run_mail(mail_with())
+    _run, inbox = run_mail(mail_with())
     message = MailMessage.objects.get(source_id="01.eml")
     assert message.status == MailMessage.Status.PROCESSED and message.attachment_count == 0
     assert (inbox / "processed" / "01.eml").exists()

@@ -91,7 +91,7 @@ def test_quoted_printable_built_by_the_stdlib_decodes_like_the_stdlib():
 
 
 @pytest.mark.parametrize(
-    "header,expected",
+    ("header", "expected"),
     [
         (b"attachment; filename*=UTF-8''factura%20%C3%B1.pdf", "factura ñ.pdf"),
         (b'attachment; filename="=?utf-8?b?ZmFjdHVyYSDDsS5wZGY=?="', "factura ñ.pdf"),
@@ -212,7 +212,7 @@ def test_messages_without_attachments_yield_nothing(raw):
 
 
 @pytest.mark.parametrize(
-    "body,expected,problem",
+    ("body", "expected", "problem"),
     [
         (b"QUJDRA", b"ABCD", "without padding"),
         (b"QUJDR", b"ABC", "truncated"),
@@ -271,7 +271,7 @@ def test_a_very_long_line_is_read_in_bounded_pieces():
 def test_an_mbox_from_line_before_the_headers_is_ignored():
     msg = message()
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="f.pdf")
-    [(attachment, data)] = read_all(b"From someone@example.com Tue Jul  1 10:00:00 2025\n" + msg.as_bytes())
+    [(_attachment, data)] = read_all(b"From someone@example.com Tue Jul  1 10:00:00 2025\n" + msg.as_bytes())
     assert data == PDF
 
 
@@ -287,7 +287,7 @@ def test_read_headers_decodes_safely_and_reads_only_the_header_block():
     assert headers.internet_message_id == "<abc@proveedor.cl>"
     assert headers.sender == "José Pérez <jose@proveedor.cl>"
     assert headers.subject == "Factura ñ con control chars"
-    assert headers.received_at == dt.datetime(2025, 7, 1, 14, 0, tzinfo=dt.timezone.utc)
+    assert headers.received_at == dt.datetime(2025, 7, 1, 14, 0, tzinfo=dt.UTC)
     assert fp.tell() <= len(raw) + LINE_LIMIT
 
 

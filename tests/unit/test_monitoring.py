@@ -15,7 +15,7 @@ from webapp.inbox.services.health import pipeline_health
 pytestmark = pytest.mark.django_db
 
 #: A moment just after a */15 slot, so that slot counts are exact.
-NOW = dt.datetime(2026, 3, 2, 15, 3, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 15, 3, tzinfo=dt.UTC)
 
 
 def _tick(client, at: dt.datetime) -> None:
@@ -30,7 +30,7 @@ def _worker(client, host: str = "web-1", pid: int = 123) -> None:
 @pytest.fixture
 def run():
     mailbox = Mailbox.objects.create(name="facturas")
-    started = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.timezone.utc)
+    started = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
     return FetchRun.objects.create(
         mailbox=mailbox,
         status=FetchRun.Status.COMPLETED,
@@ -62,9 +62,7 @@ def test_healthy_pipeline(redis_client, run):
                 "trigger": "schedule",
                 "created_at": run.created_at.isoformat(),
                 "finished_at": run.finished_at.isoformat(),
-                "age_seconds": pytest.approx(
-                    (dt.datetime.now(dt.timezone.utc) - run.created_at).total_seconds(), abs=60
-                ),
+                "age_seconds": pytest.approx((dt.datetime.now(dt.UTC) - run.created_at).total_seconds(), abs=60),
                 "attachments_failed": 1,
                 "messages_failed": 0,
             },
@@ -110,7 +108,7 @@ def test_endpoints_answer_json_with_the_right_status(client, redis_client, run):
     assert answer.status_code == 503 and answer["Cache-Control"] == "no-store"
     assert "no worker heartbeat" in answer.json()["problems"]
     _worker(redis_client)
-    _tick(redis_client, dt.datetime.now(dt.timezone.utc))
+    _tick(redis_client, dt.datetime.now(dt.UTC))
     answer = client.get(reverse("inbox:health_pipeline"))
     assert answer.status_code == 200, answer.json()
 

@@ -48,7 +48,7 @@ def s3():
 @pytest.fixture
 def s3_storage(s3, settings):
     settings.STORAGES = storages_setting(s3)  # Django resets storages["default"] on this change
-    yield storages["default"]
+    return storages["default"]
 
 
 def _store(content: bytes, content_type: str = "application/pdf") -> Blob:

@@ -21,7 +21,7 @@ def _text(root: etree._Element, path: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "number,expected",
+    ("number", "expected"),
     [
         (76086428, "76086428-5"),
         (96790240, "96790240-3"),
@@ -173,7 +173,7 @@ def test_demo_mailbox_is_varied_valid_and_deterministic(tmp_path):
         [xml_part] = [p for p in message.iter_attachments() if p.get_filename().endswith(".xml")]
         root = _parse(xml_part.get_payload(decode=True))
         doc = root.xpath("//*[local-name()='Documento']")[0]
-        field = lambda name: doc.xpath(f".//*[local-name()='{name}']")[0].text  # noqa: E731
+        field = lambda name, doc=doc: doc.xpath(f".//*[local-name()='{name}']")[0].text  # noqa: E731
         rut = field("RUTEmisor")
         assert samples.valid_rut(int(rut.split("-")[0])) == rut
         types.append(int(field("TipoDTE")))

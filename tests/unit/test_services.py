@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import operator
 
 import pytest
 from django.core.files.storage import storages
@@ -73,13 +75,15 @@ def test_a_fetched_mailbox_ends_stored_counted_and_moved(mailbox, inbox):
     # PDFs (thumbnail) and DTE XML (parsed into documents) both go to the render queue.
     rendered = Attachment.objects.filter(content_type__in=["application/pdf", "application/xml"])
     assert {a.preview_status for a in rendered} == {Attachment.PreviewStatus.PENDING}
-    assert sorted(sum((o.to_render for o in outcomes), [])) == sorted(a.pk for a in rendered)
+    assert sorted(functools.reduce(operator.iadd, (o.to_render for o in outcomes), [])) == sorted(
+        a.pk for a in rendered
+    )
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a.eml", "b.eml"]
 
 
 def test_listing_again_creates_nothing_new(mailbox, inbox):
     drop(inbox, "a.eml", attachments=[("f.pdf", "application/pdf", PDF)])
-    first, new = fetch(mailbox)
+    first, _new = fetch(mailbox)
     second = FetchRun.objects.create(mailbox=mailbox)
     FetchRun.objects.filter(pk=first.pk).update(status=FetchRun.Status.COMPLETED)
     again: list[int] = []

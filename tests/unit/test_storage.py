@@ -24,9 +24,11 @@ def test_spool_hashes_counts_and_keeps_the_head(tmp_path):
 
 
 def test_spool_refuses_content_over_the_cap_and_leaves_nothing_behind(tmp_path):
-    with pytest.raises(ContentTooLarge, match="limit"):
-        with spool(chunks(b"x" * 5_000), max_bytes=4_999, directory=tmp_path):
-            pass
+    with (
+        pytest.raises(ContentTooLarge, match="limit"),
+        spool(chunks(b"x" * 5_000), max_bytes=4_999, directory=tmp_path),
+    ):
+        pass
     assert list(tmp_path.iterdir()) == []
 
 
@@ -35,9 +37,8 @@ def test_spool_removes_its_file_when_the_source_fails_midway(tmp_path):
         yield b"first part"
         raise ConnectionError("source went away")
 
-    with pytest.raises(ConnectionError):
-        with spool(broken(), max_bytes=100, directory=tmp_path):
-            pass
+    with pytest.raises(ConnectionError), spool(broken(), max_bytes=100, directory=tmp_path):
+        pass
     assert list(tmp_path.iterdir()) == []
 
 
@@ -59,9 +60,8 @@ def test_save_refuses_a_storage_that_renames_instead_of_overwriting(tmp_path):
     storage = FileSystemStorage(location=tmp_path / "media")  # Django's default: never overwrite
     with spool([b"one"], max_bytes=100) as spooled:
         save_spooled(storage, spooled)
-    with spool([b"one"], max_bytes=100) as spooled:
-        with pytest.raises(RuntimeError, match="overwrite"):
-            save_spooled(storage, spooled)
+    with spool([b"one"], max_bytes=100) as spooled, pytest.raises(RuntimeError, match="overwrite"):
+        save_spooled(storage, spooled)
     assert len([p for p in (tmp_path / "media").rglob("*") if p.is_file()]) == 1
 
 

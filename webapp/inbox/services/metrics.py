@@ -100,7 +100,7 @@ class PipelineCollector:
             stats = queue_stats(client)
             workers = worker_heartbeats(client)
             last_tick = _parse_time(client.get(locks.key("scheduler", "last_tick")))
-        except Exception:  # noqa: BLE001 - reported as redis_up 0
+        except Exception:
             up.add_metric([], 0)
             yield up
             return

@@ -69,7 +69,7 @@ class Command(BaseCommand):
                     if sync:
                         try:
                             render_attachment(attachment_id)
-                        except Exception as exc:  # noqa: BLE001 - recorded on the attachment; carry on
+                        except Exception as exc:
                             failed += 1
                             self.stderr.write(f"attachment {attachment_id}: {type(exc).__name__}: {exc}")
                     else:
