@@ -53,7 +53,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def preferred_port(state_dir: Path) -> int:
@@ -80,7 +81,7 @@ def redis_dir_at(port: int) -> Path | None:
     """The data folder of the Redis answering on `port`, or None if none answers."""
     client = _probe_client(port)
     try:
-        return Path(client.config_get("dir")["dir"]).resolve()
+        return Path(str(client.config_get("dir")["dir"])).resolve()
     except (redis.RedisError, KeyError):
         return None
     finally:

@@ -38,4 +38,5 @@ def claim_slot(client: redis.Redis, slot: str) -> bool:
 
 
 def mailbox_lock(client: redis.Redis, mailbox_id: int, *, timeout_seconds: int) -> redis.lock.Lock:
-    return client.lock(key("mailbox", mailbox_id, "lock"), timeout=timeout_seconds, blocking=False)
+    lock: redis.lock.Lock = client.lock(key("mailbox", mailbox_id, "lock"), timeout=timeout_seconds, blocking=False)
+    return lock

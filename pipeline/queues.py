@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import redis
 
 from . import config
+
+if TYPE_CHECKING:
+    from dramatiq import Broker
 
 #: Dramatiq's key namespace in Redis.
 NAMESPACE = "dramatiq"
@@ -36,21 +41,21 @@ def dead_reason_key(message_id: str) -> str:
     return key("dead", message_id)
 
 
-def dead_letters(client: redis.Redis, *, limit: int = 200) -> list[dict]:
+def dead_letters(client: redis.Redis, *, limit: int = 200) -> list[dict[str, Any]]:
     """The dead letters of every queue, newest first: id, queue, actor, args, when, and why."""
     import json
 
     letters = []
     for queue in QUEUES:
         name = f"{NAMESPACE}:{queue}.XQ"
-        for raw_id, score in client.zrevrange(name, 0, limit - 1, withscores=True):
+        for raw_id, score in cast("list[tuple[bytes, float]]", client.zrevrange(name, 0, limit - 1, withscores=True)):
             message_id = raw_id.decode()
             encoded = client.hget(f"{name}.msgs", message_id)
             if encoded is None:
                 continue
             data = json.loads(encoded)
             options = data.get("options", {})
-            reason = client.get(dead_reason_key(message_id))
+            reason = cast("bytes | None", client.get(dead_reason_key(message_id)))
             letters.append(
                 {
                     "queue": queue,
@@ -68,7 +73,7 @@ def dead_letters(client: redis.Redis, *, limit: int = 200) -> list[dict]:
     return sorted(letters, key=lambda letter: letter["failed_at_ms"], reverse=True)[:limit]
 
 
-def dead_letter_resend(client: redis.Redis, broker, *, queue: str, message_id: str) -> bool:
+def dead_letter_resend(client: redis.Redis, broker: Broker, *, queue: str, message_id: str) -> bool:
     """Send a dead letter again as a fresh delivery (retries reset) and drop it from the dead letters.
 
     True when it was found. The actors are idempotent, so a letter sent twice does no harm.

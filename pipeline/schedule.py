@@ -33,7 +33,7 @@ _LOOKBACK = (dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1
 def current_slot(trigger: CronTrigger, now: dt.datetime) -> dt.datetime:
     """The latest fire time of `trigger` at or before `now`: the slot a tick belongs to."""
     for window in _LOOKBACK:
-        slot = None
+        slot: dt.datetime | None = None
         fire = trigger.get_next_fire_time(None, now - window)
         while fire is not None and fire <= now:
             slot = fire

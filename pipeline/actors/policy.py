@@ -29,7 +29,7 @@ def is_last_attempt() -> bool:
 
     actor = get_broker().get_actor(message.actor_name)
     max_retries = message.options.get("max_retries", actor.options.get("max_retries", 0))
-    return message.options.get("retries", 0) >= max_retries
+    return int(message.options.get("retries", 0)) >= int(max_retries)
 
 
 def describe(exc: BaseException) -> str:

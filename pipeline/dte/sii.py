@@ -118,7 +118,9 @@ def ted_bytes(ted: etree._Element) -> bytes:
         if element.tail is not None and not element.tail.strip():
             element.tail = None
     etree.cleanup_namespaces(ted)
-    return etree.tostring(ted, encoding="ISO-8859-1", xml_declaration=False)
+    data = etree.tostring(ted, encoding="ISO-8859-1", xml_declaration=False)
+    assert isinstance(data, bytes)  # only encoding="unicode" gives str
+    return data
 
 
 # -- the parser ------------------------------------------------------------------------------

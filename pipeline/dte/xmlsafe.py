@@ -102,7 +102,8 @@ def _parse(data: bytes) -> etree._Element:
     except (LookupError, ValueError) as exc:  # an encoding lxml does not know
         raise XmlRejected(f"unreadable XML encoding: {exc}") from None
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    doctype = getattr(docinfo, "doctype", "")  # lxml-stubs do not know DocInfo.doctype
+    if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlRejected(_DTD_REFUSED)
     return root
 

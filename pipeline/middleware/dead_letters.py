@@ -8,14 +8,19 @@ reaches the dead letters with no word of its last error. This records it in Redi
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from dramatiq import Broker
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 logger = logging.getLogger(__name__)
 
 
 class DeadLetterReason(Middleware):
-    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
         # After-hooks run in reverse order, before Retries decides: record every failed attempt's
         # error under the id the dead letter will carry; the last one is the dead letter's reason.
         if exception is None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from types import FrameType
 
+from dramatiq import Broker
 from dramatiq.middleware import Middleware
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ DUPLICATE_WINDOW_SECONDS = 5.0
 
 
 class GracefulStop(Middleware):
-    def after_process_boot(self, broker) -> None:
+    def after_process_boot(self, broker: Broker) -> None:
         first_seen: float | None = None
 
         def wrap(signum: signal.Signals) -> None:
@@ -31,7 +33,7 @@ class GracefulStop(Middleware):
             if not callable(original):
                 return
 
-            def handler(sig, frame):
+            def handler(sig: int, frame: FrameType | None) -> None:
                 nonlocal first_seen
                 now = time.monotonic()
                 if first_seen is not None and (signum == signal.SIGHUP or now - first_seen < DUPLICATE_WINDOW_SECONDS):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from dramatiq import Broker, Worker
 from dramatiq.middleware import Middleware
 
 from .. import heartbeat, locks
@@ -37,17 +38,17 @@ class Heartbeat(Middleware):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def after_process_boot(self, broker) -> None:
+    def after_process_boot(self, broker: Broker) -> None:
         self._active = True
 
-    def after_worker_boot(self, broker, worker) -> None:
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         if not self._active or self._thread is not None:
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(worker,), name="heartbeat", daemon=True)
         self._thread.start()
 
-    def after_worker_shutdown(self, broker, worker) -> None:
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         if self._thread is None:
             return
         self._stop.set()
@@ -61,7 +62,7 @@ class Heartbeat(Middleware):
         finally:
             client.close()
 
-    def _run(self, worker) -> None:
+    def _run(self, worker: Worker) -> None:
         client = locks.redis_client()
         withheld = False
         try:
@@ -82,7 +83,7 @@ class Heartbeat(Middleware):
             client.close()
 
     @staticmethod
-    def problem(worker) -> str | None:
+    def problem(worker: Worker) -> str | None:
         """Why this process must not claim to be alive, or None."""
         threads = [*list(worker.consumers.values()), *list(worker.workers)]
         if not worker.workers:

@@ -9,7 +9,10 @@ import inspect
 import logging
 import threading
 import time
+from typing import Any
 
+from dramatiq import Broker
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from .. import logs
@@ -25,7 +28,7 @@ class LogContext(Middleware):
         self._params: dict[str, list[str]] = {}
         self._local = threading.local()  # one message at a time per worker thread
 
-    def _arg_names(self, broker, actor_name: str) -> list[str]:
+    def _arg_names(self, broker: Broker, actor_name: str) -> list[str]:
         if actor_name not in self._params:
             try:
                 fn = broker.get_actor(actor_name).fn
@@ -39,7 +42,7 @@ class LogContext(Middleware):
             self._params[actor_name] = [RENAMED_ARGS.get(n, n) for n in names]
         return self._params[actor_name]
 
-    def before_process_message(self, broker, message) -> None:
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         logs.clear_context()
         ids = {
             name: value
@@ -49,7 +52,9 @@ class LogContext(Middleware):
         logs.add_context(actor=message.actor_name, message_id=message.message_id, queue=message.queue_name, **ids)
         self._local.started = time.monotonic()
 
-    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
         started, self._local.started = getattr(self._local, "started", None), None
         duration_ms = round((time.monotonic() - started) * 1000, 1) if started is not None else None
         if exception is None:
@@ -66,6 +71,6 @@ class LogContext(Middleware):
             )
         logs.clear_context()
 
-    def after_skip_message(self, broker, message) -> None:
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         self._local.started = None
         logs.clear_context()

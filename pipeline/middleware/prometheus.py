@@ -12,6 +12,10 @@ boot do not exist there: those hooks are skipped instead of raising.
 
 from __future__ import annotations
 
+from typing import Any
+
+from dramatiq import Broker, Message, Worker
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware.prometheus import Prometheus
 
 
@@ -19,28 +23,30 @@ class WorkerPrometheus(Prometheus):
     def _booted(self) -> bool:
         return hasattr(self, "total_messages")
 
-    def after_enqueue(self, broker, message, delay):
+    def after_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
         if self._booted():
             super().after_enqueue(broker, message, delay)
 
-    def after_nack(self, broker, message):
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         if self._booted():
             super().after_nack(broker, message)
 
-    def before_delay_message(self, broker, message):
+    def before_delay_message(self, broker: Broker, message: MessageProxy) -> None:
         if self._booted():
             super().before_delay_message(broker, message)
 
-    def before_process_message(self, broker, message):
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         if self._booted():
             super().before_process_message(broker, message)
 
-    def after_process_message(self, broker, message, *, result=None, exception=None):
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
         if self._booted():
             super().after_process_message(broker, message, result=result, exception=exception)
 
     after_skip_message = after_process_message
 
-    def after_worker_shutdown(self, broker, worker):
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         if self._booted():
             super().after_worker_shutdown(broker, worker)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .base import Source
 from .folder import FolderSource
 from .graph import GraphSource
 
 
-def _folder(settings: dict) -> Source:
+def _folder(settings: dict[str, Any]) -> Source:
     path = settings.get("path")
     if not path:
         raise ValueError("a folder mailbox needs settings['path']")
@@ -17,10 +18,10 @@ def _folder(settings: dict) -> Source:
 
 
 #: Kind name -> factory(settings) -> Source.
-SOURCE_KINDS: dict[str, Callable[[dict], Source]] = {"folder": _folder, "graph": GraphSource}
+SOURCE_KINDS: dict[str, Callable[[dict[str, Any]], Source]] = {"folder": _folder, "graph": GraphSource}
 
 
-def open_source(kind: str, settings: dict) -> Source:
+def open_source(kind: str, settings: dict[str, Any]) -> Source:
     try:
         factory = SOURCE_KINDS[kind]
     except KeyError:

@@ -14,9 +14,10 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .base import (
     CHUNK_SIZE,
@@ -44,7 +45,7 @@ _folder_lock = threading.Lock()
 
 
 class GraphSource:
-    def __init__(self, settings: dict) -> None:
+    def __init__(self, settings: dict[str, Any]) -> None:
         self.user = str(settings.get("user") or "").strip()
         if "@" not in self.user and len(self.user) < 8:
             raise ValueError("a graph mailbox needs settings['user'] (the mailbox address)")
@@ -102,7 +103,7 @@ class GraphSource:
     # settling ----------------------------------------------------------------
 
     def mark_processed(self, source_id: str) -> None:
-        if self.mark_read:
+        if self.processed_folder is None:  # mark_read
             self._patch_read(source_id)
         else:
             self._move(source_id, self.processed_folder)
@@ -150,7 +151,7 @@ class GraphSource:
 
     def _child_folder(self, parent: str | None, name: str, *, create: bool) -> str:
         if parent is None and name.lower() in WELL_KNOWN_FOLDERS:
-            return self.client.get_json(f"/mailFolders/{name.lower()}", {"$select": "id"})["id"]
+            return str(self.client.get_json(f"/mailFolders/{name.lower()}", {"$select": "id"})["id"])
         collection = f"/mailFolders/{parent}/childFolders" if parent else "/mailFolders"
         found = self._find_child(collection, name)
         if found is not None:
@@ -158,7 +159,7 @@ class GraphSource:
         if not create:
             raise SourceError(f"{self.user}: there is no mail folder {name!r}")
         try:
-            return self.client.request("POST", collection, json={"displayName": name})["id"]
+            return str(self.client.request("POST", collection, json={"displayName": name})["id"])
         except SourceError:
             # Another worker made it a moment ago (Graph answers 409 ErrorFolderExists): use theirs.
             found = self._find_child(collection, name)
@@ -171,7 +172,7 @@ class GraphSource:
         for folder in self.client.pages(
             collection, {"$filter": f"displayName eq '{escaped}'", "$select": "id,displayName"}
         ):
-            return folder["id"]
+            return str(folder["id"])
         return None
 
 
@@ -215,7 +216,7 @@ class GraphMessageReader:
                     open_chunks=self._opener(f"{self._path}/{item['id']}/$value"),
                 )
 
-    def _opener(self, path: str):
+    def _opener(self, path: str) -> Callable[[], Iterator[bytes]]:
         return lambda: self._stream(path)
 
     def _stream(self, path: str) -> Iterator[bytes]:
@@ -224,7 +225,7 @@ class GraphMessageReader:
         except NotFound:
             raise MessageGone(f"attachment {path} is no longer there") from None
 
-    def _item(self, item: dict, name: str) -> Iterator[IncomingAttachment]:
+    def _item(self, item: dict[str, Any], name: str) -> Iterator[IncomingAttachment]:
         """A forwarded message: stored whole as .eml, then its own attachments one by one."""
         from pipeline import config
 
@@ -271,7 +272,7 @@ def _temp_dir() -> Path:
     return directory
 
 
-def _summary(item: dict) -> MessageSummary:
+def _summary(item: dict[str, Any]) -> MessageSummary:
     address = (item.get("from") or {}).get("emailAddress") or {}
     sender = address.get("address", "")
     if address.get("name") and address.get("name") != sender:

@@ -13,8 +13,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from .base import SourceError
+
+if TYPE_CHECKING:
+    import redis
 
 #: Atomically drop expired slots, then take one if fewer than the limit are held.
 _ACQUIRE = """
@@ -46,7 +50,7 @@ class Slot:
 
 
 class MailboxSemaphore:
-    def __init__(self, client, key: str, *, limit: int, ttl: float, wait: float) -> None:
+    def __init__(self, client: redis.Redis, key: str, *, limit: int, ttl: float, wait: float) -> None:
         self.client, self.key, self.limit, self.ttl, self.wait = client, key, limit, ttl, wait
         self._script = client.register_script(_ACQUIRE)
 

@@ -11,6 +11,7 @@ import binascii
 import datetime as dt
 import email.policy
 import email.utils
+import functools
 import mimetypes
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -167,7 +168,8 @@ class MimeReader:
         name = part.filename or f"attachment-{self._count}{_extension(part.content_type)}"
         attachment = IncomingAttachment(filename=name, content_type=part.content_type, problems=part.problems)
         body = self._body(attachment.problems)
-        opened, passed = [], []
+        opened: list[bool] = []
+        passed: list[bool] = []
 
         def chunks() -> Iterator[bytes]:
             for chunk in _rechunk(_decode(body, part.encoding, attachment.problems)):
@@ -285,7 +287,7 @@ def _parse_part(raw: bytes, default_type: str) -> _Part:
     filename = safely("Content-Disposition", msg.get_filename)
     part.filename = _unsurrogate(str(filename)) if filename else None
     for name in ("Content-Type", "Content-Disposition"):
-        if getattr(safely(name, lambda name=name: msg.get(name)), "defects", None):
+        if getattr(safely(name, functools.partial(msg.get, name)), "defects", None):
             problems.append(f"malformed {name} header: {_header_text(msg, name)[:200]}")
     if part.encoding not in _PLAIN_ENCODINGS | {"base64", "quoted-printable"}:
         problems.append(f"unknown Content-Transfer-Encoding {part.encoding!r}; content delivered as is")

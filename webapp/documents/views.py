@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import (
     Http404,
     HttpRequest,
-    HttpResponse,
+    HttpResponseBase,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404
@@ -40,7 +40,7 @@ def _filename(document: Document, ext: str) -> str:
     return f"{document.issuer_rut or 'sin-rut'}_{document.file_stem}.{ext}"
 
 
-def _file_response(name: str, *, filename: str, content_type: str, attachment: bool = True) -> HttpResponse:
+def _file_response(name: str, *, filename: str, content_type: str, attachment: bool = True) -> HttpResponseBase:
     response = name and stored_response(
         name, filename=filename, content_type=content_type, as_attachment=attachment, check_exists=attachment
     )
@@ -51,7 +51,7 @@ def _file_response(name: str, *, filename: str, content_type: str, attachment: b
 
 
 @require_safe
-def printable_download(request: HttpRequest, pk: int) -> HttpResponse:
+def printable_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
@@ -61,7 +61,7 @@ def printable_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
-def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
+def xml_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user).select_related("xml_attachment__blob"), pk=pk)
@@ -74,7 +74,7 @@ def xml_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
-def document_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def document_preview(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)

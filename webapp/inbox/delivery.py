@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import storages
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 
 logger = logging.getLogger(__name__)
+
+#: Any response, plain or streamed: harden() returns what it was given.
+AnyResponse = TypeVar("AnyResponse", bound=HttpResponseBase)
 
 
 def authorize(request: HttpRequest, permission: str) -> HttpResponse | None:
@@ -22,7 +26,7 @@ def authorize(request: HttpRequest, permission: str) -> HttpResponse | None:
     return None
 
 
-def harden(response: HttpResponse) -> HttpResponse:
+def harden(response: AnyResponse) -> AnyResponse:
     """A stored file is the sender's content: never sniffed, never run as a page of ours."""
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"
@@ -31,7 +35,7 @@ def harden(response: HttpResponse) -> HttpResponse:
 
 def stored_response(
     name: str, *, filename: str, content_type: str, as_attachment: bool = True, check_exists: bool = True
-) -> HttpResponse | None:
+) -> HttpResponseBase | None:
     """The response for stored object `name`, or None when it is missing from storage.
 
     `check_exists=False` skips the object store's HEAD request (previews: a list page shows dozens).

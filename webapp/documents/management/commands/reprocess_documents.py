@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
+from typing import TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -47,8 +49,8 @@ class Command(BaseCommand):
             status=Attachment.Status.STORED, content_type__in=XML_CONTENT_TYPES, blob__isnull=False
         )
         if since is not None:
-            start = timezone.make_aware(dt.datetime.combine(since, dt.time.min))
-            queryset = queryset.filter(created_at__gte=start)
+            created_from = timezone.make_aware(dt.datetime.combine(since, dt.time.min))
+            queryset = queryset.filter(created_at__gte=created_from)
         ids = list(queryset.order_by("pk").values_list("pk", flat=True))
         if not ids:
             self.stdout.write("No XML attachments to reprocess.")
@@ -59,7 +61,7 @@ class Command(BaseCommand):
             total=len(ids),
             unit="file",
             desc="parsing and rendering" if sync else "queued",
-            file=self.stderr._out,
+            file=self._progress_file(),
             disable=disable,
         ) as bar:
             for start in range(0, len(ids), BATCH):
@@ -73,7 +75,7 @@ class Command(BaseCommand):
                             failed += 1
                             self.stderr.write(f"attachment {attachment_id}: {type(exc).__name__}: {exc}")
                     else:
-                        transaction.on_commit(lambda pk=attachment_id: render_attachment.send(pk))
+                        transaction.on_commit(functools.partial(render_attachment.send, attachment_id))
                     bar.update(1)
         if sync:
             self.stdout.write(f"Reprocessed {len(ids)} XML attachment(s); {failed} raised an error.")
@@ -82,11 +84,15 @@ class Command(BaseCommand):
         if not no_wait:
             self._follow(ids, timeout=timeout, disable=disable)
 
+    def _progress_file(self) -> TextIO:
+        # The bar draws on the raw stream: Django's OutputWrapper ends every write with a newline.
+        return cast(TextIO, self.stderr._out)
+
     def _follow(self, ids: list[int], *, timeout: int, disable: bool) -> None:
         pending = Attachment.objects.filter(pk__in=ids, preview_status=Attachment.PreviewStatus.PENDING)
         deadline = time.monotonic() + timeout
         with tqdm(
-            total=len(ids), unit="file", desc="processed by the worker", file=self.stderr._out, disable=disable
+            total=len(ids), unit="file", desc="processed by the worker", file=self._progress_file(), disable=disable
         ) as bar:
             while True:
                 done = len(ids) - pending.count()

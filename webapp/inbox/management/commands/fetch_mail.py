@@ -80,10 +80,12 @@ class Command(BaseCommand):
                 run = fetch_run_create(mailbox=mailbox, trigger=trigger, options=listing)
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
-            if run is None and listing:
-                raise CommandError(f"{mailbox}: a run is in progress (#{active_run(mailbox).pk}); backfill later")
             if run is None:
                 run = active_run(mailbox)
+                if run is None:  # the run in progress ended between the two queries
+                    raise CommandError(f"{mailbox}: a run ended just now; run the command again")
+                if listing:
+                    raise CommandError(f"{mailbox}: a run is in progress (#{run.pk}); backfill later")
                 self.stdout.write(f"{mailbox}: a run is already in progress (#{run.pk}); following it")
             else:
                 fetch_mailbox.send(run.pk)
