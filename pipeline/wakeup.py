@@ -14,11 +14,8 @@ import logging
 import threading
 
 import redis
-from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff
-from dramatiq.errors import ConnectionClosed
-from dramatiq.message import Message
 
 from . import config
 
@@ -60,6 +57,11 @@ def wake(queue_name: str | None = None) -> None:
 class WakeableConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer whose idle sleep ends early when its queue is announced or a message is done.
 
+    Fetching, decoding and bookkeeping stay Dramatiq's own: `__next__` calls the upstream one with
+    its backoff ceiling (`timeout`) at 0, so the upstream idle sleep lasts 0 ms, and then waits
+    itself, on an event that an announcement, an ack or a nack sets.
+    tests/unit/test_dramatiq_consumer_shape.py fails when the upstream code this relies on changes.
+
     Dramatiq's consumer also backs off while its prefetch is full (every thread busy), so
     after a long message it may sleep up to the poll timeout before fetching the next one,
     leaving threads idle while work waits; with prefetch = threads that happens often.
@@ -67,9 +69,11 @@ class WakeableConsumer(_RedisConsumer):
     """
 
     def __init__(self, broker, queue_name, prefetch, timeout):
+        # compute_backoff(..., max_backoff=0) is 0 ms: upstream's own idle sleep is skipped; _idle_wait replaces it.
+        super().__init__(broker, queue_name, prefetch, 0)
         # `timeout` (dramatiq_worker_timeout) still paces the worker threads and shutdown; the idle
         # poll can be slower, since an announcement ends the wait at once.
-        super().__init__(broker, queue_name, prefetch, max(timeout, config.WORKER_IDLE_POLL_MS))
+        self.idle_poll_ms = max(timeout, config.WORKER_IDLE_POLL_MS)
         self._wake = event_for(queue_name)
 
     def ack(self, message):
@@ -84,35 +88,22 @@ class WakeableConsumer(_RedisConsumer):
         finally:
             self._wake.set()
 
-    def __next__(self):  # dramatiq 2.x's _RedisConsumer.__next__, with the sleep made wakeable
-        try:
-            while True:
-                try:
-                    data = self.message_cache.pop(0)
-                    if data is None:
-                        continue
-                    self.misses = 0
-                    message = Message.decode(data)
-                    self.queued_message_ids.add(message.message_id)
-                    return MessageProxy(message)
-                except IndexError:
-                    messages = []
-                    if self.outstanding_message_count < self.prefetch:
-                        self.message_cache = messages = self.broker.do_fetch(
-                            self.queue_name, self.prefetch - self.outstanding_message_count
-                        )
-                    if not messages:
-                        self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-                        # Cleared only after waking, before the next fetch: an announcement that
-                        # arrives between the fetch and this wait is never lost.
-                        if _stopping.is_set():  # the worker shuts down: be as quick as Dramatiq's own
-                            backoff_ms = min(backoff_ms, 100)
-                        if self._wake.wait(backoff_ms / 1000):
-                            self._wake.clear()
-                            self.misses = 0
-                        return None
-        except redis.ConnectionError as e:
-            raise ConnectionClosed(e) from None
+    def __next__(self):
+        message = super().__next__()
+        if message is None:  # upstream returns None only when it fetched nothing (queue empty or prefetch full)
+            self._idle_wait()
+        return message
+
+    def _idle_wait(self) -> None:
+        # Upstream has already counted this miss; `- 1` gives the same backoff it would have slept.
+        _, backoff_ms = compute_backoff(self.misses - 1, max_backoff=self.idle_poll_ms)
+        if _stopping.is_set():  # the worker shuts down: be as quick as Dramatiq's own
+            backoff_ms = min(backoff_ms, 100)
+        # Cleared only after waking, before the next fetch: an announcement that arrives between
+        # the fetch and this wait is never lost.
+        if self._wake.wait(backoff_ms / 1000):
+            self._wake.clear()
+            self.misses = 0
 
 
 class WakeableRedisBroker(RedisBroker):

@@ -22,7 +22,7 @@ def test_an_announced_message_ends_the_idle_wait(redis_client, redis_url):
     listener = wakeup.Listener(broker.client, broker.namespace)
     listener.start()
     consumer = broker.consume("default", prefetch=1, timeout=1000)
-    assert consumer.timeout == config.WORKER_IDLE_POLL_MS >= 1000
+    assert consumer.idle_poll_ms == config.WORKER_IDLE_POLL_MS >= 1000
     received: list[float] = []
     stop = threading.Event()
 
@@ -58,7 +58,7 @@ def test_a_lost_announcement_is_caught_by_the_poll(redis_client, redis_url):
     broker = wakeup.WakeableRedisBroker(client=redis.Redis.from_url(redis_url), middleware=[], namespace="wakeup-test2")
     broker.declare_queue("default")
     consumer = broker.consume("default", prefetch=1, timeout=100)
-    consumer.timeout = 200  # the safety poll, made short for the test
+    consumer.idle_poll_ms = 200  # the safety poll, made short for the test
     broker.enqueue(dramatiq.Message(queue_name="default", actor_name="anything", args=(), kwargs={}, options={}))
     deadline = time.monotonic() + 5
     message = None
