@@ -425,4 +425,5 @@ class MailboxAccessAdmin(admin.ModelAdmin):
     list_display = ("mailbox", "user", "group")
     list_filter = ("mailbox",)
     search_fields = ("mailbox__name", "user__username", "group__name")
+    list_select_related = ("mailbox", "user", "group")
     autocomplete_fields = ()
