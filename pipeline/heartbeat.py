@@ -24,8 +24,6 @@ from . import locks
 #: How often a worker process writes its heartbeat, and how long one lasts.
 WORKER_INTERVAL_SECONDS = 15
 WORKER_TTL_SECONDS = 60
-#: The scheduler writes every 30 s (scheduler.HEARTBEAT_SECONDS) with a 120 s TTL.
-SCHEDULER_TTL_SECONDS = 120
 #: Default --max-age: a few missed beats, not one late one.
 DEFAULT_MAX_AGE_SECONDS = {"worker": 60, "scheduler": 90}
 

@@ -25,8 +25,6 @@ try:
 except ImportError:  # pragma: no cover - Pillow comes with reportlab; fallback below
     Image = None  # type: ignore[assignment]
 
-PREVIEW_CONTENT_TYPE = "image/png"
-
 #: Serialises every pypdfium2 call in the process (PDFium is not thread-safe).
 _PDFIUM_LOCK = threading.Lock()
 

@@ -87,6 +87,10 @@ class ReferenceInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        # each row shows its document (in its name) and its target
+        return super().get_queryset(request).select_related("document", "target")
+
     @admin.display(description=_("document"))
     def target_link(self, obj: DocumentReference) -> str:
         return _admin_link(obj.target, str(obj.target)) if obj.target_id else gettext("not received")
@@ -107,7 +111,7 @@ class SourceInline(admin.TabularInline):
     verbose_name_plural = _("sources (e-mails that carried this document)")
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("attachment__message")
+        queryset = super().get_queryset(request).select_related("document", "attachment__message")
         return limit_to_user(queryset, request.user, mailbox_field="attachment__message__mailbox_id")
 
     @admin.display(description=_("XML attachment"))

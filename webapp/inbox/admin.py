@@ -6,7 +6,6 @@ from datetime import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -20,7 +19,8 @@ from django.views.decorators.http import require_POST
 
 from .models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
 from .services.access import limit_to_user, visible_mailbox_ids
-from .services.runs import fetch_run_cancel, fetch_run_create
+from .services.dead_letters import dead_letter_resend
+from .services.runs import fetch_run_cancel, fetch_run_start
 
 #: Errors are cut to this many characters in lists.
 ERROR_PREVIEW_CHARS = 80
@@ -38,17 +38,13 @@ def _admin_link(obj: object, text: str) -> str:
 
 
 def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
-    """Create a MANUAL run and send it to the worker once committed; tell the user either way."""
-    from pipeline.actors import fetch_mailbox  # importing the actors sets up the broker: keep it lazy
-
-    run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
+    """Start a MANUAL run of `mailbox` (fetch_run_start); tell the user either way."""
+    run = fetch_run_start(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
     if run is None:
         messages.warning(
             request, gettext("%(mailbox)s: a run is already in progress; nothing started.") % {"mailbox": mailbox}
         )
         return None
-    # robust: if Redis is down the PENDING run stays in the database and the next tick re-sends it.
-    transaction.on_commit(lambda: fetch_mailbox.send(run.pk), robust=True)
     messages.success(
         request, gettext("%(mailbox)s: fetch queued as run #%(run)s.") % {"mailbox": mailbox, "run": run.pk}
     )
@@ -85,13 +81,10 @@ def dead_letters_view(request: HttpRequest) -> HttpResponse:
 
     if not request.user.has_perm(DEAD_LETTERS_PERMISSION):
         raise PermissionDenied
-    client = locks.shared_client()
     if request.method == "POST":
-        from pipeline.actors import broker  # importing the actors sets up the broker: keep it lazy
-
         queue, message_id = request.POST.get("queue", ""), request.POST.get("message_id", "")
         try:
-            resent = queues.dead_letter_resend(client, broker, queue=queue, message_id=message_id)
+            resent = dead_letter_resend(queue=queue, message_id=message_id)
         except ValueError:
             resent = False
         if resent:
@@ -102,7 +95,7 @@ def dead_letters_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.warning(request, gettext("That dead letter is gone already; nothing sent."))
         return HttpResponseRedirect(reverse("admin:inbox_dead_letters"))
-    letters = queues.dead_letters(client)
+    letters = queues.dead_letters(locks.shared_client())
     for letter in letters:
         letter["failed_at"] = datetime.fromtimestamp(letter["failed_at_ms"] / 1000).astimezone()
     context = {**admin.site.each_context(request), "title": gettext("Dead letters"), "letters": letters}
@@ -425,4 +418,5 @@ class MailboxAccessAdmin(admin.ModelAdmin):
     list_display = ("mailbox", "user", "group")
     list_filter = ("mailbox",)
     search_fields = ("mailbox__name", "user__username", "group__name")
+    list_select_related = ("mailbox", "user", "group")
     autocomplete_fields = ()

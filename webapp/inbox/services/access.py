@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from ..models import Mailbox, MailboxAccess
+from ..models import MailboxAccess
 
 #: The permission that lifts the per-mailbox limit.
 ALL_MAILBOXES_PERMISSION = "inbox.view_all_mailboxes"
@@ -39,7 +39,3 @@ def limit_to_user(queryset: QuerySet, user, *, mailbox_field: str) -> QuerySet:
     if ids is None:
         return queryset
     return queryset.filter(**{f"{mailbox_field}__in": ids})
-
-
-def mailboxes_for(user) -> QuerySet[Mailbox]:
-    return limit_to_user(Mailbox.objects.all(), user, mailbox_field="pk")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Max, Q, Sum
 
 from pipeline import locks
 from pipeline.queues import queue_stats
@@ -66,25 +66,28 @@ class PipelineCollector:
         last_run = GaugeMetricFamily(
             f"{PREFIX}_last_run_timestamp_seconds", "When the latest run of a mailbox started.", labels=["mailbox"]
         )
-        for mailbox in Mailbox.objects.order_by("name"):
-            finished = FetchRun.objects.filter(mailbox=mailbox, started_at__isnull=False, finished_at__isnull=False)
-            totals = FetchRun.objects.filter(mailbox=mailbox).aggregate(
-                attachments=Sum("attachments_failed"), messages=Sum("messages_failed")
+        finished = Q(started_at__isnull=False, finished_at__isnull=False)
+        per_mailbox = {
+            row["mailbox"]: row
+            for row in FetchRun.objects.values("mailbox")
+            .annotate(
+                attachments=Sum("attachments_failed"),
+                messages=Sum("messages_failed"),
+                finished=Count("pk", filter=finished),
+                spent=Sum(F("finished_at") - F("started_at"), filter=finished),
+                latest=Max("created_at"),
             )
-            failures.add_metric([mailbox.name, "attachment"], totals["attachments"] or 0)
-            failures.add_metric([mailbox.name, "message"], totals["messages"] or 0)
-            spent = finished.aggregate(n=Count("pk"), total=Sum(F("finished_at") - F("started_at")))
-            total = spent["total"]
+            .order_by()
+        }
+        for pk, name in Mailbox.objects.order_by("name").values_list("pk", "name"):
+            row = per_mailbox.get(pk, {})
+            failures.add_metric([name, "attachment"], row.get("attachments") or 0)
+            failures.add_metric([name, "message"], row.get("messages") or 0)
+            total = row.get("spent")
             seconds = total.total_seconds() if isinstance(total, dt.timedelta) else (total or 0) / 1e6
-            durations.add_metric([mailbox.name], count_value=spent["n"], sum_value=seconds)
-            latest = (
-                FetchRun.objects.filter(mailbox=mailbox)
-                .order_by("-created_at")
-                .values_list("created_at", flat=True)
-                .first()
-            )
-            if latest is not None:
-                last_run.add_metric([mailbox.name], latest.timestamp())
+            durations.add_metric([name], count_value=row.get("finished", 0), sum_value=seconds)
+            if row.get("latest") is not None:
+                last_run.add_metric([name], row["latest"].timestamp())
         yield failures
         yield durations
         yield last_run

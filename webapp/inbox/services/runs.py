@@ -70,6 +70,17 @@ def fetch_run_create(*, mailbox: Mailbox, trigger: str, options: dict | None = N
         return FetchRun.objects.create(mailbox=mailbox, trigger=trigger, options=options or {})
 
 
+def fetch_run_start(*, mailbox: Mailbox, trigger: str) -> FetchRun | None:
+    """`fetch_run_create`, then the run sent to the worker once committed; None while another run is active."""
+    from pipeline.actors import fetch_mailbox  # importing the actors sets up the broker: keep it lazy
+
+    run = fetch_run_create(mailbox=mailbox, trigger=trigger)
+    if run is not None:
+        # robust: if Redis is down the PENDING run stays in the database and the next tick re-sends it.
+        transaction.on_commit(lambda: fetch_mailbox.send(run.pk), robust=True)
+    return run
+
+
 def listing_options(options: dict) -> dict:
     """FetchRun.options as keyword arguments of Source.list_messages; ValueError when malformed."""
     unknown = set(options) - {"since", "folders", "include_processed"}
