@@ -14,6 +14,7 @@ import logging
 import threading
 
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff
 
@@ -68,7 +69,7 @@ class WakeableConsumer(_RedisConsumer):
     Here an ack or nack ends that sleep too.
     """
 
-    def __init__(self, broker, queue_name, prefetch, timeout):
+    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         # compute_backoff(..., max_backoff=0) is 0 ms: upstream's own idle sleep is skipped; _idle_wait replaces it.
         super().__init__(broker, queue_name, prefetch, 0)
         # `timeout` (dramatiq_worker_timeout) still paces the worker threads and shutdown; the idle
@@ -76,20 +77,20 @@ class WakeableConsumer(_RedisConsumer):
         self.idle_poll_ms = max(timeout, config.WORKER_IDLE_POLL_MS)
         self._wake = event_for(queue_name)
 
-    def ack(self, message):
+    def ack(self, message: MessageProxy) -> None:
         try:
             super().ack(message)
         finally:
             self._wake.set()  # room in the prefetch: fetch the next message now, not after a backoff
 
-    def nack(self, message):
+    def nack(self, message: MessageProxy) -> None:
         try:
             super().nack(message)
         finally:
             self._wake.set()
 
-    def __next__(self):
-        message = super().__next__()
+    def __next__(self) -> MessageProxy | None:
+        message: MessageProxy | None = super().__next__()
         if message is None:  # upstream returns None only when it fetched nothing (queue empty or prefetch full)
             self._idle_wait()
         return message
@@ -108,7 +109,7 @@ class WakeableConsumer(_RedisConsumer):
 
 class WakeableRedisBroker(RedisBroker):
     @property
-    def consumer_class(self):
+    def consumer_class(self) -> type[WakeableConsumer]:
         return WakeableConsumer
 
 
