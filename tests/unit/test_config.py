@@ -75,6 +75,12 @@ def _procfile_defaults() -> dict[str, str | None]:
     return {name: default or None for name, default in re.findall(r"\$\{([A-Za-z_]\w*)(?::-([^}]*))?\}", text)}
 
 
+def _env_example_names() -> list[str]:
+    """Variables in .env.example, set (`NAME=`) or shown commented out (`# NAME=`)."""
+    text = (BASE_DIR / ".env.example").read_text()
+    return re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
+
+
 def test_the_scanner_sees_every_way_of_reading_the_environment():
     source = (
         "import os\nfrom os import environ, getenv\n"
@@ -109,6 +115,14 @@ def test_the_procfile_reads_declared_variables_with_the_declared_defaults():
         assert name in config.SETTINGS, f"the Procfile reads {name}: declare it in pipeline/config.py"
         expected = PROCFILE_OWN_DEFAULTS.get(name, str(config.SETTINGS[name].default))
         assert default == expected, f"the Procfile's default for {name} is {default!r}, the declared one {expected!r}"
+
+
+def test_env_example_lists_every_variable_once_and_nothing_else():
+    listed = _env_example_names()
+    assert sorted({name for name in listed if listed.count(name) > 1}) == []
+    expected = set(config.SETTINGS) | set(config.LIBRARY_VARIABLES) | set(_procfile_defaults())
+    assert sorted(expected - set(listed)) == [], "missing from .env.example"
+    assert sorted(set(listed) - expected) == [], "listed in .env.example but nothing reads it"
 
 
 def test_every_setting_says_what_it_is_for():
