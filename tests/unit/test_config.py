@@ -125,6 +125,19 @@ def test_env_example_lists_every_variable_once_and_nothing_else():
     assert sorted(set(listed) - expected) == [], "listed in .env.example but nothing reads it"
 
 
+def test_the_readme_configuration_table_names_only_declared_variables():
+    readme = (BASE_DIR / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    named = set(
+        re.findall(
+            r"`([A-Z][A-Z0-9_]+)`",
+            "\n".join(line.split("|")[1] for line in table.splitlines() if line.startswith("| `")),
+        )
+    )
+    assert {"SECRET_KEY", "DATABASE_URL", "WEB_CONCURRENCY"} <= named
+    assert sorted(named - set(config.SETTINGS)) == []
+
+
 def test_every_setting_says_what_it_is_for():
     for setting in config.SETTINGS.values():
         assert setting.kind in {bool, int, float, str, list}, setting.name
