@@ -101,7 +101,7 @@ def main() -> int:
     logs.configure()  # LOG_FORMAT: plain or json lines (pipeline/logs.py)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per heartbeat is noise
     config.load_local_env()
-    clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.env_str("TIME_ZONE", "America/Santiago"))
+    clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.get("TIME_ZONE"))
     scheduler = BlockingScheduler(
         timezone=clock.trigger.timezone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
@@ -121,7 +121,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if config.env_bool("SCHEDULER_TICK_ON_START", False):
+    if config.get("SCHEDULER_TICK_ON_START"):
         clock.startup_tick()
     logger.info(
         "scheduler started: cron %r, next tick %s",

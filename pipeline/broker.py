@@ -33,7 +33,7 @@ def build_broker(*, url: str | None = None, with_django: bool = True) -> RedisBr
     if config.WORKER_WAKEUP:
         middleware.append(Wakeup())
     middleware.append(Heartbeat())  # liveness: python -m pipeline.heartbeat worker
-    if with_django and config.env_bool("WORKER_PROMETHEUS", False):
+    if with_django and config.get("WORKER_PROMETHEUS"):
         # Dramatiq's prometheus module makes a folder on import: only when on.
         from .middleware.prometheus import WorkerPrometheus
 

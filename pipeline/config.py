@@ -1,12 +1,18 @@
-"""Every setting the pipeline reads from the environment, parsed strictly, in one place.
+"""Every environment variable the project reads, declared once and parsed strictly.
 
-Plain Python (no Django) so that the scheduler and the worker's broker can use it.
+Plain Python (no Django) so that the scheduler and the worker's broker can use it. Each variable
+is one `Setting` in SETTINGS (type, default, limits, what it is for); `get(name)` reads it from
+the environment when called and refuses a value it would have to guess about. Nothing else reads
+os.environ for configuration, .env.example lists every variable, and tests/unit/test_config.py
+holds the three to each other.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -19,11 +25,8 @@ class ConfigError(ValueError):
     """An environment variable holds a value we refuse to guess about."""
 
 
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
+def _bool(name: str, raw: str) -> bool:
+    value = raw.lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -31,27 +34,170 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
 
 
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _int(name: str, raw: str) -> int:
     try:
-        value = int(raw)
+        return int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} is below its minimum {minimum}")
-    return value
 
 
-def env_str(name: str, default: str) -> str:
-    raw = os.environ.get(name)
-    return default if raw is None or raw.strip() == "" else raw.strip()
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def _list(name: str, raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+#: How each kind of setting turns its text into a value.
+_PARSERS = {bool: _bool, int: _int, float: _float, str: lambda name, raw: raw, list: _list}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its type, its default, the values it may hold and what it is for."""
+
+    name: str
+    kind: type  # bool, int, float, str, or list (comma-separated)
+    default: Any  # None: unset, and the reader decides (its description says how); a tuple for a list
+    description: str
+    _: KW_ONLY
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()  # matched without regard to case; the value is the choice as spelled here
+
+    def read(self) -> Any:
+        """The value in the environment now; unset or blank is the default (blank is false for a boolean)."""
+        raw = os.environ.get(self.name)
+        if raw is None or (not raw.strip() and self.kind is not bool):
+            return list(self.default) if self.kind is list else self.default
+        return self.validate(_PARSERS[self.kind](self.name, raw.strip()))
+
+    def validate(self, value: Any) -> Any:
+        if self.choices:
+            match = next((choice for choice in self.choices if choice.lower() == value.lower()), None)
+            if match is None:
+                raise ConfigError(f"{self.name}={value!r}: use one of {', '.join(self.choices)}")
+            return match
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"{self.name}={value} is below its minimum {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigError(f"{self.name}={value} is above its maximum {self.maximum}")
+        return value
+
+
+#: The names logging knows.
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Seconds a Graph timeout, backoff or slot may be at the least (a positive number).
+_SECONDS = 0.01
+
+#: Every variable, grouped as in .env.example. The Procfile reads PORT and WEB_* itself (the
+#: defaults there match these); the others are read by the Python code through `get`.
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        # Django
+        Setting("SECRET_KEY", str, "", "Django's signing key; required when DEBUG is off"),
+        Setting("DEBUG", bool, False, "Django debug mode (make run turns it on)"),
+        Setting("ALLOWED_HOSTS", list, ("localhost", "127.0.0.1"), "host names the web answers, comma-separated"),
+        Setting("HTTPS", bool, None, "secure cookies, HSTS, redirect to https; default: on when DEBUG is off"),
+        Setting("SECURE_HSTS_SECONDS", int, None, "HSTS max-age; default: one year with HTTPS on, else 0", minimum=0),
+        Setting("CSRF_TRUSTED_ORIGINS", list, (), "origins trusted for POSTs behind a proxy, comma-separated"),
+        Setting("TIME_ZONE", str, "America/Santiago", "the site's and the schedule's time zone"),
+        Setting("LANGUAGE_CODE", str, "en", "language when the browser asks for none we have"),
+        # Where things live
+        Setting("DATABASE_URL", str, "", "PostgreSQL URL; SQLite in STATE_DIR when unset"),
+        Setting("DB_CONN_MAX_AGE", int, 60, "seconds a PostgreSQL connection is kept open", minimum=0),
+        Setting("REDIS_URL", str, "", "redis:// or rediss:// URL; the embedded Redis of make run when unset"),
+        Setting("REDIS_CONNECT_TIMEOUT", int, 5, "seconds to connect to Redis before failing", minimum=1),
+        Setting("REDIS_SOCKET_TIMEOUT", int, 15, "seconds a Redis command may take before failing", minimum=1),
+        Setting("STATE_DIR", str, str(BASE_DIR / "var"), "the embedded default's folder: SQLite, media, Redis data"),
+        # Budget
+        Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
+        Setting("WEB_CONCURRENCY", int, 2, "gunicorn worker processes (the Procfile)", minimum=1),
+        Setting("WEB_MAX_REQUESTS", int, 1000, "requests before gunicorn recycles a worker (the Procfile)", minimum=0),
+        Setting("WEB_MAX_REQUESTS_JITTER", int, 100, "random spread of WEB_MAX_REQUESTS (the Procfile)", minimum=0),
+        Setting("WORKER_PROCESSES", int, 1, "Dramatiq worker processes", minimum=1),
+        Setting("WORKER_THREADS", int, 2, "threads per Dramatiq worker process", minimum=1),
+        Setting("WORKER_SHUTDOWN_TIMEOUT_MS", int, 25000, "grace for in-flight messages at SIGTERM", minimum=0),
+        # 300 MB: a 512 MB plan holds web + scheduler + a worker process that reaches it. A reload costs about 2 s.
+        Setting("WORKER_MAX_RSS_MB", int, 300, "reload a worker process past this memory; 0: never", minimum=0),
+        Setting("WORKER_MAX_MESSAGES", int, 10_000, "reload a worker process after this many; 0: never", minimum=0),
+        Setting("WORKER_WAKEUP", bool, True, "wake idle consumers through Redis pub/sub; off: plain polling"),
+        Setting("WORKER_IDLE_POLL_MS", int, 5000, "slowest idle poll with wake-ups on (ms)", minimum=100),
+        # The pipeline
+        Setting("SCHEDULE_CRON", str, "*/15 * * * *", "the tick's crontab; a sixth leading field is seconds"),
+        Setting("SCHEDULER_TICK_ON_START", bool, False, "one extra tick when the scheduler starts"),
+        Setting("MAX_ATTACHMENT_MB", int, 150, "larger attachments are recorded as failed, not stored", minimum=1),
+        Setting("DTE_MAX_XML_MB", int, 20, "larger DTE XML is refused before parsing", minimum=1),
+        Setting("PIPELINE_STALE_MINUTES", int, 10, "pending work older than this is sent again", minimum=1),
+        Setting("PIPELINE_STALE_SECONDS", int, None, "the same in seconds; wins when set", minimum=1),
+        Setting("PIPELINE_MAX_DELIVERIES", int, 5, "deliveries before a message is quarantined", minimum=1),
+        Setting("PIPELINE_KEY_PREFIX", str, "invoicemail", "prefix of the pipeline's own Redis keys"),
+        # Microsoft Graph mailboxes
+        Setting("GRAPH_TENANT_ID", str, "", "the Entra ID tenant of the app"),
+        Setting("GRAPH_CLIENT_ID", str, "", "the app's client id"),
+        Setting("GRAPH_CLIENT_SECRET", str, "", "the app's client secret (or a certificate below)"),
+        Setting("GRAPH_CLIENT_CERTIFICATE_PATH", str, "", "file with the PEM private key and certificate"),
+        Setting("GRAPH_CLIENT_CERTIFICATE", str, "", "the same PEM text inline"),
+        Setting("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT", str, "", "the certificate's SHA-1 thumbprint"),
+        Setting("GRAPH_ENDPOINT", str, "https://graph.microsoft.com", "the Graph root (a national cloud's)"),
+        Setting("GRAPH_AUTHORITY_HOST", str, "https://login.microsoftonline.com", "where tokens come from (https)"),
+        Setting("GRAPH_CONNECT_TIMEOUT", float, 10.0, "seconds to connect to Graph", minimum=_SECONDS),
+        Setting("GRAPH_READ_TIMEOUT", float, 60.0, "seconds a Graph read may stall", minimum=_SECONDS),
+        Setting("GRAPH_MAX_ATTEMPTS", int, 5, "tries of one Graph request", minimum=1),
+        Setting("GRAPH_BACKOFF_SECONDS", float, 1.0, "first wait before a retry; doubles", minimum=_SECONDS),
+        Setting("GRAPH_MAX_RETRY_AFTER", float, 120.0, "longest Retry-After we wait out", minimum=_SECONDS),
+        Setting("GRAPH_MAX_CONCURRENCY", int, 4, "requests in flight per mailbox, all processes", minimum=1),
+        Setting("GRAPH_SLOT_TTL", float, 120.0, "seconds a request slot is held at most", minimum=_SECONDS),
+        Setting("GRAPH_SLOT_WAIT", float, 300.0, "seconds to wait for a free request slot", minimum=_SECONDS),
+        # Storage
+        Setting("STORAGE_BACKEND", str, "local", "where files go: local (STATE_DIR) or s3", choices=("local", "s3")),
+        Setting("AWS_STORAGE_BUCKET_NAME", str, "", "the bucket; required with STORAGE_BACKEND=s3"),
+        Setting("AWS_S3_REGION_NAME", str, "", "the bucket's region"),
+        Setting("AWS_S3_ENDPOINT_URL", str, "", "S3-compatible stores only (R2, MinIO...)"),
+        Setting(
+            "AWS_S3_ADDRESSING_STYLE", str, "", "bucket in the path or the host", choices=("path", "virtual", "auto")
+        ),
+        Setting("AWS_LOCATION", str, "", "key prefix inside the bucket"),
+        Setting("AWS_S3_SIGNATURE_VERSION", str, "s3v4", "request signing"),
+        Setting("AWS_QUERYSTRING_EXPIRE", int, 300, "seconds a signed download URL lives", minimum=1),
+        Setting("S3_UPLOAD_CONCURRENCY", int, 2, "parts of one upload sent at once", minimum=1),
+        # Operations
+        Setting("LOG_LEVEL", str, "INFO", "the root logger's level", choices=_LOG_LEVELS),
+        Setting("LOG_FORMAT", str, "plain", "plain lines, or json (the Procfile's default)", choices=("plain", "json")),
+        Setting("METRICS_TOKEN", str, "", "/metrics answers only to this bearer token; off when unset"),
+        Setting("HEALTH_MAX_DEAD_LETTERS", int, 10, "/health/pipeline answers 503 from this many", minimum=1),
+        Setting("WORKER_PROMETHEUS", bool, False, "Dramatiq's Prometheus server on :9191 per worker"),
+        # make run
+        Setting("ADMIN_USERNAME", str, "admin", "the local admin user setup_local makes"),
+        Setting("ADMIN_PASSWORD", str, "", "its password; generated and shown once when unset"),
+    )
+}
+
+#: Read by libraries themselves, never by our code; declared so that .env.example and the deployments are checked.
+LIBRARY_VARIABLES = {
+    "AWS_ACCESS_KEY_ID": "boto3: the S3 access key",
+    "AWS_SECRET_ACCESS_KEY": "boto3: its secret",
+    "REQUESTS_CA_BUNDLE": "requests: a CA bundle for Graph behind a TLS-inspecting proxy",
+}
+
+
+def get(name: str) -> Any:
+    """The value of a declared variable, read from the environment now."""
+    try:
+        setting = SETTINGS[name]
+    except KeyError:
+        raise ConfigError(f"{name} is not declared in pipeline/config.py SETTINGS") from None
+    return setting.read()
 
 
 def state_dir() -> Path:
     """The folder that holds the embedded database, media and Redis data."""
-    return Path(env_str("STATE_DIR", str(BASE_DIR / "var"))).resolve()
+    return Path(get("STATE_DIR")).resolve()
 
 
 def local_env_file() -> Path:
@@ -80,7 +226,7 @@ def embedded_redis_url_file() -> Path:
 
 def redis_url() -> str:
     """REDIS_URL when set, else the embedded Redis of this state folder."""
-    url = os.environ.get("REDIS_URL", "").strip()
+    url = get("REDIS_URL")
     if url:
         return url
     url_file = embedded_redis_url_file()
@@ -92,39 +238,37 @@ def redis_url() -> str:
 def redis_client_options() -> dict:
     """Timeouts for every Redis connection: a dead Redis must fail fast, never hang."""
     return {
-        "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", 5, minimum=1),
-        "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", 15, minimum=1),
+        "socket_connect_timeout": get("REDIS_CONNECT_TIMEOUT"),
+        "socket_timeout": get("REDIS_SOCKET_TIMEOUT"),
         "health_check_interval": 30,
         "retry_on_timeout": True,
     }
 
 
 #: Worker budget: small by default so a cheap PaaS plan holds it.
-WORKER_PROCESSES = env_int("WORKER_PROCESSES", 1, minimum=1)
-WORKER_THREADS = env_int("WORKER_THREADS", 2, minimum=1)
+WORKER_PROCESSES = get("WORKER_PROCESSES")
+WORKER_THREADS = get("WORKER_THREADS")
 #: Wake idle consumers through Redis pub/sub on every enqueue (pipeline/wakeup.py); off = Dramatiq's plain polling.
-WORKER_WAKEUP = env_bool("WORKER_WAKEUP", True)
+WORKER_WAKEUP = get("WORKER_WAKEUP")
 #: With wake-ups on, the slowest an idle consumer polls Redis (ms): only the safety net for a lost wake-up.
-WORKER_IDLE_POLL_MS = env_int("WORKER_IDLE_POLL_MS", 5000, minimum=100)
+WORKER_IDLE_POLL_MS = get("WORKER_IDLE_POLL_MS")
 
 #: Queues, and the namespace Dramatiq uses for its Redis keys.
 DEFAULT_QUEUE = "default"
 RENDER_QUEUE = "render"
 
 #: The clock: a crontab (minute hour day month weekday; a sixth leading field is seconds).
-SCHEDULE_CRON = env_str("SCHEDULE_CRON", "*/15 * * * *")
+SCHEDULE_CRON = get("SCHEDULE_CRON")
 
 #: Largest attachment we store; Outlook refuses to send more than 150 MB.
-MAX_ATTACHMENT_BYTES = env_int("MAX_ATTACHMENT_MB", 150, minimum=1) * 1024 * 1024
+MAX_ATTACHMENT_BYTES = get("MAX_ATTACHMENT_MB") * 1024 * 1024
 
 #: Work left pending longer than this is enqueued again by the next tick. PIPELINE_STALE_SECONDS,
 #: when set, wins over PIPELINE_STALE_MINUTES (finer grain, for tests and impatient operators).
-STALE_AFTER_SECONDS = (
-    env_int("PIPELINE_STALE_SECONDS", 0, minimum=1) or env_int("PIPELINE_STALE_MINUTES", 10, minimum=1) * 60
-)
+STALE_AFTER_SECONDS = get("PIPELINE_STALE_SECONDS") or get("PIPELINE_STALE_MINUTES") * 60
 
 #: A message delivered this many times without finishing is quarantined.
-MAX_DELIVERIES = env_int("PIPELINE_MAX_DELIVERIES", 5, minimum=1)
+MAX_DELIVERIES = get("PIPELINE_MAX_DELIVERIES")
 
 #: Redis key prefix for the pipeline's own keys (locks, slots, heartbeats).
-KEY_PREFIX = env_str("PIPELINE_KEY_PREFIX", "invoicemail")
+KEY_PREFIX = get("PIPELINE_KEY_PREFIX")

@@ -33,7 +33,7 @@ class S3Storage(_S3Storage):
             TransferConfig(
                 multipart_threshold=PART_BYTES,
                 multipart_chunksize=PART_BYTES,
-                max_concurrency=config.env_int("S3_UPLOAD_CONCURRENCY", 2, minimum=1),
+                max_concurrency=config.get("S3_UPLOAD_CONCURRENCY"),
                 use_threads=True,
             ),
         )

@@ -28,10 +28,10 @@ def main() -> int:
     env = dict(os.environ, STATE_DIR=str(state))
     env.setdefault("SCHEDULER_TICK_ON_START", "true")
     env.setdefault("LOG_FORMAT", "plain")
-    env.setdefault("PORT", "8000")
+    env["PORT"] = str(config.get("PORT"))
 
     redis = None
-    if not os.environ.get("REDIS_URL"):
+    if not config.get("REDIS_URL"):
         data_dir = state / "redis"
         redis = EmbeddedRedis.start(data_dir, port=port_for_state_dir(state, data_dir=data_dir))
         config.embedded_redis_url_file().write_text(redis.url + "\n")
@@ -66,7 +66,7 @@ _HONCHO = "import honcho.manager, sys; honcho.manager.KILL_WAIT = int(sys.argv.p
 
 
 def _honcho(env: dict) -> int:
-    kill_wait = str(int(env.get("WORKER_SHUTDOWN_TIMEOUT_MS", "25000")) // 1000 + 5)
+    kill_wait = str(config.get("WORKER_SHUTDOWN_TIMEOUT_MS") // 1000 + 5)
     command = [
         sys.executable,
         "-c",

@@ -7,8 +7,6 @@ and `ALLOWED_HOSTS`.
 
 from __future__ import annotations
 
-import os
-
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -18,16 +16,16 @@ config.load_local_env()
 STATE_DIR = config.state_dir()
 BASE_DIR = config.BASE_DIR
 
-DEBUG = config.env_bool("DEBUG", False)
+DEBUG = config.get("DEBUG")
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = config.get("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-local-development-key-only-used-with-DEBUG-on"
 
-ALLOWED_HOSTS = [h.strip() for h in config.env_str("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+ALLOWED_HOSTS = config.get("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = config.get("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -72,11 +70,11 @@ TEMPLATES = [
 
 
 def _database() -> dict:
-    url = os.environ.get("DATABASE_URL", "").strip()
+    url = config.get("DATABASE_URL")
     if not url:
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{STATE_DIR / 'db.sqlite3'}"
-    db = dj_database_url.parse(url, conn_max_age=config.env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    db = dj_database_url.parse(url, conn_max_age=config.get("DB_CONN_MAX_AGE"), conn_health_checks=True)
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
         # BEGIN so a transaction never fails half-way with "database is locked".
@@ -100,8 +98,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = config.env_str("LANGUAGE_CODE", "en")
-TIME_ZONE = config.env_str("TIME_ZONE", "America/Santiago")
+LANGUAGE_CODE = config.get("LANGUAGE_CODE")
+TIME_ZONE = config.get("TIME_ZONE")
 USE_I18N = True
 # Pages follow the browser's language among these; es-CL (and any es-*) falls back to es.
 LANGUAGES = [("en", "English"), ("es", "Español")]
@@ -125,27 +123,25 @@ STORAGES = {
 }
 # STORAGE_BACKEND=s3: S3 or an S3-compatible store (MinIO, R2, Spaces...). Credentials stay in the
 # environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3), never in settings.
-STORAGE_BACKEND = config.env_str("STORAGE_BACKEND", "local").lower()
+STORAGE_BACKEND = config.get("STORAGE_BACKEND")  # local or s3, nothing else
 if STORAGE_BACKEND == "s3":
-    if not os.environ.get("AWS_STORAGE_BUCKET_NAME", "").strip():
+    if not config.get("AWS_STORAGE_BUCKET_NAME"):
         raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
     STORAGES["default"] = {
         "BACKEND": "pipeline.s3.S3Storage",  # a string: boto3 loads on first use, never at start-up
         "OPTIONS": {
-            "bucket_name": config.env_str("AWS_STORAGE_BUCKET_NAME", ""),
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME", "").strip() or None,
-            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None,
-            "location": config.env_str("AWS_LOCATION", ""),
-            "signature_version": config.env_str("AWS_S3_SIGNATURE_VERSION", "s3v4"),
+            "bucket_name": config.get("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": config.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": config.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": config.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "location": config.get("AWS_LOCATION"),
+            "signature_version": config.get("AWS_S3_SIGNATURE_VERSION"),
             "file_overwrite": True,  # named by hash: the same name is the same bytes
             "default_acl": None,  # the bucket's own (private) policy
             "querystring_auth": True,
-            "querystring_expire": config.env_int("AWS_QUERYSTRING_EXPIRE", 300, minimum=1),
+            "querystring_expire": config.get("AWS_QUERYSTRING_EXPIRE"),
         },
     }
-elif STORAGE_BACKEND != "local":
-    raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use local or s3")
 WHITENOISE_USE_FINDERS = DEBUG
 FILE_UPLOAD_PERMISSIONS = 0o640
 
@@ -156,12 +152,16 @@ LOGGING = logs.django_logging()
 
 # Served over HTTPS (behind the platform's proxy) unless told otherwise: secure cookies,
 # HSTS and a redirect to https. The platform's health checks reach /health/ over plain HTTP.
-HTTPS = config.env_bool("HTTPS", not DEBUG)
+HTTPS = config.get("HTTPS")
+if HTTPS is None:
+    HTTPS = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
-SECURE_HSTS_SECONDS = config.env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_SECONDS = config.get("SECURE_HSTS_SECONDS")
+if SECURE_HSTS_SECONDS is None:
+    SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"

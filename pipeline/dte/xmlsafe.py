@@ -15,7 +15,7 @@ from lxml import etree
 from pipeline import config
 
 #: Largest XML we parse; a real EnvioDTE of hundreds of DTE is a few MB.
-MAX_XML_BYTES = config.env_int("DTE_MAX_XML_MB", 20, minimum=1) * 1024 * 1024
+MAX_XML_BYTES = config.get("DTE_MAX_XML_MB") * 1024 * 1024
 
 _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")

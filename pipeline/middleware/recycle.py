@@ -25,11 +25,6 @@ from .. import config
 
 logger = logging.getLogger(__name__)
 
-#: Defaults: a 512 MB plan holds web + scheduler + a worker process that reaches this.
-DEFAULT_MAX_RSS_MB = 300
-#: Messages per worker process between reloads; a reload costs about two seconds.
-DEFAULT_MAX_MESSAGES = 10_000
-
 
 def current_rss_bytes() -> int:
     """Resident set size of this process now (not the peak), cheap enough for every message."""
@@ -53,14 +48,8 @@ class Recycle(Middleware):
         request_reload: Callable[[], None] | None = None,
         active: bool = False,
     ) -> None:
-        self.max_rss_bytes = (
-            (config.env_int("WORKER_MAX_RSS_MB", DEFAULT_MAX_RSS_MB) if max_rss_mb is None else max_rss_mb)
-            * 1024
-            * 1024
-        )
-        self.max_messages = (
-            config.env_int("WORKER_MAX_MESSAGES", DEFAULT_MAX_MESSAGES) if max_messages is None else max_messages
-        )
+        self.max_rss_bytes = (config.get("WORKER_MAX_RSS_MB") if max_rss_mb is None else max_rss_mb) * 1024 * 1024
+        self.max_messages = config.get("WORKER_MAX_MESSAGES") if max_messages is None else max_messages
         self._request_reload = request_reload or self._signal_master
         self._lock = threading.Lock()
         self._active = active  # a worker process of the dramatiq command turns it on at boot

@@ -7,16 +7,13 @@ the environment; `credential_status()` says which are set without showing them.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .. import config
 from .base import SourceError
 
-#: Where tokens come from and which Graph they are for (national clouds change both).
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-DEFAULT_ENDPOINT = "https://graph.microsoft.com"
 #: Environment variables that configure the app; values of the secret ones are never shown.
 CREDENTIAL_VARIABLES = (
     "GRAPH_TENANT_ID",
@@ -44,17 +41,13 @@ _app = None  # msal.ConfidentialClientApplication, built on first use
 _app_key: tuple | None = None
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, "").strip() or default
-
-
 def endpoint() -> str:
     """The Graph root, e.g. https://graph.microsoft.com (or a national cloud's)."""
-    return _env("GRAPH_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+    return config.get("GRAPH_ENDPOINT").rstrip("/")
 
 
 def authority_host() -> str:
-    return _env("GRAPH_AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST).rstrip("/")
+    return config.get("GRAPH_AUTHORITY_HOST").rstrip("/")
 
 
 def scope() -> str:
@@ -63,21 +56,21 @@ def scope() -> str:
 
 def credential_status() -> dict[str, bool]:
     """Which credential variables are set (never their values)."""
-    return {name: bool(_env(name)) for name in CREDENTIAL_VARIABLES}
+    return {name: bool(config.get(name)) for name in CREDENTIAL_VARIABLES}
 
 
 def _client_credential() -> str | dict:
-    secret = _env("GRAPH_CLIENT_SECRET")
+    secret = config.get("GRAPH_CLIENT_SECRET")
     if secret:
         return secret
-    pem = _env("GRAPH_CLIENT_CERTIFICATE")
-    path = _env("GRAPH_CLIENT_CERTIFICATE_PATH")
+    pem = config.get("GRAPH_CLIENT_CERTIFICATE")
+    path = config.get("GRAPH_CLIENT_CERTIFICATE_PATH")
     if path:
         try:
             pem = Path(path).read_text()
         except OSError as exc:
             raise SourceError(f"cannot read GRAPH_CLIENT_CERTIFICATE_PATH: {exc}") from exc
-    thumbprint = _env("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT")
+    thumbprint = config.get("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT")
     if pem and thumbprint:
         credential = {"private_key": pem, "thumbprint": thumbprint}
         if "BEGIN CERTIFICATE" in pem:  # send the chain too (x5c), for subject-name/issuer auth
@@ -92,7 +85,7 @@ def _client_credential() -> str | dict:
 def _application():
     """The process's one ConfidentialClientApplication (rebuilt only if its configuration changed)."""
     global _app, _app_key
-    tenant, client_id = _env("GRAPH_TENANT_ID"), _env("GRAPH_CLIENT_ID")
+    tenant, client_id = config.get("GRAPH_TENANT_ID"), config.get("GRAPH_CLIENT_ID")
     if not tenant or not client_id:
         raise ValueError("Graph app not configured: set GRAPH_TENANT_ID and GRAPH_CLIENT_ID")
     host = authority_host()
@@ -100,9 +93,9 @@ def _application():
         tenant,
         client_id,
         host,
-        _env("GRAPH_CLIENT_SECRET"),
-        _env("GRAPH_CLIENT_CERTIFICATE_PATH"),
-        _env("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT"),
+        config.get("GRAPH_CLIENT_SECRET"),
+        config.get("GRAPH_CLIENT_CERTIFICATE_PATH"),
+        config.get("GRAPH_CLIENT_CERTIFICATE_THUMBPRINT"),
     )
     with _lock:
         if _app is not None and _app_key == key:

@@ -8,7 +8,6 @@ is never interrupted by Dramatiq's TimeLimit). Transport failures end as SourceE
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import requests
 
+from .. import config
 from . import graph_auth
 from .base import CHUNK_SIZE, MessageGone, SourceError
 from .graph_slots import mailbox_semaphore
@@ -30,22 +30,9 @@ _PREFER = 'IdType="ImmutableId"'
 _local = threading.local()
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive")
-    return value
-
-
 def timeouts() -> tuple[float, float]:
     """(connect, read) seconds for every call: GRAPH_CONNECT_TIMEOUT, GRAPH_READ_TIMEOUT."""
-    return _env_float("GRAPH_CONNECT_TIMEOUT", 10), _env_float("GRAPH_READ_TIMEOUT", 60)
+    return config.get("GRAPH_CONNECT_TIMEOUT"), config.get("GRAPH_READ_TIMEOUT")
 
 
 def _session() -> requests.Session:
@@ -66,14 +53,14 @@ class GraphClient:
     def __init__(self, user: str) -> None:
         self.user = user
         self.base = f"{graph_auth.endpoint()}/v1.0/users/{user}"
-        self.max_attempts = int(_env_float("GRAPH_MAX_ATTEMPTS", 5))
-        self.backoff = _env_float("GRAPH_BACKOFF_SECONDS", 1)
-        self.max_retry_after = _env_float("GRAPH_MAX_RETRY_AFTER", 120)
+        self.max_attempts = config.get("GRAPH_MAX_ATTEMPTS")
+        self.backoff = config.get("GRAPH_BACKOFF_SECONDS")
+        self.max_retry_after = config.get("GRAPH_MAX_RETRY_AFTER")
         self.semaphore = mailbox_semaphore(
             user,
-            limit=int(_env_float("GRAPH_MAX_CONCURRENCY", 4)),
-            ttl=_env_float("GRAPH_SLOT_TTL", 120),
-            wait=_env_float("GRAPH_SLOT_WAIT", 300),
+            limit=config.get("GRAPH_MAX_CONCURRENCY"),
+            ttl=config.get("GRAPH_SLOT_TTL"),
+            wait=config.get("GRAPH_SLOT_WAIT"),
         )
 
     def url(self, path: str) -> str:

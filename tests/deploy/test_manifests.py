@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipeline import heartbeat
+from pipeline import config, heartbeat
 from pipeline.config import BASE_DIR
 from tests.support.processes import procfile_commands
 
@@ -197,20 +197,8 @@ def test_every_workload_is_a_procfile_process():
 
 
 def _names_read_by_the_code() -> set[str]:
-    pattern = re.compile(
-        r"(?:env_(?:bool|int|str)|environ\.get|getenv|environ\.setdefault)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
-        r"|environ\[[\"']([A-Z][A-Z0-9_]*)[\"']\]"
-    )
-    names = set()
-    for path in [
-        *BASE_DIR.joinpath("pipeline").rglob("*.py"),
-        *BASE_DIR.joinpath("webapp").rglob("*.py"),
-        BASE_DIR / "scheduler.py",
-    ]:
-        names |= {a or b for a, b in pattern.findall(path.read_text())}
-    # ... and what the Procfile's lines read from the environment.
-    names |= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", (BASE_DIR / "Procfile").read_text()))
-    return names
+    # pipeline/config.py declares every variable (tests/unit/test_config.py checks that it does).
+    return set(config.SETTINGS) | set(config.LIBRARY_VARIABLES)
 
 
 def test_every_environment_variable_set_is_one_the_code_reads():

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import hmac
-import os
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
+
+from pipeline import config
 
 from .services.health import pipeline_health
 from .views import health
@@ -38,7 +39,7 @@ def health_pipeline(request: HttpRequest) -> JsonResponse:
 
 
 def _metrics_token() -> str:
-    return os.environ.get("METRICS_TOKEN", "").strip()
+    return config.get("METRICS_TOKEN")
 
 
 @csrf_exempt

@@ -25,7 +25,7 @@ SLOT_GRACE = dt.timedelta(minutes=2)
 
 
 def dead_letter_limit() -> int:
-    return config.env_int("HEALTH_MAX_DEAD_LETTERS", 10, minimum=1)
+    return config.get("HEALTH_MAX_DEAD_LETTERS")
 
 
 def _parse_time(raw: bytes | str | None) -> dt.datetime | None:
@@ -56,7 +56,7 @@ def worker_heartbeats(client) -> list[dict]:
 
 
 def scheduler_state(client, *, now: dt.datetime) -> dict:
-    trigger = cron_trigger(config.SCHEDULE_CRON, config.env_str("TIME_ZONE", "America/Santiago"))
+    trigger = cron_trigger(config.SCHEDULE_CRON, config.get("TIME_ZONE"))
     last_tick = _parse_time(client.get(locks.key("scheduler", "last_tick")))
     alive = bool(client.exists(locks.key("scheduler", "heartbeat")))
     missed = missed_slots(trigger, since=last_tick, now=now, grace=SLOT_GRACE) if last_tick else None

@@ -1,4 +1,3 @@
-import os
 import secrets
 from pathlib import Path
 
@@ -6,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from pipeline import config
 from webapp.inbox.models import Mailbox
 
 DEMO_MAILBOX = "demo"
@@ -22,8 +22,8 @@ class Command(BaseCommand):
     def _admin_user(self):
         """ADMIN_USERNAME / ADMIN_PASSWORD from env, else `admin` with a password made and shown once."""
         User = get_user_model()
-        username = os.environ.get("ADMIN_USERNAME", "admin")
-        password = os.environ.get("ADMIN_PASSWORD", "")
+        username = config.get("ADMIN_USERNAME")
+        password = config.get("ADMIN_PASSWORD")
         user = User.objects.filter(username=username).first()
         if user is not None:
             if password:
