@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from dramatiq import Message
@@ -115,7 +116,7 @@ def main() -> int:
         next_run_time=dt.datetime.now(clock.trigger.timezone),
     )
 
-    def stop(signum, _frame):
+    def stop(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %s: stopping the scheduler", signal.Signals(signum).name)
         scheduler.shutdown(wait=False)
 

@@ -226,7 +226,7 @@ def embedded_redis_url_file() -> Path:
 
 def redis_url() -> str:
     """REDIS_URL when set, else the embedded Redis of this state folder."""
-    url = get("REDIS_URL")
+    url: str = get("REDIS_URL")
     if url:
         return url
     url_file = embedded_redis_url_file()
@@ -235,7 +235,7 @@ def redis_url() -> str:
     return "redis://127.0.0.1:6379/0"
 
 
-def redis_client_options() -> dict:
+def redis_client_options() -> dict[str, Any]:
     """Timeouts for every Redis connection: a dead Redis must fail fast, never hang."""
     return {
         "socket_connect_timeout": get("REDIS_CONNECT_TIMEOUT"),

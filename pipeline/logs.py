@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, TextIO
 
 from . import config
 
@@ -37,10 +37,11 @@ _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"me
 
 def log_format() -> str:
     """plain or json (LOG_FORMAT); anything else is an error, not a guess."""
-    return config.get("LOG_FORMAT")
+    fmt: str = config.get("LOG_FORMAT")
+    return fmt
 
 
-def context() -> dict:
+def context() -> dict[str, Any]:
     return dict(_CONTEXT.get())
 
 
@@ -63,17 +64,17 @@ def bind(**fields: object) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
-def _extra(record: logging.LogRecord) -> dict:
+def _extra(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS and not k.startswith("_")}
 
 
-def _access_fields(record: logging.LogRecord) -> dict | None:
+def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
     """gunicorn's access line: its atoms are the record's args."""
     atoms = record.args
     if record.name != "gunicorn.access" or not isinstance(atoms, Mapping):
         return None
     try:
-        duration_ms = round(int(atoms["D"]) / 1000, 1)
+        duration_ms = round(int(str(atoms["D"])) / 1000, 1)
     except (KeyError, TypeError, ValueError):
         duration_ms = None
     return {
@@ -90,7 +91,7 @@ def _access_fields(record: logging.LogRecord) -> dict | None:
 
 def _int(value: object) -> object:
     try:
-        return int(value)
+        return int(str(value))
     except (TypeError, ValueError):
         return value
 
@@ -99,7 +100,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, the context, `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict = {
+        entry: dict[str, Any] = {
             "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
@@ -125,7 +126,9 @@ class JsonFormatter(logging.Formatter):
 class PlainFormatter(logging.Formatter):
     """`time LEVEL logger: message [field=value ...]`: the context, readable in a terminal."""
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%", **kwargs):
+    def __init__(
+        self, fmt: str | None = None, datefmt: str | None = None, style: Literal["%", "{", "$"] = "%", **kwargs: Any
+    ) -> None:
         super().__init__(fmt or PLAIN_FORMAT, datefmt, style, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -142,7 +145,7 @@ def formatter_class(fmt: str | None = None) -> type[logging.Formatter]:
     return JsonFormatter if (fmt or log_format()) == "json" else PlainFormatter
 
 
-def configure(*, level: str | None = None, stream=None) -> None:
+def configure(*, level: str | None = None, stream: TextIO | None = None) -> None:
     """Root logging for a process without Django (the scheduler): one handler, our format."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter_class()())
@@ -153,7 +156,7 @@ def configure(*, level: str | None = None, stream=None) -> None:
     root.setLevel(level or config.get("LOG_LEVEL"))
 
 
-def django_logging() -> dict:
+def django_logging() -> dict[str, Any]:
     """settings.LOGGING: the same format for Django, the web's libraries and the worker's threads."""
     return {
         "version": 1,

@@ -12,6 +12,8 @@ filename (ResponseContentDisposition) and our content type.
 
 from __future__ import annotations
 
+from typing import Any
+
 from boto3.s3.transfer import TransferConfig
 from django.utils.http import content_disposition_header
 from storages.backends.s3 import S3Storage as _S3Storage
@@ -27,7 +29,7 @@ MEMORY_BYTES = 1024 * 1024
 class S3Storage(_S3Storage):
     """S3Storage with a small-memory transfer and signed, filename-carrying download URLs."""
 
-    def __init__(self, **settings):
+    def __init__(self, **settings: Any) -> None:
         settings.setdefault(
             "transfer_config",
             TransferConfig(
@@ -47,8 +49,9 @@ class S3Storage(_S3Storage):
     ) -> str:
         """A presigned GET of `name` whose response carries `filename` and `content_type`."""
         disposition = content_disposition_header(as_attachment, filename)
-        return self.url(
+        url: str = self.url(
             name,
             parameters={"ResponseContentDisposition": disposition, "ResponseContentType": content_type},
             expire=expire,
         )
+        return url

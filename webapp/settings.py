@@ -69,7 +69,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dj_database_url.DBConfig:
     url = config.get("DATABASE_URL")
     if not url:
         STATE_DIR.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,10 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
+from dramatiq import Broker, Worker
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from .. import config
@@ -56,12 +59,12 @@ class Recycle(Middleware):
         self._messages = 0
         self._requested = False
 
-    def after_process_boot(self, broker) -> None:
+    def after_process_boot(self, broker: Broker) -> None:
         self._active = True
         self._messages = 0
         self._requested = False
 
-    def after_worker_boot(self, broker, worker) -> None:
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         logger.info(
             "worker process %d: %d threads, prefetch %d, poll timeout %d ms, queues %s; "
             "recycled after %s messages or %s MB",
@@ -74,10 +77,12 @@ class Recycle(Middleware):
             self.max_rss_bytes // (1024 * 1024) or "unlimited",
         )
 
-    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
         self._count()
 
-    def after_skip_message(self, broker, message) -> None:
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         self._count()
 
     def _count(self) -> None:

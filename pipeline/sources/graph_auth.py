@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .. import config
 from .base import SourceError
+
+if TYPE_CHECKING:
+    import msal
 
 #: Environment variables that configure the app; values of the secret ones are never shown.
 CREDENTIAL_VARIABLES = (
@@ -37,17 +41,19 @@ _KNOWN_HOSTS = frozenset(
 )
 
 _lock = threading.Lock()
-_app = None  # msal.ConfidentialClientApplication, built on first use
-_app_key: tuple | None = None
+_app: msal.ConfidentialClientApplication | None = None  # built on first use
+_app_key: tuple[str | None, ...] | None = None
 
 
 def endpoint() -> str:
     """The Graph root, e.g. https://graph.microsoft.com (or a national cloud's)."""
-    return config.get("GRAPH_ENDPOINT").rstrip("/")
+    root: str = config.get("GRAPH_ENDPOINT")
+    return root.rstrip("/")
 
 
 def authority_host() -> str:
-    return config.get("GRAPH_AUTHORITY_HOST").rstrip("/")
+    host: str = config.get("GRAPH_AUTHORITY_HOST")
+    return host.rstrip("/")
 
 
 def scope() -> str:
@@ -59,8 +65,8 @@ def credential_status() -> dict[str, bool]:
     return {name: bool(config.get(name)) for name in CREDENTIAL_VARIABLES}
 
 
-def _client_credential() -> str | dict:
-    secret = config.get("GRAPH_CLIENT_SECRET")
+def _client_credential() -> str | dict[str, str]:
+    secret: str = config.get("GRAPH_CLIENT_SECRET")
     if secret:
         return secret
     pem = config.get("GRAPH_CLIENT_CERTIFICATE")
@@ -82,7 +88,7 @@ def _client_credential() -> str | dict:
     )
 
 
-def _application():
+def _application() -> msal.ConfidentialClientApplication:
     """The process's one ConfidentialClientApplication (rebuilt only if its configuration changed)."""
     global _app, _app_key
     tenant, client_id = config.get("GRAPH_TENANT_ID"), config.get("GRAPH_CLIENT_ID")
@@ -138,4 +144,5 @@ def access_token(*, refresh: bool = False) -> str:
         raise SourceError(f"cannot get a Graph token: {type(exc).__name__}: {exc}") from exc
     if "access_token" not in result:
         raise SourceError(f"Graph token refused: {result.get('error')}: {result.get('error_description', '')[:500]}")
-    return result["access_token"]
+    token: str = result["access_token"]
+    return token

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import requests
@@ -19,7 +20,7 @@ import requests
 from .. import config
 from . import graph_auth
 from .base import CHUNK_SIZE, MessageGone, SourceError
-from .graph_slots import mailbox_semaphore
+from .graph_slots import Slot, mailbox_semaphore
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,10 @@ class GraphClient:
     def url(self, path: str) -> str:
         return path if path.startswith(("https://", "http://")) else f"{self.base}{path}"
 
-    def get_json(self, path: str, params: dict | None = None) -> dict:
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, params=params)
 
-    def pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a collection, following @odata.nextLink to the end."""
         page = self.get_json(path, params)
         while True:
@@ -79,11 +80,14 @@ class GraphClient:
                 return
             page = self.get_json(next_link)
 
-    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> dict:
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> dict[str, Any]:
         with self._response(method, path, params=params, json=json, stream=False) as (response, _slot):
             if response.status_code == 204 or not response.content:
                 return {}
-            return response.json()
+            body: dict[str, Any] = response.json()
+            return body
 
     def stream(self, path: str) -> Iterator[bytes]:
         """The raw bytes at `path` (a `$value`), in chunks; retried while nothing was delivered yet."""
@@ -102,7 +106,7 @@ class GraphClient:
                     raise SourceError(f"download of {path} broke off: {type(exc).__name__}: {exc}") from exc
                 self._pause(attempt, f"download of {path} failed before any byte ({type(exc).__name__})")
 
-    def _response(self, method: str, path: str, **kwargs):
+    def _response(self, method: str, path: str, **kwargs: Any) -> _Exchange:
         return _Exchange(self, method, self.url(path), kwargs)
 
     def _pause(self, attempt: int, why: str, retry_after: float | None = None) -> None:
@@ -119,16 +123,18 @@ class GraphClient:
 class _Exchange:
     """Context manager: a successful response (and its slot), after retries; closed on exit."""
 
-    def __init__(self, client: GraphClient, method: str, url: str, kwargs: dict) -> None:
+    def __init__(self, client: GraphClient, method: str, url: str, kwargs: dict[str, Any]) -> None:
         self.client, self.method, self.url, self.kwargs = client, method, url, kwargs
-        self._slot_cm = self._response = None
+        self._slot_cm: AbstractContextManager[Slot] | None = None
+        self._response: requests.Response | None = None
 
-    def __enter__(self):
-        client, refreshed = self.client, False
+    def __enter__(self) -> tuple[requests.Response, Slot]:
+        client = self.client
+        refresh_at: int | None = None  # after a 401, the attempt that asks MSAL for a fresh token, once
         attempt = 0
         while True:
             attempt += 1
-            token = graph_auth.access_token(refresh=refreshed and attempt == refreshed)
+            token = graph_auth.access_token(refresh=attempt == refresh_at)
             self._slot_cm = client.semaphore.slot()
             slot = self._slot_cm.__enter__()
             try:
@@ -153,8 +159,8 @@ class _Exchange:
             body = _error_text(response)
             response.close()
             self._release()
-            if status == 401 and not refreshed:
-                refreshed = attempt + 1  # the next attempt asks MSAL for a fresh token, once
+            if status == 401 and refresh_at is None:
+                refresh_at = attempt + 1
                 continue
             if status == 404:
                 raise NotFound(f"{self.url}: {body}")
@@ -166,7 +172,7 @@ class _Exchange:
                 continue
             raise SourceError(f"Graph {self.method} {self.url} answered {status}: {body}")
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._response is not None:
             self._response.close()
         self._release()
