@@ -23,8 +23,9 @@ from dramatiq.brokers.redis import RedisBroker
 
 from pipeline import queues, samples
 from pipeline.embedded_redis import EmbeddedRedis, find_redis_server
+from tests.support import needs
 from tests.support.database import attached_database
-from tests.support.postgres import find_pg_bin, temporary_postgres
+from tests.support.postgres import temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, procfile_commands, run_procfile_once, wait_for
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 
@@ -363,8 +364,7 @@ def _status(url: str) -> int:
 
 @pytest.mark.postgres
 def test_database_stopped_and_started_while_saving(tmp_path, django_db_blocker):
-    if find_pg_bin() is None:
-        pytest.skip("no initdb/pg_ctl on PATH")
+    needs.pg_bin()
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (tmp_path / "logs").mkdir()
