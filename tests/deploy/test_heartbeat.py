@@ -85,7 +85,12 @@ def test_a_killed_worker_leaves_a_heartbeat_that_goes_stale(tmp_path, redis_url,
     finally:
         worker.stop(signal.SIGKILL)  # no clean-up: the key stays until its TTL
     assert redis_client.keys("invoicemail:worker:*")
-    time.sleep(2.2)
+    wait_for(
+        lambda: heartbeat.check("worker", max_age=2, client=redis_client)[0] == heartbeat.STALE,
+        timeout=10,
+        interval=0.1,
+        what="the dead worker's heartbeat to pass 2 s",
+    )
     stale = probe("worker", env, "--max-age", "2")
     assert stale.returncode == heartbeat.STALE
     assert "s old (more than 2s)" in stale.stderr

@@ -112,14 +112,20 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
             assert warm.status_code == 200
             for _ in warm.iter_content(1024 * 1024):
                 pass
-            time.sleep(0.3)
+            wait_for(
+                lambda: "POST /admin/documents/document/ 200" in web.log(),
+                timeout=10,
+                interval=0.05,
+                what="gunicorn to finish the warm-up request",
+                processes=[web],
+            )
             baseline = worker.memory_info().rss
             peak, sampling = [baseline], threading.Event()
 
             def sample():
                 while not sampling.is_set():
                     peak.append(worker.memory_info().rss)
-                    time.sleep(0.01)
+                    time.sleep(0.01)  # the sampling period
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()

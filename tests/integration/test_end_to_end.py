@@ -19,8 +19,9 @@ import requests
 from pipeline import samples
 from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
+from tests.support import needs
 from tests.support.database import attached_database
-from tests.support.postgres import find_pg_bin, temporary_postgres
+from tests.support.postgres import temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
 from tests.support.web import admin_session
 from webapp.documents.models import Document, XmlClassification
@@ -36,8 +37,7 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'stack.sqlite3'}"
         return
-    if find_pg_bin() is None:
-        pytest.skip("no initdb/pg_ctl on PATH: PostgreSQL end-to-end test not run")
+    needs.pg_bin()
     with temporary_postgres() as server:
         yield server.create_database("invoicemail")
 

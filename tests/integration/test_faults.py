@@ -23,8 +23,9 @@ from dramatiq.brokers.redis import RedisBroker
 
 from pipeline import queues, samples
 from pipeline.embedded_redis import EmbeddedRedis, find_redis_server
+from tests.support import needs
 from tests.support.database import attached_database
-from tests.support.postgres import find_pg_bin, temporary_postgres
+from tests.support.postgres import temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, procfile_commands, run_procfile_once, wait_for
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 
@@ -78,6 +79,11 @@ def note(name: str, size: int = 2000) -> tuple[str, str, bytes]:
 
 def folder_mailbox(db: str, inbox: Path) -> Mailbox:
     return Mailbox.objects.using(db).create(name="suppliers", settings={"path": str(inbox)})
+
+
+def _nothing_waiting(client: redis.Redis) -> bool:
+    """No queue has a message ready (a killed worker's unacked ones count as in progress until requeued)."""
+    return all(q["ready"] == 0 for q in queues.queue_stats(client).values())
 
 
 def processed(db: str) -> int:
@@ -144,7 +150,7 @@ def test_kill_9_while_storing_big_attachments_is_caught_up_by_the_next_tick(tmp_
 
 
 def test_a_poison_message_is_quarantined_and_the_rest_flows_around_it(tmp_path, stack, django_db_blocker):
-    env, _ = stack
+    env, server = stack
     env = dict(env, PIPELINE_MAX_DELIVERIES="2", WORKER_THREADS="1")
     inbox = tmp_path / "inbox"
     (inbox / "01.eml").write_bytes(mail(1, note("ok-1.txt")))
@@ -166,10 +172,20 @@ def test_a_poison_message_is_quarantined_and_the_rest_flows_around_it(tmp_path, 
                 poison = MailMessage.objects.using(db).filter(source_id="02-poison.eml").first()
                 if poison and poison.status == MailMessage.Status.QUARANTINED and processed(db) == 4:
                     break
-                time.sleep(0.2)
+                time.sleep(0.2)  # a poll, not wait_for: a dead worker is restarted on the way
             else:
                 raise AssertionError(f"not settled; deaths {deaths}\n{worker.log()[-3000:]}")
-            time.sleep(3)  # a tick or two more: the quarantined message is not delivered again
+            # Three more ticks (over 4 s, past PIPELINE_STALE_SECONDS) handled by the worker, and all
+            # they sent: the catch-up does not deliver the quarantined message again.
+            handled = worker.log().count("tick done in")
+            client = redis.Redis.from_url(server.url)
+            wait_for(
+                lambda: worker.log().count("tick done in") >= handled + 3 and _nothing_waiting(client),
+                timeout=30,
+                what="three more ticks handled",
+                processes=[worker, scheduler],
+            )
+            client.close()
             poison.refresh_from_db(using=db)
         finally:
             codes = [p.stop() for p in (worker, scheduler)]
@@ -196,8 +212,10 @@ def test_sigterm_during_a_burst_loses_nothing(tmp_path, stack, django_db_blocker
             before = processed(db)
             started = time.monotonic()
             os.killpg(worker.pid, signal.SIGTERM)  # Heroku: SIGTERM to every process of the dyno...
-            time.sleep(0.5)
-            os.killpg(worker.pid, signal.SIGTERM)  # ...and the master forwards its own copy too
+            wait_for(
+                lambda: "Stopping worker process" in worker.log(), timeout=10, interval=0.02, what="the stop to begin"
+            )
+            os.killpg(worker.pid, signal.SIGTERM)  # ...and the master forwards its own copy, mid-stop
             worker.process.wait(20)
             stopped_in = time.monotonic() - started
             stop_code = worker.process.returncode
@@ -318,12 +336,19 @@ def test_redis_down_at_tick_time_with_a_password(tmp_path, django_db_blocker):
         wait_for(lambda: _status(health_url) == 200, timeout=30, what="web", processes=[web])
         server.terminate()
         server.wait(10)
-        time.sleep(4)  # two slots pass with Redis down
+        stopped = time.monotonic()
+        wait_for(
+            lambda: "cannot reach Redis" in scheduler.log(),
+            timeout=30,
+            what="a tick to find Redis down",
+            processes=[scheduler],
+        )
         down = requests.get(health_url, timeout=20)
         assert down.status_code == 503 and down.json()["checks"]["redis"]["ok"] is False
         assert password not in down.text
         assert scheduler.alive(), scheduler.log()[-2000:]
         restarted = time.monotonic()
+        down_for = restarted - stopped
         server = _password_redis(tmp_path / "redis", port, password)
         before = client.llen("dramatiq:default")
         wait_for(
@@ -351,7 +376,9 @@ def test_redis_down_at_tick_time_with_a_password(tmp_path, django_db_blocker):
     assert "cannot reach Redis" in scheduler.log()
     assert password not in logs and password not in status.stdout + status.stderr
     assert codes == [0, 0]
-    print(f"\nRedis down 4 s at tick time: scheduler alive, first tick {back_in:.1f} s after Redis came back")
+    print(
+        f"\nRedis down {down_for:.1f} s at tick time: scheduler alive, first tick {back_in:.1f} s after Redis came back"
+    )
 
 
 def _status(url: str) -> int:
@@ -363,8 +390,7 @@ def _status(url: str) -> int:
 
 @pytest.mark.postgres
 def test_database_stopped_and_started_while_saving(tmp_path, django_db_blocker):
-    if find_pg_bin() is None:
-        pytest.skip("no initdb/pg_ctl on PATH")
+    needs.pg_bin()
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (tmp_path / "logs").mkdir()
@@ -382,7 +408,14 @@ def test_database_stopped_and_started_while_saving(tmp_path, django_db_blocker):
                 # a fast shutdown: the test cluster runs with synchronous_commit off, and an immediate
                 # stop would lose commits the server had acknowledged, which no production database does
                 pg._run("pg_ctl", "-D", str(pg.data_dir), "-m", "fast", "-w", "stop")
-                time.sleep(4)
+                stopped = time.monotonic()
+                wait_for(
+                    lambda: "OperationalError" in worker.log() + scheduler.log(),
+                    timeout=30,
+                    what="the pipeline to meet the database gone",
+                    processes=[worker, scheduler],
+                )
+                down_for = time.monotonic() - stopped
                 pg.resume()
                 from django.db import connections
 
@@ -402,7 +435,7 @@ def test_database_stopped_and_started_while_saving(tmp_path, django_db_blocker):
                 codes = [p.stop() for p in (worker, scheduler)]
     assert codes == [0, 0]
     assert "OperationalError" in worker.log() or "OperationalError" in scheduler.log()
-    print(f"\nPostgreSQL down 4 s mid-burst: all 30 messages done {took:.1f} s after it came back")
+    print(f"\nPostgreSQL down {down_for:.1f} s mid-burst: all 30 messages done {took:.1f} s after it came back")
 
 
 def test_two_workers_share_the_work_each_message_once_and_dead_letters_are_listed(tmp_path, stack, django_db_blocker):

@@ -169,6 +169,14 @@ def test_every_message_once_settled_after_its_files_through_throttling_and_fault
     assert "inline" in skipped["logo.png"] and "cloud file" in skipped["carpeta"]
 
 
+def _settled(db: str) -> bool:
+    """Every stored message's previews are made and its run is finished: the worker is idle again."""
+    rows = AttachmentRow.objects.using(db)
+    return not rows.filter(preview_status=AttachmentRow.PreviewStatus.PENDING).exists() and not (
+        FetchRun.objects.using(db).filter(messages__isnull=False, status__in=FetchRun.ACTIVE_STATUSES).exists()
+    )
+
+
 def _worker_processes(proc: ProcfileProcess) -> list[psutil.Process]:
     root = psutil.Process(proc.pid)
     return [root, *root.children(recursive=True)]
@@ -191,7 +199,12 @@ def test_a_50_mb_attachment_is_stored_while_the_worker_grows_less_than_20_mb(tmp
                 what="the warm-up message",
                 processes=processes,
             )
-            time.sleep(1)
+            wait_for(
+                lambda: _settled(db),
+                timeout=30,
+                what="the warm-up's preview and run to finish",
+                processes=processes,
+            )
             workers = _worker_processes(processes[0])
             baseline = {p.pid: p.memory_info().rss for p in workers}
             peak = dict(baseline)
@@ -202,7 +215,7 @@ def test_a_50_mb_attachment_is_stored_while_the_worker_grows_less_than_20_mb(tmp
                     for p in workers:
                         with contextlib.suppress(psutil.Error):
                             peak[p.pid] = max(peak[p.pid], p.memory_info().rss)
-                    time.sleep(0.01)
+                    time.sleep(0.01)  # the sampling period
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()

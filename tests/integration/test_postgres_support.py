@@ -1,16 +1,14 @@
+import psycopg
 import pytest
 
-from tests.support.postgres import find_pg_bin, temporary_postgres
+from tests.support import needs
+from tests.support.postgres import temporary_postgres
 
-psycopg = pytest.importorskip("psycopg")
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(find_pg_bin() is None, reason="PostgreSQL binaries (initdb, pg_ctl) not found"),
-]
+pytestmark = [pytest.mark.postgres]
 
 
 def test_temporary_postgres_serves_queries_and_cleans_up():
+    needs.pg_bin()
     with temporary_postgres() as server:
         assert server.url.startswith("postgresql://postgres@127.0.0.1:")
         with psycopg.connect(server.url) as connection:

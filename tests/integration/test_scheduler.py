@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
@@ -43,7 +42,13 @@ def test_two_schedulers_over_ten_slots_send_ten_ticks(tmp_path, redis_url, redis
         wait_for(
             lambda: redis_client.llen("dramatiq:default") >= 10, timeout=40, what="ten ticks", processes=schedulers
         )
-        time.sleep(0.5)  # let both replicas finish the slot they are in
+        wait_for(
+            lambda: len(redis_client.keys("invoicemail:tick:*")) == redis_client.llen("dramatiq:default"),
+            timeout=10,
+            interval=0.05,
+            what="both replicas to finish the slot they are in",
+            processes=schedulers,
+        )
     finally:
         exit_codes = [s.stop() for s in schedulers]
     assert exit_codes == [0, 0], [s.log()[-2000:] for s in schedulers]

@@ -209,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
         status = 0
         try:
             if graph.latency:
-                time.sleep(graph.latency)
+                time.sleep(graph.latency)  # the played network latency
             status = self._graph(method, path, query, body)
         finally:
             with graph.lock:
@@ -352,13 +352,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         if fault is not None and fault[0] == "stall":
-            time.sleep(fault[1])
+            time.sleep(fault[1])  # the played stall: headers sent, then no body
             self.close_connection = True
             return 200
         for chunk in chunks:
             self.wfile.write(chunk)
             if self.graph.latency and attachment.chunks:
-                time.sleep(self.graph.latency / 10)
+                time.sleep(self.graph.latency / 10)  # a slow download, chunk by chunk
         return 200
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> int:

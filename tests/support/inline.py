@@ -1,28 +1,57 @@
-"""One run of a mailbox through the actors' own code, in this process and in order.
+"""One run of a mailbox through the real actors, in this process and in order.
 
 For tests that want the pipeline's full effect on some input without a worker process:
-listing, saving and rendering call exactly what `fetch_mailbox`, `save_message` and
-`render_attachment` call (the render step is the actor's own function body).
+`fetch_mailbox`, `save_message` and `render_attachment` run as their own functions
+(`actor.fn`), so their error handling, delivery counting and recording run too. What each
+actor sends goes through the real broker and Redis; it is taken off the queue here and run
+the way a worker would on its last attempt (outside a worker, `is_last_attempt()` is true).
+An actor that raises is what a worker would log and dead-letter: it is kept in `raised`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from webapp.inbox.models import FetchRun, Mailbox
-from webapp.inbox.services.messages import message_begin_delivery, message_save
-from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
+from webapp.inbox.services.runs import fetch_run_create
+
+#: Milliseconds a consumer waits on an empty queue before it says so.
+EMPTY_QUEUE_MS = 50
 
 
-def process_mailbox(mailbox: Mailbox) -> FetchRun:
-    from pipeline.actors import render_attachment
+@dataclass
+class Processed:
+    run: FetchRun
+    #: (actor name, args, exception) of every actor call that raised.
+    raised: list[tuple[str, tuple, BaseException]] = field(default_factory=list)
 
+
+def process_mailbox(mailbox: Mailbox) -> Processed:
+    from pipeline.actors import broker, fetch_mailbox, render_attachment, save_message
+
+    broker.flush_all()  # another test's leftovers are not this run's work
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
-    new: list[int] = []
-    fetch_run_execute(run=run, on_new_message=new.append)
-    for message_id in new:
-        message = message_begin_delivery(message_id=message_id)
-        if message is None:
-            continue
-        for attachment_id in message_save(message=message).to_render:
-            render_attachment.fn(attachment_id)
-    run.refresh_from_db()
-    return run
+    assert run is not None, f"{mailbox} already has a run in progress"
+    outcome = Processed(run=run)
+    _call(outcome, fetch_mailbox, (outcome.run.pk,), {})
+    for queue_name in (save_message.queue_name, render_attachment.queue_name):
+        _drain(outcome, broker, queue_name)
+    outcome.run.refresh_from_db()
+    return outcome
+
+
+def _drain(outcome: Processed, broker, queue_name: str) -> None:
+    consumer = broker.consume(queue_name, prefetch=1, timeout=EMPTY_QUEUE_MS)
+    try:
+        while (message := next(consumer)) is not None:
+            _call(outcome, broker.get_actor(message.actor_name), message.args, message.kwargs)
+            consumer.ack(message)
+    finally:
+        consumer.close()
+
+
+def _call(outcome: Processed, actor, args: tuple, kwargs: dict) -> None:
+    try:
+        actor.fn(*args, **kwargs)
+    except Exception as exc:
+        outcome.raised.append((actor.actor_name, tuple(args), exc))

@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from pipeline import locks, queues, samples
+from tests.support.processes import wait_for
 from webapp.documents.models import Document, DocumentSource
 from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailboxAccess, MailMessage
 from webapp.inbox.services.messages import message_begin_delivery, message_save
@@ -267,7 +268,7 @@ def test_a_listing_in_progress_keeps_a_second_run_out_and_a_dead_holders_lock_ex
     second.refresh_from_db()
     assert second.status == FetchRun.Status.SKIPPED and "in progress" in second.error
     # the holder dies without releasing: its lock expires by itself
-    time.sleep(1.2)
+    wait_for(lambda: not holder.locked(), timeout=10, interval=0.05, what="the dead holder's lock to expire")
     third = FetchRun.objects.create(mailbox=mailbox)
     fetch_mailbox.fn(third.pk)
     third.refresh_from_db()

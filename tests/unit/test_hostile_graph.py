@@ -61,7 +61,9 @@ def run_graph(graph):
         mailbox = Mailbox.objects.create(
             name="hostile-graph", kind="graph", settings={"user": graph.user, "processed_folder": "Processed"}
         )
-        run = process_mailbox(mailbox)
+        processed = process_mailbox(mailbox)
+        assert processed.raised == [], "hostile input ends in a recorded reason, not in an actor's exception"
+        run = processed.run
         good_row = Row.objects.get(message__source_id=good.id)
         assert good_row.status == Row.Status.STORED and good_row.preview_status == Row.PreviewStatus.READY
         assert MailMessage.objects.get(source_id=good.id).status == MailMessage.Status.PROCESSED
@@ -201,3 +203,17 @@ def test_a_message_without_attachments_is_recorded_and_not_read_again(run_graph,
     new: list[int] = []
     fetch_run_execute(run=rerun, on_new_message=new.append)
     assert new == []
+
+
+def test_an_attachment_graph_keeps_refusing_is_left_to_retry_and_not_held_against_the_message(graph):
+    good = graph.add_message("good", [Attachment("good.pdf", GOOD_PDF, "application/pdf")])
+    refused = graph.add_message("refused", [Attachment("refused.pdf", GOOD_PDF, "application/pdf")])
+    graph.fail(f"{refused.attachments[0].id}/$value", *[(500,)] * 10)
+    mailbox = Mailbox.objects.create(name="refusing", kind="graph", settings={"user": graph.user})
+    processed = process_mailbox(mailbox)
+    row = MailMessage.objects.get(source_id=refused.id)
+    assert [(name, type(exc).__name__) for name, _, exc in processed.raised] == [("save_message", "SourceError")]
+    assert processed.raised[0][1] == (row.pk,)
+    assert row.status == MailMessage.Status.PENDING and row.error.startswith("will retry after SourceError")
+    assert row.delivery_attempts == 0, "an outage at the source does not count toward quarantine"
+    assert MailMessage.objects.get(source_id=good.id).status == MailMessage.Status.PROCESSED

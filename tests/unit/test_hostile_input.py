@@ -99,7 +99,9 @@ def run_mail(tmp_path):
         for index, data in enumerate(mails, start=1):
             (inbox / f"{index:02d}.eml").write_bytes(data)
         mailbox = Mailbox.objects.create(name="hostile", settings={"path": str(inbox)})
-        run = process_mailbox(mailbox)
+        processed = process_mailbox(mailbox)
+        assert processed.raised == [], "hostile input ends in a recorded reason, not in an actor's exception"
+        run = processed.run
         good = Attachment.objects.get(message__source_id="00-good.eml")
         assert good.status == Attachment.Status.STORED and good.preview_status == Attachment.PreviewStatus.READY
         return run, inbox
@@ -209,3 +211,11 @@ def test_a_message_without_attachments_is_recorded_and_not_read_again(run_mail):
     message = MailMessage.objects.get(source_id="01.eml")
     assert message.status == MailMessage.Status.PROCESSED and message.attachment_count == 0
     assert (inbox / "processed" / "01.eml").exists()
+
+
+def test_a_mail_folder_that_is_gone_fails_the_run_with_its_reason(tmp_path):
+    mailbox = Mailbox.objects.create(name="gone", settings={"path": str(tmp_path / "gone")})
+    processed = process_mailbox(mailbox)
+    assert processed.raised == [], "an unavailable source ends the run; the next tick starts another"
+    assert processed.run.status == FetchRun.Status.FAILED
+    assert processed.run.error.startswith("source unavailable: mail folder") and "does not exist" in processed.run.error

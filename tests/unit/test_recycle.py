@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -41,10 +43,40 @@ def test_zero_turns_both_limits_off():
     assert calls == []
 
 
+#: A stand-in Dramatiq master: runs one "worker" child and prints how many SIGHUPs reached it.
+MASTER = """
+import signal, subprocess, sys
+received = []
+signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
+subprocess.run([sys.executable, "-c", sys.argv[1], sys.argv[2]], check=True)
+print(len(received))
+"""
+
+#: The worker child: the real Recycle, with its real SIGHUP to the parent, after three messages.
+WORKER = """
+import sys
+from pipeline.middleware.recycle import Recycle
+recycle = Recycle(max_messages=1, max_rss_mb=0)
+if sys.argv[1] == "booted":
+    recycle.after_process_boot(None)
+for _ in range(3):
+    recycle.after_process_message(None, None)
+"""
+
+
+def sighups_to_the_master(worker_mode: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", MASTER, WORKER, worker_mode], capture_output=True, text=True, timeout=60, check=True
+    )
+    return int(done.stdout)
+
+
 def test_inactive_outside_a_worker_process():
-    recycle = Recycle(max_messages=1, max_rss_mb=0)  # the real SIGHUP sender: must not fire here
-    recycle.after_process_message(None, None)
-    recycle.after_process_message(None, None)
+    assert sighups_to_the_master("not-booted") == 0, "the real SIGHUP sender must not fire before the worker boots"
+
+
+def test_a_booted_worker_process_signals_its_master_once():
+    assert sighups_to_the_master("booted") == 1
 
 
 def test_limits_come_from_the_environment(monkeypatch):

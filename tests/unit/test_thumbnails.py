@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from PIL import Image
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
 
 from pipeline.render import thumbnails
 from pipeline.render.thumbnails import RenderError, pdf_thumbnail
-
-Image = pytest.importorskip("PIL.Image")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
