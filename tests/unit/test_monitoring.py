@@ -124,6 +124,7 @@ def test_metrics_need_the_bearer_token(client, redis_client, run, monkeypatch):
 
 def test_metrics_count_messages_attachments_bytes_failures_and_durations(client, redis_client, run, monkeypatch):
     monkeypatch.setenv("METRICS_TOKEN", "s3cret-token")
+    FetchRun.objects.filter(pk=run.pk).update(messages_failed=2)
     message = MailMessage.objects.create(
         mailbox=run.mailbox, fetch_run=run, source_id="a", status=MailMessage.Status.PROCESSED
     )
@@ -154,6 +155,7 @@ def test_metrics_count_messages_attachments_bytes_failures_and_durations(client,
         "invoicemail_stored_objects_total 1.0",
         'invoicemail_fetch_runs{mailbox="facturas",status="completed"} 1.0',
         'invoicemail_failures_total{kind="attachment",mailbox="facturas"} 1.0',
+        'invoicemail_failures_total{kind="message",mailbox="facturas"} 2.0',
         'invoicemail_fetch_run_duration_seconds_count{mailbox="facturas"} 1.0',
         'invoicemail_fetch_run_duration_seconds_sum{mailbox="facturas"} 4.0',
         'invoicemail_queue_messages{queue="default",state="ready"} 2.0',

@@ -45,7 +45,7 @@ class IssueDateRangeFilter(admin.ListFilter):
 
     def __init__(self, request, params, model, model_admin):
         super().__init__(request, params, model, model_admin)
-        self.values = {}
+        self.values: dict[str, dt.date | None] = {}
         for name in self.params:
             if name in params:
                 value = params.pop(name)
@@ -59,7 +59,7 @@ class IssueDateRangeFilter(admin.ListFilter):
     def has_output(self) -> bool:
         return True
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return list(self.params)
 
     def queryset(self, request, queryset):
@@ -93,7 +93,7 @@ class ReferenceInline(admin.TabularInline):
 
     @admin.display(description=_("document"))
     def target_link(self, obj: DocumentReference) -> str:
-        return _admin_link(obj.target, str(obj.target)) if obj.target_id else gettext("not received")
+        return _admin_link(obj.target, str(obj.target)) if obj.target is not None else gettext("not received")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -237,11 +237,11 @@ class DocumentAdmin(ReadOnlyAdmin):
         links = []
         if obj.xml_attachment_id:
             links.append((reverse("documents:xml_download", args=[obj.pk]), gettext("Original XML")))
-        if obj.pdf_attachment_id:
+        if (pdf := obj.pdf_attachment) is not None:
             links.append(
                 (
-                    reverse("inbox:attachment_download", args=[obj.pdf_attachment_id]),
-                    gettext("Supplier PDF (%(name)s)") % {"name": obj.pdf_attachment.filename},
+                    reverse("inbox:attachment_download", args=[pdf.pk]),
+                    gettext("Supplier PDF (%(name)s)") % {"name": pdf.filename},
                 )
             )
         if obj.printable_status == Document.PrintableStatus.READY:

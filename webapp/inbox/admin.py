@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, ForeignKey, Model, OuterRef, Q, QuerySet, Subquery
+from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
@@ -22,6 +24,9 @@ from .services.access import limit_to_user, visible_mailbox_ids
 from .services.dead_letters import dead_letter_resend
 from .services.runs import fetch_run_cancel, fetch_run_start
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise, WithAnnotations
+
 #: Errors are cut to this many characters in lists.
 ERROR_PREVIEW_CHARS = 80
 
@@ -32,7 +37,7 @@ def _short(text: str) -> str:
     return Truncator(text or "").chars(ERROR_PREVIEW_CHARS)
 
 
-def _admin_link(obj: object, text: str) -> str:
+def _admin_link(obj: Model, text: str) -> str:
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, text)
 
@@ -51,7 +56,7 @@ def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
     return run
 
 
-class MailboxScoped:
+class MailboxScoped(admin.ModelAdmin):
     """A user limited to some mailboxes lists, opens and acts on only their rows (404 for the others)."""
 
     #: Lookup from this model to its mailbox's id.
@@ -60,7 +65,9 @@ class MailboxScoped:
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return limit_to_user(super().get_queryset(request), request.user, mailbox_field=self.mailbox_field)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         if db_field.related_model is Mailbox:
             kwargs["queryset"] = limit_to_user(Mailbox.objects.all(), request.user, mailbox_field="pk")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -115,6 +122,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class _MailboxAnnotations(TypedDict):
+    """What MailboxAdmin.get_queryset() adds to each mailbox."""
+
+    _last_status: str | None
+    _last_at: datetime | None
+    _messages: int
+    _pending: int
+    _quarantined: int
+
+
+if TYPE_CHECKING:
+    AnnotatedMailbox = WithAnnotations[Mailbox, _MailboxAnnotations]
+
+
 @admin.register(Mailbox)
 class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     mailbox_field = "pk"
@@ -136,7 +157,7 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     # Save buttons come first in the form, so Enter in a field saves instead of pressing "Fetch now".
     save_on_top = True
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Mailbox]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AnnotatedMailbox]:
         last = FetchRun.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at")
         status = MailMessage.Status
         return (
@@ -152,23 +173,23 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
         )
 
     @admin.display(description=_("last run"), ordering="_last_status")
-    def last_run_status(self, obj: Mailbox) -> str:
+    def last_run_status(self, obj: AnnotatedMailbox) -> StrPromise | str:
         return FetchRun.Status(obj._last_status).label if obj._last_status else EMPTY
 
     @admin.display(description=_("last run at"), ordering="_last_at")
-    def last_run_at(self, obj: Mailbox) -> datetime | None:
+    def last_run_at(self, obj: AnnotatedMailbox) -> datetime | None:
         return obj._last_at
 
     @admin.display(description=_("messages"), ordering="_messages")
-    def message_count(self, obj: Mailbox) -> int:
+    def message_count(self, obj: AnnotatedMailbox) -> int:
         return obj._messages
 
     @admin.display(description=_("pending"), ordering="_pending")
-    def pending_count(self, obj: Mailbox) -> int:
+    def pending_count(self, obj: AnnotatedMailbox) -> int:
         return obj._pending
 
     @admin.display(description=_("quarantined"), ordering="_quarantined")
-    def quarantined_count(self, obj: Mailbox) -> int:
+    def quarantined_count(self, obj: AnnotatedMailbox) -> int:
         return obj._quarantined
 
     @admin.action(description=_("Fetch now"), permissions=["change"])

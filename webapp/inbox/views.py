@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -59,7 +59,7 @@ def _header_content_type(*candidates: str) -> str:
 
 
 @require_safe
-def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
+def attachment_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     attachment = get_object_or_404(_visible_attachments(request).select_related("blob"), pk=pk)
@@ -76,7 +76,7 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
-def attachment_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def attachment_preview(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     attachment = get_object_or_404(_visible_attachments(request), pk=pk)

@@ -14,6 +14,8 @@ from datetime import datetime
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from webapp.inbox.models import Attachment
+
 from ..models import Document
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,9 @@ class _Drain:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:  # zipfile never closes a file it was handed; the protocol asks for it
+        pass
+
     def take(self) -> bytes:
         data = b"".join(self._parts)
         self._parts.clear()
@@ -54,13 +59,20 @@ def document_files(document: Document) -> list[tuple[str, str]]:
     """
     folder = document.issuer_rut or "sin-rut"
     files = []
-    if document.xml_attachment_id and document.xml_attachment.blob_id:
-        files.append((f"{folder}/{document.file_stem}.xml", document.xml_attachment.blob.storage_name))
+    if (xml_name := _stored_name(document.xml_attachment)) is not None:
+        files.append((f"{folder}/{document.file_stem}.xml", xml_name))
     if document.printable_status == Document.PrintableStatus.READY and document.printable_name:
         files.append((f"{folder}/{document.file_stem}.pdf", document.printable_name))
-    elif document.pdf_attachment_id and document.pdf_attachment.blob_id:
-        files.append((f"{folder}/{document.file_stem}.pdf", document.pdf_attachment.blob.storage_name))
+    elif (pdf_name := _stored_name(document.pdf_attachment)) is not None:
+        files.append((f"{folder}/{document.file_stem}.pdf", pdf_name))
     return files
+
+
+def _stored_name(attachment: Attachment | None) -> str | None:
+    """The storage name of an attachment's content; None without one (no query for an empty relation)."""
+    if attachment is None or attachment.blob is None:
+        return None
+    return attachment.blob.storage_name
 
 
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:

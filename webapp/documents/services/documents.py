@@ -58,6 +58,8 @@ def _read_capped(name: str) -> bytes | None:
 
 
 def _process(attachment: Attachment) -> XmlClassification:
+    if attachment.blob is None:  # ruled out by is_xml_attachment(): a bug if reached
+        raise ValueError(f"attachment {attachment.pk} has no stored content to parse")
     data = _read_capped(attachment.blob.storage_name)
     if data is None:
         parsed = ParsedFile(

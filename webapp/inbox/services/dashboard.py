@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 from django.db.models import Q
 
@@ -27,6 +29,12 @@ def needing_a_look() -> dict:
     }
 
 
+def _send_after_commit(send: Callable[[int], object], pk: int) -> None:
+    """Send `pk` once the transaction commits; a failed send is logged, never raised."""
+    # A lambda, not functools.partial: Django logs a failed robust hook by its __qualname__.
+    transaction.on_commit(lambda: send(pk), robust=True)
+
+
 def messages_retry_failed() -> int:
     """Quarantined messages back to PENDING with their delivery count reset, sent again once committed."""
     from pipeline.actors import save_message  # importing the actors sets up the broker: keep it lazy
@@ -39,7 +47,7 @@ def messages_retry_failed() -> int:
         )
         MailMessage.objects.filter(pk__in=ids).update(status=MailMessage.Status.PENDING, delivery_attempts=0, error="")
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: save_message.send(pk), robust=True)
+            _send_after_commit(save_message.send, pk)
     return len(ids)
 
 
@@ -55,5 +63,5 @@ def previews_rerender_failed() -> int:
         )
         Attachment.objects.filter(pk__in=ids).update(preview_status=Attachment.PreviewStatus.PENDING, preview_error="")
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: render_attachment.send(pk), robust=True)
+            _send_after_commit(render_attachment.send, pk)
     return len(ids)

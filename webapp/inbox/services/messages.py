@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
@@ -23,6 +24,15 @@ logger = logging.getLogger(__name__)
 #: Types sent to the render queue: PDFs get a thumbnail; XML is parsed as DTE (webapp.documents),
 #: whose printable PDF becomes the preview. Kept equal to pipeline.dte.XML_CONTENT_TYPES (lxml stays unloaded here).
 PREVIEWABLE_TYPES = {"application/pdf", "application/xml", "text/xml"}
+
+
+class _AttachmentNames(TypedDict):
+    """What an attachment row records about the part, however its content fared."""
+
+    original_filename: str
+    filename: str
+    content_type: str
+    error: str
 
 
 @dataclass
@@ -150,7 +160,7 @@ def message_release_delivery(*, message_id: int, error: str) -> None:
 def attachment_store(*, message: MailMessage, position: int, incoming: IncomingAttachment) -> Attachment:
     """Stream one attachment into storage (once per distinct content) and record it."""
     fallback = f"attachment-{position + 1}"
-    row = {
+    row: _AttachmentNames = {
         "original_filename": (incoming.filename or "")[:1024],
         "filename": safe_filename(incoming.filename, fallback=fallback),
         "content_type": incoming.content_type[:255],
@@ -161,7 +171,7 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
             message,
             position,
             status=Attachment.Status.SKIPPED,
-            **{**row, "error": incoming.skipped_reason or "nothing to read"},
+            **(row | {"error": incoming.skipped_reason or "nothing to read"}),
         )
     try:
         with spool(
@@ -172,13 +182,13 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
                     message,
                     position,
                     status=Attachment.Status.SKIPPED,
-                    **{**row, "error": "empty attachment (0 bytes)"},
+                    **(row | {"error": "empty attachment (0 bytes)"}),
                 )
             content_type = sniff_content_type(spooled.head, declared=incoming.content_type, filename=row["filename"])
             blob, created = _blob_for(spooled, content_type)
     except ContentTooLarge as exc:
         return _attachment_create(
-            message, position, status=Attachment.Status.FAILED, **{**row, "error": f"not stored: attachment {exc}"}
+            message, position, status=Attachment.Status.FAILED, **(row | {"error": f"not stored: attachment {exc}"})
         )
 
     preview = (
@@ -193,7 +203,7 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
         blob=blob,
         deduplicated=not created,
         preview_status=preview,
-        **{**row, "content_type": blob.content_type, "error": "; ".join(filter(None, notes))[:5000]},
+        **(row | {"content_type": blob.content_type, "error": "; ".join(filter(None, notes))[:5000]}),
     )
 
 
@@ -217,11 +227,20 @@ def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:
 
 
 def _attachment_create(
-    message: MailMessage, position: int, *, status: str, deduplicated: bool = False, **fields
+    message: MailMessage,
+    position: int,
+    *,
+    status: str,
+    blob: Blob | None = None,
+    deduplicated: bool = False,
+    preview_status: str = Attachment.PreviewStatus.NONE,
+    **names: Unpack[_AttachmentNames],
 ) -> Attachment:
     try:
         with transaction.atomic():
-            attachment = Attachment.objects.create(message=message, position=position, status=status, **fields)
+            attachment = Attachment.objects.create(
+                message=message, position=position, status=status, blob=blob, preview_status=preview_status, **names
+            )
     except IntegrityError:
         return Attachment.objects.get(message=message, position=position)
     if message.fetch_run_id:

@@ -8,6 +8,8 @@ exposition server when WORKER_PROMETHEUS=true (pipeline/middleware/prometheus.py
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, F, Max, Q, Sum
 
@@ -17,28 +19,31 @@ from pipeline.queues import queue_stats
 from ..models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 from .health import _parse_time, worker_heartbeats
 
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
 PREFIX = "invoicemail"
 
 
 class PipelineCollector:
     """A prometheus_client collector: every metric is read anew at each scrape."""
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
         messages = GaugeMetricFamily(
             f"{PREFIX}_messages", "Mail messages by mailbox and status.", labels=["mailbox", "status"]
         )
-        for row in MailMessage.objects.values("mailbox__name", "status").annotate(n=Count("pk")).order_by():
-            messages.add_metric([row["mailbox__name"], row["status"]], row["n"])
+        for message_row in MailMessage.objects.values("mailbox__name", "status").annotate(n=Count("pk")).order_by():
+            messages.add_metric([message_row["mailbox__name"], message_row["status"]], message_row["n"])
         yield messages
 
         attachments = GaugeMetricFamily(f"{PREFIX}_attachments", "Attachments by status.", labels=["status"])
         previews = GaugeMetricFamily(f"{PREFIX}_previews", "Attachment previews by status.", labels=["status"])
-        for row in Attachment.objects.values("status").annotate(n=Count("pk")).order_by():
-            attachments.add_metric([row["status"]], row["n"])
-        for row in Attachment.objects.values("preview_status").annotate(n=Count("pk")).order_by():
-            previews.add_metric([row["preview_status"]], row["n"])
+        for attachment_row in Attachment.objects.values("status").annotate(n=Count("pk")).order_by():
+            attachments.add_metric([attachment_row["status"]], attachment_row["n"])
+        for preview_row in Attachment.objects.values("preview_status").annotate(n=Count("pk")).order_by():
+            previews.add_metric([preview_row["preview_status"]], preview_row["n"])
         yield attachments
         yield previews
 
@@ -53,8 +58,8 @@ class PipelineCollector:
         runs = GaugeMetricFamily(
             f"{PREFIX}_fetch_runs", "Fetch runs by mailbox and status.", labels=["mailbox", "status"]
         )
-        for row in FetchRun.objects.values("mailbox__name", "status").annotate(n=Count("pk")).order_by():
-            runs.add_metric([row["mailbox__name"], row["status"]], row["n"])
+        for run_row in FetchRun.objects.values("mailbox__name", "status").annotate(n=Count("pk")).order_by():
+            runs.add_metric([run_row["mailbox__name"], run_row["status"]], run_row["n"])
         yield runs
 
         failures = CounterMetricFamily(
@@ -67,12 +72,13 @@ class PipelineCollector:
             f"{PREFIX}_last_run_timestamp_seconds", "When the latest run of a mailbox started.", labels=["mailbox"]
         )
         finished = Q(started_at__isnull=False, finished_at__isnull=False)
-        per_mailbox = {
+        # The sums' types depend on the database (a duration is a timedelta or microseconds).
+        per_mailbox: dict[int, Mapping[str, Any]] = {
             row["mailbox"]: row
             for row in FetchRun.objects.values("mailbox")
             .annotate(
-                attachments=Sum("attachments_failed"),
-                messages=Sum("messages_failed"),
+                failed_attachments=Sum("attachments_failed"),
+                failed_messages=Sum("messages_failed"),
                 finished=Count("pk", filter=finished),
                 spent=Sum(F("finished_at") - F("started_at"), filter=finished),
                 latest=Max("created_at"),
@@ -81,8 +87,8 @@ class PipelineCollector:
         }
         for pk, name in Mailbox.objects.order_by("name").values_list("pk", "name"):
             row = per_mailbox.get(pk, {})
-            failures.add_metric([name, "attachment"], row.get("attachments") or 0)
-            failures.add_metric([name, "message"], row.get("messages") or 0)
+            failures.add_metric([name, "attachment"], row.get("failed_attachments") or 0)
+            failures.add_metric([name, "message"], row.get("failed_messages") or 0)
             total = row.get("spent")
             seconds = total.total_seconds() if isinstance(total, dt.timedelta) else (total or 0) / 1e6
             durations.add_metric([name], count_value=row.get("finished", 0), sum_value=seconds)
@@ -94,7 +100,7 @@ class PipelineCollector:
 
         yield from self._redis()
 
-    def _redis(self):
+    def _redis(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         client = locks.shared_client()

@@ -16,8 +16,10 @@ def pipeline_status() -> dict:
     try:
         status["queues"] = queue_stats(client)
         last_tick = client.get(locks.key("scheduler", "last_tick"))
+        if isinstance(last_tick, bytes):
+            last_tick = last_tick.decode()
         status["scheduler"] = {
-            "last_tick": last_tick.decode() if last_tick else None,
+            "last_tick": last_tick or None,
             "alive": bool(client.exists(locks.key("scheduler", "heartbeat"))),
         }
     except Exception as exc:  # Redis down is a state to report, not a crash
