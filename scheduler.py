@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from types import FrameType
 
@@ -20,7 +21,8 @@ from dramatiq import Message
 from pipeline import config, locks, logs
 from pipeline import heartbeat as liveness
 from pipeline.broker import build_broker
-from pipeline.schedule import cron_trigger, current_slot
+from pipeline.deadline import run_with_deadline
+from pipeline.schedule import Schedule, SlotTrigger, slot_key
 
 logger = logging.getLogger("scheduler")
 
@@ -31,13 +33,17 @@ HEARTBEAT_TTL_SECONDS = 120
 RETRY_SECONDS = 5
 #: A tick that fires this late (the process was paused) still runs; later ones are coalesced.
 MISFIRE_GRACE_SECONDS = 300
+#: The heartbeat, and the goodbye at stop, give up after this long (a Redis that never answers).
+SMALL_JOB_SECONDS = 10
 
 
 class Clock:
-    def __init__(self, *, cron: str, timezone: str):
-        self.trigger = cron_trigger(cron, timezone)
+    def __init__(self, *, schedule: Schedule, stopping: threading.Event) -> None:
+        self.schedule = schedule
+        self.stopping = stopping
         self.broker = build_broker(with_django=False)
         self.redis = locks.redis_client()
+        self.unfinished_ticks = 0
 
     def send_tick(self, *, slot: str) -> bool:
         """Send one tick for `slot` unless another scheduler did; True when this one sent it."""
@@ -56,25 +62,60 @@ class Clock:
         return True
 
     def scheduled_tick(self) -> None:
-        """Tick for the current slot, retrying while Redis is away, until the next slot is near."""
-        now = dt.datetime.now(self.trigger.timezone)
-        slot = current_slot(self.trigger, now)
-        following = self.trigger.get_next_fire_time(slot, slot + dt.timedelta(seconds=1))
-        deadline = time.monotonic() + max(
-            RETRY_SECONDS, ((following - now).total_seconds() if following else 60) - RETRY_SECONDS
-        )
-        while True:
+        """The tick of the slot now, in a thread of its own that may take until the next slot is near.
+
+        Whatever the tick does (a Redis that never answers), the clock goes on: the next slot gets
+        its own tick, and a stop is never kept waiting.
+        """
+        now = dt.datetime.now(dt.UTC)
+        slot = self.schedule.slot_at(now)
+        seconds = self._seconds_left(slot, now)
+        key = slot_key(slot)
+        if not run_with_deadline(
+            lambda: self._tick(key, seconds), seconds=seconds, stopping=self.stopping, name=f"tick {key}"
+        ):
+            if self.stopping.is_set():
+                logger.warning("stopping: the tick for slot %s had not finished", key)
+            else:
+                logger.error(
+                    "the tick for slot %s did not finish within %.0f s; the next slot gets its own", key, seconds
+                )
+            self._count_unfinished()
+
+    def _seconds_left(self, slot: dt.datetime, now: dt.datetime) -> float:
+        """Until shortly before the following slot, so that its own tick is never refused as overlapping."""
+        following = self.schedule.next_after(slot)
+        if following is None:
+            return 60.0
+        gap = (following - slot).total_seconds()
+        return max(0.5, (following - now).total_seconds() - min(RETRY_SECONDS, gap / 4))
+
+    def _tick(self, key: str, seconds: float) -> None:
+        """Send the tick, retrying while Redis is away and the slot leaves time for another try."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set():
             try:
-                self.send_tick(slot=slot.isoformat())
+                self.send_tick(slot=key)
                 return
             except Exception as exc:  # Redis down: keep the clock alive and try again
-                if time.monotonic() >= deadline:
-                    logger.error("slot %s missed: Redis did not answer (%s)", slot.isoformat(), exc)
+                if deadline - time.monotonic() <= RETRY_SECONDS:
+                    logger.error("cannot reach Redis for slot %s (%s): slot missed", key, exc)
                     return
-                logger.warning(
-                    "cannot reach Redis for slot %s (%s); retrying in %ss", slot.isoformat(), exc, RETRY_SECONDS
-                )
-                time.sleep(RETRY_SECONDS)
+                logger.warning("cannot reach Redis for slot %s (%s); retrying in %ss", key, exc, RETRY_SECONDS)
+                self.stopping.wait(RETRY_SECONDS)
+
+    def _count_unfinished(self) -> None:
+        """Logged, and counted where the health check and pipeline_status read it, without waiting on Redis."""
+        self.unfinished_ticks += 1
+        logger.error("unfinished ticks since this scheduler started: %d", self.unfinished_ticks)
+        counter = locks.key("scheduler", "unfinished_ticks")
+        threading.Thread(target=self._incr_quietly, args=(counter,), name="count unfinished tick", daemon=True).start()
+
+    def _incr_quietly(self, counter: str) -> None:
+        try:
+            self.redis.incr(counter)
+        except Exception as exc:
+            logger.warning("unfinished tick not counted in Redis: %s", exc)
 
     def startup_tick(self) -> None:
         try:
@@ -83,6 +124,10 @@ class Clock:
             logger.warning("start-up tick not sent: %s", exc)
 
     def heartbeat(self) -> None:
+        if not run_with_deadline(self._beat, seconds=SMALL_JOB_SECONDS, stopping=self.stopping, name="heartbeat"):
+            logger.warning("heartbeat not written within %s s", SMALL_JOB_SECONDS)
+
+    def _beat(self) -> None:
         try:
             self.redis.set(locks.key("scheduler", "heartbeat"), f"{time.time():.0f}", ex=HEARTBEAT_TTL_SECONDS)
             # This replica's own key too: with two replicas, the shared key cannot tell a pod it is dead.
@@ -92,42 +137,47 @@ class Clock:
 
     def forget_heartbeat(self) -> None:
         """Stopped: this replica's liveness check (python -m pipeline.heartbeat scheduler) fails from now on."""
-        try:
-            liveness.forget(self.redis, "scheduler")
-        except Exception as exc:
-            logger.warning("heartbeat not removed: %s", exc)
+
+        def forget() -> None:
+            try:
+                liveness.forget(self.redis, "scheduler")
+            except Exception as exc:
+                logger.warning("heartbeat not removed: %s", exc)
+
+        run_with_deadline(forget, seconds=SMALL_JOB_SECONDS / 5, stopping=threading.Event(), name="forget heartbeat")
 
 
 def main() -> int:
     logs.configure()  # LOG_FORMAT: plain or json lines (pipeline/logs.py)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per heartbeat is noise
     config.load_local_env()
-    clock = Clock(cron=config.SCHEDULE_CRON, timezone=config.get("TIME_ZONE"))
+    stopping = threading.Event()
+    clock = Clock(schedule=Schedule.from_settings(), stopping=stopping)
+    # APScheduler keeps and compares its fire times in UTC: the schedule's trigger hands it instants only.
     scheduler = BlockingScheduler(
-        timezone=clock.trigger.timezone,
+        timezone=dt.UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
     )
-    scheduler.add_job(clock.scheduled_tick, clock.trigger, id="tick")
+    scheduler.add_job(clock.scheduled_tick, SlotTrigger(clock.schedule), id="tick")
     scheduler.add_job(
-        clock.heartbeat,
-        "interval",
-        seconds=HEARTBEAT_SECONDS,
-        id="heartbeat",
-        next_run_time=dt.datetime.now(clock.trigger.timezone),
+        clock.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", next_run_time=dt.datetime.now(dt.UTC)
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %s: stopping the scheduler", signal.Signals(signum).name)
+        stopping.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if config.get("SCHEDULER_TICK_ON_START"):
         clock.startup_tick()
+    following = clock.schedule.next_after(dt.datetime.now(dt.UTC))
     logger.info(
-        "scheduler started: cron %r, next tick %s",
-        config.SCHEDULE_CRON,
-        clock.trigger.get_next_fire_time(None, dt.datetime.now(clock.trigger.timezone)),
+        "scheduler started: cron %r in %s, next tick %s",
+        clock.schedule.expression,
+        clock.schedule.zone.key,
+        following.astimezone(clock.schedule.zone).isoformat() if following else "never",
     )
     scheduler.start()
     clock.forget_heartbeat()

@@ -130,6 +130,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("WORKER_IDLE_POLL_MS", int, 5000, "slowest idle poll with wake-ups on (ms)", minimum=100),
         # The pipeline
         Setting("SCHEDULE_CRON", str, "*/15 * * * *", "the tick's crontab; a sixth leading field is seconds"),
+        Setting("SCHEDULE_TIMEZONE", str, "", "time zone the crontab is read in; TIME_ZONE when unset"),
         Setting("SCHEDULER_TICK_ON_START", bool, False, "one extra tick when the scheduler starts"),
         Setting("MAX_ATTACHMENT_MB", int, 150, "larger attachments are recorded as failed, not stored", minimum=1),
         Setting("DTE_MAX_XML_MB", int, 20, "larger DTE XML is refused before parsing", minimum=1),

@@ -9,23 +9,26 @@ import os
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from pipeline.schedule import cron_trigger, current_slot
+from pipeline.schedule import Schedule, cron_trigger
 from tests.support.processes import ProcfileProcess, wait_for
 
 SANTIAGO = "America/Santiago"
 
 
-def test_current_slot_is_the_latest_fire_time_not_after_now():
-    trigger = cron_trigger("*/15 * * * *", SANTIAGO)
-    now = dt.datetime(2026, 3, 4, 10, 44, 59, tzinfo=trigger.timezone)
-    assert current_slot(trigger, now) == now.replace(minute=30, second=0)
-    assert current_slot(trigger, now.replace(minute=45, second=0)) == now.replace(minute=45, second=0)
+def test_the_slot_at_a_moment_is_the_latest_fire_time_not_after_it_in_utc():
+    schedule = Schedule("*/15 * * * *", SANTIAGO)
+    now = dt.datetime(2026, 3, 4, 10, 44, 59, tzinfo=schedule.zone)
+    assert schedule.slot_at(now) == now.replace(minute=30, second=0)
+    assert schedule.slot_at(now.replace(minute=45, second=0)) == now.replace(minute=45, second=0)
+    assert schedule.slot_at(now).tzinfo is dt.UTC
 
 
 def test_six_fields_put_seconds_first_and_other_shapes_are_refused():
     assert isinstance(cron_trigger("*/5 * * * * *", SANTIAGO), CronTrigger)
     with pytest.raises(ValueError, match="5 fields"):
         cron_trigger("*/15 *", SANTIAGO)
+    with pytest.raises(ValueError, match="not a time zone"):
+        Schedule("*/15 * * * *", "Mars/Olympus_Mons")
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -163,3 +164,23 @@ def test_metrics_count_messages_attachments_bytes_failures_and_durations(client,
         "invoicemail_redis_up 1.0",
     ):
         assert line in text, line
+
+
+def test_the_next_tick_and_missed_slots_cross_santiagos_april_change_in_utc(redis_client, run, monkeypatch):
+    monkeypatch.setenv("SCHEDULE_TIMEZONE", "America/Santiago")
+    change = dt.datetime(2027, 4, 4, 3, tzinfo=dt.UTC)  # 00:00 -03 goes back to 23:00 -04
+    _tick(redis_client, change - dt.timedelta(minutes=15))  # 23:45 -03, the last slot before the change
+    _worker(redis_client)
+    _, report = pipeline_health(now=change + dt.timedelta(minutes=31))  # 23:31 -04, wall time before 23:45
+    assert report["scheduler"]["timezone"] == "America/Santiago"
+    assert report["scheduler"]["next_tick"] == "2027-04-04T03:45:00+00:00"  # 23:45 -04, not "already past"
+    assert report["scheduler"]["missed_slots"] == 2  # 23:00 and 23:15 -04; 23:30 is within the grace
+
+
+def test_a_schedule_zone_of_its_own_moves_an_hourly_crontab(redis_client, run, monkeypatch):
+    monkeypatch.setenv("SCHEDULE_CRON", "0 8 * * *")
+    monkeypatch.setenv("SCHEDULE_TIMEZONE", "Europe/Berlin")
+    _tick(redis_client, NOW)
+    _, report = pipeline_health(now=NOW)
+    following = dt.datetime.fromisoformat(report["scheduler"]["next_tick"])
+    assert following.astimezone(ZoneInfo("Europe/Berlin")).hour == 8

@@ -14,7 +14,7 @@ from django.db.models import OuterRef, Subquery
 
 from pipeline import config, locks
 from pipeline.queues import queue_stats
-from pipeline.schedule import cron_trigger, missed_slots, slot_seconds
+from pipeline.schedule import Schedule
 
 from ..models import FetchRun, Mailbox
 
@@ -56,13 +56,17 @@ def worker_heartbeats(client) -> list[dict]:
 
 
 def scheduler_state(client, *, now: dt.datetime) -> dict:
-    trigger = cron_trigger(config.SCHEDULE_CRON, config.get("TIME_ZONE"))
+    schedule = Schedule.from_settings()
     last_tick = _parse_time(client.get(locks.key("scheduler", "last_tick")))
     alive = bool(client.exists(locks.key("scheduler", "heartbeat")))
-    missed = missed_slots(trigger, since=last_tick, now=now, grace=SLOT_GRACE) if last_tick else None
+    missed = schedule.missed_slots(since=last_tick, now=now, grace=SLOT_GRACE) if last_tick else None
+    next_tick = schedule.next_after(now)
     return {
-        "cron": config.SCHEDULE_CRON,
-        "every_seconds": slot_seconds(trigger, now=now),
+        "cron": schedule.expression,
+        "timezone": schedule.zone.key,
+        "every_seconds": schedule.slot_seconds(now=now),
+        "next_tick": next_tick.isoformat() if next_tick else None,
+        "unfinished_ticks": int(client.get(locks.key("scheduler", "unfinished_ticks")) or 0),
         "last_tick": last_tick.isoformat() if last_tick else None,
         "last_tick_age_seconds": round((now - last_tick).total_seconds(), 1) if last_tick else None,
         "missed_slots": missed,
