@@ -44,3 +44,12 @@ def chromium() -> str:
         if found := shutil.which(name):
             return found
     missing("chromium", install="apt-get install -y chromium")
+
+
+def libfaketime() -> str:
+    """libfaketime, to preload into a process of ours so that its clock is moved (faketime's own library)."""
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"):
+        for name in ("faketime/libfaketime.so.1", "libfaketime.so.1"):
+            if (path := Path(folder) / name).exists():
+                return str(path)
+    missing("libfaketime", install="apt-get install -y faketime")
