@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.urls import reverse
 
+from pipeline.schedule import Schedule
 from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +71,14 @@ def test_staff_without_the_permission_cannot_act(client, django_user_model, mail
     user = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
     client.force_login(user)
     assert client.get(reverse("pipeline_dashboard")).status_code == 403
+
+
+def test_the_dashboard_shows_the_next_mailbox_read_in_local_time(admin_client, mailbox):
+    page = admin_client.get(reverse("pipeline_dashboard"), HTTP_ACCEPT_LANGUAGE="es-cl").content.decode()
+    line = re.search(r'<p id="next-read">([^<]*)</p>', page)
+    assert line, page[-2000:]
+    label, _, when = line[1].partition(": ")
+    assert label == "Próxima lectura del buzón"
+    shown = dt.datetime.strptime(when, "%d-%m-%Y %H:%M").replace(tzinfo=ZoneInfo("America/Santiago"))
+    expected = Schedule.from_settings().next_after(dt.datetime.now(dt.UTC))
+    assert abs(shown - expected) < dt.timedelta(minutes=1)  # Santiago's wall clock, not UTC's

@@ -3,6 +3,8 @@ queue depths, dead letters; actions: fetch now, retry failed mail, re-render fai
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -31,10 +33,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "title": _("Pipeline"),
         "healthy": healthy,
         "report": report,
+        "next_read": _instant(report.get("scheduler", {}).get("next_tick")),
         "look": needing_a_look(),
         "can_act": request.user.has_perm(ACT_PERMISSION),
     }
     return TemplateResponse(request, "admin/inbox/pipeline_dashboard.html", context)
+
+
+def _instant(iso: str | None) -> dt.datetime | None:
+    """The template shows it in the site's time zone."""
+    return dt.datetime.fromisoformat(iso) if iso else None
 
 
 def _act(request: HttpRequest) -> HttpResponse:

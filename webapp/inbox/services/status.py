@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pipeline import locks
 from pipeline.queues import queue_stats
+from pipeline.schedule import Schedule
 
 from ..models import FetchRun
 
@@ -18,9 +21,12 @@ def pipeline_status() -> dict:
         last_tick = client.get(locks.key("scheduler", "last_tick"))
         if isinstance(last_tick, bytes):
             last_tick = last_tick.decode()
+        following = Schedule.from_settings().next_after(dt.datetime.now(dt.UTC))
         status["scheduler"] = {
             "last_tick": last_tick or None,
             "alive": bool(client.exists(locks.key("scheduler", "heartbeat"))),
+            "next_tick": following.isoformat() if following else None,
+            "unfinished_ticks": int(client.get(locks.key("scheduler", "unfinished_ticks")) or 0),
         }
     except Exception as exc:  # Redis down is a state to report, not a crash
         status["redis"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}

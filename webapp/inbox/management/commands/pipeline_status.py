@@ -22,8 +22,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"queue {queue}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         else:
             self.stdout.write(f"redis unreachable: {redis_state['error']}")
+        scheduler = status["scheduler"]
         self.stdout.write(
-            f"scheduler: last tick {status['scheduler']['last_tick'] or 'never'}, alive {status['scheduler']['alive']}"
+            f"scheduler: last tick {scheduler['last_tick'] or 'never'}, alive {scheduler['alive']}, "
+            f"next tick {scheduler.get('next_tick') or 'unknown'}, unfinished ticks {scheduler.get('unfinished_ticks', 0)}"
         )
         self.stdout.write("recent runs:")
         for run in status["recent_runs"]:
