@@ -154,3 +154,23 @@ def test_every_second_crontab_walks_within_its_step_limit():
         len(list(schedule.slots(after=change - dt.timedelta(seconds=30), until=change + dt.timedelta(seconds=30))))
         == 60
     )
+
+
+@pytest.mark.parametrize("cron", CRONS)
+def test_next_after_asks_the_crontab_a_bounded_number_of_times_even_inside_the_repeated_hour(cron, monkeypatch):
+    schedule = Schedule(cron, "America/Santiago")
+    calls = []
+    real = schedule._wall_trigger
+
+    class Counting:
+        def get_next_fire_time(self, *args):
+            calls.append(args)
+            return real.get_next_fire_time(*args)
+
+    monkeypatch.setattr(schedule, "_wall_trigger", Counting())
+    change = dt.datetime(2027, 4, 4, 3, tzinfo=UTC)
+    for minutes in range(-90, 91, 5):
+        schedule._walls.clear()
+        calls.clear()
+        assert schedule.next_after(change + dt.timedelta(minutes=minutes)) is not None
+        assert len(calls) <= 25, (minutes, len(calls))  # the matches in twice the offset's swing (1 h), and a few
