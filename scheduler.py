@@ -33,6 +33,8 @@ HEARTBEAT_TTL_SECONDS = 120
 RETRY_SECONDS = 5
 #: A tick that fires this late (the process was paused) still runs; later ones are coalesced.
 MISFIRE_GRACE_SECONDS = 300
+#: A tick that comes late also sends the slots it passed without one, this many at the most.
+MAX_LATE_SLOTS = 2
 #: The heartbeat, and the goodbye at stop, give up after this long (a Redis that never answers).
 SMALL_JOB_SECONDS = 10
 
@@ -44,6 +46,7 @@ class Clock:
         self.broker = build_broker(with_django=False)
         self.redis = locks.redis_client()
         self.unfinished_ticks = 0
+        self.last_slot: dt.datetime | None = None  # the latest slot known ticked, by us or a replica
 
     def send_tick(self, *, slot: str) -> bool:
         """Send one tick for `slot` unless another scheduler did; True when this one sent it."""
@@ -68,11 +71,11 @@ class Clock:
         its own tick, and a stop is never kept waiting.
         """
         now = dt.datetime.now(dt.UTC)
-        slot = self.schedule.slot_at(now)
-        seconds = self._seconds_left(slot, now)
-        key = slot_key(slot)
+        due = self._due_slots(now)
+        seconds = self._seconds_left(due[-1], now)
+        key = ", ".join(slot_key(slot) for slot in due)
         if not run_with_deadline(
-            lambda: self._tick(key, seconds), seconds=seconds, stopping=self.stopping, name=f"tick {key}"
+            lambda: self._tick(due, seconds), seconds=seconds, stopping=self.stopping, name=f"tick {key}"
         ):
             if self.stopping.is_set():
                 logger.warning("stopping: the tick for slot %s had not finished", key)
@@ -82,6 +85,17 @@ class Clock:
                 )
             self._count_unfinished()
 
+    def _due_slots(self, now: dt.datetime) -> list[dt.datetime]:
+        """The slot now, after the slots this scheduler passed without a tick (a starved or late
+        wake-up, whose runs APScheduler coalesces), MAX_LATE_SLOTS of them at the most."""
+        due = [self.schedule.slot_at(now)]
+        while self.last_slot is not None and len(due) <= MAX_LATE_SLOTS:
+            previous = self.schedule.slot_at(due[-1] - dt.timedelta(microseconds=1))
+            if previous <= self.last_slot:
+                break
+            due.append(previous)
+        return due[::-1]
+
     def _seconds_left(self, slot: dt.datetime, now: dt.datetime) -> float:
         """Until shortly before the following slot, so that its own tick is never refused as overlapping."""
         following = self.schedule.next_after(slot)
@@ -90,12 +104,18 @@ class Clock:
         gap = (following - slot).total_seconds()
         return max(0.5, (following - now).total_seconds() - min(RETRY_SECONDS, gap / 4))
 
-    def _tick(self, key: str, seconds: float) -> None:
-        """Send the tick, retrying while Redis is away and the slot leaves time for another try."""
+    def _tick(self, slots: list[dt.datetime], seconds: float) -> None:
+        """Send the ticks in order, retrying while Redis is away and the slot leaves time for another try."""
         deadline = time.monotonic() + seconds
+        for slot in slots:
+            self._tick_one(slot, deadline)
+
+    def _tick_one(self, slot: dt.datetime, deadline: float) -> None:
+        key = slot_key(slot)
         while not self.stopping.is_set():
             try:
                 self.send_tick(slot=key)
+                self.last_slot = max(slot, self.last_slot or slot)
                 return
             except Exception as exc:  # Redis down: keep the clock alive and try again
                 if deadline - time.monotonic() <= RETRY_SECONDS:
