@@ -77,3 +77,10 @@ class Source(Protocol):
 
     def mark_failed(self, source_id: str, reason: str) -> None:
         """Called when the message is quarantined for good."""
+
+    def content_digest(self, source_id: str) -> str | None:
+        """The SHA-256 of the message's own bytes where the source has them whole, else None.
+
+        Two messages with one digest are one mail; without it, the pipeline compares the
+        Message-ID and the attachments (webapp.inbox.services.messages.message_fingerprint).
+        """

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from .base import MessageGone, MessageSummary, SourceError
+from .base import CHUNK_SIZE, MessageGone, MessageSummary, SourceError
 from .mime import MimeReader, read_headers
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,19 @@ class FolderSource:
 
     def mark_processed(self, source_id: str) -> None:
         self._settle(check_source_id(source_id), self.processed_dir)
+
+    def content_digest(self, source_id: str) -> str | None:
+        """The .eml file's own bytes: two files with the same bytes are one mail, whatever their names."""
+        digest = hashlib.sha256()
+        try:
+            with open(self.path / check_source_id(source_id), "rb") as fp:
+                for chunk in iter(lambda: fp.read(CHUNK_SIZE), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            raise MessageGone(f"{source_id} is no longer in {self.path}") from None
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path / source_id}: {exc}") from exc
+        return digest.hexdigest()
 
     def mark_failed(self, source_id: str, reason: str) -> None:
         moved = self._settle(check_source_id(source_id), self.failed_dir)

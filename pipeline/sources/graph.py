@@ -108,6 +108,10 @@ class GraphSource:
         else:
             self._move(source_id, self.processed_folder)
 
+    def content_digest(self, source_id: str) -> str | None:
+        """Graph gives a message's MIME only by another download of it all: compare its parts instead."""
+        return None
+
     def mark_failed(self, source_id: str, reason: str) -> None:
         """Moved to `failed_folder` when one is set; otherwise left in place (the database remembers)."""
         if self.failed_folder:

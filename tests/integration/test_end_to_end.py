@@ -216,9 +216,15 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             health = requests.get(f"{base_url}/health/", timeout=10)
             assert health.status_code == 200 and health.json()["status"] == "ok"
 
-            (inbox / "05.eml").write_bytes(samples.supplier_email(folio=1005))
+            fifth = samples.supplier_email(folio=1005)
+            (inbox / "05.eml").write_bytes(fifth)
+            (inbox / "05-again.eml").write_bytes(fifth)  # the same mail twice, read by the same run
             fetched = manage(stack_env, "fetch_mail", "suppliers", "--wait", "--timeout", "60")
-            assert "Completed - 1 new of 1 messages, 2 attachments stored" in fetched.stdout, fetched.stdout
+            assert "Completed - 2 new of 2 messages" in fetched.stdout, fetched.stdout
+            assert not list(inbox.glob("*.eml")), "once --wait returns, nothing it listed is left in the folder"
+            fifths = MailMessage.objects.using(db).filter(source_id__in=["05.eml", "05-again.eml"])
+            assert fifths.filter(copy_of__in=fifths).count() == 1, "one is the other's copy, whichever came first"
+            assert Attachment.objects.using(db).filter(message__in=fifths).count() == 2, "its files, stored once"
             status = json.loads(manage(stack_env, "pipeline_status", "--json").stdout)
             assert status["redis"]["ok"] and status["scheduler"]["alive"]
             assert [r["trigger"] for r in status["recent_runs"]] == ["manual", "schedule"]

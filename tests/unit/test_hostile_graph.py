@@ -179,20 +179,35 @@ def test_a_png_named_pdf_is_stored_as_png_with_a_readable_note(run_graph):
     assert "the name says PDF but the content is PNG" in row.error
 
 
-def test_duplicate_mail_under_another_id_gives_one_row(run_graph, graph):
-    original = Attachment("f.pdf", pdf(pagesize=(300, 300)), "application/pdf")
-    copy = Attachment("f.pdf", original.content, "application/pdf")
-    _run, (first, second) = run_graph(("dup", [original]), ("dup copy", [copy]))
-    assert graph.messages[first.id].internet_message_id != graph.messages[second.id].internet_message_id
-    # the same mail delivered twice carries the same Internet Message-ID: make the second one a true copy
-    graph.messages[second.id].internet_message_id = graph.messages[first.id].internet_message_id
-    graph.messages[second.id].folder = "inbox-id"
-    MailMessage.objects.filter(source_id=second.id).delete()
-    rerun = fetch_run_create(mailbox=Mailbox.objects.get(name="hostile-graph"), trigger=FetchRun.Trigger.MANUAL)
-    new: list[int] = []
-    fetch_run_execute(run=rerun, on_new_message=new.append)
-    assert new == [], "a copy of a mail we have creates no row and is not read again"
-    assert MailMessage.objects.filter(internet_message_id=graph.messages[first.id].internet_message_id).count() == 1
+def _graph_mailbox(graph) -> Mailbox:
+    return Mailbox.objects.create(
+        name="ids", kind="graph", settings={"user": graph.user, "processed_folder": "Processed"}
+    )
+
+
+def test_the_same_mail_twice_from_graph_is_stored_once_and_both_are_moved(graph):
+    content = pdf(pagesize=(300, 300))
+    first, second = (graph.add_message(s, [Attachment("f.pdf", content, "application/pdf")]) for s in ("a", "a again"))
+    second.internet_message_id = first.internet_message_id  # one mail, delivered twice
+    processed = process_mailbox(_graph_mailbox(graph))
+    assert processed.raised == []
+    messages = MailMessage.objects.filter(internet_message_id=first.internet_message_id)
+    assert messages.count() == 2 and messages.filter(copy_of__isnull=False).count() == 1
+    assert Row.objects.count() == 1, "the copy's file is the original's, stored once"
+    folders = {graph.messages[m.id].folder for m in (first, second)}
+    assert len(folders) == 1 and "inbox-id" not in folders, "both moved to the processed folder by the run"
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_two_different_graph_mails_under_one_message_id_are_both_stored(graph, order):
+    contents = [pdf(pagesize=(300, 300)), pdf(pagesize=(400, 400))]
+    added = [graph.add_message(f"mail {n}", [Attachment("factura.pdf", contents[n], "application/pdf")]) for n in order]
+    added[1].internet_message_id = added[0].internet_message_id  # a mailer that reuses its Message-IDs
+    processed = process_mailbox(_graph_mailbox(graph))
+    assert processed.raised == []
+    messages = MailMessage.objects.filter(internet_message_id=added[0].internet_message_id)
+    assert messages.count() == 2 and not messages.filter(copy_of__isnull=False).exists()
+    assert Row.objects.values("blob").distinct().count() == 2
 
 
 def test_a_message_without_attachments_is_recorded_and_not_read_again(run_graph, graph):

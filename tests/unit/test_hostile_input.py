@@ -199,11 +199,25 @@ def test_a_png_named_pdf_is_stored_as_the_png_it_is(run_mail):
     assert attachment.preview_status == Attachment.PreviewStatus.NONE, "PDFium is never handed a PNG"
 
 
-def test_duplicate_mail_gives_one_row_and_one_object(run_mail):
+def test_duplicate_mail_is_stored_once_and_marked_a_copy(run_mail):
     data = mail_with(("f.pdf", "application/pdf", pdf(pagesize=(300, 300))), message_id="<dup@b.cl>")
-    run_mail(data, data)
-    assert MailMessage.objects.filter(internet_message_id="<dup@b.cl>").count() == 1
+    _run, inbox = run_mail(data, data)
+    original = MailMessage.objects.get(internet_message_id="<dup@b.cl>", copy_of__isnull=True)
+    assert MailMessage.objects.get(internet_message_id="<dup@b.cl>", copy_of=original).attachments.count() == 0
     assert Attachment.objects.filter(original_filename="f.pdf").count() == 1
+    assert {"01.eml", "02.eml"} <= {p.name for p in (inbox / "processed").iterdir()}
+
+
+def test_a_different_mail_under_a_known_message_id_is_stored_in_full(run_mail):
+    first = mail_with(("a.pdf", "application/pdf", pdf(pagesize=(300, 300))), message_id="<reused@b.cl>")
+    second = mail_with(("b.pdf", "application/pdf", pdf(pagesize=(400, 400))), message_id="<reused@b.cl>")
+    run_mail(first, second)
+    messages = MailMessage.objects.filter(internet_message_id="<reused@b.cl>")
+    assert messages.count() == 2 and not messages.filter(copy_of__isnull=False).exists()
+    assert sorted(Attachment.objects.filter(message__in=messages).values_list("original_filename", flat=True)) == [
+        "a.pdf",
+        "b.pdf",
+    ]
 
 
 def test_a_message_without_attachments_is_recorded_and_not_read_again(run_mail):

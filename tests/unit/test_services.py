@@ -98,16 +98,35 @@ def test_a_second_run_is_refused_while_one_is_active(mailbox):
     assert fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.SCHEDULE) is None
 
 
-def test_the_same_mail_twice_gives_one_row_and_both_copies_are_settled(mailbox, inbox):
+def test_the_same_mail_twice_is_stored_once_and_both_files_are_settled_by_the_same_run(mailbox, inbox):
+    raw = samples.supplier_email(attachments=[("f.pdf", "application/pdf", PDF)], message_id="<same@proveedora.cl>")
     for name in ("a.eml", "a-copy.eml"):
-        drop(inbox, name, attachments=[("f.pdf", "application/pdf", PDF)], message_id="<same@proveedora.cl>")
+        (inbox / name).write_bytes(raw)
     _, new = fetch(mailbox)
-    assert len(new) == 1
+    assert len(new) == 2, "a Message-ID is a hint: each file is read"
     save_all(new)
-    FetchRun.objects.update(status=FetchRun.Status.COMPLETED)
-    fetch(mailbox)
-    assert MailMessage.objects.count() == 1 and Attachment.objects.count() == 1
+    original = MailMessage.objects.get(copy_of__isnull=True)
+    copy = MailMessage.objects.get(copy_of=original)
+    assert original.content_sha256 == copy.content_sha256 == hashlib.sha256(raw).hexdigest()
+    assert Attachment.objects.count() == 1 and Blob.objects.count() == 1
+    assert copy.status == MailMessage.Status.PROCESSED and copy.settled_at is not None
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a-copy.eml", "a.eml"]
+
+
+@pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
+def test_two_different_mails_under_one_message_id_are_both_stored_in_full(mailbox, inbox, order):
+    pdfs = {
+        key: samples.invoice_pdf(issuer_name="Proveedora", folio=n, total=1000 * n) for n, key in enumerate("ab", 1)
+    }
+    for rank, key in enumerate(order):
+        drop(inbox, f"{rank}-{key}.eml", attachments=[(f"{key}.pdf", "application/pdf", pdfs[key])], message_id="<r@x>")
+    _, new = fetch(mailbox)
+    save_all(new)
+    messages = MailMessage.objects.filter(internet_message_id="<r@x>")
+    assert messages.count() == 2 and not messages.filter(copy_of__isnull=False).exists()
+    stored = {a.original_filename: a.blob.sha256 for a in Attachment.objects.select_related("blob")}
+    assert stored == {f"{k}.pdf": hashlib.sha256(v).hexdigest() for k, v in pdfs.items()}
+    assert len(list((inbox / "processed").iterdir())) == 2
 
 
 def test_saving_is_idempotent_and_resumes_after_the_last_stored_attachment(mailbox, inbox):

@@ -367,11 +367,31 @@ class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
         "run_link",
         "short_error",
     )
-    list_filter = ("status", "mailbox")
+    list_filter = ("status", ("copy_of", admin.EmptyFieldListFilter), "mailbox")
     date_hierarchy = "created_at"
     search_fields = ("subject", "sender", "internet_message_id", "source_id")
     list_select_related = ("mailbox", "fetch_run")
+    readonly_fields = ("copy_of_link", "shared_message_id")
     inlines = (AttachmentInline,)
+
+    @admin.display(description=_("copy of"))
+    def copy_of_link(self, obj: MailMessage) -> str:
+        if obj.copy_of is None:
+            return EMPTY
+        return _admin_link(
+            obj.copy_of, gettext("%(message)s: the same mail, its files are kept there") % {"message": obj.copy_of}
+        )
+
+    @admin.display(description=_("shares its Message-ID with"))
+    def shared_message_id(self, obj: MailMessage) -> str:
+        """Other mails of the mailbox under the same Message-ID: a hint some mailers reuse, not one mail."""
+        if not obj.internet_message_id:
+            return EMPTY
+        others = MailMessage.objects.filter(
+            mailbox_id=obj.mailbox_id, internet_message_id=obj.internet_message_id
+        ).exclude(pk=obj.pk)[:20]
+        links = [_admin_link(other, str(other)) for other in others]
+        return format_html_join(", ", "{}", ((link,) for link in links)) if links else EMPTY
 
     @admin.display(description=_("subject"), ordering="subject")
     def subject_display(self, obj: MailMessage) -> str:

@@ -125,10 +125,32 @@ class MailMessage(models.Model):
         blank=True,
         help_text=_("When the source was told (moved or marked read); empty while it still shows the message as new."),
     )
+    content_sha256 = models.CharField(
+        _("content fingerprint"),
+        max_length=64,
+        blank=True,
+        help_text=_("What makes two mails one: the same bytes, or the same Message-ID and the same attachments."),
+    )
+    copy_of = models.ForeignKey(
+        "self",
+        verbose_name=_("copy of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="copies",
+        help_text=_("The message this one repeats, content and all; its files are kept there, once."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["mailbox", "source_id"], name="unique_message_per_mailbox")]
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "source_id"], name="unique_message_per_mailbox"),
+            models.UniqueConstraint(
+                fields=["mailbox", "content_sha256"],
+                condition=models.Q(copy_of__isnull=True) & ~models.Q(content_sha256=""),
+                name="one_original_per_content",
+            ),
+        ]
         verbose_name = _("mail message")
         verbose_name_plural = _("mail messages")
 

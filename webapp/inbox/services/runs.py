@@ -149,7 +149,7 @@ def fetch_run_execute(*, run: FetchRun, on_new_message: Callable[[int], object],
         if created:
             on_new_message(message.pk)
         else:
-            _settle_at_source(source, message, summary.source_id)
+            _settle_at_source(source, message)
     FetchRun.objects.filter(pk=run.pk).update(listed_at=timezone.now())
     fetch_run_finish_if_done(run_id=run.pk)
 
@@ -157,16 +157,12 @@ def fetch_run_execute(*, run: FetchRun, on_new_message: Callable[[int], object],
 def message_record(*, mailbox: Mailbox, run: FetchRun, summary: MessageSummary) -> tuple[MailMessage, bool]:
     """The message row for a listed message, created once per source id.
 
-    A copy of a mail we already have (same Internet Message-ID under another source id)
-    creates no row: the original is returned, and the copy is settled at the source like it.
+    A Message-ID is only a hint (mailers reuse them): a mail under a known one is a message of
+    its own here, and only its content, once read, can make it a copy (messages.message_save).
     """
     existing = MailMessage.objects.filter(mailbox=mailbox, source_id=summary.source_id).first()
     if existing is not None:
         return existing, False
-    if summary.internet_message_id:
-        original = MailMessage.objects.filter(mailbox=mailbox, internet_message_id=summary.internet_message_id).first()
-        if original is not None:
-            return original, False
     try:
         with transaction.atomic():
             message = MailMessage.objects.create(
@@ -194,25 +190,21 @@ def _take_over(message: MailMessage, run: FetchRun) -> bool:
     )
 
 
-def _settle_at_source(source: Source, message: MailMessage, source_id: str) -> None:
+def _settle_at_source(source: Source, message: MailMessage) -> None:
     """A message still at the source whose fate we already know: finish moving it.
 
-    The message itself is left alone once settled, and for a while after its fate was
-    recorded: its own delivery is moving it right now (and retries that on failure), and a
-    second move would race it. A copy under another source id is settled like its original.
+    It is left alone once settled, and for a while after its fate was recorded: its own
+    delivery is moving it right now (and retries that on failure), and a second move would race it.
     """
-    if source_id == message.source_id and (
-        message.settled_at is not None or message.updated_at > timezone.now() - SETTLE_GRACE
-    ):
+    if message.settled_at is not None or message.updated_at > timezone.now() - SETTLE_GRACE:
         return
     if message.status == MailMessage.Status.PROCESSED:
-        source.mark_processed(source_id)
+        source.mark_processed(message.source_id)
     elif message.status == MailMessage.Status.QUARANTINED:
-        source.mark_failed(source_id, message.error)
+        source.mark_failed(message.source_id, message.error)
     else:
         return
-    if source_id == message.source_id:
-        MailMessage.objects.filter(pk=message.pk).update(settled_at=timezone.now())
+    MailMessage.objects.filter(pk=message.pk).update(settled_at=timezone.now())
 
 
 def fetch_run_finish_if_done(*, run_id: int) -> bool:

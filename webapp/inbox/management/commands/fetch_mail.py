@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from webapp.inbox.models import FetchRun, Mailbox
+from webapp.inbox.models import FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.runs import active_run, fetch_run_create
 
 #: How often --wait looks at the runs.
@@ -104,10 +104,18 @@ class Command(BaseCommand):
             bar.total = seen
             bar.n = done
             bar.refresh()
-            if all(r.status not in FetchRun.ACTIVE_STATUSES for r in runs):
+            # Done means the source is told too: nothing the runs listed is left in the folder or unread.
+            unsettled = MailMessage.objects.filter(fetch_run_id__in=run_ids, settled_at__isnull=True)
+            finished = all(r.status not in FetchRun.ACTIVE_STATUSES for r in runs)
+            if finished and not unsettled.exclude(status=MailMessage.Status.PENDING).exists():
                 break
             if time.monotonic() > deadline:
                 bar.close()
+                if finished:
+                    raise CommandError(
+                        f"{unsettled.count()} message(s) still not moved or marked read at the source "
+                        f"after {timeout:.0f}s; see the admin for the reasons"
+                    )
                 raise CommandError(f"runs still in progress after {timeout:.0f}s; is the worker running?")
             time.sleep(POLL_SECONDS)
         bar.close()
