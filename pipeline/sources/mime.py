@@ -7,7 +7,6 @@ header block of each part. Malformed input never raises: it ends up as problem t
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import email.policy
 import email.utils
@@ -20,6 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from typing import BinaryIO
 
+from . import transfer_encodings
 from .base import CHUNK_SIZE, IncomingAttachment
 
 #: Longest piece of a line read at once; longer lines arrive in several pieces.
@@ -32,12 +32,9 @@ MAX_MESSAGE_DEPTH = 10
 MAX_MULTIPART_DEPTH = 50
 
 UNCLOSED = "multipart boundary never closed; part may be truncated"
-_BODY_TYPES = {"text/plain", "text/html", "text/enriched", "text/richtext"}
-_PLAIN_ENCODINGS = {"", "7bit", "8bit", "binary"}
+#: Types of a message's text; a part of these is an attachment only when named or marked as one.
+BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_B64_NOT_ALPHABET = bytes(
-    sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="))
-)
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _Piece = tuple[bytes, bool]  # bytes of a line (or of a piece of a long line), and whether it starts a line
 
@@ -137,9 +134,13 @@ class MimeReader:
                 self._drain(self.problems)
                 return
             yield from self._multipart(part, depth=depth, nesting=nesting + 1)
-        elif part.content_type == "message/rfc822" and part.encoding in _PLAIN_ENCODINGS and depth < MAX_MESSAGE_DEPTH:
+        elif (
+            part.content_type == "message/rfc822"
+            and part.encoding in transfer_encodings.PLAIN
+            and depth < MAX_MESSAGE_DEPTH
+        ):
             yield from self._entity(depth=depth + 1, nesting=nesting + 1, default_type="text/plain")
-        elif part.filename or part.disposition == "attachment" or part.content_type not in _BODY_TYPES:
+        elif part.filename or part.disposition == "attachment" or part.content_type not in BODY_TYPES:
             if part.content_type == "message/rfc822" and depth >= MAX_MESSAGE_DEPTH:
                 part.problems.append(f"message nested more than {MAX_MESSAGE_DEPTH} levels deep; delivered whole")
             yield from self._leaf(part)
@@ -172,7 +173,7 @@ class MimeReader:
         passed: list[bool] = []
 
         def chunks() -> Iterator[bytes]:
-            for chunk in _rechunk(_decode(body, part.encoding, attachment.problems)):
+            for chunk in _rechunk(transfer_encodings.decode(body, part.encoding, attachment.problems)):
                 if passed:
                     break
                 yield chunk
@@ -289,69 +290,9 @@ def _parse_part(raw: bytes, default_type: str) -> _Part:
     for name in ("Content-Type", "Content-Disposition"):
         if getattr(safely(name, functools.partial(msg.get, name)), "defects", None):
             problems.append(f"malformed {name} header: {_header_text(msg, name)[:200]}")
-    if part.encoding not in _PLAIN_ENCODINGS | {"base64", "quoted-printable"}:
+    if part.encoding not in transfer_encodings.KNOWN:
         problems.append(f"unknown Content-Transfer-Encoding {part.encoding!r}; content delivered as is")
     return part
-
-
-def _decode(lines: Iterable[bytes], encoding: str, problems: list[str]) -> Iterable[bytes]:
-    if encoding == "base64":
-        return _decode_base64(lines, problems)
-    if encoding == "quoted-printable":
-        return _decode_qp(lines)
-    return lines
-
-
-def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[bytes]:
-    carry = b""
-    for line in lines:
-        clean = line.translate(None, _B64_NOT_ALPHABET)
-        if len(clean) + len(line) - len(_strip_eol(line)) < len(line) and len(line.translate(None, b" \t\r\n")) != len(
-            clean
-        ):
-            _note(problems, "base64 content held characters outside its alphabet; they were ignored")
-        data = carry + clean if carry else clean
-        cut = len(data) - len(data) % 4
-        carry = data[cut:]
-        if cut:
-            yield _base64_block(data[:cut], problems)
-    stripped = carry.rstrip(b"=")
-    if len(stripped) % 4 == 1:
-        _note(problems, "base64 content is truncated; its last byte could not be decoded")
-    elif stripped:
-        _note(problems, "base64 content ended without padding; it may be truncated")
-        yield _base64_block(stripped + b"=" * (-len(stripped) % 4), problems)
-
-
-def _base64_block(data: bytes, problems: list[str]) -> bytes:
-    padding = data.find(b"=")
-    if padding == -1 or padding >= len(data) - 2:
-        try:
-            return binascii.a2b_base64(data)
-        except binascii.Error:
-            pass
-    # padding in the middle (concatenated base64) or a damaged quantum: decode quantum by quantum
-    out = bytearray()
-    for start in range(0, len(data), 4):
-        try:
-            out += binascii.a2b_base64(data[start : start + 4])
-        except binascii.Error:
-            _note(problems, "base64 content is damaged; some bytes could not be decoded")
-    return bytes(out)
-
-
-def _decode_qp(lines: Iterable[bytes]) -> Iterator[bytes]:
-    carry = b""
-    for line in lines:
-        data = carry + line if carry else line
-        carry = b""
-        if not data.endswith(b"\n"):  # a piece of a long line may end inside an =XX escape
-            escape = data.rfind(b"=", max(0, len(data) - 2))
-            if escape >= 0:
-                data, carry = data[:escape], data[escape:]
-        yield binascii.a2b_qp(data)
-    if carry:
-        yield binascii.a2b_qp(carry)
 
 
 def _rechunk(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -363,11 +304,6 @@ def _rechunk(pieces: Iterable[bytes]) -> Iterator[bytes]:
             del buffer[:CHUNK_SIZE]
     if buffer:
         yield bytes(buffer)
-
-
-def _note(problems: list[str], text: str) -> None:
-    if text not in problems:
-        problems.append(text)
 
 
 def _strip_eol(line: bytes) -> bytes:

@@ -1,4 +1,5 @@
 import base64
+import binascii
 import datetime as dt
 import email
 import email.policy
@@ -217,7 +218,9 @@ def test_messages_without_attachments_yield_nothing(raw):
         (b"QUJDRA", b"ABCD", "without padding"),
         (b"QUJDR", b"ABC", "truncated"),
         (b"QU\r\nJD RA\r\n=\r\n=", b"ABCD", None),
-        (b"QQ==QUJD", b"AABC", None),
+        (b"QQ==QUJD", b"A", "after its padding"),  # as binascii.a2b_base64: the padding ends it
+        (b"QQ=\r\n=\r\n", b"A", None),
+        (b"Q=U=JD", b"ABC", None),  # an "=" where no padding can be is ignored
         (b"QUJD*RA==", b"ABCD", "outside its alphabet"),
     ],
 )
@@ -325,3 +328,57 @@ def test_memory_stays_small_while_a_30_mb_attachment_is_hashed(tmp_path):
     assert size > 29 * 1024 * 1024
     assert digest.hexdigest() == expected.hexdigest()
     assert peak < 4 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+def uuencoded(data: bytes) -> bytes:
+    lines = [binascii.b2a_uu(data[start : start + 45]) for start in range(0, len(data), 45)]
+    return b"begin 644 dte.xml\n" + b"".join(lines) + b"`\nend\n"
+
+
+@pytest.mark.parametrize("name", ["x-uuencode", "uuencode", "x-uue", "uue", "X-UUENCODE"])
+def test_uuencoded_attachments_are_decoded(name):
+    raw = multipart(
+        b"Content-Type: application/xml; name=dte.xml\r\nContent-Transfer-Encoding: "
+        + name.encode()
+        + b"\r\n\r\nsee below\r\n"
+        + uuencoded(XML * 50)
+        + b"trailing words\r\n"
+    )
+    [(attachment, data)] = read_all(raw)
+    assert data == XML * 50 and attachment.problems == []
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (uuencoded(XML).partition(b"\n")[2], "has no begin line"),
+        (uuencoded(XML).replace(b"`\nend", b"\n`\nend"), "has an empty line before its end line"),
+        (uuencoded(XML).replace(b"\n", b"\nM\xff\n", 2), "has a line that does not decode"),
+    ],
+)
+def test_uuencode_the_stdlib_gives_up_on_is_delivered_as_it_came(body, problem):
+    raw = multipart(
+        b"Content-Type: application/xml; name=a.xml\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n" + body
+    )
+    [(attachment, data)] = read_all(raw)
+    assert data == body
+    assert email.message_from_bytes(raw).get_payload()[0].get_payload(decode=True) == body
+    assert any(problem in text for text in attachment.problems)
+
+
+def test_a_large_uuencoded_attachment_is_spooled_not_held():
+    big = os.urandom(3 * 1024 * 1024)
+    raw = multipart(
+        b"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: uuencode\r\n\r\n" + uuencoded(big)
+    )
+    tracemalloc.start()
+    try:
+        digest = hashlib.sha256()
+        for attachment in MimeReader(io.BytesIO(raw)).attachments():
+            for chunk in attachment.open_chunks():
+                digest.update(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert digest.hexdigest() == hashlib.sha256(big).hexdigest()
+    assert peak < 2 * 1024 * 1024 + 256 * 1024, f"peak traced memory {peak} bytes"
