@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from pipeline import containers, samples
 from tests.support.inline import process_mailbox
@@ -395,3 +396,13 @@ def test_a_damaged_container_is_kept_with_its_reason(run_mail):
     assert box.status == Attachment.Status.STORED and "not opened: not a readable ZIP" in box.error
     msg = only("01.eml", original_filename="roto.msg")
     assert msg.status == Attachment.Status.STORED and "not opened: not a readable Outlook message" in msg.error
+
+
+def test_the_admin_links_a_container_and_its_members(run_mail, admin_client):
+    run_mail(mail_with(("factura.zip", ZIP_TYPE, zip_of(("F77.xml", XML), ("F77.pdf", PDF)))))
+    box = only("01.eml", original_filename="factura.zip")
+    xml = box.members.get(filename="F77.xml")
+    page = admin_client.get(reverse("admin:inbox_attachment_change", args=[box.pk])).content.decode()
+    assert reverse("admin:inbox_attachment_change", args=[xml.pk]) in page and "F77.pdf</a>" in page
+    page = admin_client.get(reverse("admin:inbox_attachment_change", args=[xml.pk])).content.decode()
+    assert reverse("admin:inbox_attachment_change", args=[box.pk]) in page
