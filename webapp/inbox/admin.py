@@ -445,11 +445,17 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ("filename", "original_filename", "blob__sha256", "message__subject", "message__sender")
     list_select_related = ("blob", "message")
-    readonly_fields = ("thumbnail", "size_display", "download_link")
+    readonly_fields = ("thumbnail", "size_display", "download_link", "members_links")
 
     @admin.display(description=_("message"), ordering="message")
     def message_link(self, obj: Attachment) -> str:
         return _admin_link(obj.message, Truncator(str(obj.message)).chars(60))
+
+    @admin.display(description=_("files inside"))
+    def members_links(self, obj: Attachment) -> str:
+        """What was taken out of this ZIP, .msg or winmail.dat (the container field links back)."""
+        links = ((_admin_link(member, member.filename),) for member in obj.members.order_by("position"))
+        return format_html_join(", ", "{}", links) or "-"
 
 
 @admin.register(MailboxAccess)

@@ -201,6 +201,15 @@ class Attachment(models.Model):
     )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, db_index=True)
     error = models.TextField(_("error"), blank=True)
+    container = models.ForeignKey(
+        "self",
+        verbose_name=_("container"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="members",
+        help_text=_("The ZIP, Outlook message or winmail.dat attachment this file was taken out of."),
+    )
     preview_status = models.CharField(
         _("preview status"), max_length=20, choices=PreviewStatus.choices, default=PreviewStatus.NONE, db_index=True
     )

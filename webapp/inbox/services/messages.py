@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from pipeline import config
+from pipeline import config, containers
 from pipeline.content import name_content_mismatch, safe_filename, sniff_content_type
 from pipeline.sources.base import IncomingAttachment, MessageGone, Source
-from pipeline.storage import ContentTooLarge, save_spooled, spool
+from pipeline.storage import ContentTooLarge, local_copy, save_spooled, spool
 
 from ..models import Attachment, Blob, FetchRun, MailMessage
 from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
@@ -112,6 +112,7 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
                 attachment = attachment_store(message=message, position=position, incoming=incoming)
                 if attachment.preview_status == Attachment.PreviewStatus.PENDING:
                     outcome.to_render.append(attachment.pk)
+        _open_containers(message, first_position=count, done_positions=done_positions, outcome=outcome)
     except MessageGone:
         message_quarantine(
             message=message,
@@ -130,6 +131,81 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
         )
     if message_identify(message=message, fingerprint=fingerprint) is not None:
         outcome.to_render = []  # the original's files are rendered already, or will be by its own save
+
+
+def _open_containers(
+    message: MailMessage, *, first_position: int, done_positions: set[int], outcome: SaveOutcome
+) -> None:
+    """Store the members of every container among the mail's own parts, each linked to its container.
+
+    Members are numbered after all the mail's own parts, in the order they are found (depth
+    first), so a resumed save finds the same member at the same position.
+    """
+    tops = message.attachments.filter(
+        container__isnull=True, status=Attachment.Status.STORED, position__lt=first_position
+    )
+    position = first_position
+    for top in tops.select_related("blob").order_by("position"):
+        if containers.may_be_container(content_type=top.content_type, filename=top.original_filename):
+            position = _open_container(
+                message,
+                top,
+                depth=1,
+                position=position,
+                budget=containers.Budget(),
+                done=done_positions,
+                outcome=outcome,
+            )
+
+
+def _open_container(
+    message: MailMessage,
+    container: Attachment,
+    *,
+    depth: int,
+    position: int,
+    budget: containers.Budget,
+    done: set[int],
+    outcome: SaveOutcome,
+) -> int:
+    """Store the members of `container` (and of containers inside it) from `position` on; returns the next free one."""
+    assert container.blob is not None
+    notes: list[str] = []
+    with local_copy(storages["default"], container.blob.storage_name, directory=config.state_dir() / "tmp") as path:
+        kind = containers.container_kind(
+            path, content_type=container.content_type, filename=container.original_filename
+        )
+        if kind is None:
+            return position
+        if refusal := containers.depth_refusal(depth):
+            _attachment_note(container, [refusal])
+            return position
+        for incoming in containers.members(path, kind=kind, notes=notes, budget=budget):
+            if position in done:
+                member = Attachment.objects.select_related("blob").get(message=message, position=position)
+            else:
+                member = attachment_store(message=message, position=position, incoming=incoming, container=container)
+                if member.preview_status == Attachment.PreviewStatus.PENDING:
+                    outcome.to_render.append(member.pk)
+            position += 1
+            if member.status == Attachment.Status.STORED and containers.may_be_container(
+                content_type=member.content_type, filename=member.original_filename
+            ):
+                position = _open_container(
+                    message, member, depth=depth + 1, position=position, budget=budget, done=done, outcome=outcome
+                )
+    _attachment_note(container, notes)
+    return position
+
+
+def _attachment_note(attachment: Attachment, notes: list[str]) -> None:
+    """Add what opening a container left out to its error, once (a resumed save finds the same)."""
+    lines = [line for line in attachment.error.split("; ") if line]
+    lines += [note for note in notes if note not in lines]
+    error = "; ".join(lines)[:5000]
+    if error != attachment.error:
+        Attachment.objects.filter(pk=attachment.pk).update(error=error)
+        attachment.error = error
 
 
 def message_fingerprint(*, message: MailMessage) -> str:
@@ -228,8 +304,10 @@ def message_release_delivery(*, message_id: int, error: str) -> None:
     )
 
 
-def attachment_store(*, message: MailMessage, position: int, incoming: IncomingAttachment) -> Attachment:
-    """Stream one attachment into storage (once per distinct content) and record it."""
+def attachment_store(
+    *, message: MailMessage, position: int, incoming: IncomingAttachment, container: Attachment | None = None
+) -> Attachment:
+    """Stream one attachment (or a member of `container`) into storage, once per distinct content, and record it."""
     fallback = f"attachment-{position + 1}"
     row: _AttachmentNames = {
         "original_filename": (incoming.filename or "")[:1024],
@@ -242,6 +320,7 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
             message,
             position,
             status=Attachment.Status.SKIPPED,
+            container=container,
             **(row | {"error": incoming.skipped_reason or "nothing to read"}),
         )
     try:
@@ -253,13 +332,26 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
                     message,
                     position,
                     status=Attachment.Status.SKIPPED,
+                    container=container,
                     **(row | {"error": "empty attachment (0 bytes)"}),
                 )
             content_type = sniff_content_type(spooled.head, declared=incoming.content_type, filename=row["filename"])
             blob, created = _blob_for(spooled, content_type)
     except ContentTooLarge as exc:
         return _attachment_create(
-            message, position, status=Attachment.Status.FAILED, **(row | {"error": f"not stored: attachment {exc}"})
+            message,
+            position,
+            status=Attachment.Status.FAILED,
+            container=container,
+            **(row | {"error": f"not stored: attachment {exc}"}),
+        )
+    except containers.MemberRefused as exc:
+        return _attachment_create(
+            message,
+            position,
+            status=Attachment.Status.FAILED,
+            container=container,
+            **(row | {"error": f"not stored: {exc}"}),
         )
 
     preview = (
@@ -271,6 +363,7 @@ def attachment_store(*, message: MailMessage, position: int, incoming: IncomingA
         message,
         position,
         status=Attachment.Status.STORED,
+        container=container,
         blob=blob,
         deduplicated=not created,
         preview_status=preview,
@@ -302,6 +395,7 @@ def _attachment_create(
     position: int,
     *,
     status: str,
+    container: Attachment | None = None,
     blob: Blob | None = None,
     deduplicated: bool = False,
     preview_status: str = Attachment.PreviewStatus.NONE,
@@ -310,7 +404,13 @@ def _attachment_create(
     try:
         with transaction.atomic():
             attachment = Attachment.objects.create(
-                message=message, position=position, status=status, blob=blob, preview_status=preview_status, **names
+                message=message,
+                position=position,
+                status=status,
+                container=container,
+                blob=blob,
+                preview_status=preview_status,
+                **names,
             )
     except IntegrityError:
         return Attachment.objects.get(message=message, position=position)
