@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from webapp.inbox.models import Mailbox, MailMessage
-from webapp.inbox.services.messages import message_identify
+from webapp.inbox.services.identity import message_identify
 
 pytestmark = pytest.mark.django_db
 

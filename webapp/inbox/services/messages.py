@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
@@ -18,6 +17,7 @@ from pipeline.sources.base import IncomingAttachment, MessageGone, Source
 from pipeline.storage import ContentTooLarge, local_copy, save_spooled, spool
 
 from ..models import Attachment, Blob, FetchRun, MailMessage
+from .identity import message_fingerprint, message_identify, message_mark_copy, original_of
 from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
 
 logger = logging.getLogger(__name__)
@@ -99,9 +99,9 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
     done_positions = set(message.attachments.values_list("position", flat=True))
     try:
         digest = source.content_digest(message.source_id)
-        original = _original_of(message, digest) if digest else None
+        original = original_of(message, digest) if digest else None
         if original is not None:  # known by its bytes before a single attachment is read again
-            _message_mark_copy(message=message, original=original, fingerprint=digest or "")
+            message_mark_copy(message=message, original=original, fingerprint=digest or "")
             return
         with source.open_message(message.source_id) as reader:
             count = 0
@@ -206,68 +206,6 @@ def _attachment_note(attachment: Attachment, notes: list[str]) -> None:
     if error != attachment.error:
         Attachment.objects.filter(pk=attachment.pk).update(error=error)
         attachment.error = error
-
-
-def message_fingerprint(*, message: MailMessage) -> str:
-    """What makes two mails one where the source has no bytes to compare (Graph): the same
-    Message-ID and the same attachments by name, size and content. "" without a Message-ID.
-
-    Never the Message-ID alone: mailers reuse them (source.content_digest, the bytes, comes first).
-    """
-    if not message.internet_message_id:
-        return ""
-    parts = hashlib.sha256(b"parts\0" + message.internet_message_id.encode("utf-8", "surrogatepass"))
-    for position, name, status, sha256, size in message.attachments.order_by("position").values_list(
-        "position", "original_filename", "status", "blob__sha256", "blob__size"
-    ):
-        parts.update(f"\0{position}\0{name}\0{status}\0{sha256 or ''}\0{size or 0}".encode("utf-8", "surrogatepass"))
-    return parts.hexdigest()
-
-
-def _original_of(message: MailMessage, fingerprint: str) -> MailMessage | None:
-    return (
-        MailMessage.objects.filter(mailbox_id=message.mailbox_id, content_sha256=fingerprint, copy_of__isnull=True)
-        .exclude(pk=message.pk)
-        .first()
-    )
-
-
-def _message_mark_copy(*, message: MailMessage, original: MailMessage, fingerprint: str) -> None:
-    """`message` repeats `original`: its attachment rows go (the files are the original's, stored once)."""
-    with transaction.atomic():
-        message.attachments.all().delete()
-        MailMessage.objects.filter(pk=message.pk).update(
-            copy_of=original,
-            content_sha256=fingerprint,
-            status=MailMessage.Status.PROCESSED,
-            processed_at=timezone.now(),
-            updated_at=timezone.now(),
-            attachment_count=original.attachment_count,
-            error="",
-        )
-    logger.info("message %s is a copy of message %s (the same content)", message.pk, original.pk)
-
-
-def message_identify(*, message: MailMessage, fingerprint: str) -> MailMessage | None:
-    """Record the message's content identity; a repeat of an earlier mail becomes its copy.
-
-    Returns the original when `message` turned out a copy. The first of two copies to finish
-    is the original; a conditional unique constraint settles a race between two at once.
-    """
-    if not fingerprint:
-        return None
-    for _ in range(2):
-        original = _original_of(message, fingerprint)
-        if original is not None:
-            _message_mark_copy(message=message, original=original, fingerprint=fingerprint)
-            return original
-        try:
-            with transaction.atomic():
-                MailMessage.objects.filter(pk=message.pk).update(content_sha256=fingerprint)
-            return None
-        except IntegrityError:  # another copy took the content a moment ago: it is the original
-            continue
-    return None
 
 
 def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> None:

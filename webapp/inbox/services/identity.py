@@ -1,0 +1,75 @@
+"""What makes two mails one: their content, never their Message-ID (some mailers reuse them)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..models import MailMessage
+
+logger = logging.getLogger(__name__)
+
+
+def message_fingerprint(*, message: MailMessage) -> str:
+    """What makes two mails one where the source has no bytes to compare (Graph): the same
+    Message-ID and the same attachments by name, size and content. "" without a Message-ID.
+
+    Never the Message-ID alone: mailers reuse them (source.content_digest, the bytes, comes first).
+    """
+    if not message.internet_message_id:
+        return ""
+    parts = hashlib.sha256(b"parts\0" + message.internet_message_id.encode("utf-8", "surrogatepass"))
+    for position, name, status, sha256, size in message.attachments.order_by("position").values_list(
+        "position", "original_filename", "status", "blob__sha256", "blob__size"
+    ):
+        parts.update(f"\0{position}\0{name}\0{status}\0{sha256 or ''}\0{size or 0}".encode("utf-8", "surrogatepass"))
+    return parts.hexdigest()
+
+
+def original_of(message: MailMessage, fingerprint: str) -> MailMessage | None:
+    return (
+        MailMessage.objects.filter(mailbox_id=message.mailbox_id, content_sha256=fingerprint, copy_of__isnull=True)
+        .exclude(pk=message.pk)
+        .first()
+    )
+
+
+def message_mark_copy(*, message: MailMessage, original: MailMessage, fingerprint: str) -> None:
+    """`message` repeats `original`: its attachment rows go (the files are the original's, stored once)."""
+    with transaction.atomic():
+        message.attachments.all().delete()
+        MailMessage.objects.filter(pk=message.pk).update(
+            copy_of=original,
+            content_sha256=fingerprint,
+            status=MailMessage.Status.PROCESSED,
+            processed_at=timezone.now(),
+            updated_at=timezone.now(),
+            attachment_count=original.attachment_count,
+            error="",
+        )
+    logger.info("message %s is a copy of message %s (the same content)", message.pk, original.pk)
+
+
+def message_identify(*, message: MailMessage, fingerprint: str) -> MailMessage | None:
+    """Record the message's content identity; a repeat of an earlier mail becomes its copy.
+
+    Returns the original when `message` turned out a copy. The first of two copies to finish
+    is the original; a conditional unique constraint settles a race between two at once.
+    """
+    if not fingerprint:
+        return None
+    for _ in range(2):
+        original = original_of(message, fingerprint)
+        if original is not None:
+            message_mark_copy(message=message, original=original, fingerprint=fingerprint)
+            return original
+        try:
+            with transaction.atomic():
+                MailMessage.objects.filter(pk=message.pk).update(content_sha256=fingerprint)
+            return None
+        except IntegrityError:  # another copy took the content a moment ago: it is the original
+            continue
+    return None
