@@ -22,11 +22,11 @@ from pathlib import Path
 
 from pipeline.sources.base import CHUNK_SIZE, IncomingAttachment
 
-#: Most members opened from one container; the rest are left with a note.
+#: Most members opened from the containers of one mail, nested ones included; the rest are left with a note.
 MAX_MEMBERS = 200
 #: Largest uncompressed size of one member.
 MAX_MEMBER_BYTES = 50 * 1024 * 1024
-#: Largest uncompressed size of all members of one top-level container, nested ones included.
+#: Largest uncompressed size of all members of one mail's containers, nested ones included.
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 #: Highest uncompressed-to-compressed ratio of a ZIP member (deflate on real documents stays far below).
 MAX_COMPRESSION_RATIO = 100
@@ -61,9 +61,13 @@ class MemberRefused(Exception):
 
 @dataclass
 class Budget:
-    """What is left to inflate under one top-level container, shared by the containers nested in it."""
+    """What is left to take out of one mail's containers, shared by them all and the containers nested in them.
+
+    Per mail, not per container: else a mail of many ZIPs, or a ZIP of many ZIPs, multiplies the limits.
+    """
 
     bytes_left: int = field(default_factory=lambda: MAX_TOTAL_BYTES)
+    members_left: int = field(default_factory=lambda: MAX_MEMBERS)
 
 
 def may_be_container(*, content_type: str, filename: str) -> bool:
@@ -130,7 +134,17 @@ def _over_total(notes: list[str], budget: Budget, size: int, left: int) -> bool:
         budget.bytes_left -= size
         return False
     notes.append(
-        f"{left} member(s) not opened: together they inflate past the {_megabytes(MAX_TOTAL_BYTES)} limit of one container"
+        f"{left} member(s) not opened: together they inflate past the {_megabytes(MAX_TOTAL_BYTES)} limit of one mail"
+    )
+    return True
+
+
+def _over_count(notes: list[str], budget: Budget, left: int) -> bool:
+    if budget.members_left > 0:
+        budget.members_left -= 1
+        return False
+    notes.append(
+        f"{left} member(s) not opened: the mail's containers gave up {MAX_MEMBERS} members already (the limit)"
     )
     return True
 
@@ -150,6 +164,8 @@ def _zip_members(path: Path, notes: list[str], budget: Budget) -> Iterator[Incom
             infos = infos[:MAX_MEMBERS]
         for index, info in enumerate(infos):
             name = info.filename
+            if _over_count(notes, budget, len(infos) - index):
+                return
             if info.flag_bits & 0x1:
                 yield _refused(notes, name, "is encrypted: not opened")
                 continue
@@ -208,6 +224,8 @@ def _whole_members(
         _too_many(notes, len(found))
         found = found[:MAX_MEMBERS]
     for index, (name, data, missing) in enumerate(found):
+        if _over_count(notes, budget, len(found) - index):
+            return
         if data is None:
             yield _refused(notes, name, missing)
             continue

@@ -201,10 +201,10 @@ def test_member_count_and_total_size_limits_are_recorded(run_mail, monkeypatch):
     many = zip_of(*((f"n{index}.txt", b"note %d" % index) for index in range(5)))
     monkeypatch.setattr(containers, "MAX_TOTAL_BYTES", 2 * len(PDF) + 10)
     heavy = zip_of(("a.pdf", PDF), ("b.pdf", PDF + b"\n"), ("c.pdf", PDF + b"\n\n"))
-    run_mail(mail_with(("many.zip", ZIP_TYPE, many), ("heavy.zip", ZIP_TYPE, heavy)))
+    run_mail(mail_with(("many.zip", ZIP_TYPE, many)), mail_with(("heavy.zip", ZIP_TYPE, heavy)))
     many_box = only("01.eml", original_filename="many.zip")
     assert many_box.members.count() == 3 and "only the first 3 of 5 members opened" in many_box.error
-    heavy_box = only("01.eml", original_filename="heavy.zip")
+    heavy_box = only("02.eml", original_filename="heavy.zip")
     assert heavy_box.members.count() == 2 and "1 member(s) not opened" in heavy_box.error
 
 
@@ -406,3 +406,31 @@ def test_the_admin_links_a_container_and_its_members(run_mail, admin_client):
     assert reverse("admin:inbox_attachment_change", args=[xml.pk]) in page and "F77.pdf</a>" in page
     page = admin_client.get(reverse("admin:inbox_attachment_change", args=[xml.pk])).content.decode()
     assert reverse("admin:inbox_attachment_change", args=[box.pk]) in page
+
+
+def test_the_total_size_limit_is_one_mail_s_however_many_containers_it_carries(run_mail, monkeypatch):
+    """A budget per top-level container let one mail of many small bombs (members under the ratio
+    floor) inflate the limit once per ZIP it carried."""
+    monkeypatch.setattr(containers, "MAX_TOTAL_BYTES", 2 * len(PDF) + 10)
+    first = zip_of(("a.pdf", PDF), ("b.pdf", PDF + b"\n"))
+    second = zip_of(("c.pdf", PDF + b"\n\n"), ("d.pdf", PDF + b"\n\n\n"))
+    run_mail(mail_with(("uno.zip", ZIP_TYPE, first), ("dos.zip", ZIP_TYPE, second)))
+    stored = Attachment.objects.filter(message__source_id="01.eml", container__isnull=False)
+    assert stored.filter(status=Attachment.Status.STORED).count() == 2
+    assert "2 member(s) not opened" in only("01.eml", original_filename="dos.zip").error
+
+
+def test_the_member_limit_counts_the_members_of_nested_containers_too(run_mail, monkeypatch):
+    """MAX_MEMBERS per container alone let a ZIP of MAX_MEMBERS ZIPs yield MAX_MEMBERS squared rows
+    (40,200 from a few megabytes), each a blob and perhaps a render job."""
+    monkeypatch.setattr(containers, "MAX_MEMBERS", 3)
+    inner = [
+        zip_of(*((f"z{outer}-{index}.txt", b"note %d %d" % (outer, index)) for index in range(3))) for outer in range(3)
+    ]
+    run_mail(mail_with(("nido.zip", ZIP_TYPE, zip_of(*((f"z{outer}.zip", data) for outer, data in enumerate(inner))))))
+    members = Attachment.objects.filter(message__source_id="01.eml", container__isnull=False)
+    assert members.count() == 3
+    assert (
+        "1 member(s) not opened: the mail's containers gave up 3 members already"
+        in only("01.eml", original_filename="z0.zip").error
+    )

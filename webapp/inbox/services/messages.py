@@ -139,12 +139,14 @@ def _open_containers(
     """Store the members of every container among the mail's own parts, each linked to its container.
 
     Members are numbered after all the mail's own parts, in the order they are found (depth
-    first), so a resumed save finds the same member at the same position.
+    first), so a resumed save finds the same member at the same position. One budget serves
+    all the mail's containers.
     """
     tops = message.attachments.filter(
         container__isnull=True, status=Attachment.Status.STORED, position__lt=first_position
     )
     position = first_position
+    budget = containers.Budget()
     for top in tops.select_related("blob").order_by("position"):
         if containers.may_be_container(content_type=top.content_type, filename=top.original_filename):
             position = _open_container(
@@ -152,7 +154,7 @@ def _open_containers(
                 top,
                 depth=1,
                 position=position,
-                budget=containers.Budget(),
+                budget=budget,
                 done=done_positions,
                 outcome=outcome,
             )
