@@ -6,8 +6,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from webapp.inbox.models import Mailbox, MailMessage
-from webapp.inbox.services.identity import message_identify
+from webapp.inbox.models import Attachment, Blob, Mailbox, MailMessage
+from webapp.inbox.services.identity import message_fingerprint, message_identify
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +58,43 @@ def test_the_admin_says_which_mails_share_a_message_id_and_which_is_a_copy(admin
     assert "the same mail, its files are kept there" in copy_page
     listed = admin_client.get(reverse("admin:inbox_mailmessage_changelist"), {"copy_of__isempty": "0"})
     assert [row.pk for row in listed.context["cl"].result_list] == [copy.pk]
+
+
+def _stored(message: MailMessage, position: int, name: str, blob: Blob) -> None:
+    Attachment.objects.create(
+        message=message, position=position, original_filename=name, filename=name, status="stored", blob=blob
+    )
+
+
+def test_a_crafted_attachment_name_cannot_pass_for_another_mail_s_attachments(mailbox):
+    """A Graph name may hold NULs: with the fingerprint's fields joined by NUL, a sender who knew an
+    invoice's Message-ID and its XML's hash could send the PDF alone under a name spelling the XML's
+    row, come first, and turn the real invoice into a "copy" of theirs, its XML row deleted."""
+    xml = Blob.objects.create(sha256="a" * 64, size=900, storage_name="blobs/a")
+    pdf = Blob.objects.create(sha256="b" * 64, size=5000, storage_name="blobs/b")
+    forged = _message(mailbox, "forged")
+    _stored(forged, 0, f"F77.xml\0stored\0{xml.sha256}\0{xml.size}\0" + "1\0F77.pdf", pdf)
+    invoice = _message(mailbox, "invoice")
+    _stored(invoice, 0, "F77.xml", xml)
+    _stored(invoice, 1, "F77.pdf", pdf)
+    assert message_identify(message=forged, fingerprint=message_fingerprint(message=forged)) is None
+    assert message_identify(message=invoice, fingerprint=message_fingerprint(message=invoice)) is None
+    assert invoice.attachments.filter(blob=xml).exists()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "<same@proveedora.cl>\0000\0F77.xml\0stored\0{sha}\0900",
+        '<same@proveedora.cl>", [0, "F77.xml", "stored", "{sha}", 900]',
+    ],
+    ids=["joined-by-nul", "json"],
+)
+def test_a_crafted_message_id_cannot_pass_for_another_mail_s_attachments(mailbox, spelling):
+    """The same forgery in the Message-ID: a mail with no files at all hid a whole invoice."""
+    xml = Blob.objects.create(sha256="c" * 64, size=900, storage_name="blobs/c")
+    nothing = _message(mailbox, "forged", message_id=spelling.format(sha=xml.sha256))
+    invoice = _message(mailbox, "invoice")
+    _stored(invoice, 0, "F77.xml", xml)
+    assert message_identify(message=nothing, fingerprint=message_fingerprint(message=nothing)) is None
+    assert message_identify(message=invoice, fingerprint=message_fingerprint(message=invoice)) is None

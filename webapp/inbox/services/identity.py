@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 
 from django.db import IntegrityError, transaction
@@ -21,12 +22,16 @@ def message_fingerprint(*, message: MailMessage) -> str:
     """
     if not message.internet_message_id:
         return ""
-    parts = hashlib.sha256(b"parts\0" + message.internet_message_id.encode("utf-8", "surrogatepass"))
-    for position, name, status, sha256, size in message.attachments.order_by("position").values_list(
+    rows = message.attachments.order_by("position").values_list(
         "position", "original_filename", "status", "blob__sha256", "blob__size"
-    ):
-        parts.update(f"\0{position}\0{name}\0{status}\0{sha256 or ''}\0{size or 0}".encode("utf-8", "surrogatepass"))
-    return parts.hexdigest()
+    )
+    # one JSON document, not fields joined by a separator: a Message-ID or a name may hold any
+    # character, NUL too, and must never spell another mail's attachment rows
+    parts = [
+        message.internet_message_id,
+        *([p, name, status, sha or "", size or 0] for p, name, status, sha, size in rows),
+    ]
+    return hashlib.sha256(b"parts\0" + json.dumps(parts).encode("ascii")).hexdigest()
 
 
 def original_of(message: MailMessage, fingerprint: str) -> MailMessage | None:
