@@ -434,3 +434,28 @@ def test_the_member_limit_counts_the_members_of_nested_containers_too(run_mail, 
         "1 member(s) not opened: the mail's containers gave up 3 members already"
         in only("01.eml", original_filename="z0.zip").error
     )
+
+
+@pytest.fixture(scope="module")
+def wide_index(tmp_path_factory) -> Path:
+    """25 MB of ZIP that is nothing but an index of 300,000 empty members."""
+    path = tmp_path_factory.mktemp("wide") / "wide.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(300_000):
+            archive.writestr(zipfile.ZipInfo(f"{index}"), b"")
+    return path
+
+
+def test_a_zip_whose_index_is_huge_is_not_read_into_memory(run_mail, wide_index):
+    """zipfile makes an object of every index entry before the member limit is looked at: about
+    half a kilobyte per 47-byte entry, so a ZIP at the attachment cap took gigabytes of the worker."""
+    data = wide_index.read_bytes()
+    mail = mail_with(("ancho.zip", ZIP_TYPE, data))
+    before = peak_rss_bytes()
+    run_mail(mail)
+    growth = peak_rss_bytes() - before
+    print(f"\npeak RSS growth around a {len(data) // 2**20} MB ZIP index: {growth / 2**20:.1f} MB")
+    assert growth < 25 * 1024 * 1024  # 50 MB and more before the index was measured first
+    box = only("01.eml", original_filename="ancho.zip")
+    assert box.status == Attachment.Status.STORED and "not opened: its index" in box.error
+    assert not box.members.exists()
