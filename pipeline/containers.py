@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 #: Largest ZIP index (central directory) read: zipfile makes an object of every entry before any limit
 #: is looked at, about half a kilobyte for each 47 bytes; 2 MB is some 20,000 members of real names.
 MAX_ZIP_INDEX_BYTES = 2 * 1024 * 1024
+#: Most bytes tnefparse may copy: it slices off the rest of the file for every attribute it reads.
+MAX_TNEF_COPY_BYTES = 32 * 1024 * 1024 * 1024
 #: How many containers deep members are opened: a ZIP inside a ZIP is, one more level is not.
 MAX_DEPTH = 2
 
@@ -276,14 +279,35 @@ def _msg_members(path: Path, notes: list[str], budget: Budget) -> Iterator[Incom
     yield from _whole_members(found, notes, budget)
 
 
+def _tnef_refusal(data: bytes) -> str:
+    """Why tnefparse must not have `data`, or "": the attributes walked as it walks them, without their cost."""
+    offset, copied = 6, 0
+    while offset + 12 < len(data):  # tnefparse's MIN_OBJ_SIZE
+        _level, name, _type, declared = struct.unpack_from("<BHHI", data, offset)
+        length = min(len(data) - offset, declared + 11)
+        copied += len(data) - offset
+        if copied > MAX_TNEF_COPY_BYTES:
+            return (
+                f"not opened: its parser would copy more than {_megabytes(MAX_TNEF_COPY_BYTES)} to read its attributes"
+            )
+        if name == 0x9006 and length - 11 != 4:  # attTnefVersion: logged bad with one Python int per byte
+            return f"not opened: its TNEF version is {length - 11} bytes, not 4"
+        offset += length
+    return ""
+
+
 def _tnef_members(path: Path, notes: list[str], budget: Budget) -> Iterator[IncomingAttachment]:
     import tnefparse
 
     logging.getLogger("tnefparse").setLevel(logging.WARNING)
 
     found: list[tuple[str, bytes | None, str]] = []
+    data = path.read_bytes()
+    if refusal := _tnef_refusal(data):
+        notes.append(refusal)
+        return
     try:
-        parsed = tnefparse.TNEF(path.read_bytes(), do_checksum=False)
+        parsed = tnefparse.TNEF(data, do_checksum=False)
         for attachment in parsed.attachments:
             name = _name(attachment.long_filename())
             if isinstance(attachment.data, bytes):

@@ -10,6 +10,7 @@ import io
 import resource
 import struct
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -459,3 +460,25 @@ def test_a_zip_whose_index_is_huge_is_not_read_into_memory(run_mail, wide_index)
     box = only("01.eml", original_filename="ancho.zip")
     assert box.status == Attachment.Status.STORED and "not opened: its index" in box.error
     assert not box.members.exists()
+
+
+def test_a_winmail_dat_of_countless_attributes_is_not_left_to_the_parser(run_mail):
+    """tnefparse copies the rest of the file for every attribute it reads: 3 MB of empty 11-byte
+    attributes kept a worker busy half a minute, a file at the attachment cap for days."""
+    empty = _attribute(1, 0x00067FFF, b"")
+    data = struct.pack("<IH", TNEF_SIGNATURE, 0x0001) + empty * (3 * 1024 * 1024 // len(empty))
+    started = time.monotonic()
+    run_mail(mail_with(("winmail.dat", "application/ms-tnef", data)))
+    assert time.monotonic() - started < 10
+    box = only("01.eml", original_filename="winmail.dat")
+    assert box.status == Attachment.Status.STORED and "not opened: its parser would copy" in box.error
+
+
+def test_a_winmail_dat_with_a_huge_version_is_not_left_to_the_parser(run_mail):
+    """tnefparse logs a bad attTnefVersion with one Python int per byte of it: 24 bytes of memory each."""
+    data = struct.pack("<IH", TNEF_SIGNATURE, 0x0001) + _attribute(1, 0x00089006, bytes(20 * 1024 * 1024))
+    mail = mail_with(("winmail.dat", "application/ms-tnef", data))
+    before = peak_rss_bytes()
+    run_mail(mail)
+    assert peak_rss_bytes() - before < 50 * 1024 * 1024
+    assert "not opened: its TNEF version is 20971520 bytes" in only("01.eml", original_filename="winmail.dat").error
