@@ -4,8 +4,10 @@ verify_storage; the mailbox lock; object names from the hash."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
+import zipfile
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -15,6 +17,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from pipeline import locks, queues, samples
+from tests.support.inline import process_mailbox
 from tests.support.processes import wait_for
 from webapp.documents.models import Document, DocumentSource
 from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailboxAccess, MailMessage
@@ -281,3 +284,26 @@ def test_a_password_in_redis_url_is_never_shown(monkeypatch):
     monkeypatch.setattr(locks, "shared_client", lambda: locks.redis_client("redis://:hunter2-pass@127.0.0.1:1/0"))
     state = status_service.pipeline_status()
     assert state["redis"]["ok"] is False and "hunter2-pass" not in json.dumps(state, default=str)
+
+
+def test_a_blob_search_does_not_match_the_names_another_mailbox_gave_the_same_content(client, tmp_path):
+    """A clerk sees the blob of their own PDF; searched by attachment name, the blob list matched the
+    names of every attachment of that content, another mailbox's ZIP members too: an oracle for the
+    names (one letter at a time) under which someone else keeps the same file."""
+    north = folder_mailbox(tmp_path, "north", 1)
+    members = io.BytesIO()
+    with zipfile.ZipFile(members, "w") as archive:
+        archive.writestr("sueldos-gerencia.pdf", PDF)
+    inbox = tmp_path / "south"
+    inbox.mkdir()
+    (inbox / "01.eml").write_bytes(
+        samples.supplier_email(attachments=[("rrhh.zip", "application/zip", members.getvalue())])
+    )
+    south = Mailbox.objects.create(name="south", settings={"path": str(inbox)})
+    assert process_mailbox(south).raised == []
+    shared = Attachment.objects.get(message__mailbox=south, original_filename="sueldos-gerencia.pdf").blob
+    assert Attachment.objects.filter(message__mailbox=north, blob=shared).exists()
+    limited_client(client, north)
+    for term in ("sueldos", "gerencia", "Factura_1"):
+        listed = client.get(reverse("admin:inbox_blob_changelist"), {"q": term}).context["cl"].result_list
+        assert list(listed) == ([shared] if term == "Factura_1" else []), term
