@@ -20,7 +20,7 @@ from pipeline.embedded_redis import EmbeddedRedis
 from tests.support import needs
 from tests.support.database import attached_database
 from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
-from webapp.inbox.models import Attachment, FetchRun
+from webapp.inbox.models import Attachment, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
 
@@ -193,4 +193,42 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
     wait_for(completed, timeout=60, interval=1, what=f"run #{run_id} to show Completed", processes=processes)
     page.screenshot(path=str(ARTIFACTS / "fetch-run-completed.png"), full_page=True)
     assert FetchRun.objects.using(db).get(pk=run_id).messages_new == 1
+    context.close()
+    _browse_in_spanish(browser, base, inbox, db, processes)
+
+
+def _browse_in_spanish(browser, base: str, inbox: Path, db: str, processes) -> None:
+    """An accountant's laptop: es-CL at 1366 x 768; the dashboard's next read and a copied mail."""
+    context = browser.new_context(locale="es-CL", viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+
+    page.goto(f"{base}/admin/pipeline/")
+    next_read = page.locator("#next-read").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-es.png"), full_page=True)
+    assert re.fullmatch(r"Próxima lectura del buzón: \d{2}-\d{2}-\d{4} \d{2}:\d{2}", next_read), next_read
+
+    raw = (inbox / "processed" / "new.eml").read_bytes()
+    (inbox / "new-again.eml").write_bytes(raw)  # the same mail delivered twice
+    page.goto(f"{base}/admin/inbox/mailbox/")
+    page.get_by_role("link", name="suppliers").click()
+    page.get_by_role("button", name="Descargar ahora").click()  # "Leer ahora" is issue 15's wording
+    wait_for(
+        lambda: MailMessage.objects.using(db).filter(source_id="new-again.eml", copy_of__isnull=False).exists(),
+        timeout=60,
+        what="the second delivery recorded as a copy",
+        processes=processes,
+    )
+    copy = MailMessage.objects.using(db).get(source_id="new-again.eml")
+    page.goto(f"{base}/admin/inbox/mailmessage/{copy.pk}/change/")
+    content = page.locator("#content").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "message-copy-es.png"), full_page=True)
+    assert "el mismo correo, sus archivos se guardan allí" in content
+    assert content.count("Copia de:") == 1, "one line says what the copy repeats"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366, "no sideways scrolling at 1366 px"
     context.close()

@@ -371,6 +371,7 @@ class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ("subject", "sender", "internet_message_id", "source_id")
     list_select_related = ("mailbox", "fetch_run")
+    exclude = ("copy_of",)  # shown as copy_of_link, which says what a copy is
     readonly_fields = ("copy_of_link", "shared_message_id")
     inlines = (AttachmentInline,)
 
