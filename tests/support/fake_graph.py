@@ -163,7 +163,13 @@ class FakeGraph:
         return next((fid for fid, f in self.folders.items() if f["displayName"] == name), None)
 
     def requests_to(self, part: str) -> list[tuple]:
-        return [entry for entry in self.log if part in entry[3]]
+        """The requests whose path holds `part`, once every handler has logged its own: a handler
+        logs after its response is sent, so a client can be done a moment before the log is."""
+        deadline = time.monotonic() + 5  # a handler still playing a stall is not waited for longer
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self.lock:
+            return [entry for entry in self.log if part in entry[3]]
 
     def _fault_for(self, method: str, path: str):
         with self.lock:
