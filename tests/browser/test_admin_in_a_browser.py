@@ -147,16 +147,19 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
     assert exit_codes == {"worker": 0, "scheduler": 0, "web": 0}
 
 
-def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, processes) -> None:
-    context = browser.new_context(accept_downloads=True, locale="en-US")
-    page = context.new_page()
+def _log_in(page, base: str) -> None:
     page.set_default_timeout(20_000)
-
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(f"{base}/admin/")
+
+
+def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, processes) -> None:
+    context = browser.new_context(accept_downloads=True, locale="en-US")
+    page = context.new_page()
+    _log_in(page, base)
 
     page.goto(f"{base}/admin/inbox/attachment/")
     page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
@@ -201,12 +204,7 @@ def _browse_in_spanish(browser, base: str, inbox: Path, db: str, processes) -> N
     """An accountant's laptop: es-CL at 1366 x 768; the dashboard's next read and a copied mail."""
     context = browser.new_context(locale="es-CL", viewport={"width": 1366, "height": 768})
     page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    _log_in(page, base)
 
     page.goto(f"{base}/admin/pipeline/")
     next_read = page.locator("#next-read").inner_text()

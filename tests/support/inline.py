@@ -11,8 +11,10 @@ An actor that raises is what a worker would log and dead-letter: it is kept in `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from webapp.inbox.models import FetchRun, Mailbox
+from pipeline import samples
+from webapp.inbox.models import Attachment, FetchRun, Mailbox
 from webapp.inbox.services.runs import fetch_run_create
 
 #: Milliseconds a consumer waits on an empty queue before it says so.
@@ -55,3 +57,25 @@ def _call(outcome: Processed, actor, args: tuple, kwargs: dict) -> None:
         actor.fn(*args, **kwargs)
     except Exception as exc:
         outcome.raised.append((actor.actor_name, tuple(args), exc))
+
+
+#: The well-formed mail every folder run carries beside the input under test.
+GOOD_PDF = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=1, total=100)
+
+
+def process_folder(folder: Path, mails: tuple[bytes, ...], *, name: str, why: str) -> Processed:
+    """Drop `mails` (as 01.eml, 02.eml...) and one good mail into a new folder mailbox and process it.
+
+    The good mail must come out stored and previewed, and no actor may raise (`why` says what
+    the input must end in instead): bad input never blocks the rest.
+    """
+    folder.mkdir()
+    good = samples.supplier_email(attachments=[("good.pdf", "application/pdf", GOOD_PDF)])
+    (folder / "00-good.eml").write_bytes(good)
+    for index, data in enumerate(mails, start=1):
+        (folder / f"{index:02d}.eml").write_bytes(data)
+    processed = process_mailbox(Mailbox.objects.create(name=name, settings={"path": str(folder)}))
+    assert processed.raised == [], why
+    stored = Attachment.objects.get(message__source_id="00-good.eml")
+    assert stored.status == Attachment.Status.STORED and stored.preview_status == Attachment.PreviewStatus.READY
+    return processed

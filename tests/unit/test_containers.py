@@ -18,15 +18,14 @@ import pytest
 from django.urls import reverse
 
 from pipeline import containers, samples
-from tests.support.inline import process_mailbox
+from tests.support.inline import GOOD_PDF, process_folder
 from webapp.documents.models import Document
-from webapp.inbox.models import Attachment, Blob, Mailbox
+from webapp.inbox.models import Attachment, Blob
 
 pytestmark = pytest.mark.django_db
 
 PDF = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=77, total=1190)
 XML = samples.dte_xml(folio=77)
-GOOD_PDF = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=1, total=100)
 ZIP_TYPE = "application/zip"
 
 
@@ -47,16 +46,8 @@ def run_mail(tmp_path):
     """Drop the given e-mails (plus one well-formed one) into a folder mailbox, fetch, save and render them."""
 
     def run(*mails: bytes):
-        inbox = tmp_path / "inbox"
-        inbox.mkdir()
-        (inbox / "00-good.eml").write_bytes(mail_with(("good.pdf", "application/pdf", GOOD_PDF)))
-        for index, data in enumerate(mails, start=1):
-            (inbox / f"{index:02d}.eml").write_bytes(data)
-        mailbox = Mailbox.objects.create(name="containers", settings={"path": str(inbox)})
-        processed = process_mailbox(mailbox)
-        assert processed.raised == [], "a container ends in stored members or a recorded reason, never an exception"
-        good = Attachment.objects.get(message__source_id="00-good.eml")
-        assert good.status == Attachment.Status.STORED and good.preview_status == Attachment.PreviewStatus.READY
+        why = "a container ends in stored members or a recorded reason, never an exception"
+        processed = process_folder(tmp_path / "inbox", mails, name="containers", why=why)
         return processed.run
 
     return run

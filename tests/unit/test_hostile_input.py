@@ -16,12 +16,10 @@ from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
 
 from pipeline import config, samples
-from tests.support.inline import process_mailbox
+from tests.support.inline import GOOD_PDF, process_folder, process_mailbox
 from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
 
 pytestmark = pytest.mark.django_db
-
-GOOD_PDF = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=1, total=100)
 
 
 def pdf(**options) -> bytes:
@@ -94,16 +92,8 @@ def run_mail(tmp_path):
 
     def run(*mails: bytes):
         inbox = tmp_path / "inbox"
-        inbox.mkdir()
-        (inbox / "00-good.eml").write_bytes(mail_with(("good.pdf", "application/pdf", GOOD_PDF)))
-        for index, data in enumerate(mails, start=1):
-            (inbox / f"{index:02d}.eml").write_bytes(data)
-        mailbox = Mailbox.objects.create(name="hostile", settings={"path": str(inbox)})
-        processed = process_mailbox(mailbox)
-        assert processed.raised == [], "hostile input ends in a recorded reason, not in an actor's exception"
-        run = processed.run
-        good = Attachment.objects.get(message__source_id="00-good.eml")
-        assert good.status == Attachment.Status.STORED and good.preview_status == Attachment.PreviewStatus.READY
+        why = "hostile input ends in a recorded reason, not in an actor's exception"
+        run = process_folder(inbox, mails, name="hostile", why=why).run
         return run, inbox
 
     return run
