@@ -114,6 +114,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("REDIS_URL", str, "", "redis:// or rediss:// URL; the embedded Redis of make run when unset"),
         Setting("REDIS_CONNECT_TIMEOUT", int, 5, "seconds to connect to Redis before failing", minimum=1),
         Setting("REDIS_SOCKET_TIMEOUT", int, 15, "seconds a Redis command may take before failing", minimum=1),
+        Setting("REDIS_TLS_CA_FILE", str, "", "PEM file of the CA of a rediss:// server; the system's CAs when unset"),
+        Setting("REDIS_TLS_VERIFY", bool, True, "check a rediss:// server's certificate; false for a self-signed one"),
         Setting("STATE_DIR", str, "", "the embedded default's folder: SQLite, media, Redis data; ./var when unset"),
         # Budget
         Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
