@@ -172,7 +172,11 @@ def main() -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per heartbeat is noise
     config.load_local_env()
     stopping = threading.Event()
-    clock = Clock(schedule=Schedule.from_settings(), stopping=stopping)
+    try:
+        clock = Clock(schedule=Schedule.from_settings(), stopping=stopping)
+    except config.ConfigError as exc:  # a setting to fix: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # APScheduler keeps and compares its fire times in UTC: the schedule's trigger hands it instants only.
     scheduler = BlockingScheduler(
         timezone=dt.UTC,

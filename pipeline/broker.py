@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, default_middleware
 
-from . import config
+from . import config, redis_clients
 from .middleware.dead_letters import DeadLetterReason
 from .middleware.graceful_stop import GracefulStop
 from .middleware.heartbeat import Heartbeat
@@ -39,7 +38,7 @@ def build_broker(*, url: str | None = None, with_django: bool = True) -> RedisBr
 
         middleware.append(WorkerPrometheus())  # an exposition server per worker master, on dramatiq_prom_port (9191)
     middleware.append(Recycle())  # last: counts a message once every other hook is done with it
-    client = redis.Redis.from_url(url or config.redis_url(), **config.redis_client_options())
+    client = redis_clients.connect(url)
     broker_class = WakeableRedisBroker if config.WORKER_WAKEUP else RedisBroker
     return broker_class(client=client, middleware=middleware)
 

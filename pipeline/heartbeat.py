@@ -19,7 +19,7 @@ import time
 
 import redis
 
-from . import locks
+from . import config, locks, redis_clients
 
 #: How often a worker process writes its heartbeat, and how long one lasts.
 WORKER_INTERVAL_SECONDS = 15
@@ -72,6 +72,8 @@ def check(
     try:
         beats = host_beats(client, role, hostname=hostname)
     except redis.RedisError as exc:
+        if redis_clients.certificate_refused(exc):  # a setting to fix, not an outage: say which
+            return UNREADABLE, f"{role} heartbeat unreadable: {exc}"
         return UNREADABLE, f"{role} heartbeat unreadable: Redis did not answer ({type(exc).__name__})"
     finally:
         if own_client:
@@ -101,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     max_age = DEFAULT_MAX_AGE_SECONDS[args.role] if args.max_age is None else args.max_age
-    code, reason = check(args.role, max_age=max_age)
+    try:
+        code, reason = check(args.role, max_age=max_age)
+    except config.ConfigError as exc:
+        code, reason = UNREADABLE, f"error: {exc}"
     print(reason, file=sys.stdout if code == OK else sys.stderr)
     return code
 

@@ -12,14 +12,14 @@ import time
 
 import redis
 
-from . import config
+from . import config, redis_clients
 
 #: A slot key outlives its slot by far, so a late second scheduler still sees it.
 SLOT_KEY_TTL_SECONDS = 24 * 3600
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
-    return redis.Redis.from_url(url or config.redis_url(), **config.redis_client_options())
+    return redis_clients.connect(url)
 
 
 @functools.cache

@@ -30,6 +30,7 @@ def main() -> int:
     env.setdefault("LOG_FORMAT", "plain")
     env["PORT"] = str(config.get("PORT"))
 
+    marker = config.announce_running_state_dir(state)  # commands in a second terminal find this state folder
     redis = None
     if not config.get("REDIS_URL"):
         data_dir = state / "redis"
@@ -43,6 +44,7 @@ def main() -> int:
         print(f"\n  Open http://localhost:{env['PORT']}/admin/  (Ctrl-C stops everything)\n", flush=True)
         return _honcho(env)
     finally:
+        marker.unlink(missing_ok=True)
         if redis is not None:
             redis.stop()
             print("Redis stopped.", flush=True)

@@ -21,7 +21,12 @@ DEBUG = config.get("DEBUG")
 SECRET_KEY = config.get("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+        if config.local_env_file().exists():
+            raise ImproperlyConfigured("set SECRET_KEY (required when DEBUG is off)")
+        raise ImproperlyConfigured(
+            f"set SECRET_KEY (required when DEBUG is off), or STATE_DIR to the state folder of a `make run`"
+            f" ({STATE_DIR} has no local.env)"
+        )
     SECRET_KEY = "insecure-local-development-key-only-used-with-DEBUG-on"
 
 ALLOWED_HOSTS = config.get("ALLOWED_HOSTS")
@@ -126,7 +131,7 @@ STORAGES = {
 STORAGE_BACKEND = config.get("STORAGE_BACKEND")  # local or s3, nothing else
 if STORAGE_BACKEND == "s3":
     if not config.get("AWS_STORAGE_BUCKET_NAME"):
-        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
+        raise ImproperlyConfigured("set AWS_STORAGE_BUCKET_NAME (STORAGE_BACKEND=s3 needs it)")
     STORAGES["default"] = {
         "BACKEND": "pipeline.s3.S3Storage",  # a string: boto3 loads on first use, never at start-up
         "OPTIONS": {

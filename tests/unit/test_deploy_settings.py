@@ -34,8 +34,8 @@ def test_check_deploy_passes_without_warnings(tmp_path):
 
 def test_secret_key_is_required_when_debug_is_off(tmp_path):
     result = run_manage("check", STATE_DIR=str(tmp_path))
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: set SECRET_KEY (required when DEBUG is off)")
 
 
 def test_an_unclear_boolean_stops_the_process(tmp_path):

@@ -4,12 +4,16 @@ Hashing streams the object in 64 KB chunks; a repair fetches the attachment agai
 message at the source (the folder source's processed/ .eml, or the Graph message by its
 immutable id) through the same streaming path as the first save, and keeps it only when its
 hash is the Blob's.
+
+What is made from a Blob (an attachment's preview here, a Document's printable and thumbnail in
+webapp/documents/services/integrity.py) is checked for being there; one that is missing is made
+again rather than fetched: its row goes back to pending, and the tick's catch-up renders it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.core.files.storage import storages
@@ -103,3 +107,49 @@ def blob_repair(blob: Blob) -> tuple[bool, str]:
         except (SourceError, ContentTooLarge, ValueError) as exc:
             notes.append(f"message {message.pk}: {type(exc).__name__}: {exc}")
     return False, "; ".join(notes) or "no attachment refers to it"
+
+
+@dataclass
+class DerivedProblem:
+    """A file the database says was made (a preview, a printable) that storage does not have."""
+
+    what: str  # e.g. "preview of attachment 12"
+    storage_name: str
+    problem: str
+    reset: bool = False
+
+
+def stored_file_checker() -> Callable[[str], str]:
+    """A check of names against storage, each name asked once: "" when there, else what is wrong."""
+    storage = storages["default"]
+    seen: dict[str, str] = {}
+
+    def problem(name: str) -> str:
+        if name not in seen:
+            try:
+                seen[name] = "" if storage.exists(name) else "missing from storage"
+            except OSError as exc:
+                seen[name] = f"unreadable: {type(exc).__name__}: {exc}"
+        return seen[name]
+
+    return problem
+
+
+def verify_previews(*, reset: bool = False, check: Callable[[str], str] | None = None) -> Iterator[DerivedProblem]:
+    """Every attachment whose preview is ready but not in storage; with `reset`, set back to pending."""
+    check = check or stored_file_checker()
+    ready = Attachment.objects.filter(preview_status=Attachment.PreviewStatus.READY).exclude(preview_name="")
+    for attachment_id, name in ready.order_by("pk").values_list("pk", "preview_name").iterator(chunk_size=500):
+        problem = check(name)
+        if not problem:
+            continue
+        if reset:
+            previews_reset(attachment_ids=[attachment_id])
+        yield DerivedProblem(f"preview of attachment {attachment_id}", name, problem, reset=reset)
+
+
+def previews_reset(*, attachment_ids: list[int]) -> int:
+    """Previews to make again: pending, so the catch-up sends them to the render queue; returns how many."""
+    return Attachment.objects.filter(pk__in=attachment_ids).update(
+        preview_status=Attachment.PreviewStatus.PENDING, preview_name="", preview_error=""
+    )

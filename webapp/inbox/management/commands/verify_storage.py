@@ -1,20 +1,31 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from webapp.inbox.services.integrity import verify_blobs
+from webapp.documents.services.integrity import verify_printables
+from webapp.inbox.services.integrity import stored_file_checker, verify_blobs, verify_previews
 
 
 class Command(BaseCommand):
     help = (
-        "Check that every stored Blob is in storage with the right size and sha256 (streamed). "
-        "With --repair, fetch the broken ones again from their source. Exits 1 while any is still broken."
+        "Check that every stored Blob is in storage with the right size and sha256 (streamed), and that every "
+        "preview and printable the database says was made is there. With --repair, fetch the broken Blobs again "
+        "from their source and set missing previews and printables back to pending, so they are made again. "
+        "Exits 1 while anything is still broken."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--repair", action="store_true", help="fetch missing or damaged objects again from the source"
+            "--repair",
+            action="store_true",
+            help="fetch missing or damaged objects again from the source; make missing previews and printables again",
         )
 
     def handle(self, *args, repair: bool = False, **options):
+        broken = self._blobs(repair=repair)
+        broken += self._derived(repair=repair)
+        if broken:
+            raise CommandError(f"{broken} stored files are missing or damaged")
+
+    def _blobs(self, *, repair: bool) -> int:
         checked = broken = repaired = 0
         for blob, problem in verify_blobs(repair=repair):
             checked += 1
@@ -32,5 +43,20 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{checked} blobs checked, {broken + repaired} with problems, {repaired} repaired, {broken} still broken"
         )
-        if broken:
-            raise CommandError(f"{broken} stored objects are missing or damaged")
+        return broken
+
+    def _derived(self, *, repair: bool) -> int:
+        check = stored_file_checker()  # a thumbnail shared by a Document and its attachments is asked once
+        # Printables first: their reset sends the XML attachments back to pending, whose previews they are.
+        problems = [*verify_printables(reset=repair, check=check), *verify_previews(reset=repair, check=check)]
+        for problem in problems:
+            line = f"{problem.what} ({problem.storage_name}): {problem.problem}"
+            if problem.reset:
+                line += " -> reset to pending: the next tick's catch-up makes it again"
+            self.stdout.write(line)
+        reset = sum(1 for problem in problems if problem.reset)
+        self.stdout.write(
+            f"previews and printables: {len(problems)} missing, {reset} reset to pending, "
+            f"{len(problems) - reset} still missing"
+        )
+        return len(problems) - reset
