@@ -1,9 +1,10 @@
 """The Procfile's web as a platform runs it: a slow client downloads a large file whole while the
-web keeps answering."""
+web keeps answering, and two checkouts' webs run side by side."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
 from pipeline.storage import blob_name
 from tests.support.database import attached_database
-from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from tests.support.processes import VENV_BIN, ProcfileProcess, free_port, run_procfile_once, wait_for
 from tests.support.web import admin_session
 from webapp.inbox.models import Attachment, Blob, Mailbox, MailMessage
 
@@ -174,3 +175,46 @@ def test_a_slow_client_gets_every_byte_while_the_web_keeps_answering(tmp_path, r
     finally:
         code = web.stop()
     assert code == 0, web.log()[-3000:]
+
+
+def control(socket_path: Path, command: str) -> dict:
+    """One gunicornc command over `socket_path`, its JSON answer."""
+    answer = subprocess.run(
+        [str(VENV_BIN / "gunicornc"), "-s", str(socket_path), "-c", command, "-j"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    return json.loads(answer.stdout)
+
+
+def test_two_checkouts_each_have_their_own_control_socket(tmp_path, redis_server):
+    webs = {}
+    try:
+        for name in ("a", "b"):
+            env = web_env(tmp_path, redis_server.url, name)
+            run_procfile_once("release", env)
+            port = free_port()
+            webs[name] = (ProcfileProcess("web", dict(env, PORT=str(port)), tmp_path), Path(env["STATE_DIR"]), port)
+        for web, _, port in webs.values():
+            wait_for(lambda port=port: answers(f"http://127.0.0.1:{port}/health/live"), timeout=30, processes=[web])
+        for web, state, _ in webs.values():
+            wait_for(
+                lambda state=state: (state / "gunicorn.ctl").exists(),
+                timeout=10,
+                what="the control socket",
+                processes=[web],
+            )
+            assert control(state / "gunicorn.ctl", "show stats")["pid"] == web.pid
+        assert not (tmp_path / ".gunicorn").exists(), "nothing in the home both checkouts share"
+
+        web_a, state_a, _ = webs["a"]
+        assert web_a.stop() == 0
+        assert not (state_a / "gunicorn.ctl").exists()
+        web_b, state_b, port_b = webs["b"]
+        assert control(state_b / "gunicorn.ctl", "show stats")["pid"] == web_b.pid, "b's socket outlived a"
+        assert answers(f"http://127.0.0.1:{port_b}/health/live")
+    finally:
+        for web, _, _ in webs.values():
+            web.stop()
