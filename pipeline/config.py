@@ -117,6 +117,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("STATE_DIR", str, str(BASE_DIR / "var"), "the embedded default's folder: SQLite, media, Redis data"),
         # Budget
         Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
+        Setting("WEB_BIND", str, None, "address the web listens on; default: 127.0.0.1 under make run, else 0.0.0.0"),
         Setting("WEB_CONCURRENCY", int, 1, "gunicorn worker processes (the Procfile)", minimum=1),
         Setting("WEB_THREADS", int, 4, "threads per gunicorn worker: requests at once (the Procfile)", minimum=1),
         Setting("WEB_TIMEOUT", int, 60, "seconds a worker may miss its heartbeat (the Procfile)", minimum=1),

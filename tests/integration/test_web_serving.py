@@ -1,11 +1,13 @@
 """The Procfile's web as a platform runs it: a slow client downloads a large file whole while the
-web keeps answering, and two checkouts' webs run side by side."""
+web keeps answering, two checkouts' webs run side by side, and `make run` listens on this machine only.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from django.urls import reverse
@@ -218,3 +221,37 @@ def test_two_checkouts_each_have_their_own_control_socket(tmp_path, redis_server
     finally:
         for web, _, _ in webs.values():
             web.stop()
+
+
+def listening_addresses(port: int) -> set[str]:
+    return {c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.laddr.port == port}
+
+
+def test_make_run_listens_on_this_machine_unless_told_otherwise(tmp_path):
+    """Two `make run`s at once, as from two checkouts: the default, and one told to listen everywhere."""
+    runs = {}
+    try:
+        for name, told in (("default", {}), ("everywhere", {"WEB_BIND": "0.0.0.0"})):
+            port = free_port()
+            env = {
+                "STATE_DIR": str(tmp_path / f"state-{name}"),
+                "PORT": str(port),
+                "ADMIN_PASSWORD": PASSWORD,
+                "WORKER_SHUTDOWN_TIMEOUT_MS": "2000",
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(tmp_path),
+                **told,
+            }
+            command = f"{sys.executable} -m webapp.run_local"
+            runs[name] = (ProcfileProcess(f"run-{name}", env, tmp_path, command=command), port)
+        for run, port in runs.values():
+            wait_for(lambda port=port: answers(f"http://127.0.0.1:{port}/health/live"), timeout=120, processes=[run])
+        run, port = runs["default"]
+        assert listening_addresses(port) == {"127.0.0.1"}
+        assert f"Open http://127.0.0.1:{port}/admin/" in run.log()
+        run, port = runs["everywhere"]
+        assert listening_addresses(port) == {"0.0.0.0"}
+        assert f"Open http://localhost:{port}/admin/" in run.log()
+    finally:
+        for run, _ in runs.values():
+            run.stop(signal.SIGINT, timeout=60)
