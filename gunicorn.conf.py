@@ -1,10 +1,17 @@
 """gunicorn reads ./gunicorn.conf.py by itself: the Procfile's command line stays the only place for
-its options. This file only gives gunicorn's own error and access lines our format (LOG_FORMAT):
-with json, an access line is {"method", "path", "status", "bytes", "duration_ms", "remote", ...}."""
+its tuning options. This file holds what follows from our own configuration instead:
+
+- gunicorn's own error and access lines take our format (LOG_FORMAT): with json, an access line is
+  {"method", "path", "status", "bytes", "duration_ms", "remote", ...};
+- the control socket (`gunicornc`) lives in the state folder (STATE_DIR), not in the one
+  ~/.gunicorn/gunicorn.ctl that every gunicorn of the user would share: a second checkout's web
+  would take it over, and stopping either would remove the other's.
+"""
 
 from gunicorn.glogging import Logger
 
 from pipeline import logs
+from pipeline.config import state_dir  # not `config`: every name here is read as a gunicorn setting
 
 
 class InvoicemailLogger(Logger):
@@ -17,3 +24,4 @@ class InvoicemailLogger(Logger):
 
 
 logger_class = InvoicemailLogger
+control_socket = str(state_dir() / "gunicorn.ctl")

@@ -119,7 +119,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("STATE_DIR", str, "", "the embedded default's folder: SQLite, media, Redis data; ./var when unset"),
         # Budget
         Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
-        Setting("WEB_CONCURRENCY", int, 2, "gunicorn worker processes (the Procfile)", minimum=1),
+        Setting("WEB_BIND", str, None, "address the web listens on; default: 127.0.0.1 under make run, else 0.0.0.0"),
+        Setting("WEB_CONCURRENCY", int, 1, "gunicorn worker processes (the Procfile)", minimum=1),
+        Setting("WEB_THREADS", int, 4, "threads per gunicorn worker: requests at once (the Procfile)", minimum=1),
+        Setting("WEB_TIMEOUT", int, 60, "seconds a worker may miss its heartbeat (the Procfile)", minimum=1),
         Setting("WEB_MAX_REQUESTS", int, 1000, "requests before gunicorn recycles a worker (the Procfile)", minimum=0),
         Setting("WEB_MAX_REQUESTS_JITTER", int, 100, "random spread of WEB_MAX_REQUESTS (the Procfile)", minimum=0),
         Setting("WORKER_PROCESSES", int, 1, "Dramatiq worker processes", minimum=1),

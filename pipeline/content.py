@@ -11,6 +11,12 @@ MAX_FILENAME_LENGTH = 150
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\/<>:|?*]')
 
+#: Unicode categories that never belong in a name: invisible format characters (Cf: bidi overrides
+#: and isolates U+202A-U+202E, U+2066-U+2069, zero-widths U+200B-U+200F, U+FEFF...) are dropped;
+#: lone surrogates and line or paragraph separators become "_", as control characters do (_UNSAFE).
+_DROPPED_CATEGORIES = {"Cf"}
+_REPLACED_CATEGORIES = {"Cs", "Zl", "Zp"}
+
 _SIGNATURES = [
     (b"%PDF-", "application/pdf"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -20,9 +26,15 @@ _SIGNATURES = [
 ]
 
 
+def without_format_characters(text: str) -> str:
+    """`text` without invisible format characters (Unicode Cf), which can make "fdp.exe" read "exe.pdf"."""
+    return "".join(char for char in text if unicodedata.category(char) not in _DROPPED_CATEGORIES)
+
+
 def safe_filename(raw: str, *, fallback: str) -> str:
-    """The last path component of `raw`, without control or path characters, of bounded length."""
-    name = unicodedata.normalize("NFC", raw or "")
+    """The last path component of `raw`, without control, format or path characters, of bounded length."""
+    name = without_format_characters(unicodedata.normalize("NFC", raw or ""))
+    name = "".join("_" if unicodedata.category(char) in _REPLACED_CATEGORIES else char for char in name)
     name = re.split(r"[\\/]", name)[-1]
     name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
     if not name or set(name) <= {"_", "."}:

@@ -18,6 +18,8 @@ from pipeline import config
 from pipeline.embedded_redis import EmbeddedRedis, port_for_state_dir
 
 PROCESSES = ["web", "worker", "scheduler"]
+#: Where the web of `make run` listens when WEB_BIND is unset: this machine only.
+LOCAL_BIND = "127.0.0.1"
 
 
 def main() -> int:
@@ -29,6 +31,8 @@ def main() -> int:
     env.setdefault("SCHEDULER_TICK_ON_START", "true")
     env.setdefault("LOG_FORMAT", "plain")
     env["PORT"] = str(config.get("PORT"))
+    # DEBUG is on: only this machine may reach it, unless WEB_BIND says otherwise.
+    env["WEB_BIND"] = config.get("WEB_BIND") or LOCAL_BIND
 
     marker = config.announce_running_state_dir(state)  # commands in a second terminal find this state folder
     redis = None
@@ -41,13 +45,18 @@ def main() -> int:
         _manage(env, "migrate", "--noinput", "--verbosity", "0")
         _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
         _manage(env, "setup_local")
-        print(f"\n  Open http://localhost:{env['PORT']}/admin/  (Ctrl-C stops everything)\n", flush=True)
+        print(f"\n  Open {_admin_url(env['WEB_BIND'], env['PORT'])}  (Ctrl-C stops everything)\n", flush=True)
         return _honcho(env)
     finally:
         marker.unlink(missing_ok=True)
         if redis is not None:
             redis.stop()
             print("Redis stopped.", flush=True)
+
+
+def _admin_url(bind: str, port: str) -> str:
+    host = "localhost" if bind in ("0.0.0.0", "[::]") else bind
+    return f"http://{host}:{port}/admin/"
 
 
 def _write_local_env(state: Path) -> None:

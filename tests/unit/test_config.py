@@ -24,7 +24,8 @@ SOURCES = sorted(
 )
 SETTINGS_MODULE = BASE_DIR / "pipeline" / "config.py"
 #: The Procfile's default for LOG_FORMAT is json (for log pipelines); a command run by hand logs plain lines.
-PROCFILE_OWN_DEFAULTS = {"LOG_FORMAT": "json"}
+#: It binds every address (a platform's router must reach it); make run binds 127.0.0.1 unless told otherwise.
+PROCFILE_OWN_DEFAULTS = {"LOG_FORMAT": "json", "WEB_BIND": "0.0.0.0"}
 
 
 def _is_environ(node: ast.AST) -> bool:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from pipeline.dte.formatting import clp
 from pipeline.dte.rut import format_rut, parse_rut
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
+from webapp.inbox.search import whole_number
 from webapp.inbox.services.access import limit_to_user
 
 from .models import Document, DocumentReference, DocumentSource, XmlClassification
@@ -194,14 +195,14 @@ class DocumentAdmin(ReadOnlyAdmin):
         if not term:
             return queryset, may_have_duplicates
         extra = Q()
-        if term.isdigit():
-            extra |= Q(folio=int(term))
+        if (folio := whole_number(term)) is not None:
+            extra |= Q(folio=folio)
         rut = parse_rut(term)
         if rut.normalized and "-" in rut.normalized:
             extra |= Q(issuer_rut=rut.normalized) | Q(receiver_rut=rut.normalized)
         body = term.replace(".", "").split("-")[0]
-        if body.isdigit() and len(body) >= 6:  # a RUT without its check digit
-            extra |= Q(issuer_rut__startswith=f"{int(body)}-") | Q(receiver_rut__startswith=f"{int(body)}-")
+        if (number := whole_number(body)) is not None and len(body) >= 6:  # a RUT without its check digit
+            extra |= Q(issuer_rut__startswith=f"{number}-") | Q(receiver_rut__startswith=f"{number}-")
         if extra:
             # the extra matches come from the user's documents only, never from every mailbox
             queryset = queryset | self.get_queryset(request).filter(extra)

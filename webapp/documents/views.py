@@ -18,7 +18,7 @@ from webapp.inbox.delivery import authorize, harden, stored_response
 from webapp.inbox.views import PREVIEW_MAX_AGE
 
 from .models import Document, DocumentSource
-from .services.archive import stream_zip
+from .services.archive import document_name_parts, stream_zip
 
 #: The permission a staff user needs to download documents.
 VIEW_PERMISSION = "documents.view_document"
@@ -37,7 +37,8 @@ def visible_documents(user, queryset=None):
 
 
 def _filename(document: Document, ext: str) -> str:
-    return f"{document.issuer_rut or 'sin-rut'}_{document.file_stem}.{ext}"
+    folder, stem = document_name_parts(document)
+    return f"{folder}_{stem}.{ext}"
 
 
 def _file_response(name: str, *, filename: str, content_type: str, attachment: bool = True) -> HttpResponseBase:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from .models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
+from .search import BoundedSearch
 from .services.access import limit_to_user, visible_mailbox_ids
 from .services.dead_letters import dead_letter_resend
 from .services.runs import fetch_run_cancel, fetch_run_start
@@ -56,7 +57,7 @@ def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
     return run
 
 
-class MailboxScoped(admin.ModelAdmin):
+class MailboxScoped(BoundedSearch, admin.ModelAdmin):
     """A user limited to some mailboxes lists, opens and acts on only their rows (404 for the others)."""
 
     #: Lookup from this model to its mailbox's id.
@@ -109,7 +110,7 @@ def dead_letters_view(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/inbox/dead_letters.html", context)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BoundedSearch, admin.ModelAdmin):
     """Rows the pipeline writes: viewable with the view permission, never added, changed or deleted."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -477,7 +478,7 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
 
 
 @admin.register(MailboxAccess)
-class MailboxAccessAdmin(admin.ModelAdmin):
+class MailboxAccessAdmin(BoundedSearch, admin.ModelAdmin):
     """Who sees which mailbox; users with `inbox.view_all_mailboxes` (and superusers) see them all."""
 
     list_display = ("mailbox", "user", "group")

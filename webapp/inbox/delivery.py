@@ -11,6 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import storages
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 
+from pipeline.content import safe_filename
+
 logger = logging.getLogger(__name__)
 
 #: Any response, plain or streamed: harden() returns what it was given.
@@ -38,8 +40,10 @@ def stored_response(
 ) -> HttpResponseBase | None:
     """The response for stored object `name`, or None when it is missing from storage.
 
+    `filename` passes safe_filename here whoever built it: every download's Content-Disposition does.
     `check_exists=False` skips the object store's HEAD request (previews: a list page shows dozens).
     """
+    filename = safe_filename(filename, fallback="download")
     storage = storages["default"]
     signed_url = getattr(storage, "signed_url", None)
     if signed_url is not None:

@@ -1,12 +1,14 @@
 """A ZIP of documents streamed as it is built: never the whole archive in memory.
 
 zipfile writes into a small buffer that is drained after every chunk; the stored files
-are read from storage in chunks too. Layout: `<issuer RUT>/<type>-<folio>.<ext>`.
+are read from storage in chunks too. Layout: `<issuer RUT>/<type>-<folio>.<ext>`, from validated
+fields only (document_name_parts).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -19,6 +21,11 @@ from webapp.inbox.models import Attachment
 from ..models import Document
 
 logger = logging.getLogger(__name__)
+
+#: A RUT as pipeline/dte/rut.py normalises it: the only text from the XML that may name a file.
+_RUT_NAME = re.compile(r"[0-9]{1,9}-[0-9K]")
+#: The folder of documents whose issuer RUT is not a RUT.
+NO_RUT_FOLDER = "sin-rut"
 
 #: Bytes read from storage per step (and so, about the largest chunk handed to the server).
 CHUNK_SIZE = 256 * 1024
@@ -52,19 +59,32 @@ class _Drain:
         return data
 
 
+def document_name_parts(document: Document) -> tuple[str, str]:
+    """(folder, stem) that name a document's files in archives and downloads: validated fields only.
+
+    The type and the folio are integers; the issuer RUT is the normalised RUT when the XML held
+    one, else the sender's text (pipeline/dte/rut.py), which never names a file: such a document
+    goes under sin-rut, with its id so that two of them never take one name.
+    """
+    stem = f"{int(document.doc_type)}-{int(document.folio)}"
+    if _RUT_NAME.fullmatch(document.issuer_rut or ""):
+        return document.issuer_rut, stem
+    return NO_RUT_FOLDER, f"{stem}-{document.pk}"
+
+
 def document_files(document: Document) -> list[tuple[str, str]]:
     """(archive name, storage name) of a document's files: its XML and its PDF.
 
     The PDF is the printable one when it is ready, else the supplier's.
     """
-    folder = document.issuer_rut or "sin-rut"
+    folder, stem = document_name_parts(document)
     files = []
     if (xml_name := _stored_name(document.xml_attachment)) is not None:
-        files.append((f"{folder}/{document.file_stem}.xml", xml_name))
+        files.append((f"{folder}/{stem}.xml", xml_name))
     if document.printable_status == Document.PrintableStatus.READY and document.printable_name:
-        files.append((f"{folder}/{document.file_stem}.pdf", document.printable_name))
+        files.append((f"{folder}/{stem}.pdf", document.printable_name))
     elif (pdf_name := _stored_name(document.pdf_attachment)) is not None:
-        files.append((f"{folder}/{document.file_stem}.pdf", pdf_name))
+        files.append((f"{folder}/{stem}.pdf", pdf_name))
     return files
 
 
