@@ -115,6 +115,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("REDIS_CONNECT_TIMEOUT", int, 5, "seconds to connect to Redis before failing", minimum=1),
         Setting("REDIS_SOCKET_TIMEOUT", int, 15, "seconds a Redis command may take before failing", minimum=1),
         Setting("STATE_DIR", str, str(BASE_DIR / "var"), "the embedded default's folder: SQLite, media, Redis data"),
+        Setting("FOLDER_MAILBOX_ROOT", str, "", "admin-made folder mailboxes read inside it; STATE_DIR when unset"),
         # Budget
         Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
         Setting("WEB_CONCURRENCY", int, 2, "gunicorn worker processes (the Procfile)", minimum=1),

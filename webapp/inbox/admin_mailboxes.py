@@ -1,4 +1,9 @@
-"""Admin of mailboxes and of who sees them."""
+"""Admin of mailboxes and of who sees them.
+
+Operators say where a mailbox reads from: its kind and source settings change only with
+`inbox.change_mailbox_source` (forms.py checks them); for anyone else they are read-only, so a
+clerk who may switch a mailbox on or off cannot point it at another folder or Microsoft 365 user.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,17 @@ from django.views.decorators.http import require_POST
 
 from .admin_dead_letters import dead_letters_view
 from .admin_scoping import EMPTY, MailboxFilter, MailboxScoped
+from .forms import MailboxForm
 from .models import FetchRun, Mailbox, MailboxAccess, MailMessage
 from .services.runs import fetch_run_start
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise, WithAnnotations
+
+#: Who may change where a mailbox reads from (and so add one).
+SOURCE_PERMISSION = "inbox.change_mailbox_source"
+#: The fields that say where a mailbox reads from.
+SOURCE_FIELDS = ("kind", "settings")
 
 
 def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
@@ -56,6 +67,7 @@ if TYPE_CHECKING:
 @admin.register(Mailbox)
 class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     mailbox_field = "pk"
+    form = MailboxForm
     list_display = (
         "name",
         "kind",
@@ -88,6 +100,17 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
                 _quarantined=Count("messages", filter=Q(messages__status=status.QUARANTINED)),
             )
         )
+
+    def has_change_source_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(SOURCE_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """A new mailbox is a new source: for operators only."""
+        return super().has_add_permission(request) and self.has_change_source_permission(request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Mailbox | None = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if self.has_change_source_permission(request) else (*SOURCE_FIELDS, *readonly)
 
     @admin.display(description=_("last run"), ordering="_last_status")
     def last_run_status(self, obj: AnnotatedMailbox) -> StrPromise | str:
