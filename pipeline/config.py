@@ -117,6 +117,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("REDIS_TLS_CA_FILE", str, "", "PEM file of the CA of a rediss:// server; the system's CAs when unset"),
         Setting("REDIS_TLS_VERIFY", bool, True, "check a rediss:// server's certificate; false for a self-signed one"),
         Setting("STATE_DIR", str, "", "the embedded default's folder: SQLite, media, Redis data; ./var when unset"),
+        Setting("FOLDER_MAILBOX_ROOT", str, "", "admin-made folder mailboxes read inside it; STATE_DIR when unset"),
         # Budget
         Setting("PORT", int, 8000, "the web's port (the Procfile and make run)", minimum=1, maximum=65535),
         Setting("WEB_BIND", str, None, "address the web listens on; default: 127.0.0.1 under make run, else 0.0.0.0"),

@@ -3,6 +3,10 @@
 Every request sends `Prefer: IdType="ImmutableId"` (ids survive a move), holds one slot of
 the mailbox's semaphore while in flight, and has connect and read timeouts (a blocked read
 is never interrupted by Dramatiq's TimeLimit). Transport failures end as SourceError.
+
+The bearer token goes only to the Graph endpoint (GRAPH_ENDPOINT): a link Graph hands back
+(`@odata.nextLink`) and any redirect are followed only on that scheme, host and port; anything
+else ends the request as ForeignHost, before a byte is sent there.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -36,16 +41,58 @@ def timeouts() -> tuple[float, float]:
     return config.get("GRAPH_CONNECT_TIMEOUT"), config.get("GRAPH_READ_TIMEOUT")
 
 
+class NotFound(Exception):
+    """Graph answered 404 (the item is not there)."""
+
+
+class ForeignHost(SourceError):
+    """Graph pointed at a URL on another host (a link or a redirect): not followed, no token sent."""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def check_graph_url(url: str, *, graph: str) -> str:
+    """`url` when it is on the origin of `graph` (scheme, host, port); ForeignHost otherwise.
+
+    The reason is shown on the run in the admin, so it names no host; the log does.
+    """
+    if _origin(url) != _origin(graph) or not _origin(graph)[1]:
+        logger.warning("Graph pointed at %s, off the Graph endpoint %s: not followed", urlsplit(url).netloc, graph)
+        raise ForeignHost(
+            "Graph answered with a link to another host; it was not followed and the access token was not sent there"
+        )
+    return url
+
+
+class _GraphSession(requests.Session):
+    """A session that follows a redirect only to the origin the request went to; requests would
+    follow one anywhere (dropping the Authorization header, but taking what the other host sends)."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            try:
+                check_graph_url(urljoin(resp.url, target), graph=resp.url)
+            except ForeignHost:
+                resp.close()
+                raise
+        return target
+
+
 def _session() -> requests.Session:
     """One session per thread (connection reuse; REQUESTS_CA_BUNDLE applies to it)."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = requests.Session()
+        session = _local.session = _GraphSession()
     return session
-
-
-class NotFound(Exception):
-    """Graph answered 404 (the item is not there)."""
 
 
 class GraphClient:
@@ -65,7 +112,10 @@ class GraphClient:
         )
 
     def url(self, path: str) -> str:
-        return path if path.startswith(("https://", "http://")) else f"{self.base}{path}"
+        """A path under the mailbox, or a whole URL Graph gave (a nextLink) if it is on the Graph endpoint."""
+        if not urlsplit(path).scheme:
+            return f"{self.base}{path}"
+        return check_graph_url(path, graph=self.base)
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, params=params)
@@ -146,6 +196,9 @@ class _Exchange:
                     headers={"Authorization": f"Bearer {token}", "Prefer": _PREFER, "Accept": "application/json"},
                     **self.kwargs,
                 )
+            except ForeignHost:
+                self._release()
+                raise
             except (requests.RequestException, OSError) as exc:
                 self._release()
                 if attempt >= client.max_attempts:
@@ -199,4 +252,4 @@ def _error_text(response: requests.Response) -> str:
         return response.text[:300]
 
 
-__all__ = ["GraphClient", "MessageGone", "NotFound", "SourceError", "timeouts"]
+__all__ = ["ForeignHost", "GraphClient", "MessageGone", "NotFound", "SourceError", "check_graph_url", "timeouts"]

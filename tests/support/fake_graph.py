@@ -5,7 +5,7 @@ It serves what MSAL needs for a custom authority with instance_discovery=False (
 metadata and the token endpoint) and the Graph calls of the graph source: folders,
 paged messages, attachments and their `$value`, move and PATCH. It counts requests in
 flight, records every exchange, and plays faults: statuses with Retry-After, reset
-connections, bodies that stall, expired tokens.
+connections, bodies that stall, expired tokens, redirects, next links to another server.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class FakeGraph:
         self.moves: list[tuple[str, float]] = []
         self.on_move = None  # callable(message_id) run before a move is done
         self.selected_content_bytes = 0
+        self.next_link_base: str | None = None  # where @odata.nextLink points; this server when None
         fake = self
 
         class Handler(_Handler):
@@ -151,7 +152,7 @@ class FakeGraph:
 
     def fail(self, path_part: str, *actions, method: str = "GET") -> None:
         """The next requests whose path contains `path_part` get `actions` in order: (429, seconds), (503, s),
-        (500,), ("reset",), ("stall", seconds)."""
+        (500,), ("reset",), ("stall", seconds), ("redirect", url)."""
         with self.lock:
             self.faults.append([path_part, method, list(actions)])
 
@@ -252,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault[0] in (429, 503, 500):
             headers = {"Retry-After": str(fault[1])} if len(fault) > 1 else {}
             return self._json(fault[0], {"error": {"code": "Throttled", "message": f"fault {fault[0]}"}}, headers)
+        if fault is not None and fault[0] == "redirect":
+            return self._json(302, {}, {"Location": fault[1]})
         if fault is not None and fault[0] == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
@@ -315,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
         if skip + top < len(items):
             rest = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in query.items() if k != "$skiptoken")
             answer["@odata.nextLink"] = (
-                f"{graph.base}/v1.0/users/{graph.user}/mailFolders/{folder}/messages?{rest}&$skiptoken={skip + top}"
+                f"{graph.next_link_base or graph.base}/v1.0/users/{graph.user}/mailFolders/{folder}/messages"
+                f"?{rest}&$skiptoken={skip + top}"
             )
         return self._json(200, answer)
 

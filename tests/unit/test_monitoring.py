@@ -103,14 +103,16 @@ def test_a_scheduler_that_never_ticked_counts_only_without_heartbeat(redis_clien
     assert not healthy and "never ticked" in report["problems"][0]
 
 
-def test_endpoints_answer_json_with_the_right_status(client, redis_client, run):
+def test_endpoints_answer_json_with_the_right_status(client, redis_client, run, monkeypatch):
+    monkeypatch.setenv("METRICS_TOKEN", "s3cret-token")
+    token = {"Authorization": "Bearer s3cret-token"}
     assert client.get("/health/ready").json()["status"] == "ok"
-    answer = client.get(reverse("inbox:health_pipeline"))
+    answer = client.get(reverse("inbox:health_pipeline"), headers=token)
     assert answer.status_code == 503 and answer["Cache-Control"] == "no-store"
     assert "no worker heartbeat" in answer.json()["problems"]
     _worker(redis_client)
     _tick(redis_client, dt.datetime.now(dt.UTC))
-    answer = client.get(reverse("inbox:health_pipeline"))
+    answer = client.get(reverse("inbox:health_pipeline"), headers=token)
     assert answer.status_code == 200, answer.json()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -16,9 +16,10 @@ from pipeline.dte.formatting import clp
 from pipeline.dte.rut import format_rut, parse_rut
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
 from webapp.inbox.search import whole_number
-from webapp.inbox.services.access import limit_to_user
+from webapp.inbox.services.access import limit_to_user, visible_mailbox_ids
 
 from .models import Document, DocumentReference, DocumentSource, XmlClassification
+from .selectors import sources_of_mailboxes, with_own_files
 from .views import visible_documents, zip_response
 
 #: Issuers listed in the issuer filter (the most frequent first).
@@ -30,11 +31,23 @@ class IssuerFilter(admin.SimpleListFilter):
     parameter_name = "issuer"
 
     def lookups(self, request, model_admin):
-        rows = Document.objects.order_by("issuer_name").values_list("issuer_rut", "issuer_name").distinct()
+        """The issuers of the documents the user may see, not of every mailbox's."""
+        documents = model_admin.get_queryset(request).order_by("issuer_name")
+        rows = documents.values_list("issuer_rut", "issuer_name").distinct()
         return [(rut, f"{name or '?'} ({format_rut(rut)})") for rut, name in rows[:ISSUER_FILTER_LIMIT]]
 
     def queryset(self, request, queryset):
         return queryset.filter(issuer_rut=self.value()) if self.value() else queryset
+
+
+def _viewer_mailbox_ids(document: Document) -> set[int] | None:
+    """The mailboxes of the user DocumentAdmin.get_object fetched `document` for; none if it did not."""
+    return getattr(document, "_viewer_mailbox_ids", set())
+
+
+def _viewer_sources(document: Document) -> QuerySet[DocumentSource]:
+    ids = _viewer_mailbox_ids(document)
+    return document.sources.all() if ids is None else document.sources.filter(pk__in=sources_of_mailboxes(ids))
 
 
 class IssueDateRangeFilter(admin.ListFilter):
@@ -89,12 +102,19 @@ class ReferenceInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        # each row shows its document (in its name) and its target
-        return super().get_queryset(request).select_related("document", "target")
+        # each row shows its document (in its name) and its target, if one of the user's mailboxes received it
+        queryset = super().get_queryset(request).select_related("document", "target")
+        ids = visible_mailbox_ids(request.user)
+        if ids is None:
+            return queryset.annotate(_target_visible=Value(True))
+        received = sources_of_mailboxes(ids).filter(document_id=OuterRef("target_id"))
+        return queryset.annotate(_target_visible=Exists(received))
 
     @admin.display(description=_("document"))
     def target_link(self, obj: DocumentReference) -> str:
-        return _admin_link(obj.target, str(obj.target)) if obj.target is not None else gettext("not received")
+        if obj.target is None or not getattr(obj, "_target_visible", False):
+            return gettext("not received")
+        return _admin_link(obj.target, str(obj.target))
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -189,6 +209,16 @@ class DocumentAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         return visible_documents(request.user, super().get_queryset(request))
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Document | None:
+        """The document with the files the user may have; its page lists only what their mailboxes hold."""
+        document = super().get_object(request, object_id, from_field)
+        if document is None:
+            return None
+        ids = visible_mailbox_ids(request.user)
+        (document,) = with_own_files([document], ids)
+        document._viewer_mailbox_ids = ids  # type: ignore[attr-defined]
+        return document
+
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
@@ -210,7 +240,7 @@ class DocumentAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Download selected documents as a ZIP"), permissions=["view"])
     def download_zip(self, request: HttpRequest, queryset: QuerySet[Document]):
-        return zip_response(queryset)
+        return zip_response(queryset, mailbox_ids=visible_mailbox_ids(request.user))
 
     @admin.display(description=_("preview"))
     def thumbnail(self, obj: Document) -> str:
@@ -247,7 +277,7 @@ class DocumentAdmin(ReadOnlyAdmin):
             )
         if obj.printable_status == Document.PrintableStatus.READY:
             links.append((reverse("documents:printable_download", args=[obj.pk]), gettext("Printable PDF")))
-        for source in obj.sources.select_related("attachment"):
+        for source in _viewer_sources(obj).select_related("attachment"):
             links.append(
                 (
                     reverse("inbox:attachment_download", args=[source.attachment_id]),
@@ -294,6 +324,9 @@ class DocumentAdmin(ReadOnlyAdmin):
     @admin.display(description=_("referenced by"))
     def referenced_by_links(self, obj: Document) -> str:
         refs = obj.referenced_by.select_related("document")
+        ids = _viewer_mailbox_ids(obj)
+        if ids is not None:
+            refs = refs.filter(document__in=sources_of_mailboxes(ids).values("document_id"))
         if not refs:
             return EMPTY
         return format_html_join(

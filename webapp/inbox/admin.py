@@ -1,250 +1,38 @@
-"""Admin: mailboxes are edited here; every other row is written by the pipeline and only viewed."""
+"""Admin of the rows the pipeline writes (runs, messages, attachments, blobs): viewed, never edited.
+
+Mailboxes and their accesses are in admin_mailboxes.py, what every admin here shares in
+admin_scoping.py; importing this module (Django's autodiscovery) registers them all.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
-
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, ForeignKey, Model, OuterRef, Q, QuerySet, Subquery
-from django.forms import ModelChoiceField
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 
-from .models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
-from .search import BoundedSearch
-from .services.access import limit_to_user, visible_mailbox_ids
-from .services.dead_letters import dead_letter_resend
-from .services.runs import fetch_run_cancel, fetch_run_start
+from .admin_mailboxes import MailboxAccessAdmin, MailboxAdmin, fetch_start
+from .admin_scoping import EMPTY, MailboxFilter, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
+from .models import Attachment, Blob, FetchRun, MailMessage
+from .services.access import visible_mailbox_ids
+from .services.runs import fetch_run_cancel
 
-if TYPE_CHECKING:
-    from django_stubs_ext import StrPromise, WithAnnotations
-
-#: Errors are cut to this many characters in lists.
-ERROR_PREVIEW_CHARS = 80
-
-EMPTY = "-"
-
-
-def _short(text: str) -> str:
-    return Truncator(text or "").chars(ERROR_PREVIEW_CHARS)
-
-
-def _admin_link(obj: Model, text: str) -> str:
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, text)
-
-
-def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
-    """Start a MANUAL run of `mailbox` (fetch_run_start); tell the user either way."""
-    run = fetch_run_start(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
-    if run is None:
-        messages.warning(
-            request, gettext("%(mailbox)s: a run is already in progress; nothing started.") % {"mailbox": mailbox}
-        )
-        return None
-    messages.success(
-        request, gettext("%(mailbox)s: fetch queued as run #%(run)s.") % {"mailbox": mailbox, "run": run.pk}
-    )
-    return run
-
-
-class MailboxScoped(BoundedSearch, admin.ModelAdmin):
-    """A user limited to some mailboxes lists, opens and acts on only their rows (404 for the others)."""
-
-    #: Lookup from this model to its mailbox's id.
-    mailbox_field = "mailbox_id"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return limit_to_user(super().get_queryset(request), request.user, mailbox_field=self.mailbox_field)
-
-    def formfield_for_foreignkey(
-        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:
-        if db_field.related_model is Mailbox:
-            kwargs["queryset"] = limit_to_user(Mailbox.objects.all(), request.user, mailbox_field="pk")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-#: Staff with this permission see the dead letters and may send them again.
-DEAD_LETTERS_PERMISSION = "inbox.resend_dead_letters"
-
-
-def dead_letters_view(request: HttpRequest) -> HttpResponse:
-    """The queues' dead letters with their reason; POST sends one again (staff + permission).
-
-    Dead letters carry only ids, and span every mailbox: only holders of the permission see them.
-    """
-    from django.template.response import TemplateResponse
-
-    from pipeline import locks, queues
-
-    if not request.user.has_perm(DEAD_LETTERS_PERMISSION):
-        raise PermissionDenied
-    if request.method == "POST":
-        queue, message_id = request.POST.get("queue", ""), request.POST.get("message_id", "")
-        try:
-            resent = dead_letter_resend(queue=queue, message_id=message_id)
-        except ValueError:
-            resent = False
-        if resent:
-            messages.success(
-                request,
-                gettext("Dead letter %(id)s sent again to the %(queue)s queue.") % {"id": message_id, "queue": queue},
-            )
-        else:
-            messages.warning(request, gettext("That dead letter is gone already; nothing sent."))
-        return HttpResponseRedirect(reverse("admin:inbox_dead_letters"))
-    letters = queues.dead_letters(locks.shared_client())
-    for letter in letters:
-        letter["failed_at"] = datetime.fromtimestamp(letter["failed_at_ms"] / 1000).astimezone()
-    context = {**admin.site.each_context(request), "title": gettext("Dead letters"), "letters": letters}
-    return TemplateResponse(request, "admin/inbox/dead_letters.html", context)
-
-
-class ReadOnlyAdmin(BoundedSearch, admin.ModelAdmin):
-    """Rows the pipeline writes: viewable with the view permission, never added, changed or deleted."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class _MailboxAnnotations(TypedDict):
-    """What MailboxAdmin.get_queryset() adds to each mailbox."""
-
-    _last_status: str | None
-    _last_at: datetime | None
-    _messages: int
-    _pending: int
-    _quarantined: int
-
-
-if TYPE_CHECKING:
-    AnnotatedMailbox = WithAnnotations[Mailbox, _MailboxAnnotations]
-
-
-@admin.register(Mailbox)
-class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
-    mailbox_field = "pk"
-    list_display = (
-        "name",
-        "kind",
-        "active",
-        "last_run_status",
-        "last_run_at",
-        "message_count",
-        "pending_count",
-        "quarantined_count",
-    )
-    list_filter = ("kind", "active")
-    search_fields = ("name",)
-    fields = ("name", "kind", "settings", "active", "graph_credentials", "fetch_button")
-    readonly_fields = ("graph_credentials", "fetch_button")
-    actions = ("fetch_now",)
-    # Save buttons come first in the form, so Enter in a field saves instead of pressing "Fetch now".
-    save_on_top = True
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AnnotatedMailbox]:
-        last = FetchRun.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at")
-        status = MailMessage.Status
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _last_status=Subquery(last.values("status")[:1]),
-                _last_at=Subquery(last.values("created_at")[:1]),
-                _messages=Count("messages"),
-                _pending=Count("messages", filter=Q(messages__status=status.PENDING)),
-                _quarantined=Count("messages", filter=Q(messages__status=status.QUARANTINED)),
-            )
-        )
-
-    @admin.display(description=_("last run"), ordering="_last_status")
-    def last_run_status(self, obj: AnnotatedMailbox) -> StrPromise | str:
-        return FetchRun.Status(obj._last_status).label if obj._last_status else EMPTY
-
-    @admin.display(description=_("last run at"), ordering="_last_at")
-    def last_run_at(self, obj: AnnotatedMailbox) -> datetime | None:
-        return obj._last_at
-
-    @admin.display(description=_("messages"), ordering="_messages")
-    def message_count(self, obj: AnnotatedMailbox) -> int:
-        return obj._messages
-
-    @admin.display(description=_("pending"), ordering="_pending")
-    def pending_count(self, obj: AnnotatedMailbox) -> int:
-        return obj._pending
-
-    @admin.display(description=_("quarantined"), ordering="_quarantined")
-    def quarantined_count(self, obj: AnnotatedMailbox) -> int:
-        return obj._quarantined
-
-    @admin.action(description=_("Fetch now"), permissions=["change"])
-    def fetch_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        for mailbox in queryset:
-            fetch_start(request, mailbox)
-
-    @admin.display(description=_("Graph credentials"))
-    def graph_credentials(self, obj: Mailbox | None) -> str:
-        """Which GRAPH_* variables this web process sees: set or not, never their values."""
-        from pipeline.sources.graph_auth import authority_host, credential_status, endpoint
-
-        if obj is not None and obj.kind != Mailbox.Kind.GRAPH:
-            return gettext("Only for Microsoft 365 (Graph) mailboxes.")
-        status = credential_status()
-        listed = format_html_join(
-            ", ", "{} {}", ((name, gettext("set") if ok else gettext("not set")) for name, ok in status.items())
-        )
-        return format_html(
-            gettext("{}<br>endpoint {}, authority {}<br>Settings: {}"),
-            listed,
-            endpoint(),
-            authority_host(),
-            '{"user": "invoices@contoso.com", "folder": "Inbox", "processed_folder": "Processed" '
-            'or "mark_read": true, "include_inline": false}',
-        )
-
-    @admin.display(description=_("fetch"))
-    def fetch_button(self, obj: Mailbox | None) -> str:
-        if obj is None or obj.pk is None:
-            return gettext("Save the mailbox first.")
-        # The button posts the change form (with its CSRF token) to our own URL instead of saving.
-        url = reverse("admin:inbox_mailbox_fetch", args=[obj.pk])
-        return format_html(
-            '<button type="submit" formaction="{}" formmethod="post" name="_fetch">{}</button>',
-            url,
-            gettext("Fetch now"),
-        )
-
-    def get_urls(self) -> list[URLPattern]:
-        fetch = self.admin_site.admin_view(require_POST(self.fetch_view))
-        dead = self.admin_site.admin_view(dead_letters_view)
-        return [
-            path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"),
-            path("dead-letters/", dead, name="inbox_dead_letters"),
-            *super().get_urls(),
-        ]
-
-    def fetch_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        mailbox = get_object_or_404(self.get_queryset(request), pk=object_id)
-        if not self.has_change_permission(request, mailbox):
-            raise PermissionDenied
-        fetch_start(request, mailbox)
-        return HttpResponseRedirect(reverse("admin:inbox_mailbox_change", args=[mailbox.pk]))
+#: Importers of this module (webapp.documents.admin, the dashboard) use these names from here.
+__all__ = [
+    "EMPTY",
+    "MailboxAccessAdmin",
+    "MailboxAdmin",
+    "MailboxScoped",
+    "ReadOnlyAdmin",
+    "_admin_link",
+    "_short",
+    "fetch_start",
+]
 
 
 @admin.register(FetchRun)
@@ -264,7 +52,7 @@ class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
         "messages_failed",
         "short_error",
     )
-    list_filter = ("status", "trigger", "mailbox")
+    list_filter = ("status", "trigger", ("mailbox", MailboxFilter))
     date_hierarchy = "created_at"
     search_fields = ("mailbox__name", "error")
     list_select_related = ("mailbox",)
@@ -368,7 +156,7 @@ class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
         "run_link",
         "short_error",
     )
-    list_filter = ("status", ("copy_of", admin.EmptyFieldListFilter), "mailbox")
+    list_filter = ("status", ("copy_of", admin.EmptyFieldListFilter), ("mailbox", MailboxFilter))
     date_hierarchy = "created_at"
     search_fields = ("subject", "sender", "internet_message_id", "source_id")
     list_select_related = ("mailbox", "fetch_run")
@@ -460,7 +248,7 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
         "message_link",
     )
     list_display_links = ("filename",)
-    list_filter = ("status", "preview_status", "message__mailbox")
+    list_filter = ("status", "preview_status", ("message__mailbox", MailboxFilter))
     date_hierarchy = "created_at"
     search_fields = ("filename", "original_filename", "blob__sha256", "message__subject", "message__sender")
     list_select_related = ("blob", "message")
@@ -475,14 +263,3 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
         """What was taken out of this ZIP, .msg or winmail.dat (the container field links back)."""
         links = ((_admin_link(member, member.filename),) for member in obj.members.order_by("position"))
         return format_html_join(", ", "{}", links) or "-"
-
-
-@admin.register(MailboxAccess)
-class MailboxAccessAdmin(BoundedSearch, admin.ModelAdmin):
-    """Who sees which mailbox; users with `inbox.view_all_mailboxes` (and superusers) see them all."""
-
-    list_display = ("mailbox", "user", "group")
-    list_filter = ("mailbox",)
-    search_fields = ("mailbox__name", "user__username", "group__name")
-    list_select_related = ("mailbox", "user", "group")
-    autocomplete_fields = ()

@@ -1,5 +1,10 @@
 """The pipeline dashboard in the admin (/admin/pipeline/): last runs per mailbox, what needs a look,
-queue depths, dead letters; actions: fetch now, retry failed mail, re-render failed previews."""
+queue depths, dead letters; actions: fetch now, retry failed mail, re-render failed previews.
+
+A user limited to some mailboxes sees and acts on those mailboxes only: their runs, messages and
+previews, counted among themselves; queue depths and dead letters, which count every mailbox's
+work, are for users who see them all.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .models import Mailbox
+from .services.access import limit_to_mailboxes, visible_mailbox_ids
 from .services.dashboard import messages_retry_failed, needing_a_look, previews_rerender_failed
 from .services.health import pipeline_health
 
@@ -27,14 +33,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     if request.method == "POST":
         return _act(request)
-    healthy, report = pipeline_health()
+    mailbox_ids = visible_mailbox_ids(request.user)
+    healthy, report = pipeline_health(mailbox_ids=mailbox_ids)
     context = {
         **admin.site.each_context(request),
         "title": _("Pipeline"),
         "healthy": healthy,
         "report": report,
         "next_read": _instant(report.get("scheduler", {}).get("next_tick")),
-        "look": needing_a_look(),
+        "look": needing_a_look(mailbox_ids=mailbox_ids),
+        "sees_every_mailbox": mailbox_ids is None,
         "can_act": request.user.has_perm(ACT_PERMISSION),
     }
     return TemplateResponse(request, "admin/inbox/pipeline_dashboard.html", context)
@@ -46,22 +54,23 @@ def _instant(iso: str | None) -> dt.datetime | None:
 
 
 def _act(request: HttpRequest) -> HttpResponse:
-    from .admin import fetch_start
+    from .admin_mailboxes import fetch_start
 
     if not request.user.has_perm(ACT_PERMISSION):
         raise PermissionDenied
+    mailbox_ids = visible_mailbox_ids(request.user)
     action = request.POST.get("action")
     if action == "fetch":
-        for mailbox in Mailbox.objects.filter(active=True):
+        for mailbox in limit_to_mailboxes(Mailbox.objects.filter(active=True), mailbox_ids, mailbox_field="pk"):
             fetch_start(request, mailbox)
     elif action == "retry":
-        count = messages_retry_failed()
+        count = messages_retry_failed(mailbox_ids=mailbox_ids)
         messages.success(
             request,
             ngettext("%(count)d message sent again.", "%(count)d messages sent again.", count) % {"count": count},
         )
     elif action == "rerender":
-        count = previews_rerender_failed()
+        count = previews_rerender_failed(mailbox_ids=mailbox_ids)
         messages.success(
             request,
             ngettext(

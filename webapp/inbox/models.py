@@ -33,6 +33,7 @@ class Mailbox(models.Model):
         permissions = [
             ("view_all_mailboxes", "Can see every mailbox (otherwise only those granted by a mailbox access)"),
             ("resend_dead_letters", "Can see and send again the dead letters of the queues"),
+            ("change_mailbox_source", "Can change where a mailbox reads from (its kind and source settings)"),
         ]
 
     def __str__(self) -> str:

@@ -35,7 +35,11 @@ def visible_mailbox_ids(user) -> set[int] | None:
 def limit_to_user(queryset: QuerySet, user, *, mailbox_field: str) -> QuerySet:
     """`queryset` narrowed to the rows of mailboxes `user` may see; `mailbox_field` is the lookup path
     to the mailbox id (e.g. "message__mailbox_id"), or "pk" for Mailbox itself."""
-    ids = visible_mailbox_ids(user)
-    if ids is None:
+    return limit_to_mailboxes(queryset, visible_mailbox_ids(user), mailbox_field=mailbox_field)
+
+
+def limit_to_mailboxes(queryset: QuerySet, mailbox_ids: set[int] | None, *, mailbox_field: str) -> QuerySet:
+    """`queryset` narrowed to the rows of `mailbox_ids` (None: every mailbox), as limit_to_user."""
+    if mailbox_ids is None:
         return queryset
-    return queryset.filter(**{f"{mailbox_field}__in": ids})
+    return queryset.filter(**{f"{mailbox_field}__in": mailbox_ids})

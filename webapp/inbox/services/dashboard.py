@@ -8,24 +8,31 @@ from django.db import transaction
 from django.db.models import Q
 
 from ..models import Attachment, FetchRun, MailMessage
+from .access import limit_to_mailboxes
 
 #: Rows shown per "needs a look" list.
 LIST_LIMIT = 20
 
 
-def needing_a_look() -> dict:
+def needing_a_look(*, mailbox_ids: set[int] | None) -> dict:
+    """What failed, in the mailboxes `mailbox_ids` (None: all): the latest rows and the counts."""
+    runs = limit_to_mailboxes(FetchRun.objects.all(), mailbox_ids, mailbox_field="mailbox_id")
+    quarantined = limit_to_mailboxes(
+        MailMessage.objects.filter(status=MailMessage.Status.QUARANTINED), mailbox_ids, mailbox_field="mailbox_id"
+    )
+    failed_previews = limit_to_mailboxes(
+        Attachment.objects.filter(preview_status=Attachment.PreviewStatus.FAILED),
+        mailbox_ids,
+        mailbox_field="message__mailbox_id",
+    )
     return {
-        "runs": FetchRun.objects.select_related("mailbox").filter(
+        "runs": runs.select_related("mailbox").filter(
             Q(status=FetchRun.Status.FAILED) | Q(status=FetchRun.Status.COMPLETED_WITH_ERRORS)
         )[:LIST_LIMIT],
-        "messages": MailMessage.objects.select_related("mailbox")
-        .filter(status=MailMessage.Status.QUARANTINED)
-        .order_by("-updated_at")[:LIST_LIMIT],
-        "previews": Attachment.objects.select_related("message")
-        .filter(preview_status=Attachment.PreviewStatus.FAILED)
-        .order_by("-updated_at")[:LIST_LIMIT],
-        "quarantined_count": MailMessage.objects.filter(status=MailMessage.Status.QUARANTINED).count(),
-        "failed_preview_count": Attachment.objects.filter(preview_status=Attachment.PreviewStatus.FAILED).count(),
+        "messages": quarantined.select_related("mailbox").order_by("-updated_at")[:LIST_LIMIT],
+        "previews": failed_previews.select_related("message").order_by("-updated_at")[:LIST_LIMIT],
+        "quarantined_count": quarantined.count(),
+        "failed_preview_count": failed_previews.count(),
     }
 
 
@@ -35,14 +42,16 @@ def _send_after_commit(send: Callable[[int], object], pk: int) -> None:
     transaction.on_commit(lambda: send(pk), robust=True)
 
 
-def messages_retry_failed() -> int:
-    """Quarantined messages back to PENDING with their delivery count reset, sent again once committed."""
+def messages_retry_failed(*, mailbox_ids: set[int] | None) -> int:
+    """Quarantined messages of `mailbox_ids` (None: all) back to PENDING with their delivery count
+    reset, sent again once committed."""
     from pipeline.actors import save_message  # importing the actors sets up the broker: keep it lazy
 
+    quarantined = MailMessage.objects.filter(status=MailMessage.Status.QUARANTINED)
     with transaction.atomic():
         ids = list(
-            MailMessage.objects.select_for_update()
-            .filter(status=MailMessage.Status.QUARANTINED)
+            limit_to_mailboxes(quarantined, mailbox_ids, mailbox_field="mailbox_id")
+            .select_for_update()
             .values_list("pk", flat=True)
         )
         MailMessage.objects.filter(pk__in=ids).update(status=MailMessage.Status.PENDING, delivery_attempts=0, error="")
@@ -51,14 +60,15 @@ def messages_retry_failed() -> int:
     return len(ids)
 
 
-def previews_rerender_failed() -> int:
-    """Failed previews back to PENDING, sent to the render queue once committed."""
+def previews_rerender_failed(*, mailbox_ids: set[int] | None) -> int:
+    """Failed previews of `mailbox_ids` (None: all) back to PENDING, sent to the render queue once committed."""
     from pipeline.actors import render_attachment
 
+    failed = Attachment.objects.filter(preview_status=Attachment.PreviewStatus.FAILED)
     with transaction.atomic():
         ids = list(
-            Attachment.objects.select_for_update()
-            .filter(preview_status=Attachment.PreviewStatus.FAILED)
+            limit_to_mailboxes(failed, mailbox_ids, mailbox_field="message__mailbox_id")
+            .select_for_update(of=("self",))
             .values_list("pk", flat=True)
         )
         Attachment.objects.filter(pk__in=ids).update(preview_status=Attachment.PreviewStatus.PENDING, preview_error="")

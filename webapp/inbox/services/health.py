@@ -17,6 +17,7 @@ from pipeline.queues import queue_stats
 from pipeline.schedule import Schedule
 
 from ..models import FetchRun, Mailbox
+from .access import limit_to_mailboxes
 
 #: Slots missed in a row before the scheduler counts as down.
 MISSED_SLOTS_LIMIT = 2
@@ -74,10 +75,11 @@ def scheduler_state(client, *, now: dt.datetime) -> dict:
     }
 
 
-def last_runs() -> list[dict]:
-    """The latest run of every active mailbox."""
+def last_runs(*, mailbox_ids: set[int] | None = None) -> list[dict]:
+    """The latest run of every active mailbox (of `mailbox_ids` when given)."""
     latest = FetchRun.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at")
-    mailboxes = Mailbox.objects.filter(active=True).annotate(run_id=Subquery(latest.values("pk")[:1]))
+    active = limit_to_mailboxes(Mailbox.objects.filter(active=True), mailbox_ids, mailbox_field="pk")
+    mailboxes = active.annotate(run_id=Subquery(latest.values("pk")[:1]))
     runs = FetchRun.objects.in_bulk([m.run_id for m in mailboxes if m.run_id])
     now = dt.datetime.now(dt.UTC)
     answer = []
@@ -103,8 +105,14 @@ def last_runs() -> list[dict]:
     return answer
 
 
-def pipeline_health(*, client=None, now: dt.datetime | None = None) -> tuple[bool, dict]:
-    """(healthy, the report)."""
+def pipeline_health(
+    *, client=None, now: dt.datetime | None = None, mailbox_ids: set[int] | None = None
+) -> tuple[bool, dict]:
+    """(healthy, the report).
+
+    With `mailbox_ids`, the report for a user limited to those mailboxes: their last runs, and
+    nothing counted over every mailbox (queue depths, dead letters), which are not judged either.
+    """
     client = client or locks.shared_client()
     now = now or dt.datetime.now(dt.UTC)
     problems: list[str] = []
@@ -116,10 +124,13 @@ def pipeline_health(*, client=None, now: dt.datetime | None = None) -> tuple[boo
     except Exception as exc:
         problems.append(f"redis unreadable: {type(exc).__name__}")
     else:
-        dead = sum(queue["dead"] for queue in report["queues"].values())
-        report["dead_letters"] = {"count": dead, "limit": dead_letter_limit()}
-        if dead >= dead_letter_limit():
-            problems.append(f"{dead} dead letters (limit {dead_letter_limit()})")
+        if mailbox_ids is None:
+            dead = sum(queue["dead"] for queue in report["queues"].values())
+            report["dead_letters"] = {"count": dead, "limit": dead_letter_limit()}
+            if dead >= dead_letter_limit():
+                problems.append(f"{dead} dead letters (limit {dead_letter_limit()})")
+        else:
+            del report["queues"]
         if not workers:
             problems.append("no worker heartbeat")
         if scheduler["last_tick"] is None:
@@ -128,7 +139,7 @@ def pipeline_health(*, client=None, now: dt.datetime | None = None) -> tuple[boo
         elif scheduler["missed_slots"] >= MISSED_SLOTS_LIMIT:
             problems.append(f"the scheduler missed {scheduler['missed_slots']} slots")
     try:
-        report["mailboxes"] = last_runs()
+        report["mailboxes"] = last_runs(mailbox_ids=mailbox_ids)
     except Exception as exc:
         problems.append(f"database unreadable: {type(exc).__name__}")
     report["problems"] = problems
