@@ -68,6 +68,7 @@ def test_the_limits_are_settings_with_defaults_real_mail_never_reaches():
     limits = Limits()
     assert (limits.header_bytes, limits.headers, limits.parts, limits.depth) == (1024 * 1024, 1000, 1000, 50)
     assert limits.header_bytes == config.MIME_MAX_HEADER_BYTES and limits.parts == config.MIME_MAX_PARTS
+    assert config.MAX_ATTACHMENTS_PER_MESSAGE == 200
 
 
 @pytest.mark.parametrize(
