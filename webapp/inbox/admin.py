@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from .inlines import FirstRowsInline
 from .models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
 from .services.access import limit_to_user, visible_mailbox_ids
 from .services.dead_letters import dead_letter_resend
@@ -323,7 +324,7 @@ class AttachmentDisplay:
         return _short(obj.error or obj.preview_error)
 
 
-class AttachmentInline(AttachmentDisplay, admin.TabularInline):
+class AttachmentInline(AttachmentDisplay, FirstRowsInline):
     model = Attachment
     fields = (
         "position",
