@@ -140,6 +140,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("SCHEDULER_TICK_ON_START", bool, False, "one extra tick when the scheduler starts"),
         Setting("MAX_ATTACHMENT_MB", int, 150, "larger attachments are recorded as failed, not stored", minimum=1),
         Setting("DTE_MAX_XML_MB", int, 20, "larger DTE XML is refused before parsing", minimum=1),
+        Setting("MAX_ATTACHMENTS_PER_MESSAGE", int, 200, "attachments kept per message; the rest are noted", minimum=1),
+        Setting("MIME_MAX_HEADER_KB", int, 1024, "all header KB of one message; past it: quarantined", minimum=1),
+        Setting("MIME_MAX_HEADERS", int, 1000, "header fields in one header block; past it: quarantined", minimum=1),
+        Setting("MIME_MAX_PARTS", int, 1000, "MIME parts of one message; past it: quarantined", minimum=1),
+        Setting("MIME_MAX_DEPTH", int, 50, "levels of parts inside parts; past it: quarantined", minimum=1),
         Setting("PIPELINE_STALE_MINUTES", int, 10, "pending work older than this is sent again", minimum=1),
         Setting("PIPELINE_STALE_SECONDS", int, None, "the same in seconds; wins when set", minimum=1),
         Setting("PIPELINE_MAX_DELIVERIES", int, 5, "deliveries before a message is quarantined", minimum=1),
@@ -312,6 +317,16 @@ SCHEDULE_CRON = get("SCHEDULE_CRON")
 
 #: Largest attachment we store; Outlook refuses to send more than 150 MB.
 MAX_ATTACHMENT_BYTES = get("MAX_ATTACHMENT_MB") * 1024 * 1024
+
+#: Most attachment rows one message gets, container members included; what is beyond is noted on the message.
+MAX_ATTACHMENTS_PER_MESSAGE = get("MAX_ATTACHMENTS_PER_MESSAGE")
+
+#: The MIME reader's limits (pipeline/sources/mime.py): a message past one is quarantined, not read on.
+#: Header parsing costs more than linear time per byte, so the header bytes count for the whole message.
+MIME_MAX_HEADER_BYTES = get("MIME_MAX_HEADER_KB") * 1024
+MIME_MAX_HEADERS = get("MIME_MAX_HEADERS")
+MIME_MAX_PARTS = get("MIME_MAX_PARTS")
+MIME_MAX_DEPTH = get("MIME_MAX_DEPTH")
 
 #: Work left pending longer than this is enqueued again by the next tick. PIPELINE_STALE_SECONDS,
 #: when set, wins over PIPELINE_STALE_MINUTES (finer grain, for tests and impatient operators).

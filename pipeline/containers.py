@@ -74,6 +74,12 @@ class Budget:
 
     bytes_left: int = field(default_factory=lambda: MAX_TOTAL_BYTES)
     members_left: int = field(default_factory=lambda: MAX_MEMBERS)
+    #: Why no member is opened once `members_left` is spent: the limit that set it.
+    members_limit: str = field(
+        default_factory=lambda: f"the mail's containers gave up {MAX_MEMBERS} members already (the limit)"
+    )
+    #: Members left unopened for that reason.
+    members_refused: int = 0
 
 
 def may_be_container(*, content_type: str, filename: str) -> bool:
@@ -149,9 +155,8 @@ def _over_count(notes: list[str], budget: Budget, left: int) -> bool:
     if budget.members_left > 0:
         budget.members_left -= 1
         return False
-    notes.append(
-        f"{left} member(s) not opened: the mail's containers gave up {MAX_MEMBERS} members already (the limit)"
-    )
+    notes.append(f"{left} member(s) not opened: {budget.members_limit}")
+    budget.members_refused += left
     return True
 
 

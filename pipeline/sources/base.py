@@ -25,6 +25,13 @@ class MessageGone(Exception):
     """The message is no longer at the source (moved or deleted by someone else)."""
 
 
+class MessageRefused(Exception):
+    """The message is past one of the reader's limits (too many parts, headers too long...).
+
+    Reading it again ends the same way: it is quarantined with this text as the reason.
+    """
+
+
 @dataclass(frozen=True)
 class MessageSummary:
     """What listing a mailbox tells about one message."""
@@ -53,7 +60,14 @@ class IncomingAttachment:
 
 
 class MessageReader(Protocol):
-    """An opened message: its attachments, in order, each streamed once."""
+    """An opened message: its attachments, in order, each streamed once.
+
+    `problems` holds what the reader noticed that belongs to no attachment (a part it could
+    not read, a boundary that never came...); it is complete once `attachments()` is exhausted.
+    `attachments()` raises MessageRefused when the message is past a limit.
+    """
+
+    problems: list[str]
 
     def attachments(self) -> Iterator[IncomingAttachment]: ...
 

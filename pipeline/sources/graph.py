@@ -23,6 +23,7 @@ from .base import (
     CHUNK_SIZE,
     IncomingAttachment,
     MessageGone,
+    MessageRefused,
     MessageSummary,
     SourceError,
 )
@@ -187,6 +188,8 @@ class GraphMessageReader:
         self.source, self.source_id = source, source_id
         self._path = f"/messages/{source_id}/attachments"
         self._temp_files: list[Path] = []
+        #: What reading a forwarded message (an item attachment) found that belongs to none of its files.
+        self.problems: list[str] = []
 
     def attachments(self) -> Iterator[IncomingAttachment]:
         try:
@@ -255,7 +258,12 @@ class GraphMessageReader:
             filename=eml_name, content_type="message/rfc822", open_chunks=lambda: _file_chunks(path)
         )
         with path.open("rb") as fp:
-            yield from MimeReader(fp).attachments()
+            reader = MimeReader(fp)
+            try:
+                yield from reader.attachments()
+            except MessageRefused as exc:
+                raise MessageRefused(f"its forwarded message {eml_name!r}: {exc}") from None
+        self.problems.extend(f"forwarded message {eml_name!r}: {problem}" for problem in reader.problems)
 
     def close(self) -> None:
         for path in self._temp_files:

@@ -7,56 +7,39 @@ header block of each part. Malformed input never raises: it ends up as problem t
 
 from __future__ import annotations
 
-import datetime as dt
-import email.policy
-import email.utils
-import functools
 import mimetypes
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.parser import BytesHeaderParser
 from typing import BinaryIO
 
+from pipeline import config
+
 from . import transfer_encodings
-from .base import CHUNK_SIZE, IncomingAttachment
+from .base import CHUNK_SIZE, IncomingAttachment, MessageRefused
+from .mime_headers import MessageHeaders, ParseBudget, PartHeaders, message_headers, part_headers
 
 #: Longest piece of a line read at once; longer lines arrive in several pieces.
 LINE_LIMIT = 64 * 1024
-#: Largest header block kept per part; the rest is dropped with a problem.
-MAX_HEADER_BYTES = 256 * 1024
 #: How many message/rfc822 levels we walk into; a deeper message is delivered as a .eml file.
 MAX_MESSAGE_DEPTH = 10
-#: How many multipart levels we walk into in all.
-MAX_MULTIPART_DEPTH = 50
 
 UNCLOSED = "multipart boundary never closed; part may be truncated"
 #: Types of a message's text; a part of these is an attachment only when named or marked as one.
 BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _Piece = tuple[bytes, bool]  # bytes of a line (or of a piece of a long line), and whether it starts a line
+_TOO_MANY_BYTES, _TOO_MANY_FIELDS = "bytes", "fields"
 
 
 @dataclass(frozen=True)
-class MessageHeaders:
-    """The top-level headers a listing shows."""
+class Limits:
+    """What one message may hold before it is refused (MessageRefused); pipeline/config.py sets them."""
 
-    internet_message_id: str = ""
-    sender: str = ""
-    subject: str = ""
-    received_at: dt.datetime | None = None
-
-
-@dataclass
-class _Part:
-    content_type: str
-    boundary: bytes = b""
-    encoding: str = ""
-    disposition: str | None = None
-    filename: str | None = None
-    problems: list[str] = field(default_factory=list)
+    header_bytes: int = field(default_factory=lambda: config.MIME_MAX_HEADER_BYTES)  # all header blocks together
+    headers: int = field(default_factory=lambda: config.MIME_MAX_HEADERS)  # fields in one header block
+    parts: int = field(default_factory=lambda: config.MIME_MAX_PARTS)  # MIME parts, multiparts and texts too
+    depth: int = field(default_factory=lambda: config.MIME_MAX_DEPTH)  # parts inside parts
 
 
 class _Lines:
@@ -92,26 +75,31 @@ class _Lines:
 
 
 def read_headers(fp: BinaryIO) -> MessageHeaders:
-    """The Message-ID, sender, subject and date of a message; only its header block is read."""
+    """The Message-ID, sender, subject and date of a message; only its header block is read.
+
+    A listing never refuses: a header block past the limits is read as far as they go.
+    """
     lines = _Lines(fp)
     _skip_mbox_line(lines)
-    raw, _ = _header_block(lines, lambda piece: False)
-    msg = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
-    return MessageHeaders(
-        internet_message_id=_header_text(msg, "Message-ID"),
-        sender=_header_text(msg, "From"),
-        subject=_header_text(msg, "Subject"),
-        received_at=_parse_date(_header_text(msg, "Date")),
-    )
+    limits = Limits()
+    raw, _ = _header_block(lines, lambda piece: False, max_bytes=limits.header_bytes, max_fields=limits.headers)
+    return message_headers(raw)
 
 
 class MimeReader:
-    """The attachments of one message file, in order, each streamed once from the open file."""
+    """The attachments of one message file, in order, each streamed once from the open file.
 
-    def __init__(self, fp: BinaryIO) -> None:
+    `attachments()` raises MessageRefused as soon as the message is past one of `limits`.
+    """
+
+    def __init__(self, fp: BinaryIO, limits: Limits | None = None) -> None:
         self._lines = _Lines(fp)
+        self._limits = limits or Limits()
         self._stack: list[bytes] = []  # boundaries of the multiparts we are inside, outermost first
         self._count = 0
+        self._parts = 0
+        self._header_bytes = 0
+        self._parse_budget = ParseBudget()
         self._eof_reported = False
         #: Problems that belong to no attachment (a part we could not read at all...).
         self.problems: list[str] = []
@@ -121,50 +109,77 @@ class MimeReader:
         yield from self._entity(depth=0, nesting=0, default_type="text/plain")
 
     def _entity(self, *, depth: int, nesting: int, default_type: str) -> Iterator[IncomingAttachment]:
-        raw, overflow = _header_block(self._lines, lambda piece: self._boundary_of(piece) is not None)
-        part = _parse_part(raw, default_type)
-        if overflow:
-            part.problems.append(f"header block longer than {MAX_HEADER_BYTES} bytes; the rest was ignored")
-        if part.content_type.startswith("multipart/"):
-            if not part.boundary or nesting >= MAX_MULTIPART_DEPTH:
-                why = (
-                    "has no boundary" if not part.boundary else f"is nested more than {MAX_MULTIPART_DEPTH} levels deep"
-                )
-                self.problems.append(f"a {part.content_type} part {why}; its content was not read")
-                self._drain(self.problems)
-                return
-            yield from self._multipart(part, depth=depth, nesting=nesting + 1)
-        elif (
+        part = self._part_headers(default_type)
+        opened = part.content_type.startswith("multipart/") or (
             part.content_type == "message/rfc822"
             and part.encoding in transfer_encodings.PLAIN
             and depth < MAX_MESSAGE_DEPTH
-        ):
+        )
+        if opened and nesting >= self._limits.depth:
+            raise MessageRefused(f"its parts are nested more than {self._limits.depth} levels deep, the limit")
+        if part.content_type.startswith("multipart/"):
+            self._note(part)
+            if not part.boundary:
+                self.problems.append(f"a {part.content_type} part has no boundary; its content was not read")
+                self._drain(self.problems)
+                return
+            yield from self._multipart(part, depth=depth, nesting=nesting + 1)
+        elif opened:
+            self._note(part)
             yield from self._entity(depth=depth + 1, nesting=nesting + 1, default_type="text/plain")
         elif part.filename or part.disposition == "attachment" or part.content_type not in BODY_TYPES:
             if part.content_type == "message/rfc822" and depth >= MAX_MESSAGE_DEPTH:
                 part.problems.append(f"message nested more than {MAX_MESSAGE_DEPTH} levels deep; delivered whole")
             yield from self._leaf(part)
         else:
+            self._note(part)
             self._drain(self.problems)
 
-    def _multipart(self, part: _Part, *, depth: int, nesting: int) -> Iterator[IncomingAttachment]:
+    def _part_headers(self, default_type: str) -> PartHeaders:
+        """The next part's header block, read and parsed within the limits."""
+        self._parts += 1
+        if self._parts > self._limits.parts:
+            raise MessageRefused(f"it has more than {self._limits.parts} MIME parts, the limit")
+        raw, cut = _header_block(
+            self._lines,
+            lambda piece: self._boundary_of(piece) is not None,
+            max_bytes=self._limits.header_bytes - self._header_bytes,
+            max_fields=self._limits.headers,
+        )
+        if cut == _TOO_MANY_BYTES:
+            raise MessageRefused(f"its headers take more than {self._limits.header_bytes // 1024} KB, the limit")
+        if cut == _TOO_MANY_FIELDS:
+            raise MessageRefused(f"a header block holds more than {self._limits.headers} fields, the limit")
+        self._header_bytes += len(raw)
+        return part_headers(raw, default_type, self._parse_budget)
+
+    def _note(self, part: PartHeaders) -> None:
+        """Keep what was found wrong in the headers of a part that is no attachment: it belongs to the message."""
+        self.problems.extend(f"{part.content_type} part: {problem}" for problem in part.problems)
+
+    def _multipart(self, part: PartHeaders, *, depth: int, nesting: int) -> Iterator[IncomingAttachment]:
         self._stack.append(part.boundary)
         level = len(self._stack) - 1
         child_type = "message/rfc822" if part.content_type == "multipart/digest" else "text/plain"
+        children = 0
         while (hit := self._skip_to_boundary()) == (level, False):  # the first skip passes the preamble
             self._lines.read()
+            children += 1
             yield from self._entity(depth=depth, nesting=nesting, default_type=child_type)
-        if hit is None:
+        if not children and hit != (level, True):
+            self.problems.append(f"the boundary of a {part.content_type} part never comes; its content was not read")
+            self._eof_reported = hit is None
+        elif hit is None:
             self._report_eof(self.problems)
         elif hit[0] < level:  # an enclosing multipart goes on: ours was never closed
             self.problems.append(UNCLOSED)
-        else:
+        if hit == (level, True):
             self._lines.read()
         del self._stack[level:]
         if hit == (level, True):
             self._skip_to_boundary()  # the epilogue
 
-    def _leaf(self, part: _Part) -> Iterator[IncomingAttachment]:
+    def _leaf(self, part: PartHeaders) -> Iterator[IncomingAttachment]:
         self._count += 1
         name = part.filename or f"attachment-{self._count}{_extension(part.content_type)}"
         attachment = IncomingAttachment(filename=name, content_type=part.content_type, problems=part.problems)
@@ -248,51 +263,31 @@ def _skip_mbox_line(lines: _Lines) -> None:
         lines.unread(piece)
 
 
-def _header_block(lines: _Lines, is_boundary: Callable[[_Piece], bool]) -> tuple[bytes, bool]:
-    """The header block of a part (its blank line is consumed); True when it was cut short."""
+def _header_block(
+    lines: _Lines, is_boundary: Callable[[_Piece], bool], *, max_bytes: int, max_fields: int
+) -> tuple[bytes, str]:
+    """The header block of a part (its blank line is consumed), and "" or why reading it stopped short.
+
+    Reading stops at the limit: the rest of a block past it is never held.
+    """
     block = bytearray()
-    overflow = False
+    fields = 0
     while (piece := lines.read()) is not None:
         data, starts_line = piece
         if starts_line and data in (b"\r\n", b"\n"):
             break
-        if is_boundary(piece) or (starts_line and data[:1] not in (b" ", b"\t") and not _HEADER_LINE.match(data)):
+        folded = data[:1] in (b" ", b"\t")
+        if is_boundary(piece) or (starts_line and not folded and not _HEADER_LINE.match(data)):
             lines.unread(piece)  # no blank line: the body (or the next part) starts here
             break
-        if len(block) + len(data) <= MAX_HEADER_BYTES:
-            block += data
-        else:
-            overflow = True
-    return bytes(block), overflow
-
-
-def _parse_part(raw: bytes, default_type: str) -> _Part:
-    msg = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
-    msg.set_default_type(default_type)
-    part = _Part(content_type=default_type)
-    problems = part.problems
-
-    def safely(what: str, read: Callable[[], object]) -> object:
-        try:
-            return read()
-        except Exception as exc:  # the stdlib's header classes raise on some malformed values
-            problems.append(f"malformed {what} header: {type(exc).__name__}: {exc}")
-            return None
-
-    part.content_type = str(safely("Content-Type", msg.get_content_type) or default_type)
-    part.boundary = safely("Content-Type", lambda: (msg.get_boundary() or "").encode("utf-8", "surrogateescape")) or b""  # type: ignore[assignment]
-    part.encoding = (
-        str(safely("Content-Transfer-Encoding", lambda: msg.get("Content-Transfer-Encoding", "")) or "").strip().lower()
-    )
-    part.disposition = safely("Content-Disposition", msg.get_content_disposition)  # type: ignore[assignment]
-    filename = safely("Content-Disposition", msg.get_filename)
-    part.filename = _unsurrogate(str(filename)) if filename else None
-    for name in ("Content-Type", "Content-Disposition"):
-        if getattr(safely(name, functools.partial(msg.get, name)), "defects", None):
-            problems.append(f"malformed {name} header: {_header_text(msg, name)[:200]}")
-    if part.encoding not in transfer_encodings.KNOWN:
-        problems.append(f"unknown Content-Transfer-Encoding {part.encoding!r}; content delivered as is")
-    return part
+        if starts_line and not folded:
+            fields += 1
+            if fields > max_fields:
+                return bytes(block), _TOO_MANY_FIELDS
+        if len(block) + len(data) > max_bytes:
+            return bytes(block), _TOO_MANY_BYTES
+        block += data
+    return bytes(block), ""
 
 
 def _rechunk(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -316,30 +311,3 @@ def _extension(content_type: str) -> str:
     if content_type == "message/rfc822":
         return ".eml"
     return mimetypes.guess_extension(content_type, strict=False) or ".bin"
-
-
-def _unsurrogate(text: str) -> str:
-    """Undecodable bytes the parser kept as surrogates become U+FFFD."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _header_text(msg: EmailMessage, name: str) -> str:
-    try:
-        value = str(msg.get(name, ""))
-    except Exception:  # a malformed value the header classes choke on: keep it raw
-        value = next((raw for key, raw in msg.raw_items() if key.lower() == name.lower()), "")
-    value = _unsurrogate(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return " ".join(_CONTROLS.sub("", value).split())
-
-
-def _parse_date(value: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_mailboxes import MailboxAccessAdmin, MailboxAdmin, fetch_start
 from .admin_scoping import EMPTY, MailboxFilter, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
+from .inlines import FirstRowsInline
 from .models import Attachment, Blob, FetchRun, MailMessage
 from .services.access import visible_mailbox_ids
 from .services.runs import fetch_run_cancel
@@ -112,7 +113,7 @@ class AttachmentDisplay:
         return _short(obj.error or obj.preview_error)
 
 
-class AttachmentInline(AttachmentDisplay, admin.TabularInline):
+class AttachmentInline(AttachmentDisplay, FirstRowsInline):
     model = Attachment
     fields = (
         "position",

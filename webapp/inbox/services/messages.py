@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from pipeline import config, containers
 from pipeline.content import name_content_mismatch, safe_filename, sniff_content_type
-from pipeline.sources.base import IncomingAttachment, MessageGone, Source
+from pipeline.sources.base import IncomingAttachment, MessageGone, MessageRefused, Source
 from pipeline.storage import ContentTooLarge, local_copy, save_spooled, spool
 
 from ..models import Attachment, Blob, FetchRun, MailMessage
 from .identity import message_fingerprint, message_identify, message_mark_copy, original_of
+from .reading_notes import limit_notes, members_budget, reading_notes
 from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
 
 logger = logging.getLogger(__name__)
@@ -103,21 +104,30 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
         if original is not None:  # known by its bytes before a single attachment is read again
             message_mark_copy(message=message, original=original, fingerprint=digest or "")
             return
+        limit = config.MAX_ATTACHMENTS_PER_MESSAGE
         with source.open_message(message.source_id) as reader:
             count = 0
             for position, incoming in enumerate(reader.attachments()):
                 count += 1
-                if position in done_positions:
+                if position in done_positions or position >= limit:  # past the limit: counted, never opened
                     continue
                 attachment = attachment_store(message=message, position=position, incoming=incoming)
                 if attachment.preview_status == Attachment.PreviewStatus.PENDING:
                     outcome.to_render.append(attachment.pk)
-        _open_containers(message, first_position=count, done_positions=done_positions, outcome=outcome)
+            notes = list(reader.problems)
+        kept = min(count, limit)
+        budget = members_budget(room=limit - kept)
+        _open_containers(message, first_position=kept, budget=budget, done_positions=done_positions, outcome=outcome)
+        notes += limit_notes(found=count, kept=kept, budget=budget)
     except MessageGone:
         message_quarantine(
             message=message,
             reason="The message is no longer at the source; it was moved or deleted before it could be read.",
         )
+        outcome.quarantined = True
+        return
+    except MessageRefused as exc:
+        message_quarantine(message=message, reason=f"The message was not read to its end: {exc}.")
         outcome.quarantined = True
         return
     fingerprint = digest or message_fingerprint(message=message)
@@ -126,15 +136,20 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
             status=MailMessage.Status.PROCESSED,
             processed_at=timezone.now(),
             updated_at=timezone.now(),
-            attachment_count=count,
-            error="",
+            attachment_count=kept,
+            error=reading_notes(notes, attachments=count),
         )
     if message_identify(message=message, fingerprint=fingerprint) is not None:
         outcome.to_render = []  # the original's files are rendered already, or will be by its own save
 
 
 def _open_containers(
-    message: MailMessage, *, first_position: int, done_positions: set[int], outcome: SaveOutcome
+    message: MailMessage,
+    *,
+    first_position: int,
+    budget: containers.Budget,
+    done_positions: set[int],
+    outcome: SaveOutcome,
 ) -> None:
     """Store the members of every container among the mail's own parts, each linked to its container.
 
@@ -146,7 +161,6 @@ def _open_containers(
         container__isnull=True, status=Attachment.Status.STORED, position__lt=first_position
     )
     position = first_position
-    budget = containers.Budget()
     for top in tops.select_related("blob").order_by("position"):
         if containers.may_be_container(content_type=top.content_type, filename=top.original_filename):
             position = _open_container(
