@@ -130,3 +130,27 @@ def answer_text(response, pk: int) -> list[str]:
     if response.context is None or "messages" not in response.context:
         return []
     return [str(message).replace(str(pk), "ID") for message in response.context["messages"]]
+
+
+def test_the_access_form_names_only_people_of_the_clerks_own_mailboxes(client, tmp_path):
+    """Granting access lists who already shares the clerk's mailbox and who has none yet; the people
+    of another mailbox, those who see every mailbox, and other mailboxes' groups stay unnamed."""
+    from django.contrib.auth.models import Group, Permission, User
+
+    from tests.support.mailbox_pair import clerk_of
+    from webapp.inbox.models import Mailbox
+
+    norte = Mailbox.objects.create(name="norte", settings={"path": str(tmp_path)})
+    sur = Mailbox.objects.create(name="sur", settings={"path": str(tmp_path)})
+    MailboxAccess.objects.create(mailbox=sur, user=User.objects.create_user("sur-accountant", is_staff=True))
+    MailboxAccess.objects.create(mailbox=sur, group=Group.objects.create(name="sur-team"))
+    User.objects.create_superuser("root-operator", password="x")
+    auditor = User.objects.create_user("all-seeing-auditor", is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_all_mailboxes"))
+    User.objects.create_user("new-colleague", is_staff=True)
+    MailboxAccess.objects.create(mailbox=norte, user=User.objects.create_user("norte-colleague", is_staff=True))
+    client.force_login(clerk_of(norte))
+    page = client.get(reverse("admin:inbox_mailboxaccess_add")).content.decode()
+    for hidden in ("sur-accountant", "sur-team", "root-operator", "all-seeing-auditor"):
+        assert hidden not in page, hidden
+    assert "new-colleague" in page and "norte-colleague" in page

@@ -8,11 +8,12 @@ clerk who may switch a mailbox on or off cannot point it at another folder or Mi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, ForeignKey, OuterRef, Q, QuerySet, Subquery
+from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -25,6 +26,7 @@ from .admin_dead_letters import dead_letters_view
 from .admin_scoping import EMPTY, MailboxFilter, MailboxScoped
 from .forms import MailboxForm
 from .models import FetchRun, Mailbox, MailboxAccess, MailMessage
+from .services.access import grantable_groups, grantable_users
 from .services.runs import fetch_run_start
 
 if TYPE_CHECKING:
@@ -198,3 +200,12 @@ class MailboxAccessAdmin(MailboxScoped, admin.ModelAdmin):
     search_fields = ("mailbox__name", "user__username", "group__name")
     list_select_related = ("mailbox", "user", "group")
     autocomplete_fields = ()
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "user":
+            kwargs["queryset"] = grantable_users(request.user)
+        elif db_field.name == "group":
+            kwargs["queryset"] = grantable_groups(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -43,3 +43,40 @@ def limit_to_mailboxes(queryset: QuerySet, mailbox_ids: set[int] | None, *, mail
     if mailbox_ids is None:
         return queryset
     return queryset.filter(**{f"{mailbox_field}__in": mailbox_ids})
+
+
+def grantable_users(user) -> QuerySet:
+    """Accounts `user` may pick when granting one of their mailboxes: those who already share one of
+    them, or who see no mailbox yet. Who works on another mailbox, or sees them all, stays unnamed."""
+    from django.contrib.auth import get_user_model
+
+    accounts = get_user_model().objects.filter(is_active=True)
+    mailbox_ids = visible_mailbox_ids(user)
+    if mailbox_ids is None:
+        return accounts
+    sees_all = (
+        Q(is_superuser=True)
+        | Q(user_permissions__codename=_ALL_CODENAME)
+        | Q(groups__permissions__codename=_ALL_CODENAME)
+    )
+    elsewhere = MailboxAccess.objects.exclude(mailbox_id__in=mailbox_ids)
+    return (
+        accounts.exclude(sees_all)
+        .exclude(pk__in=elsewhere.filter(user__isnull=False).values("user_id"))
+        .exclude(groups__in=elsewhere.filter(group__isnull=False).values("group_id"))
+        .distinct()
+    )
+
+
+def grantable_groups(user) -> QuerySet:
+    """Groups `user` may pick when granting one of their mailboxes, as grantable_users."""
+    from django.contrib.auth.models import Group
+
+    mailbox_ids = visible_mailbox_ids(user)
+    if mailbox_ids is None:
+        return Group.objects.all()
+    elsewhere = MailboxAccess.objects.exclude(mailbox_id__in=mailbox_ids).filter(group__isnull=False)
+    return Group.objects.exclude(permissions__codename=_ALL_CODENAME).exclude(pk__in=elsewhere.values("group_id"))
+
+
+_ALL_CODENAME = ALL_MAILBOXES_PERMISSION.split(".", 1)[1]
