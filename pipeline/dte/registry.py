@@ -6,6 +6,7 @@ A parser for another country (El Salvador's JSON DTE, Guatemala's FEL XML) regis
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,6 +15,8 @@ from lxml import etree
 
 from .model import Kind, ParsedFile
 from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml
+
+logger = logging.getLogger(__name__)
 
 #: Format name of a file no registered parser claims.
 UNKNOWN_FORMAT = "unknown"
@@ -75,4 +78,13 @@ def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
             return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary=f"XML with root <{local_name(root)}>")
     except XmlRejected as exc:
         return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.INVALID, problems=[str(exc)])
+    except MemoryError:
+        raise
+    except Exception as exc:  # a value no parser check foresaw: retrying reads the same bytes again
+        logger.exception("parser failed on a file")
+        return ParsedFile(
+            format=UNKNOWN_FORMAT,
+            kind=Kind.INVALID,
+            problems=[f"the parser could not read this file ({type(exc).__name__}: {str(exc)[:200]})"],
+        )
     return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary="not a format any parser knows")

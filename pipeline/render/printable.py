@@ -23,6 +23,7 @@ from pipeline.dte.formatting import dmy as _date
 from pipeline.dte.model import ParsedDocument
 from pipeline.dte.rut import format_rut
 from pipeline.dte.sii import DOC_TYPES
+from pipeline.dte.values import ascii_digits, finite
 
 #: reportlab keeps module-level caches; one rendering at a time per process.
 _RENDER_LOCK = threading.Lock()
@@ -169,9 +170,8 @@ class _Printer:
             self._text(_MARGIN + 4, y, name, max_chars=62)
             self.pdf.setFont("Helvetica", 9)
             self.pdf.drawRightString(right - 200, y, line.quantity)
-            self.pdf.drawRightString(
-                right - 100, y, clp(int(float(line.unit_price))) if _numeric(line.unit_price) else line.unit_price
-            )
+            price = finite(line.unit_price)
+            self.pdf.drawRightString(right - 100, y, clp(int(price)) if price is not None else line.unit_price)
             self.pdf.drawRightString(right, y, clp(line.amount))
             y -= _LINE_HEIGHT
         self.pdf.line(_MARGIN, y + 6, self.width - _MARGIN, y + 6)
@@ -187,7 +187,7 @@ class _Printer:
                 y = self._new_page()
             kind = (
                 DOC_TYPES.get(int(ref.ref_type), f"Doc. tipo {ref.ref_type}")
-                if ref.ref_type.isdigit()
+                if ascii_digits(ref.ref_type)
                 else ref.ref_type
             )
             text = f"{kind} N° {ref.ref_folio} del {_date(ref.ref_date)}"
@@ -237,11 +237,3 @@ class _Printer:
                 bold=True,
             )
             pdf.setFillColor(colors.black)
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

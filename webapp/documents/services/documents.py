@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pipeline.dte import XML_CONTENT_TYPES, Kind, ParsedDocument, ParsedFile, parse_file
+from pipeline.dte.values import ascii_digits
 from pipeline.dte.xmlsafe import MAX_XML_BYTES
 from webapp.inbox.models import Attachment
 
@@ -196,7 +197,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
 
 
 def _normal_folio(text: str) -> str:
-    return str(int(text)) if text.isdigit() else text
+    return str(int(text)) if ascii_digits(text) else text
 
 
 def _references_replace(document: Document, parsed: ParsedDocument) -> None:
@@ -208,7 +209,7 @@ def _references_replace(document: Document, parsed: ParsedDocument) -> None:
         lines.append(ref.line)
         ref_type, ref_folio = ref.ref_type[:10], _normal_folio(ref.ref_folio)[:40]
         target = None
-        if ref_type.isdigit() and ref_folio.isdigit():
+        if ascii_digits(ref_type) and ascii_digits(ref_folio):
             target = Document.objects.filter(
                 country=document.country, issuer_rut=document.issuer_rut, doc_type=int(ref_type), folio=int(ref_folio)
             ).first()
