@@ -5,6 +5,9 @@ Plain Python: no Django, no Dramatiq. The output is byte-stable for the same doc
 Layout, top to bottom: issuer (left) and the red box with RUT, type name and folio
 (right); receiver; detail lines; references; the TED as a PDF417 barcode with
 "Timbre Electrónico SII" and the resolution under it, beside the totals.
+
+`printable_pdf` draws in the sandbox's child process (pipeline/sandbox.py): a document of
+100,000 lines costs that child its memory or CPU cap, never the worker.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
+from pipeline import sandbox
 from pipeline.dte.formatting import clp
 from pipeline.dte.formatting import dmy as _date
 from pipeline.dte.model import ParsedDocument
@@ -54,7 +58,15 @@ def ted_barcode_png(ted: bytes) -> bytes:
 
 
 def printable_pdf(doc: ParsedDocument) -> bytes:
-    """The printable PDF of one parsed DTE."""
+    """The printable PDF of one parsed DTE, drawn in the sandbox; over a limit it is a PrintableError."""
+    try:
+        return sandbox.run(draw_printable, doc, task="drawing the printable PDF")
+    except sandbox.SandboxError as exc:
+        raise PrintableError(f"{exc}; not printed") from None
+
+
+def draw_printable(doc: ParsedDocument) -> bytes:
+    """The printable PDF, drawn in this process (the sandbox's child runs this)."""
     barcode = ted_barcode_png(doc.ted) if doc.ted else None
     with _RENDER_LOCK:
         return _Printer(doc, barcode).render()
