@@ -11,10 +11,14 @@ import time
 import psutil
 import pytest
 
-from pipeline.dte import parse_file
+from pipeline.actors import render_attachment
+from pipeline.dte import Kind, parse_file, parse_path
 from pipeline.render.printable import PrintableError, printable_pdf
 from pipeline.render.thumbnails import RenderError, pdf_thumbnail
 from tests.support import hostile_files
+from tests.unit.test_documents import mail
+from webapp.documents.models import XmlClassification
+from webapp.inbox.models import Attachment, Mailbox
 
 
 def test_a_pdf_render_bomb_is_a_render_error_and_the_parent_stays_small(tmp_path):
@@ -34,6 +38,24 @@ def test_a_pdf_render_bomb_is_a_render_error_and_the_parent_stays_small(tmp_path
     assert growth_mb < 20
 
 
+def test_an_xml_over_the_memory_cap_is_invalid_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("SANDBOX_MEMORY_MB", "128")
+    huge = tmp_path / "huge.xml"
+    huge.write_bytes(hostile_files.huge_dte())
+    parsed = parse_path(huge)
+    assert parsed.kind is Kind.INVALID
+    assert parsed.problems == ["reading the XML needs more than 128 MB of memory; not parsed"]
+
+
+def test_an_xml_parse_that_passes_the_deadline_is_invalid_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("SANDBOX_WALL_SECONDS", "0.2")
+    huge = tmp_path / "huge.xml"
+    huge.write_bytes(hostile_files.huge_dte())
+    parsed = parse_path(huge)
+    assert parsed.kind is Kind.INVALID
+    assert parsed.problems == ["reading the XML took longer than 0.2 s; not parsed"]
+
+
 def test_a_printable_over_the_cpu_cap_is_a_printable_error(monkeypatch):
     (document,) = parse_file(hostile_files.huge_dte()).documents
     monkeypatch.setenv("SANDBOX_CPU_SECONDS", "1")
@@ -41,3 +63,15 @@ def test_a_printable_over_the_cpu_cap_is_a_printable_error(monkeypatch):
         PrintableError, match=r"^drawing the printable PDF needs more than 1 s of CPU time; not printed$"
     ):
         printable_pdf(document)
+
+
+@pytest.mark.django_db
+def test_an_xml_over_a_limit_fails_its_attachment_with_the_reason(monkeypatch):
+    monkeypatch.setenv("SANDBOX_MEMORY_MB", "128")
+    mailbox = Mailbox.objects.create(name="huge", settings={"path": "/tmp/none"})
+    (xml,) = mail(mailbox, ("DTE_777.xml", "application/xml", hostile_files.huge_dte()))
+    render_attachment(xml.pk)  # returns: nothing to retry
+    xml.refresh_from_db()
+    assert xml.preview_status == Attachment.PreviewStatus.FAILED
+    assert xml.preview_error == "reading the XML needs more than 128 MB of memory; not parsed"
+    assert XmlClassification.objects.get(attachment=xml).kind == "invalid"
