@@ -145,6 +145,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("MIME_MAX_HEADERS", int, 1000, "header fields in one header block; past it: quarantined", minimum=1),
         Setting("MIME_MAX_PARTS", int, 1000, "MIME parts of one message; past it: quarantined", minimum=1),
         Setting("MIME_MAX_DEPTH", int, 50, "levels of parts inside parts; past it: quarantined", minimum=1),
+        # Parsing and rendering run in a child process per worker thread (pipeline/sandbox.py), under these.
+        Setting("SANDBOX_MEMORY_MB", int, 512, "address space one render or parse may use", minimum=64),
+        Setting("SANDBOX_CPU_SECONDS", int, 20, "CPU time one render or parse may use", minimum=1),
+        Setting("SANDBOX_WALL_SECONDS", float, 30.0, "seconds one render or parse may take", minimum=_SECONDS),
         Setting("PIPELINE_STALE_MINUTES", int, 10, "pending work older than this is sent again", minimum=1),
         Setting("PIPELINE_STALE_SECONDS", int, None, "the same in seconds; wins when set", minimum=1),
         Setting("PIPELINE_MAX_DELIVERIES", int, 5, "deliveries before a message is quarantined", minimum=1),

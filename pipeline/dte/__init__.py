@@ -1,12 +1,13 @@
 """Electronic tax documents (DTE): a safe XML reader, RUT checks and parsers behind a registry.
 
-Plain Python: no Django, no Dramatiq. `parse_file(bytes)` classifies and parses one file;
+Plain Python: no Django, no Dramatiq. `parse_file(bytes)` classifies and parses one file
+(`parse_path(path)` does it in the sandbox's child process);
 importing this package registers every parser it ships (today: Chile's SII).
 """
 
 from . import sii  # noqa: F401  (registers the Chilean parser)
 from .model import Kind, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
-from .registry import Format, formats, parse_file, register
+from .registry import Format, formats, parse_file, parse_path, register
 from .rut import check_digit, format_rut, parse_rut
 
 #: Content types of stored attachments that go through the DTE parsers.
@@ -24,6 +25,7 @@ __all__ = [
     "format_rut",
     "formats",
     "parse_file",
+    "parse_path",
     "parse_rut",
     "register",
 ]

@@ -18,7 +18,7 @@ class Kind(StrEnum):
     INVALID = "invalid"  # refused: not well-formed, truncated, DTD, too large
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedLine:
     name: str
     quantity: str = ""
@@ -27,7 +27,7 @@ class ParsedLine:
     exempt: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedReference:
     """A `Referencia`: ref_folio is text, as it may name a purchase order ("OC-55")."""
 
@@ -39,7 +39,7 @@ class ParsedReference:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedDocument:
     country: str
     doc_type: int

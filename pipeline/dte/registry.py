@@ -2,18 +2,28 @@
 
 A parser for another country (El Salvador's JSON DTE, Guatemala's FEL XML) registers a
 `Format` with a detector and a parse function; nothing else changes.
+
+`parse_path` is what the worker calls: the file is read and parsed in the sandbox's child
+process (pipeline/sandbox.py), so a huge or hostile XML costs that child its memory, CPU or
+wall-clock limit, never the worker, and a parse that blocks can always be killed.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 from lxml import etree
 
+from pipeline import sandbox
+
 from .model import Kind, ParsedFile
 from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml
+
+logger = logging.getLogger(__name__)
 
 #: Format name of a file no registered parser claims.
 UNKNOWN_FORMAT = "unknown"
@@ -57,14 +67,28 @@ def formats() -> list[str]:
     return list(_FORMATS)
 
 
+def parse_path(path: str | os.PathLike[str], *, content_type: str = "") -> ParsedFile:
+    """`parse_file` of the file at `path`, read and parsed in the sandbox; never raises for bad input.
+
+    A limit the file goes over makes it INVALID with the reason; OSError (file missing) propagates.
+    """
+    try:
+        return sandbox.run(parse_stored, os.fspath(path), content_type, task="reading the XML")
+    except sandbox.SandboxError as exc:
+        return _invalid(f"{exc}; not parsed")
+
+
+def parse_stored(path: str, content_type: str) -> ParsedFile:
+    """Read at most the size cap from `path` and parse it, in this process (the sandbox's child runs this)."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_XML_BYTES + 1)
+    return parse_file(data, content_type=content_type)
+
+
 def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
-    """Classify and parse one file; never raises for bad input (the result says what was wrong)."""
+    """Classify and parse one file, in this process; never raises for bad input (the result says what was wrong)."""
     if len(data) > MAX_XML_BYTES:
-        return ParsedFile(
-            format=UNKNOWN_FORMAT,
-            kind=Kind.INVALID,
-            problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed"],
-        )
+        return _invalid(f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed")
     payload = Payload(data=data, content_type=content_type)
     try:
         for fmt in _FORMATS.values():
@@ -74,5 +98,14 @@ def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
             root = payload.xml_root
             return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary=f"XML with root <{local_name(root)}>")
     except XmlRejected as exc:
-        return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.INVALID, problems=[str(exc)])
+        return _invalid(str(exc))
+    except MemoryError:
+        raise  # the sandbox reports it as the memory limit
+    except Exception as exc:  # a value no parser check foresaw: retrying reads the same bytes again
+        logger.exception("parser failed on a file")
+        return _invalid(f"the parser could not read this file ({type(exc).__name__}: {str(exc)[:200]})")
     return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary="not a format any parser knows")
+
+
+def _invalid(problem: str) -> ParsedFile:
+    return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.INVALID, problems=[problem])

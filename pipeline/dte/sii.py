@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from lxml import etree
 
 from .model import Kind, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
 from .registry import Format, Payload, register
 from .rut import parse_rut
+from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values, whole
 from .xmlsafe import XmlRejected, local_name, namespace
 
 FORMAT = "cl-sii-xml"
@@ -91,15 +91,6 @@ def _text(element: etree._Element | None, *names: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def _int(text: str) -> int | None:
-    if not text:
-        return None
-    try:
-        return int(Decimal(text).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    except (InvalidOperation, ValueError):
-        return None
-
-
 def _date(text: str) -> date | None:
     try:
         return date.fromisoformat(text[:10]) if text else None
@@ -144,7 +135,9 @@ def _parse(payload: Payload) -> ParsedFile:
     if kind is Kind.ENVELOPE:
         set_dte = _child(root, "SetDTE")
         caratula = _child(set_dte, "Caratula")
-        result.resolution_number = _int(_text(caratula, "NroResol"))
+        values = Values("Caratula: ")
+        result.resolution_number = values.whole(_text(caratula, "NroResol"), "NroResol")
+        result.problems.extend(values.problems)
         result.resolution_date = _date(_text(caratula, "FchResol"))
         dtes = _children(set_dte, "DTE")
         if not dtes:
@@ -171,31 +164,17 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
     if header is None:
         raise ValueError("no Documento/Encabezado")
     id_doc, issuer, receiver, totals = (_child(header, n) for n in ("IdDoc", "Emisor", "Receptor", "Totales"))
-    doc_type, folio = _int(_text(id_doc, "TipoDTE")), _int(_text(id_doc, "Folio"))
+    doc_type = whole(_text(id_doc, "TipoDTE"), low=1, high=MAX_DOC_TYPE)
+    folio = whole(_text(id_doc, "Folio"), low=1, high=MAX_FOLIO)
     if doc_type is None or folio is None:
         raise ValueError(
-            f"no valid TipoDTE/Folio (TipoDTE={_text(id_doc, 'TipoDTE')!r}, Folio={_text(id_doc, 'Folio')!r})"
+            f"no valid TipoDTE/Folio (TipoDTE={_text(id_doc, 'TipoDTE')[:40]!r}, Folio={_text(id_doc, 'Folio')[:40]!r})"
         )
+    values = Values(f"DTE #{position + 1}: ")
     issuer_rut, receiver_rut = parse_rut(_text(issuer, "RUTEmisor")), parse_rut(_text(receiver, "RUTRecep"))
-    lines = tuple(
-        ParsedLine(
-            name=_text(d, "NmbItem") or _text(d, "DscItem"),
-            quantity=_text(d, "QtyItem"),
-            unit_price=_text(d, "PrcItem"),
-            amount=_int(_text(d, "MontoItem")),
-            exempt=_text(d, "IndExe") == "1",
-        )
-        for d in _children(body, "Detalle")
-    )
+    lines = tuple(_line(d, values.within(f"line {i}: ")) for i, d in enumerate(_children(body, "Detalle"), start=1))
     references = tuple(
-        ParsedReference(
-            line=_int(_text(r, "NroLinRef")) or i,
-            ref_type=_text(r, "TpoDocRef"),
-            ref_folio=_text(r, "FolioRef"),
-            ref_date=_date(_text(r, "FchRef")),
-            code=_int(_text(r, "CodRef")),
-            reason=_text(r, "RazonRef"),
-        )
+        _reference(r, i, values.within(f"reference {i}: "))
         for i, r in enumerate(_children(body, "Referencia"), start=1)
     )
     ted = _child(body, "TED")
@@ -205,7 +184,7 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
     receiver_address = ", ".join(
         filter(None, (_text(receiver, "DirRecep"), _text(receiver, "CmnaRecep"), _text(receiver, "CiudadRecep")))
     )
-    return ParsedDocument(
+    document = ParsedDocument(
         country="CL",
         doc_type=doc_type,
         type_name=type_name(doc_type),
@@ -222,16 +201,39 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
         receiver_name=_text(receiver, "RznSocRecep"),
         receiver_activity=_text(receiver, "GiroRecep"),
         receiver_address=receiver_address,
-        net=_int(_text(totals, "MntNeto")),
-        exempt=_int(_text(totals, "MntExe")),
-        vat=_int(_text(totals, "IVA")),
-        total=_int(_text(totals, "MntTotal")),
+        net=values.amount(_text(totals, "MntNeto"), "MntNeto"),
+        exempt=values.amount(_text(totals, "MntExe"), "MntExe"),
+        vat=values.amount(_text(totals, "IVA"), "IVA"),
+        total=values.amount(_text(totals, "MntTotal"), "MntTotal"),
         lines=lines,
         references=references,
         ted=ted_bytes(ted) if ted is not None else b"",
         resolution_number=envelope.resolution_number,
         resolution_date=envelope.resolution_date,
         position=position,
+    )
+    envelope.problems.extend(values.problems)  # the document is kept; what could not be read is said
+    return document
+
+
+def _line(detail: etree._Element, values: Values) -> ParsedLine:
+    return ParsedLine(
+        name=_text(detail, "NmbItem") or _text(detail, "DscItem"),
+        quantity=values.number_text(_text(detail, "QtyItem"), "QtyItem"),
+        unit_price=values.number_text(_text(detail, "PrcItem"), "PrcItem"),
+        amount=values.amount(_text(detail, "MontoItem"), "MontoItem"),
+        exempt=_text(detail, "IndExe") == "1",
+    )
+
+
+def _reference(reference: etree._Element, index: int, values: Values) -> ParsedReference:
+    return ParsedReference(
+        line=values.whole(_text(reference, "NroLinRef"), "NroLinRef", low=1) or index,
+        ref_type=values.code_text(_text(reference, "TpoDocRef"), "TpoDocRef"),
+        ref_folio=values.code_text(_text(reference, "FolioRef"), "FolioRef"),
+        ref_date=_date(_text(reference, "FchRef")),
+        code=values.whole(_text(reference, "CodRef"), "CodRef", high=MAX_SMALL_INT),
+        reason=_text(reference, "RazonRef"),
     )
 
 

@@ -12,7 +12,7 @@ import re
 
 from lxml import etree
 
-from pipeline import config
+from pipeline import config, sandbox
 
 #: Largest XML we parse; a real EnvioDTE of hundreds of DTE is a few MB.
 MAX_XML_BYTES = config.get("DTE_MAX_XML_MB") * 1024 * 1024
@@ -98,6 +98,8 @@ def _parse(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
+        if "memory allocation failed" in str(exc).lower() or sandbox.near_memory_cap():  # libxml2 out of memory
+            raise MemoryError(str(exc)) from None
         raise XmlRejected(f"not well-formed XML (truncated or damaged?): {exc}") from None
     except (LookupError, ValueError) as exc:  # an encoding lxml does not know
         raise XmlRejected(f"unreadable XML encoding: {exc}") from None

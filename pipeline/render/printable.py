@@ -5,6 +5,9 @@ Plain Python: no Django, no Dramatiq. The output is byte-stable for the same doc
 Layout, top to bottom: issuer (left) and the red box with RUT, type name and folio
 (right); receiver; detail lines; references; the TED as a PDF417 barcode with
 "Timbre Electrónico SII" and the resolution under it, beside the totals.
+
+`printable_pdf` draws in the sandbox's child process (pipeline/sandbox.py): a document of
+100,000 lines costs that child its memory or CPU cap, never the worker.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
+from pipeline import sandbox
 from pipeline.dte.formatting import clp
 from pipeline.dte.formatting import dmy as _date
 from pipeline.dte.model import ParsedDocument
 from pipeline.dte.rut import format_rut
 from pipeline.dte.sii import DOC_TYPES
+from pipeline.dte.values import ascii_digits, finite
 
 #: reportlab keeps module-level caches; one rendering at a time per process.
 _RENDER_LOCK = threading.Lock()
@@ -53,7 +58,15 @@ def ted_barcode_png(ted: bytes) -> bytes:
 
 
 def printable_pdf(doc: ParsedDocument) -> bytes:
-    """The printable PDF of one parsed DTE."""
+    """The printable PDF of one parsed DTE, drawn in the sandbox; over a limit it is a PrintableError."""
+    try:
+        return sandbox.run(draw_printable, doc, task="drawing the printable PDF")
+    except sandbox.SandboxError as exc:
+        raise PrintableError(f"{exc}; not printed") from None
+
+
+def draw_printable(doc: ParsedDocument) -> bytes:
+    """The printable PDF, drawn in this process (the sandbox's child runs this)."""
     barcode = ted_barcode_png(doc.ted) if doc.ted else None
     with _RENDER_LOCK:
         return _Printer(doc, barcode).render()
@@ -169,9 +182,8 @@ class _Printer:
             self._text(_MARGIN + 4, y, name, max_chars=62)
             self.pdf.setFont("Helvetica", 9)
             self.pdf.drawRightString(right - 200, y, line.quantity)
-            self.pdf.drawRightString(
-                right - 100, y, clp(int(float(line.unit_price))) if _numeric(line.unit_price) else line.unit_price
-            )
+            price = finite(line.unit_price)
+            self.pdf.drawRightString(right - 100, y, clp(int(price)) if price is not None else line.unit_price)
             self.pdf.drawRightString(right, y, clp(line.amount))
             y -= _LINE_HEIGHT
         self.pdf.line(_MARGIN, y + 6, self.width - _MARGIN, y + 6)
@@ -187,7 +199,7 @@ class _Printer:
                 y = self._new_page()
             kind = (
                 DOC_TYPES.get(int(ref.ref_type), f"Doc. tipo {ref.ref_type}")
-                if ref.ref_type.isdigit()
+                if ascii_digits(ref.ref_type)
                 else ref.ref_type
             )
             text = f"{kind} N° {ref.ref_folio} del {_date(ref.ref_date)}"
@@ -237,11 +249,3 @@ class _Printer:
                 bold=True,
             )
             pdf.setFillColor(colors.black)
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

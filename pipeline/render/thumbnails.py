@@ -4,7 +4,11 @@ Plain Python: no Django, no Dramatiq. Failures that retrying cannot fix (not a P
 encrypted, damaged, no pages, absurd page size) raise RenderError with a reason a
 person can read; OSError (file missing, disk) propagates untouched.
 
-PDFium is not thread-safe, so every pypdfium2 call in this process runs under the one
+`pdf_thumbnail` renders in the sandbox's child process (pipeline/sandbox.py), which opens the
+file by path: a PDF that makes PDFium allocate gigabytes or spin for minutes costs that child
+its memory, CPU or wall-clock limit and is a RenderError saying which; the worker never feels it.
+
+PDFium is not thread-safe, so every pypdfium2 call in a process runs under the one
 module-level ``_PDFIUM_LOCK``; every document, page and bitmap is closed explicitly
 under that lock (never left to the garbage collector, which could run elsewhere).
 """
@@ -19,6 +23,8 @@ import zlib
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+
+from pipeline import sandbox
 
 try:
     from PIL import Image
@@ -54,11 +60,21 @@ class RenderError(Exception):
 def pdf_thumbnail(pdf_path: str | os.PathLike[str], *, max_width: int = 320, max_height: int = 420) -> bytes:
     """PNG bytes of the PDF's first page, scaled to fit max_width x max_height (aspect kept).
 
-    PDFium opens the file by path: the document is never read whole into Python memory.
+    Rendered in the sandbox, which opens the file by path: the document is never read whole
+    into the worker's memory. A limit the PDF goes over is a RenderError.
     """
     if max_width < 1 or max_height < 1:
         raise ValueError(f"thumbnail box must be at least 1 x 1, got {max_width} x {max_height}")
-    path = os.fspath(pdf_path)
+    try:
+        return sandbox.run(
+            first_page_png, os.fspath(pdf_path), max_width, max_height, task="drawing the PDF's first page"
+        )
+    except sandbox.SandboxError as exc:
+        raise RenderError(f"{exc}; not rendered") from None
+
+
+def first_page_png(path: str, max_width: int, max_height: int) -> bytes:
+    """The thumbnail, rendered in this process (the sandbox's child runs this)."""
     _check_pdf_file(path)
     with _PDFIUM_LOCK:
         width, height, stride, pixels = _render_first_page(path, max_width, max_height)
@@ -99,7 +115,7 @@ def _render_first_page(path: str, max_width: int, max_height: int) -> tuple[int,
         if error == pdfium_c.FPDF_ERR_SECURITY:
             raise RenderError("the PDF is encrypted with a scheme PDFium does not support")
         if error == pdfium_c.FPDF_ERR_FILE:
-            raise OSError(f"PDFium could not open {path}")
+            raise OSError("PDFium could not open the file")
         raise RenderError(f"the PDF is damaged: PDFium says {_LOAD_ERRORS.get(error, f'error {error}')}")
     document = pdfium.PdfDocument(raw)
     page = bitmap = None

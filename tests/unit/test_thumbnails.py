@@ -76,10 +76,15 @@ def test_a_multi_page_pdf_renders_only_the_first_page(tmp_path, invoice):
     assert Image.open(io.BytesIO(png)).tobytes() == Image.open(io.BytesIO(pdf_thumbnail(invoice))).tobytes()
 
 
+def render_here(path: Path) -> bytes:
+    """The thumbnail drawn in this process, as the sandbox's child draws it: monkeypatches reach it."""
+    return thumbnails.first_page_png(str(path), 320, 420)
+
+
 def test_the_fallback_png_writer_matches_pillow(invoice, monkeypatch):
-    with_pillow = pdf_thumbnail(invoice)
+    with_pillow = render_here(invoice)
     monkeypatch.setattr(thumbnails, "Image", None)
-    without_pillow = pdf_thumbnail(invoice)
+    without_pillow = render_here(invoice)
     assert without_pillow != with_pillow  # really took the other path
     decoded = Image.open(io.BytesIO(without_pillow))
     decoded.load()  # verifies the CRCs and the zlib stream
@@ -149,7 +154,7 @@ def test_a_degenerate_media_box_is_refused_or_bounded(tmp_path, invoice):
 def test_page_sizes_outside_the_spec_are_refused_whatever_pdfium_reports(invoice, monkeypatch, size):
     monkeypatch.setattr(pdfium.PdfPage, "get_size", lambda self: size)
     with pytest.raises(RenderError, match="absurd"):
-        pdf_thumbnail(invoice)
+        render_here(invoice)
 
 
 def test_a_pdf_without_pages_is_refused(tmp_path):
@@ -203,11 +208,11 @@ def test_documents_pages_and_bitmaps_are_closed_on_success_and_failure(tmp_path,
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, "close", spy)
-    pdf_thumbnail(invoice)
+    render_here(invoice)
     assert closed[:3] == ["PdfBitmap", "PdfPage", "PdfDocument"]
     closed.clear()
     with pytest.raises(RenderError):
-        pdf_thumbnail(make_pdf(tmp_path / "huge.pdf", pagesize=(100000, 100000)))
+        render_here(make_pdf(tmp_path / "huge.pdf", pagesize=(100000, 100000)))
     assert closed[:2] == ["PdfPage", "PdfDocument"]
 
 
@@ -227,7 +232,7 @@ def test_eight_threads_render_concurrently_and_agree(invoice, monkeypatch):
         try:
             barrier.wait(timeout=10)
             for _ in range(5):
-                results.append(pdf_thumbnail(invoice))
+                results.append(render_here(invoice))
         except BaseException as exc:
             errors.append(exc)
 

@@ -12,8 +12,11 @@ from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pipeline.dte import XML_CONTENT_TYPES, Kind, ParsedDocument, ParsedFile, parse_file
+from pipeline import config
+from pipeline.dte import XML_CONTENT_TYPES, Kind, ParsedDocument, ParsedFile, parse_path
+from pipeline.dte.values import ascii_digits
 from pipeline.dte.xmlsafe import MAX_XML_BYTES
+from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
 
 from ..models import Document, DocumentReference, DocumentSource, XmlClassification
@@ -50,25 +53,24 @@ def xml_attachment_process(*, attachment: Attachment, last_attempt: bool = True)
         raise
 
 
-def _read_capped(name: str) -> bytes | None:
-    """The stored bytes, or None when they are over the XML size cap (never read further)."""
-    with storages["default"].open(name, "rb") as handle:
-        data = handle.read(MAX_XML_BYTES + 1)
-    return None if len(data) > MAX_XML_BYTES else data
+def _parse_stored(attachment: Attachment) -> ParsedFile:
+    """Parsed in the sandbox's child from a local path: the worker never holds the file's bytes."""
+    assert attachment.blob is not None  # is_xml_attachment() said so
+    if attachment.blob.size > MAX_XML_BYTES:  # kept in storage, never fetched to be refused
+        return ParsedFile(
+            format="",
+            kind=Kind.INVALID,
+            problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB XML limit; not parsed"],
+        )
+    storage = storages["default"]
+    with local_copy(storage, attachment.blob.storage_name, directory=config.state_dir() / "tmp") as path:
+        return parse_path(path, content_type=attachment.content_type)
 
 
 def _process(attachment: Attachment) -> XmlClassification:
     if attachment.blob is None:  # ruled out by is_xml_attachment(): a bug if reached
         raise ValueError(f"attachment {attachment.pk} has no stored content to parse")
-    data = _read_capped(attachment.blob.storage_name)
-    if data is None:
-        parsed = ParsedFile(
-            format="",
-            kind=Kind.INVALID,
-            problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB XML limit; not parsed"],
-        )
-    else:
-        parsed = parse_file(data, content_type=attachment.content_type)
+    parsed = _parse_stored(attachment)
     classification = _classify(attachment, parsed)
     if parsed.kind is Kind.INVALID:
         _attachment_preview(attachment, status=Attachment.PreviewStatus.FAILED, error=classification.error)
@@ -196,7 +198,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
 
 
 def _normal_folio(text: str) -> str:
-    return str(int(text)) if text.isdigit() else text
+    return str(int(text)) if ascii_digits(text) else text
 
 
 def _references_replace(document: Document, parsed: ParsedDocument) -> None:
@@ -208,7 +210,7 @@ def _references_replace(document: Document, parsed: ParsedDocument) -> None:
         lines.append(ref.line)
         ref_type, ref_folio = ref.ref_type[:10], _normal_folio(ref.ref_folio)[:40]
         target = None
-        if ref_type.isdigit() and ref_folio.isdigit():
+        if ascii_digits(ref_type) and ascii_digits(ref_folio):
             target = Document.objects.filter(
                 country=document.country, issuer_rut=document.issuer_rut, doc_type=int(ref_type), folio=int(ref_folio)
             ).first()

@@ -1,0 +1,175 @@
+"""Hostile files against the Procfile's real worker: a PDF render bomb and a 19.5 MB DTE cost the sandbox, not it.
+
+The worker runs from the Procfile's own command line over a real Redis; its worker process's
+resident memory (the process itself, not its sandbox children) is sampled with psutil from
+before the first mail until the last preview is made. Before the sandbox, the bomb made PDFium
+ask for about 6 GB and the worker aborted; the DTE took it about 270 MB past its baseline.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from pipeline import samples
+from pipeline.config import BASE_DIR
+from pipeline.embedded_redis import EmbeddedRedis
+from tests.support import hostile_files
+from tests.support.database import attached_database
+from tests.support.processes import ProcfileProcess, run_procfile_once, wait_for
+from webapp.documents.models import Document, XmlClassification
+from webapp.inbox.models import Attachment, Mailbox
+
+pytestmark = [pytest.mark.slow]
+
+#: What the worker process may grow by, past its resident memory once it has served a mail.
+MAX_GROWTH_MB = 80
+BOMB_REASON = "drawing the PDF's first page needs more than 512 MB of memory; not rendered"
+
+
+class PeakSampler:
+    """The largest resident memory of one process, sampled every 10 ms on a thread of its own."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.peak = process.memory_info().rss
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+            except psutil.NoSuchProcess:
+                return
+            self.samples += 1
+            time.sleep(0.01)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _worker_process(master: ProcfileProcess) -> psutil.Process:
+    """Dramatiq's one worker process: the master's child that is not a sandbox child."""
+    children = [p for p in psutil.Process(master.pid).children() if "pipeline.sandbox" not in " ".join(p.cmdline())]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def _mail(folio: int, *attachments: tuple[str, str, bytes]) -> bytes:
+    return samples.supplier_email(folio=folio, message_id=f"<bomb-{folio}@b.cl>", attachments=list(attachments))
+
+
+def _settled(db: str, *source_ids: str) -> bool:
+    attachments = Attachment.objects.using(db).filter(message__source_id__in=source_ids)
+    return attachments.count() > 0 and not attachments.filter(preview_status=Attachment.PreviewStatus.PENDING).exists()
+
+
+def test_a_pdf_bomb_and_a_huge_dte_fail_alone_and_the_worker_stays_small(tmp_path, django_db_blocker):
+    logs, inbox = tmp_path / "logs", tmp_path / "inbox"
+    logs.mkdir()
+    inbox.mkdir()
+    with EmbeddedRedis.start(tmp_path / "redis") as redis_server:
+        env = {
+            "STATE_DIR": str(tmp_path / "state"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bombs.sqlite3'}",
+            "REDIS_URL": redis_server.url,
+            "SECRET_KEY": "bomb-test-secret-key-0123456789-abcdefghijklmnopqrstuv",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "SCHEDULE_CRON": "0 0 1 1 *",  # the tick on start only; the test sends the rest
+            "SCHEDULER_TICK_ON_START": "true",
+            "WORKER_SHUTDOWN_TIMEOUT_MS": "10000",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        }
+        run_procfile_once("release", env)
+        warm_xml = samples.dte_xml(folio=100)
+        (inbox / "00-warm.eml").write_bytes(
+            _mail(100, ("DTE_100.xml", "application/xml", warm_xml), ("Factura_100.pdf", "application/pdf", _pdf(100)))
+        )
+        with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
+            Mailbox.objects.using(db).create(name="suppliers", settings={"path": str(inbox)})
+            worker = ProcfileProcess("worker", env, logs)
+            scheduler = ProcfileProcess("scheduler", env, logs)
+            processes = [worker, scheduler]
+            try:
+                wait_for(lambda: _settled(db, "00-warm.eml"), timeout=90, what="the warm-up mail", processes=processes)
+                process = _worker_process(worker)
+                pid, baseline = process.pid, process.memory_info().rss
+                sampler = PeakSampler(process)
+
+                (inbox / "01-bomb.eml").write_bytes(
+                    _mail(666, ("Factura_666.pdf", "application/pdf", hostile_files.pdf_render_bomb()))
+                )
+                (inbox / "02-huge.eml").write_bytes(
+                    _mail(777, ("DTE_777.xml", "application/xml", hostile_files.huge_dte()))
+                )
+                started = time.monotonic()
+                _fetch_now(worker, env)
+                wait_for(
+                    lambda: _settled(db, "01-bomb.eml", "02-huge.eml"),
+                    timeout=180,
+                    what="the bomb and the huge DTE to settle",
+                    processes=processes,
+                )
+                (inbox / "03-good.eml").write_bytes(
+                    _mail(
+                        1001,
+                        ("DTE_1001.xml", "application/xml", samples.dte_xml(folio=1001)),
+                        ("Factura_1001.pdf", "application/pdf", _pdf(1001)),
+                    )
+                )
+                _fetch_now(worker, env)
+                wait_for(lambda: _settled(db, "03-good.eml"), timeout=90, what="the good mail", processes=processes)
+                took = time.monotonic() - started
+                peak = sampler.stop()
+
+                assert process.is_running() and _worker_process(worker).pid == pid, "the same worker process"
+                bomb = Attachment.objects.using(db).get(message__source_id="01-bomb.eml")
+                assert bomb.preview_status == Attachment.PreviewStatus.FAILED
+                assert bomb.preview_error == BOMB_REASON
+                huge = Attachment.objects.using(db).get(message__source_id="02-huge.eml")
+                assert XmlClassification.objects.using(db).get(attachment=huge).kind == "envelope"
+                assert Document.objects.using(db).get(folio=777).line_count == 83_000
+                for attachment in Attachment.objects.using(db).filter(message__source_id="03-good.eml"):
+                    assert attachment.preview_status == Attachment.PreviewStatus.READY, attachment.preview_error
+                assert Document.objects.using(db).get(folio=1001).printable_status == Document.PrintableStatus.READY
+                huge_printable = Document.objects.using(db).get(folio=777).printable_status
+            finally:
+                codes = {p.name: p.stop() for p in processes}
+    growth_mb = (peak - baseline) / 2**20
+    print(
+        f"\nbomb + 19.5 MB DTE + good mail in {took:.1f} s: worker process {pid} RSS baseline "
+        f"{baseline / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB (+{growth_mb:.0f} MB) over {sampler.samples} samples; "
+        f"huge DTE printable {huge_printable}"
+    )
+    assert sampler.samples > 100
+    assert growth_mb < MAX_GROWTH_MB
+    assert codes == {"worker": 0, "scheduler": 0}, worker.log()[-3000:]
+
+
+def _pdf(folio: int) -> bytes:
+    return samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=folio, total=119_000)
+
+
+def _fetch_now(worker: ProcfileProcess, env: dict[str, str]) -> None:
+    """A run now, through the worker, as `fetch_mail` starts one from a second terminal."""
+    subprocess.run(
+        [sys.executable, "manage.py", "fetch_mail", "suppliers"],
+        env=env,
+        cwd=BASE_DIR,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert worker.alive(), worker.log()[-3000:]
