@@ -4,6 +4,7 @@ from pipeline import logs
 from pipeline.config import DEFAULT_QUEUE
 from webapp.inbox.services.messages import (
     message_begin_delivery,
+    message_end_delivery,
     message_record_error,
     message_release_delivery,
     message_save,
@@ -35,5 +36,6 @@ def save_message(message_id: int) -> None:
     except Exception as exc:
         message_record_error(message_id=message_id, error=describe(exc))
         raise
+    message_end_delivery(message_id=message_id)
     for attachment_id in outcome.to_render:
         render_attachment.send(attachment_id)
