@@ -10,7 +10,7 @@ from webapp.inbox.services.previews import (
     attachment_render_preview,
 )
 
-from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, failure_settle, is_last_attempt
 
 
 @dramatiq.actor(
@@ -33,9 +33,12 @@ def render_attachment(attachment_id: int) -> None:
         else:
             attachment_render_preview(attachment=attachment)
     except Exception as exc:
-        if is_last_attempt():
-            attachment_preview_failed(attachment=attachment, error=f"gave up after retries: {describe(exc)}")
-        else:
-            attachment_end_render(attachment_id=attachment_id)
-        raise
+        if failure_settle(
+            exc,
+            give_up=lambda reason: attachment_preview_failed(attachment=attachment, error=reason),
+            retry=lambda reason: attachment_end_render(attachment_id=attachment_id),
+            release=lambda reason: attachment_end_render(attachment_id=attachment_id),
+        ):
+            raise
+        return
     attachment_end_render(attachment_id=attachment_id)

@@ -1,25 +1,31 @@
-"""Deliveries counted in the database: render deliveries given up after the limit, suspects sent one at a time.
+"""Deliveries counted in the database: render deliveries given up after the limit, suspects sent one at a time,
+and errors that can never succeed recorded on the first try by every actor.
 
 A delivery "dies" here the way it does when its worker process is killed: it begins and never
-reports back. Time moves by setting rows' timestamps back past the stale period. tests/integration/
-test_suspects.py does the same with a real worker process that dies.
+reports back. Time moves by setting rows' timestamps back past the stale period. The actors run
+as a worker runs them on a first delivery: with the current message set (tests/integration/
+test_suspects.py does the same with a real worker process that dies).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.files.storage import storages
 from django.utils import timezone
+from dramatiq.middleware import CurrentMessage
 
 from pipeline import config, samples
-from pipeline.actors import render_attachment
+from pipeline.actors import broker, fetch_mailbox, render_attachment, save_message
+from pipeline.actors.policy import describe
 from pipeline.storage import save_spooled, spool
 from webapp.inbox.models import Attachment, Blob, DeliveryState, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.catchup import StaleWork, stale_work_claim
 from webapp.inbox.services.messages import message_begin_delivery, message_end_delivery
 from webapp.inbox.services.previews import attachment_begin_render, attachment_end_render
+from webapp.inbox.services.runs import fetch_run_create
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +64,17 @@ def stored(mailbox, filename: str, content_type: str, data: bytes) -> Attachment
         status=Attachment.Status.STORED,
         preview_status=Attachment.PreviewStatus.PENDING,
     )
+
+
+def first_delivery(actor, *args) -> None:
+    """Run `actor` as a worker runs its first delivery: not the last attempt, so errors would be retried."""
+    message = actor.message(*args)
+    current = CurrentMessage()
+    current.before_process_message(broker, message)
+    try:
+        actor.fn(*args)
+    finally:
+        current.after_process_message(broker, message)
 
 
 def later(*rows) -> None:
@@ -157,3 +174,72 @@ def test_an_innocent_killed_beside_the_culprit_comes_through_and_only_the_culpri
     assert culprit.status == MailMessage.Status.QUARANTINED and culprit.delivery_attempts == config.MAX_DELIVERIES + 1
     assert neighbour.status == MailMessage.Status.PENDING and neighbour.delivery_attempts == 2
     assert turns.count(neighbour.pk) == 1 and turns.count(culprit.pk) == config.MAX_DELIVERIES
+
+
+# -- 3. errors that can never succeed ------------------------------------------------------------
+
+
+def test_a_save_that_can_never_succeed_is_quarantined_with_its_reason_on_the_first_delivery(mailbox):
+    # a mailbox repointed from Graph to a folder: the folder can never open a Graph message id
+    message = message_row(mailbox, "AAMkAGI2TG93AAA=")
+    first_delivery(save_message, message.pk)  # returns: recorded, so neither retried nor a dead letter
+    message.refresh_from_db()
+    assert message.status == MailMessage.Status.QUARANTINED
+    assert message.error == "ValueError: not a message file name: 'AAMkAGI2TG93AAA='"
+    assert state(message) == (DeliveryState.IDLE, 1)
+    later(message)
+    assert stale_work_claim().messages == []
+
+
+BASE_XML = samples.dte_xml(folio=77, reference=samples.Reference(folio=700, issue_date=dt.date(2024, 5, 1)))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        (rb"<PrcItem>[^<]*</PrcItem>", b"<PrcItem>NaN</PrcItem>"),
+        (rb"<FolioRef>[^<]*</FolioRef>", "<FolioRef>7²</FolioRef>".encode("latin-1")),
+        (rb"<Folio>77</Folio>", b"<Folio>-77</Folio>"),
+    ],
+    ids=["NaN PrcItem", "superscript FolioRef", "negative Folio"],
+)
+def test_a_render_that_can_never_succeed_is_recorded_on_the_first_delivery(mailbox, pattern, replacement):
+    xml = stored(mailbox, "dte.xml", "application/xml", re.sub(pattern, replacement, BASE_XML, count=1))
+    first_delivery(render_attachment, xml.pk)
+    xml.refresh_from_db()
+    assert xml.preview_status != Attachment.PreviewStatus.PENDING, "not left pending for the catch-up"
+    if xml.preview_status == Attachment.PreviewStatus.FAILED:
+        assert xml.preview_error, "failed with a reason"
+    assert state(xml) == (DeliveryState.IDLE, 0)
+    later(xml)
+    assert stale_work_claim().previews == []
+
+
+def test_a_stored_name_the_storage_refuses_fails_the_preview_with_a_reason_on_the_first_delivery(mailbox):
+    pdf = stored(mailbox, "f.pdf", "application/pdf", PDF)
+    Blob.objects.filter(pk=pdf.blob_id).update(storage_name="blobs/ab/\x00cd")
+    first_delivery(render_attachment, pdf.pk)
+    pdf.refresh_from_db()
+    assert pdf.preview_status == Attachment.PreviewStatus.FAILED
+    assert pdf.preview_error.startswith("ValueError: ") and "null" in pdf.preview_error
+    assert str(config.state_dir()) not in pdf.preview_error
+
+
+def test_a_listing_that_can_never_succeed_fails_its_run_with_the_reason_on_the_first_delivery(mailbox):
+    run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.BACKFILL, options={"folders": ["Archive"]})
+    first_delivery(fetch_mailbox, run.pk)  # returns: recorded, so not a dead letter
+    run.refresh_from_db()
+    assert run.status == FetchRun.Status.FAILED
+    assert run.error == "ValueError: a folder mailbox has a single folder: backfill with --since only"
+
+
+def test_reasons_recorded_for_people_carry_no_file_path(mailbox, tmp_path):
+    Mailbox.objects.filter(pk=mailbox.pk).update(settings={"path": str(tmp_path / "gone")})
+    run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
+    first_delivery(fetch_mailbox, run.pk)
+    run.refresh_from_db()
+    assert run.status == FetchRun.Status.FAILED and run.error.startswith("source unavailable: mail folder")
+    assert str(tmp_path) not in run.error and "does not exist" in run.error
+    missing = FileNotFoundError(2, "No such file or directory", "/srv/state/media/blobs/ab/cd")
+    assert describe(missing) == "FileNotFoundError: [Errno 2] No such file or directory: '…'"
+    assert describe(ValueError("see https://graph.microsoft.com/v1.0/users or a/b/c")).endswith("v1.0/users or a/b/c")

@@ -207,13 +207,14 @@ def _attachment_note(attachment: Attachment, notes: list[str]) -> None:
         attachment.error = error
 
 
-def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> None:
+def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> bool:
+    """Give up on a pending message, with the reason, and tell its source; False when it was not pending."""
     with transaction.atomic():
         updated = MailMessage.objects.filter(pk=message.pk, status=MailMessage.Status.PENDING).update(
             status=MailMessage.Status.QUARANTINED, error=reason[:5000], updated_at=timezone.now()
         )
     if not updated:
-        return
+        return False
     logger.warning("message %s quarantined: %s", message.pk, reason)
     if message.fetch_run_id:
         fetch_run_count(run_id=message.fetch_run_id, messages_failed=1)
@@ -224,6 +225,7 @@ def message_quarantine(*, message: MailMessage, reason: str, source: Source | No
         logger.exception("could not mark message %s as failed at its source", message.pk)
     if message.fetch_run_id:
         fetch_run_finish_if_done(run_id=message.fetch_run_id)
+    return True
 
 
 def message_end_delivery(*, message_id: int) -> None:
