@@ -14,7 +14,7 @@ import re
 
 import pytest
 from django.core.files.storage import storages
-from django.utils import timezone
+from django.utils import timezone, translation
 from dramatiq.middleware import CurrentMessage
 
 from pipeline import config, samples
@@ -105,6 +105,16 @@ def test_a_file_that_keeps_stopping_the_worker_is_given_up_with_a_reason_and_nev
     assert state(bomb) == (DeliveryState.IDLE, config.MAX_DELIVERIES)
     later(bomb)
     assert stale_work_claim().previews == [], "the catch-up never sends it again"
+
+
+def test_the_reason_is_written_in_the_sites_language_whatever_the_thread_served_last(mailbox, settings):
+    settings.LANGUAGE_CODE = "es"
+    bomb = stored(mailbox, "bomba.pdf", "application/pdf", PDF)
+    Attachment.objects.filter(pk=bomb.pk).update(delivery_attempts=config.MAX_DELIVERIES)
+    with translation.override("en"):  # the last request this thread served was in English
+        assert attachment_begin_render(attachment_id=bomb.pk) is None
+    bomb.refresh_from_db()
+    assert bomb.preview_error == f"se abandonó: generar la vista previa detuvo el worker {config.MAX_DELIVERIES} veces"
 
 
 def test_render_deliveries_that_report_back_are_not_held_against_the_file(mailbox):

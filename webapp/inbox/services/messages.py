@@ -6,9 +6,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
 
+from django.conf import settings
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
 from pipeline import config, containers
@@ -58,11 +59,12 @@ def message_begin_delivery(*, message_id: int) -> MailMessage | None:
     message = MailMessage.objects.get(pk=message_id)
     if message.delivery_attempts > config.MAX_DELIVERIES:
         last = f" Last error: {message.error}" if message.error else ""
-        reason = ngettext(
-            "Gave up after %(count)d delivery that did not finish (the worker crashed, timed out or kept failing).",
-            "Gave up after %(count)d deliveries that did not finish (the worker crashed, timed out or kept failing).",
-            config.MAX_DELIVERIES,
-        ) % {"count": config.MAX_DELIVERIES}
+        with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
+            reason = ngettext(
+                "Gave up after %(count)d delivery that did not finish (the worker crashed, timed out or kept failing).",
+                "Gave up after %(count)d deliveries that did not finish (the worker crashed, timed out or kept failing).",
+                config.MAX_DELIVERIES,
+            ) % {"count": config.MAX_DELIVERIES}
         message_quarantine(message=message, reason=reason + last)
         message_end_delivery(message_id=message_id)
         return None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.utils import translation
 from django.utils.translation import ngettext
 
 from pipeline import config
@@ -29,11 +31,12 @@ def attachment_begin_render(*, attachment_id: int) -> Attachment | None:
     attachment = Attachment.objects.select_related("blob", "message__mailbox").get(pk=attachment_id)
     if attachment.delivery_attempts > config.MAX_DELIVERIES:
         count = config.MAX_DELIVERIES
-        reason = ngettext(
-            "gave up: rendering stopped the worker %(count)d time",
-            "gave up: rendering stopped the worker %(count)d times",
-            count,
-        ) % {"count": count}
+        with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
+            reason = ngettext(
+                "gave up: rendering stopped the worker %(count)d time",
+                "gave up: rendering stopped the worker %(count)d times",
+                count,
+            ) % {"count": count}
         attachment_preview_failed(attachment=attachment, error=reason)
         return None
     return attachment
