@@ -9,7 +9,7 @@ from pipeline.sources.base import SourceError
 from webapp.inbox.models import FetchRun
 from webapp.inbox.services.runs import fetch_run_execute, fetch_run_fail, fetch_run_skip
 
-from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, failure_settle, without_paths
 from .save import save_message
 
 #: Listing a mailbox must end well within this; the mailbox lock outlives it by a minute.
@@ -39,13 +39,14 @@ def fetch_mailbox(run_id: int) -> None:
     except SourceError as exc:
         # The source client already retried with backoff; the run ends here, readable in the
         # admin, and the next tick starts a new one.
-        fetch_run_fail(run=run, error=f"source unavailable: {exc}")
+        fetch_run_fail(run=run, error=f"source unavailable: {without_paths(str(exc))}")
     except Exception as exc:
-        if is_last_attempt() or isinstance(exc, PERMANENT_ERRORS):
-            fetch_run_fail(run=run, error=describe(exc))
-        else:
-            FetchRun.objects.filter(pk=run.pk).update(error=f"will retry after {describe(exc)}")
-        raise
+        if failure_settle(
+            exc,
+            give_up=lambda reason: fetch_run_fail(run=run, error=reason),
+            retry=lambda reason: FetchRun.objects.filter(pk=run.pk).update(error=f"will retry after {reason}"),
+        ):
+            raise
     finally:
         with contextlib.suppress(LockError):
             lock.release()

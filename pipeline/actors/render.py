@@ -3,10 +3,14 @@ import dramatiq
 from pipeline import logs
 from pipeline.config import RENDER_QUEUE
 from webapp.documents.services.documents import is_xml_attachment, xml_attachment_process
-from webapp.inbox.models import Attachment
-from webapp.inbox.services.previews import attachment_preview_failed, attachment_render_preview
+from webapp.inbox.services.previews import (
+    attachment_begin_render,
+    attachment_end_render,
+    attachment_preview_failed,
+    attachment_render_preview,
+)
 
-from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
+from .policy import MINUTE, PERMANENT_ERRORS, SECOND, failure_settle, is_last_attempt
 
 
 @dramatiq.actor(
@@ -19,14 +23,22 @@ from .policy import MINUTE, PERMANENT_ERRORS, SECOND, describe, is_last_attempt
 )
 def render_attachment(attachment_id: int) -> None:
     """Make the preview of one stored attachment: a PDF's thumbnail, or an XML's DTE Documents."""
-    attachment = Attachment.objects.select_related("blob", "message__mailbox").get(pk=attachment_id)
-    logs.add_context(run_id=attachment.message.fetch_run_id, mailbox=attachment.message.mailbox.name)
-    if is_xml_attachment(attachment):
-        xml_attachment_process(attachment=attachment, last_attempt=is_last_attempt())
+    attachment = attachment_begin_render(attachment_id=attachment_id)
+    if attachment is None:
         return
+    logs.add_context(run_id=attachment.message.fetch_run_id, mailbox=attachment.message.mailbox.name)
     try:
-        attachment_render_preview(attachment=attachment)
+        if is_xml_attachment(attachment):
+            xml_attachment_process(attachment=attachment, last_attempt=is_last_attempt())
+        else:
+            attachment_render_preview(attachment=attachment)
     except Exception as exc:
-        if is_last_attempt():
-            attachment_preview_failed(attachment=attachment, error=f"gave up after retries: {describe(exc)}")
-        raise
+        if failure_settle(
+            exc,
+            give_up=lambda reason: attachment_preview_failed(attachment=attachment, error=reason),
+            retry=lambda reason: attachment_end_render(attachment_id=attachment_id),
+            release=lambda reason: attachment_end_render(attachment_id=attachment_id),
+        ):
+            raise
+        return
+    attachment_end_render(attachment_id=attachment_id)

@@ -3,6 +3,8 @@
 It patches none of our code. It listens to Django's model signals, as any app may:
 - an attachment named `poison*` makes the worker process exit on the spot (os._exit), like a
   segfault in a parser would: the poison arrives as real input, through the real source;
+- an XML attachment named `bomb*` does the same while it is rendered (as its classification is
+  recorded, after parsing), as a render bomb that makes PDFium abort would;
 - with FAULT_PROBE_LOG set, every attachment row written is logged as `<pid> <message id> <position>`,
   so a test can tell which worker process handled what.
 """
@@ -13,6 +15,7 @@ import os
 
 from django.db.models.signals import post_save, pre_save
 
+from webapp.documents.models import XmlClassification
 from webapp.inbox.models import Attachment
 
 #: The exit status of a poisoned worker process.
@@ -24,6 +27,11 @@ def _poison(sender, instance: Attachment, **kwargs) -> None:
         os._exit(POISON_EXIT)
 
 
+def _bomb(sender, instance: XmlClassification, **kwargs) -> None:
+    if (instance.attachment.original_filename or "").startswith("bomb"):
+        os._exit(POISON_EXIT)
+
+
 def _log(sender, instance: Attachment, created: bool, **kwargs) -> None:
     path = os.environ.get("FAULT_PROBE_LOG")
     if path and created:
@@ -32,4 +40,5 @@ def _log(sender, instance: Attachment, created: bool, **kwargs) -> None:
 
 
 pre_save.connect(_poison, sender=Attachment, dispatch_uid="fault_probe_poison")
+pre_save.connect(_bomb, sender=XmlClassification, dispatch_uid="fault_probe_bomb")
 post_save.connect(_log, sender=Attachment, dispatch_uid="fault_probe_log")

@@ -15,7 +15,7 @@ from pipeline import config, samples
 from pipeline.sources.base import SourceError
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.catchup import stale_work_claim
-from webapp.inbox.services.messages import message_begin_delivery, message_save
+from webapp.inbox.services.messages import message_begin_delivery, message_end_delivery, message_save
 from webapp.inbox.services.previews import attachment_render_preview
 from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 
@@ -48,10 +48,17 @@ def fetch(mailbox) -> tuple[FetchRun, list[int]]:
 
 
 def save_all(message_ids):
+    """Each message's delivery as the actor makes it: begun, saved, and reported back even when it raises."""
     outcomes = []
     for message_id in message_ids:
         message = message_begin_delivery(message_id=message_id)
-        outcomes.append(message_save(message=message) if message else None)
+        if message is None:
+            outcomes.append(None)
+            continue
+        try:
+            outcomes.append(message_save(message=message))
+        finally:
+            message_end_delivery(message_id=message_id)
     return outcomes
 
 

@@ -11,6 +11,26 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class DeliveryState(models.TextChoices):
+    """Where the latest delivery of a message's save or an attachment's preview stands (services/deliveries.py)."""
+
+    IDLE = "idle", _("No delivery under way")
+    RUNNING = "running", _("Being delivered")
+    SUSPECT = "suspect", _("Suspect: a delivery did not finish")
+    TURN = "turn", _("Suspect: sent again on its own")
+    ALONE = "alone", _("Suspect: being delivered on its own")
+
+
+def _delivery_state_field() -> models.CharField:
+    return models.CharField(
+        _("delivery state"), max_length=10, choices=DeliveryState.choices, default=DeliveryState.IDLE, db_index=True
+    )
+
+
+def _delivery_at_field() -> models.DateTimeField:
+    return models.DateTimeField(_("delivery state since"), null=True, blank=True)
+
+
 class Mailbox(models.Model):
     class Kind(models.TextChoices):
         FOLDER = "folder", _("Local folder of .eml files")
@@ -116,6 +136,8 @@ class MailMessage(models.Model):
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     error = models.TextField(_("error"), blank=True)
     delivery_attempts = models.PositiveIntegerField(_("delivery attempts"), default=0)
+    delivery_state = _delivery_state_field()
+    delivery_at = _delivery_at_field()
     attachment_count = models.PositiveIntegerField(_("attachment count"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
@@ -218,6 +240,11 @@ class Attachment(models.Model):
         _("preview name"), max_length=255, blank=True, help_text=_("Storage name of the PNG preview.")
     )
     preview_error = models.TextField(_("preview error"), blank=True)
+    delivery_attempts = models.PositiveIntegerField(
+        _("render deliveries"), default=0, help_text=_("Deliveries of the preview that never reported back.")
+    )
+    delivery_state = _delivery_state_field()
+    delivery_at = _delivery_at_field()
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

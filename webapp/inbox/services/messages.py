@@ -6,17 +6,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
 
+from django.conf import settings
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import ngettext
 
 from pipeline import config, containers
 from pipeline.content import name_content_mismatch, safe_filename, sniff_content_type
 from pipeline.sources.base import IncomingAttachment, MessageGone, MessageRefused, Source
 from pipeline.storage import ContentTooLarge, local_copy, save_spooled, spool
 
-from ..models import Attachment, Blob, FetchRun, MailMessage
+from ..models import Attachment, Blob, MailMessage
+from .deliveries import delivery_begin, delivery_end, unfinished_messages
 from .identity import message_fingerprint, message_identify, message_mark_copy, original_of
 from .reading_notes import limit_notes, members_budget, reading_notes
 from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
@@ -49,26 +51,23 @@ def message_begin_delivery(*, message_id: int) -> MailMessage | None:
     """Count one delivery; quarantine a message whose deliveries keep dying.
 
     Returns the message when it should be worked on (pending, or stored but not yet settled
-    at the source), None when it is done already or belongs to a cancelled run (a later run
-    that lists it again takes it over).
+    at the source), None when it is done already, belongs to a cancelled run (a later run
+    that lists it again takes it over), or must wait: an earlier delivery has not reported
+    back, so it is running still or is a suspect, sent again on its own (deliveries.py).
     """
-    unfinished = Q(status=MailMessage.Status.PENDING) | Q(status=MailMessage.Status.PROCESSED, settled_at__isnull=True)
-    with transaction.atomic():
-        updated = (
-            MailMessage.objects.filter(unfinished, pk=message_id)
-            .exclude(fetch_run__status=FetchRun.Status.CANCELLED)
-            .update(delivery_attempts=F("delivery_attempts") + 1, updated_at=timezone.now())
-        )
-        if not updated:
-            return None
-        message = MailMessage.objects.get(pk=message_id)
+    if not delivery_begin(work=unfinished_messages(), pk=message_id):
+        return None
+    message = MailMessage.objects.get(pk=message_id)
     if message.delivery_attempts > config.MAX_DELIVERIES:
         last = f" Last error: {message.error}" if message.error else ""
-        message_quarantine(
-            message=message,
-            reason=f"Gave up after {config.MAX_DELIVERIES} deliveries that did not finish "
-            f"(the worker crashed, timed out or kept failing).{last}",
-        )
+        with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
+            reason = ngettext(
+                "Gave up after %(count)d delivery that did not finish (the worker crashed, timed out or kept failing).",
+                "Gave up after %(count)d deliveries that did not finish (the worker crashed, timed out or kept failing).",
+                config.MAX_DELIVERIES,
+            ) % {"count": config.MAX_DELIVERIES}
+        message_quarantine(message=message, reason=reason + last)
+        message_end_delivery(message_id=message_id)
         return None
     return message
 
@@ -224,13 +223,14 @@ def _attachment_note(attachment: Attachment, notes: list[str]) -> None:
         attachment.error = error
 
 
-def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> None:
+def message_quarantine(*, message: MailMessage, reason: str, source: Source | None = None) -> bool:
+    """Give up on a pending message, with the reason, and tell its source; False when it was not pending."""
     with transaction.atomic():
         updated = MailMessage.objects.filter(pk=message.pk, status=MailMessage.Status.PENDING).update(
             status=MailMessage.Status.QUARANTINED, error=reason[:5000], updated_at=timezone.now()
         )
     if not updated:
-        return
+        return False
     logger.warning("message %s quarantined: %s", message.pk, reason)
     if message.fetch_run_id:
         fetch_run_count(run_id=message.fetch_run_id, messages_failed=1)
@@ -241,10 +241,17 @@ def message_quarantine(*, message: MailMessage, reason: str, source: Source | No
         logger.exception("could not mark message %s as failed at its source", message.pk)
     if message.fetch_run_id:
         fetch_run_finish_if_done(run_id=message.fetch_run_id)
+    return True
+
+
+def message_end_delivery(*, message_id: int) -> None:
+    """The delivery reported back; it stays counted (deliveries.py)."""
+    delivery_end(model=MailMessage, pk=message_id)
 
 
 def message_record_error(*, message_id: int, error: str) -> None:
-    MailMessage.objects.filter(pk=message_id).update(error=error[:5000])
+    """The delivery ended on an error of the message's own: recorded, and counted toward quarantine."""
+    delivery_end(model=MailMessage, pk=message_id, error=error[:5000])
 
 
 def message_release_delivery(*, message_id: int, error: str) -> None:
@@ -253,9 +260,7 @@ def message_release_delivery(*, message_id: int, error: str) -> None:
     Only deliveries that never report back (a crash, a kill, a time limit) or fail on the
     message itself bring it closer to quarantine.
     """
-    MailMessage.objects.filter(pk=message_id, delivery_attempts__gt=0).update(
-        delivery_attempts=F("delivery_attempts") - 1, error=f"will retry after {error}"[:5000]
-    )
+    delivery_end(model=MailMessage, pk=message_id, uncount=True, error=f"will retry after {error}"[:5000])
 
 
 def attachment_store(

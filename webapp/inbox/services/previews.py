@@ -1,18 +1,54 @@
-"""Previews: a PNG of a stored PDF's first page, stored once per content."""
+"""Previews: a PNG of a stored PDF's first page, stored once per content; render deliveries counted."""
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.utils import translation
+from django.utils.translation import ngettext
 
 from pipeline import config
 from pipeline.storage import local_copy, preview_name
 
 from ..models import Attachment
+from .deliveries import delivery_begin, delivery_end, pending_previews
 
 logger = logging.getLogger(__name__)
+
+
+def attachment_begin_render(*, attachment_id: int) -> Attachment | None:
+    """Count one render delivery; the attachment to render, or None when it must not be rendered now.
+
+    None when its preview is not pending, when an earlier delivery has not reported back
+    (deliveries.py), or when it has stopped the worker too often: then its preview is FAILED,
+    with a reason an accountant can read, and nothing sends it again.
+    """
+    if not delivery_begin(work=pending_previews(), pk=attachment_id):
+        return None
+    attachment = Attachment.objects.select_related("blob", "message__mailbox").get(pk=attachment_id)
+    if attachment.delivery_attempts > config.MAX_DELIVERIES:
+        count = config.MAX_DELIVERIES
+        with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
+            reason = ngettext(
+                "gave up: rendering stopped the worker %(count)d time",
+                "gave up: rendering stopped the worker %(count)d times",
+                count,
+            ) % {"count": count}
+        attachment_preview_failed(attachment=attachment, error=reason)
+        return None
+    return attachment
+
+
+def attachment_end_render(*, attachment_id: int) -> None:
+    """The render delivery reported back, whatever its outcome: not held against the attachment.
+
+    Its own errors end with the actor's retries (the last records the preview as FAILED); only
+    deliveries that never report back, because they stopped the worker, count toward the limit.
+    """
+    delivery_end(model=Attachment, pk=attachment_id, uncount=True)
 
 
 def attachment_render_preview(*, attachment: Attachment) -> Attachment:
@@ -33,7 +69,8 @@ def attachment_render_preview(*, attachment: Attachment) -> Attachment:
 
 
 def attachment_preview_failed(*, attachment: Attachment, error: str) -> Attachment:
-    """Give up on a preview: recorded as FAILED with why, so the catch-up stops sending it."""
+    """Give up on a preview: recorded as FAILED with why, so the catch-up stops sending it; the delivery is over."""
+    attachment_end_render(attachment_id=attachment.pk)
     return _preview_update(attachment, status=Attachment.PreviewStatus.FAILED, error=error[:2000])
 
 
