@@ -253,3 +253,19 @@ def test_reasons_recorded_for_people_carry_no_file_path(mailbox, tmp_path):
     missing = FileNotFoundError(2, "No such file or directory", "/srv/state/media/blobs/ab/cd")
     assert describe(missing) == "FileNotFoundError: [Errno 2] No such file or directory: '…'"
     assert describe(ValueError("see https://graph.microsoft.com/v1.0/users or a/b/c")).endswith("v1.0/users or a/b/c")
+
+
+def test_a_preview_given_up_by_the_limit_is_rendered_again_from_the_dashboard(mailbox):
+    """Re-render failed previews starts the count again: a file given up after worker deaths (now
+    fixed, or a one-off crash) gets its deliveries back instead of being given up on the spot."""
+    from webapp.inbox.services.dashboard import previews_rerender_failed
+
+    given_up = stored(mailbox, "factura.pdf", "application/pdf", PDF)
+    for _ in range(config.MAX_DELIVERIES):
+        attachment_begin_render(attachment_id=given_up.pk)
+        later(given_up)
+        stale_work_claim()
+    assert attachment_begin_render(attachment_id=given_up.pk) is None
+    assert previews_rerender_failed(mailbox_ids=None) == 1
+    assert state(given_up) == (DeliveryState.IDLE, 0)
+    assert attachment_begin_render(attachment_id=given_up.pk) is not None, "delivered again, not given up"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.db.models import Q
 
-from ..models import Attachment, FetchRun, MailMessage
+from ..models import Attachment, DeliveryState, FetchRun, MailMessage
 from .access import limit_to_mailboxes
 
 #: Rows shown per "needs a look" list.
@@ -54,7 +54,9 @@ def messages_retry_failed(*, mailbox_ids: set[int] | None) -> int:
             .select_for_update()
             .values_list("pk", flat=True)
         )
-        MailMessage.objects.filter(pk__in=ids).update(status=MailMessage.Status.PENDING, delivery_attempts=0, error="")
+        MailMessage.objects.filter(pk__in=ids).update(
+            status=MailMessage.Status.PENDING, delivery_attempts=0, delivery_state=DeliveryState.IDLE, error=""
+        )
         for pk in ids:
             _send_after_commit(save_message.send, pk)
     return len(ids)
@@ -71,7 +73,12 @@ def previews_rerender_failed(*, mailbox_ids: set[int] | None) -> int:
             .select_for_update(of=("self",))
             .values_list("pk", flat=True)
         )
-        Attachment.objects.filter(pk__in=ids).update(preview_status=Attachment.PreviewStatus.PENDING, preview_error="")
+        Attachment.objects.filter(pk__in=ids).update(
+            preview_status=Attachment.PreviewStatus.PENDING,
+            preview_error="",
+            delivery_attempts=0,
+            delivery_state=DeliveryState.IDLE,
+        )
         for pk in ids:
             _send_after_commit(render_attachment.send, pk)
     return len(ids)
