@@ -32,6 +32,8 @@ MAX_PARSED_BYTES = 256 * 1024
 #: The fields of a part we read, and those a listing shows.
 PART_FIELDS = ("Content-Type", "Content-Disposition", "Content-Transfer-Encoding")
 LISTED_FIELDS = ("Message-ID", "From", "Subject", "Date")
+#: Types of a message's text; a part of these is an attachment only when named or marked as one.
+BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _T = TypeVar("_T")
@@ -62,6 +64,8 @@ class PartHeaders:
     disposition: str | None = None
     filename: str | None = None
     problems: list[str] = field(default_factory=list)
+    #: Fields the block gives more than once, and which one was followed: they concern the whole message.
+    conflicts: list[str] = field(default_factory=list)
 
 
 def message_headers(raw: bytes) -> MessageHeaders:
@@ -96,13 +100,17 @@ def part_headers(raw: bytes, default_type: str, budget: ParseBudget) -> PartHead
     followed: dict[str, mime_params.FieldValue] = {}
     for name in ("Content-Type", "Content-Disposition"):
         if readable := _readable(name, fields.get(name, []), problems):
-            followed[name] = readable[0]
+            followed[name] = _followed(name, readable)
             msg[name] = followed[name].text
+            if len(readable) > 1:
+                part.conflicts.append(_conflict(name, [value.given for value in readable], followed[name].given))
     part.content_type = _unsurrogate(safely("Content-Type", msg.get_content_type) or default_type)
     boundary = safely("Content-Type", msg.get_boundary)
     part.boundary = boundary.encode("utf-8", "surrogateescape") if boundary else b""
     encodings = [_unfolded(value).strip().lower() for value in fields.get("Content-Transfer-Encoding", [])]
     part.encoding = _unsurrogate(encodings[0]) if encodings else ""
+    if len(encodings) > 1:
+        part.conflicts.append(_conflict("Content-Transfer-Encoding", encodings, encodings[0]))
     part.disposition = safely("Content-Disposition", msg.get_content_disposition)
     part.filename = _filename(safely("Content-Disposition", msg.get_filename), problems)
     for name, value in followed.items():
@@ -136,6 +144,41 @@ def _readable(name: str, values: list[str], problems: list[str]) -> list[mime_pa
         except mime_params.UnreadableValue as exc:
             problems.append(f"malformed {name} header: {exc}")
     return readable
+
+
+def _followed(name: str, values: list[mime_params.FieldValue]) -> mime_params.FieldValue:
+    """Of a field given more than once, the value that hides least: RFC 2045 allows one, and readers differ
+    on which they take (the standard library the first, some mail clients the last)."""
+    if len(values) == 1:
+        return values[0]
+    readers = []
+    for value in values:
+        reader = EmailMessage(policy=email.policy.compat32)
+        reader[name] = value.text
+        readers.append(reader)
+    if name == "Content-Type":  # a multipart's parts are read, then a file is kept, before a text is passed over
+        preferences: tuple[Callable[[EmailMessage], bool], ...] = (
+            lambda reader: reader.get_content_maintype() == "multipart" and bool(reader.get_boundary()),
+            lambda reader: reader.get_content_type() not in BODY_TYPES,
+        )
+    else:  # a named file, then one marked as an attachment
+        preferences = (
+            lambda reader: reader.get_param("filename", header=name) is not None,
+            lambda reader: reader.get_content_disposition() == "attachment",
+        )
+    for prefers in preferences:
+        for value, reader in zip(values, readers, strict=True):
+            try:
+                if prefers(reader):
+                    return value
+            except Exception:  # the legacy reader raises on some malformed RFC 2231 parameters
+                continue
+    return values[0]
+
+
+def _conflict(name: str, values: list[str], followed: str) -> str:
+    shown = ", ".join(repr(_cleaned(value)[:100]) for value in values[:3]) + (", ..." if len(values) > 3 else "")
+    return f"{len(values)} {name} fields where one is allowed ({shown}); read as {_cleaned(followed)[:100]!r}"
 
 
 def _filename(name: str | None, problems: list[str]) -> str | None:

@@ -6,15 +6,19 @@ there). The CPU each crafted mail costs is printed (pytest -s): the figure the p
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 
 import pytest
 
+from pipeline import samples
 from pipeline.sources.base import MessageRefused
 from pipeline.sources.mime import MimeReader
 from pipeline.sources.mime_headers import MAX_FIELD_BYTES, MAX_PARSED_BYTES
 from pipeline.sources.mime_params import MAX_FIELD_PARAMETERS
+from tests.support.inline import process_folder
+from webapp.inbox.models import MailMessage
 
 #: CPU seconds one mail of crafted part headers may take; the standard library's header classes took 6 to 7.
 CPU_SECONDS = 2.0
@@ -101,3 +105,85 @@ def test_a_field_of_more_parameters_than_a_mail_writes_is_read_up_to_the_limit_a
     [attachment] = list(MimeReader(io.BytesIO(raw)).attachments())
     assert attachment.filename == "a.pdf"
     assert f"more than {MAX_FIELD_PARAMETERS} parameters; the rest was not read" in attachment.problems[0]
+
+
+@pytest.mark.django_db
+def test_a_second_content_type_that_hides_the_invoice_is_recorded(tmp_path):
+    """RFC 2045 allows one Content-Type per entity. A mail whose header block says text/plain and then
+    multipart/mixed is read as plain text by the first one, silently: it ends processed, with no
+    attachment and no error, while the invoice it carries is never stored (a reader that takes the
+    last field, as some mail clients do, shows the PDF)."""
+    pdf = samples.invoice_pdf(issuer_name="Escondida SpA", folio=77, total=119)
+    hidden = (
+        b"From: a@example.com\r\nSubject: Factura 77\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        b"--B\r\nContent-Type: application/pdf; name=Factura_77.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(pdf)
+        + b"--B--\r\n"
+    )
+    process_folder(tmp_path / "box", (hidden,), name="dup", why="a mail with two Content-Type fields is read")
+    message = MailMessage.objects.get(source_id="01.eml")
+    assert message.attachments.exists() or message.error, (
+        f"{message.status} with no attachment and no note of the second Content-Type"
+    )
+
+
+# A field given twice: the value that hides least is followed, and the conflict kept for the message.
+
+PDF_PART = b"--B\r\nContent-Type: application/pdf; name=Factura_77.pdf\r\n\r\n%PDF\r\n--B--\r\n"
+CONFLICT = "2 Content-Type fields where one is allowed"
+
+
+def _read(raw: bytes) -> tuple[list[tuple[str, str]], list[str]]:
+    reader = MimeReader(io.BytesIO(raw))
+    found = [(attachment.filename, attachment.content_type) for attachment in reader.attachments()]
+    return found, reader.problems
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary=B\r\n",
+        b"Content-Type: multipart/mixed; boundary=B\r\nContent-Type: text/plain\r\n",
+        b"Content-Type: multipart/mixed\r\nContent-Type: multipart/mixed; boundary=B\r\n",
+    ],
+    ids=["text first", "multipart first", "first without a boundary"],
+)
+def test_of_two_content_types_the_readable_multipart_is_followed_and_the_conflict_kept(fields):
+    found, problems = _read(b"From: a@example.com\r\n" + fields + b"\r\n" + PDF_PART)
+    assert found == [("Factura_77.pdf", "application/pdf")]
+    assert any(CONFLICT in problem for problem in problems), problems
+
+
+def test_a_part_with_two_content_types_is_kept_as_a_file_and_the_conflict_noted_on_the_message():
+    part = b"--B\r\nContent-Type: text/plain\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--B--\r\n"
+    found, problems = _read(b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + part)
+    assert found == [("attachment-1.pdf", "application/pdf")]
+    assert [problem.split(":")[0] for problem in problems] == ["application/pdf part"]
+    assert CONFLICT in problems[0] and "read as 'application/pdf'" in problems[0]
+
+
+def test_of_two_content_dispositions_the_one_that_names_a_file_is_followed():
+    part = b"--B\r\nContent-Disposition: inline\r\nContent-Disposition: attachment; filename=nota.txt\r\n\r\nhola\r\n--B--\r\n"
+    found, problems = _read(b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + part)
+    assert found == [("nota.txt", "text/plain")]
+    assert any("2 Content-Disposition fields" in problem for problem in problems), problems
+
+
+def test_of_two_transfer_encodings_the_first_is_followed_and_the_conflict_noted():
+    part = b"--B\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+    part += b"Content-Transfer-Encoding: 7bit\r\n\r\nJVBERg==\r\n--B--\r\n"
+    reader = MimeReader(io.BytesIO(b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + part))
+    assert [b"".join(attachment.open_chunks()) for attachment in reader.attachments()] == [b"%PDF"]
+    assert any("2 Content-Transfer-Encoding fields" in problem for problem in reader.problems), reader.problems
+
+
+@pytest.mark.django_db
+def test_a_second_content_type_is_recorded_on_the_message_beside_the_invoice_it_carries(tmp_path):
+    hidden = b"From: a@example.com\r\nSubject: Factura 77\r\nContent-Type: text/plain\r\n"
+    hidden += b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + PDF_PART
+    process_folder(tmp_path / "box", (hidden,), name="dup", why="a mail with two Content-Type fields is read")
+    message = MailMessage.objects.get(source_id="01.eml")
+    assert message.status == MailMessage.Status.PROCESSED
+    assert [a.original_filename for a in message.attachments.all()] == ["Factura_77.pdf"]
+    assert message.error.startswith(f"multipart/mixed part: {CONFLICT} ('text/plain', 'multipart/mixed; boundary=B')")
