@@ -17,7 +17,7 @@ from pipeline import config
 
 from . import transfer_encodings
 from .base import CHUNK_SIZE, IncomingAttachment, MessageRefused
-from .mime_headers import MessageHeaders, ParseBudget, PartHeaders, message_headers, part_headers
+from .mime_headers import BODY_TYPES, MessageHeaders, ParseBudget, PartHeaders, message_headers, part_headers
 
 #: Longest piece of a line read at once; longer lines arrive in several pieces.
 LINE_LIMIT = 64 * 1024
@@ -25,8 +25,6 @@ LINE_LIMIT = 64 * 1024
 MAX_MESSAGE_DEPTH = 10
 
 UNCLOSED = "multipart boundary never closed; part may be truncated"
-#: Types of a message's text; a part of these is an attachment only when named or marked as one.
-BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _Piece = tuple[bytes, bool]  # bytes of a line (or of a piece of a long line), and whether it starts a line
 _TOO_MANY_BYTES, _TOO_MANY_FIELDS = "bytes", "fields"
@@ -151,7 +149,9 @@ class MimeReader:
         if cut == _TOO_MANY_FIELDS:
             raise MessageRefused(f"a header block holds more than {self._limits.headers} fields, the limit")
         self._header_bytes += len(raw)
-        return part_headers(raw, default_type, self._parse_budget)
+        part = part_headers(raw, default_type, self._parse_budget)
+        self.problems.extend(f"{part.content_type} part: {conflict}" for conflict in part.conflicts)
+        return part
 
     def _note(self, part: PartHeaders) -> None:
         """Keep what was found wrong in the headers of a part that is no attachment: it belongs to the message."""
