@@ -21,7 +21,7 @@ from lxml import etree
 from pipeline import sandbox
 
 from .model import Kind, ParsedFile
-from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml
+from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml, starts_like_xml
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ class Payload:
 
     @property
     def looks_like_xml(self) -> bool:
-        head = self.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-        return head.startswith(b"<") or "xml" in self.content_type
+        return starts_like_xml(self.data) or "xml" in self.content_type
 
     @cached_property
     def xml_root(self) -> etree._Element:
