@@ -9,13 +9,17 @@ blocked the parse, and the recorded error named a file when it existed and not w
 from __future__ import annotations
 
 import codecs
+import threading
+import time
 
 import pytest
 from lxml import etree
 
 from pipeline import samples
 from pipeline.dte import Kind, parse_file
+from pipeline.dte.registry import Payload
 from pipeline.dte.xmlsafe import RefusingResolver, XmlRejected, _parse, parse_xml
+from tests.support import dte_files, hostile_files
 from tests.support.tripwires import FifoTripwire, PortTripwire
 
 DTD_REFUSED = "the XML declares a DTD (DOCTYPE); refused: entities are never expanded or fetched"
@@ -163,3 +167,30 @@ def test_a_dtd_written_only_in_a_comment_is_refused_too():
     """The check reads the whole text, not only the prolog: no tokenizer of ours to disagree with libxml2's."""
     with pytest.raises(XmlRejected, match="DTD"):
         parse_xml(b"<DTE><!-- <!DOCTYPE x> --><Folio>1</Folio></DTE>")
+
+
+def test_one_slow_parse_does_not_hold_up_another():
+    """Python 3.11's cached_property locked every Payload while one parsed: a parse that blocked froze them all."""
+    huge, small = hostile_files.huge_dte(), samples.dte_xml(folio=5)
+    finished: dict[str, float] = {}
+
+    def parse_huge() -> None:
+        assert Payload(data=huge).xml_root is not None
+        finished["huge"] = time.monotonic()
+
+    worker = threading.Thread(target=parse_huge)
+    worker.start()
+    time.sleep(0.02)
+    assert Payload(data=small).xml_root is not None
+    finished["small"] = time.monotonic()
+    worker.join()
+    assert finished["small"] < finished["huge"]
+
+
+def test_a_rejection_is_remembered_not_parsed_again():
+    payload = Payload(data=dte_files.EXTERNAL_ENTITY)
+    with pytest.raises(XmlRejected) as first:
+        _ = payload.xml_root
+    with pytest.raises(XmlRejected) as second:
+        _ = payload.xml_root
+    assert second.value is first.value
