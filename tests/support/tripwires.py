@@ -41,10 +41,10 @@ class FifoTripwire:
                 self._stop.wait(0.002)
                 continue
             self.opened.set()
-            if self.hold:
+            if self.hold:  # one writer that never writes keeps this reader, and every later one, waiting
                 self._held.append(fd)
-            else:
-                os.close(fd)
+                return
+            os.close(fd)
 
     def close(self) -> None:
         self._stop.set()
