@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from dramatiq import Broker, Worker
+from dramatiq import ActorNotFound, Broker, Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, TimeLimit
 
@@ -75,7 +75,10 @@ class Heartbeat(Middleware):
         default = next((m.time_limit for m in broker.middleware if isinstance(m, TimeLimit)), None)
         if default is None:
             return None
-        actor = broker.get_actor(message.actor_name)
+        try:
+            actor = broker.get_actor(message.actor_name)
+        except ActorNotFound:  # the worker fails the message; the beat only does not count it
+            return None
         limit_ms = message.options.get("time_limit") or actor.options.get("time_limit", default)
         return float(limit_ms) / 1000
 

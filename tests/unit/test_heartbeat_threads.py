@@ -24,3 +24,17 @@ def test_stuck_only_when_every_thread_is_busy_past_its_limit_and_the_grace():
     assert not Beat(at=NOW, threads=(ThreadState(PAST, LIMIT), ThreadState(WITHIN, LIMIT))).stuck(now=NOW)
     assert not Beat(at=NOW, threads=(ThreadState(PAST, None),)).stuck(now=NOW), "no time limit: never past it"
     assert not Beat(at=NOW).stuck(now=NOW), "a scheduler's beat has no worker threads"
+
+
+def test_the_time_limit_recorded_is_the_one_dramatiq_applies():
+    from dramatiq import Message
+
+    from pipeline.actors import broker
+    from pipeline.middleware.heartbeat import Heartbeat
+
+    def message(actor_name: str, **options: int) -> Message:
+        return Message(queue_name="render", actor_name=actor_name, args=(1,), kwargs={}, options=options)
+
+    assert Heartbeat.time_limit_seconds(broker, message("render_attachment")) == 120  # the actor's 2 minutes
+    assert Heartbeat.time_limit_seconds(broker, message("render_attachment", time_limit=5000)) == 5
+    assert Heartbeat.time_limit_seconds(broker, message("no_such_actor")) is None
