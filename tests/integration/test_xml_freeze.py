@@ -7,6 +7,10 @@ and libxml2 opened the pipe; the render thread blocked and, behind the class-wid
 `cached_property`, so did every other XML parse. Now the pipe is never opened, the attachment is
 recorded as refused with a reason, the invoice mailed to another mailbox becomes a Document,
 and the catch-up of the ticks that follow does not send the refused attachment again.
+
+Beside the payload travels a 19.5 MB DTE whose parse takes longer than the sandbox's wall-clock
+deadline (0.5 s here): a parse that does not end is killed, the attachment is recorded as failed
+with the reason, and the catch-up does not send it again either.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import redis
 
 from pipeline import queues, samples
 from pipeline.embedded_redis import EmbeddedRedis
+from tests.support import hostile_files
 from tests.support.database import attached_database
 from tests.support.processes import ProcfileProcess, run_procfile_once, wait_for
 from tests.support.tripwires import FifoTripwire
@@ -39,6 +44,12 @@ def utf16_payload(entity_path: str) -> bytes:
     return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
 
 
+def _outcomes(db: str) -> dict[str, XmlClassification]:
+    """The XML outcomes of mailbox norte's attachments, by file name."""
+    found = XmlClassification.objects.using(db).filter(attachment__message__mailbox__name="norte")
+    return {c.attachment.original_filename: c for c in found.select_related("attachment")}
+
+
 def _env(tmp_path, redis_url: str) -> dict[str, str]:
     return {
         "STATE_DIR": str(tmp_path / "state"),
@@ -50,7 +61,7 @@ def _env(tmp_path, redis_url: str) -> dict[str, str]:
         "SCHEDULER_TICK_ON_START": "true",
         "SCHEDULE_CRON": "*/2 * * * * *",
         "PIPELINE_STALE_SECONDS": "3",
-        "SANDBOX_WALL_SECONDS": "8",  # before the fix, the blocked parse is killed here and the test ends
+        "SANDBOX_WALL_SECONDS": "0.5",  # the huge DTE takes longer; before the fix, so did the blocked parse
         "WORKER_SHUTDOWN_TIMEOUT_MS": "10000",
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -70,7 +81,10 @@ def test_a_utf16_entity_naming_a_pipe_is_refused_unread_and_the_other_mailbox_fl
             samples.supplier_email(
                 folio=666,
                 message_id="<payload@b.cl>",
-                attachments=[("factura.xml", "application/xml", utf16_payload(str(pipe.path)))],
+                attachments=[
+                    ("factura.xml", "application/xml", utf16_payload(str(pipe.path))),
+                    ("envio.xml", "application/xml", hostile_files.huge_dte()),
+                ],
             )
         )
         invoice = samples.dte_xml(folio=4242)
@@ -93,12 +107,10 @@ def test_a_utf16_entity_naming_a_pipe_is_refused_unread_and_the_other_mailbox_fl
                     what="the invoice mailed to sur",
                     processes=processes,
                 )
-                payload = wait_for(
-                    lambda: (
-                        XmlClassification.objects.using(db).filter(attachment__original_filename="factura.xml").first()
-                    ),
+                outcomes = wait_for(
+                    lambda: found if len(found := _outcomes(db)) == 2 else None,
                     timeout=60,
-                    what="the payload's outcome",
+                    what="the outcomes of factura.xml and envio.xml",
                     processes=processes,
                 )
                 settled_in = time.monotonic() - started
@@ -115,19 +127,21 @@ def test_a_utf16_entity_naming_a_pipe_is_refused_unread_and_the_other_mailbox_fl
                     processes=processes,
                 )
                 client.close()
-                attachment = Attachment.objects.using(db).get(original_filename="factura.xml")
-                again = XmlClassification.objects.using(db).get(attachment=attachment)
+                again = _outcomes(db)
+                attachments = {
+                    a.original_filename: a for a in Attachment.objects.using(db).filter(message__mailbox__name="norte")
+                }
                 invoice_mailbox = Document.objects.using(db).get(folio=4242).xml_attachment.message.mailbox.name
             finally:
                 codes = {p.name: p.stop() for p in processes}
     assert not pipe.opened.is_set(), "the parser opened the pipe the entity names"
-    assert payload.status == XmlClassification.Status.FAILED
-    assert payload.error == DTD_REFUSED
-    assert attachment.preview_status == Attachment.PreviewStatus.FAILED
-    assert attachment.preview_error == DTD_REFUSED
-    assert str(tmp_path) not in attachment.preview_error
-    assert again.parsed_at == payload.parsed_at, "the catch-up parsed the refused attachment again"
-    assert attachment.delivery_attempts == 0, "no render delivery left unreported"
+    reasons = {"factura.xml": DTD_REFUSED, "envio.xml": "reading the XML took longer than 0.5 s; not parsed"}
+    for name, reason in reasons.items():
+        assert (outcomes[name].status, outcomes[name].error) == (XmlClassification.Status.FAILED, reason)
+        preview = (attachments[name].preview_status, attachments[name].preview_error)
+        assert preview == (Attachment.PreviewStatus.FAILED, reason)
+        assert again[name].parsed_at == outcomes[name].parsed_at, f"the catch-up parsed {name} again"
+        assert attachments[name].delivery_attempts == 0, "no render delivery left unreported"
     assert invoice_mailbox == "sur"
     assert codes == {"worker": 0, "scheduler": 0}, worker.log()[-3000:]
-    print(f"\nUTF-16 entity payload refused and the other mailbox's invoice in {settled_in:.1f} s")
+    print(f"\nUTF-16 entity refused, huge DTE cut at the deadline, the other mailbox's invoice: {settled_in:.1f} s")
