@@ -113,7 +113,7 @@ def _decoded(data: bytes) -> tuple[str, str]:
     """(the text, the codec it was read with), as an XML parser would read `data`; XmlRejected when unreadable."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return _decode(data[len(bom) :], codec, label=codec), codec
+            return _decode(data[len(bom) :], codec, label=codec, offset=len(bom)), codec
     for signature, codec in _SIGNATURES:
         if data.startswith(signature):
             return _decode(data, codec, label=codec), codec
@@ -134,11 +134,11 @@ def _decoded(data: bytes) -> tuple[str, str]:
     return _decode(data, codec, label=declared[:40]), codec
 
 
-def _decode(data: bytes, codec: str, *, label: str) -> str:
+def _decode(data: bytes, codec: str, *, label: str, offset: int = 0) -> str:
     try:
         return data.decode(codec)
     except UnicodeDecodeError as exc:
-        raise XmlRejected(f"not well-formed XML: bytes that are not {label} at byte {exc.start}") from None
+        raise XmlRejected(f"not well-formed XML: bytes that are not {label} at byte {offset + exc.start}") from None
     except LookupError:  # a codec that is not for text (base64, zlib...)
         raise XmlRejected(f"unreadable XML encoding: {label}") from None
 
