@@ -1,21 +1,29 @@
 """Liveness from heartbeats in Redis: `python -m pipeline.heartbeat worker|scheduler [--max-age SECONDS]`.
 
 Each worker process (pipeline/middleware/heartbeat.py) and each scheduler writes
-`invoicemail:<role>:<hostname>:<pid>:heartbeat` (the time, with a TTL). The command exits 0
-when a heartbeat of this host (a Kubernetes pod's hostname is the pod's name) is at most
-`--max-age` seconds old, and otherwise prints one line saying why and exits 1 (missing or
-stale) or 2 (Redis could not be read). Plain Python, no Django and no Dramatiq, so that an
-exec probe stays cheap: about 20 MB for a fraction of a second.
+`invoicemail:<role>:<hostname>:<pid>:heartbeat` with a TTL: a `Beat`, the time it was written
+and, for a worker, each worker thread's state (since when it has been busy with a message, and
+that actor's time limit). The command exits 0 when a heartbeat of this host (a Kubernetes pod's
+hostname is the pod's name) is at most `--max-age` seconds old and no worker process on it is
+stuck: every one of its threads busy for longer than its time limit plus `--grace` (a call
+blocked in C, which Dramatiq's time limit cannot interrupt, never comes back). Otherwise it
+prints one line saying why and exits 1 (missing, stale or stuck) or 2 (Redis could not be
+read). Plain Python, no Django and no Dramatiq, so that an exec probe stays cheap: about 20 MB
+for a fraction of a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
 import socket
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import redis
 
@@ -26,6 +34,9 @@ WORKER_INTERVAL_SECONDS = 15
 WORKER_TTL_SECONDS = 60
 #: Default --max-age: a few missed beats, not one late one.
 DEFAULT_MAX_AGE_SECONDS = {"worker": 60, "scheduler": 90}
+#: Default --grace: how long past its time limit a thread may still be busy. A thread in Python code
+#: gets Dramatiq's TimeLimitExceeded within a second or two (the sandbox's wait polls every 0.5 s).
+STUCK_GRACE_SECONDS = 30.0
 
 #: Exit codes of the command.
 OK, STALE, UNREADABLE = 0, 1, 2
@@ -38,8 +49,50 @@ def process_key(role: str, *, hostname: str | None = None, pid: int | None = Non
     return locks.key(role, hostname or socket.gethostname(), pid or os.getpid(), "heartbeat")
 
 
-def beat(client: redis.Redis, role: str, *, ttl: int) -> None:
-    client.set(process_key(role), f"{time.time():.3f}", ex=ttl)
+@dataclass(frozen=True)
+class ThreadState:
+    """One worker thread: busy since `busy_since` (wall time) with an actor of `time_limit` seconds, or idle."""
+
+    busy_since: float | None = None
+    time_limit: float | None = None
+
+    def past_limit(self, *, now: float, grace: float) -> bool:
+        if self.busy_since is None:
+            return False
+        return now - self.busy_since > (math.inf if self.time_limit is None else self.time_limit) + grace
+
+
+@dataclass(frozen=True)
+class Beat:
+    at: float
+    threads: tuple[ThreadState, ...] = ()
+
+    def stuck(self, *, now: float, grace: float = STUCK_GRACE_SECONDS) -> bool:
+        """True when the process has worker threads and every one is busy past its time limit plus `grace`."""
+        return bool(self.threads) and all(thread.past_limit(now=now, grace=grace) for thread in self.threads)
+
+    def encode(self) -> str:
+        threads = [[t.busy_since, t.time_limit] if t.busy_since is not None else None for t in self.threads]
+        return json.dumps({"at": round(self.at, 3), "threads": threads})
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Beat | None:
+        """The beat in `raw`, or None when it is not one (a bare time, as older processes wrote, is one)."""
+        try:
+            value = json.loads(raw)
+            if isinstance(value, int | float):
+                return cls(at=float(value))
+            threads = tuple(
+                ThreadState() if t is None else ThreadState(float(t[0]), None if t[1] is None else float(t[1]))
+                for t in value["threads"]
+            )
+            return cls(at=float(value["at"]), threads=threads)
+        except (ValueError, TypeError, KeyError, IndexError):
+            return None
+
+
+def beat(client: redis.Redis, role: str, *, ttl: int, threads: Sequence[ThreadState] = ()) -> None:
+    client.set(process_key(role), Beat(at=time.time(), threads=tuple(threads)).encode(), ex=ttl)
 
 
 def forget(client: redis.Redis, role: str) -> None:
@@ -47,23 +100,25 @@ def forget(client: redis.Redis, role: str) -> None:
     client.delete(process_key(role))
 
 
-def host_beats(client: redis.Redis, role: str, *, hostname: str) -> dict[str, float]:
-    """Every heartbeat of `role` on `hostname`: key -> the time it was written."""
+def host_beats(client: redis.Redis, role: str, *, hostname: str) -> dict[str, Beat]:
+    """Every heartbeat of `role` on `hostname`: key -> the beat."""
     pattern = locks.key(role, _GLOB_SPECIAL.sub(r"\\\1", hostname), "*", "heartbeat")
     keys = sorted(client.scan_iter(match=pattern, count=1000))
     beats = {}
     for key, value in zip(keys, client.mget(keys) if keys else [], strict=True):
-        if value is None:  # expired between SCAN and MGET
-            continue
-        try:
-            beats[key.decode() if isinstance(key, bytes) else key] = float(value)
-        except ValueError:
-            continue
+        found = None if value is None else Beat.decode(value)  # None: expired between SCAN and MGET
+        if found is not None:
+            beats[key.decode() if isinstance(key, bytes) else key] = found
     return beats
 
 
 def check(
-    role: str, *, max_age: float, hostname: str | None = None, client: redis.Redis | None = None
+    role: str,
+    *,
+    max_age: float,
+    grace: float = STUCK_GRACE_SECONDS,
+    hostname: str | None = None,
+    client: redis.Redis | None = None,
 ) -> tuple[int, str]:
     """(exit code, one-line reason) for the heartbeats of `role` on this host."""
     hostname = hostname or socket.gethostname()
@@ -81,11 +136,24 @@ def check(
     if not beats:
         return STALE, f"no {role} heartbeat for host {hostname}: the process is not running or never booted"
     now = time.time()
-    ages = sorted(now - written for written in beats.values())
+    ages = sorted(now - found.at for found in beats.values())
     if ages[0] > max_age:
         return STALE, f"{role} heartbeat of host {hostname} is {ages[0]:.0f}s old (more than {max_age:g}s)"
+    for key, found in beats.items():
+        if now - found.at <= max_age and found.stuck(now=now, grace=grace):
+            return (
+                STALE,
+                f"{role} process {key.split(':')[-2]} of host {hostname} is stuck: {stuck_reason(found, now=now)}",
+            )
     fresh = sum(1 for age in ages if age <= max_age)
     return OK, f"{role} alive on {hostname}: {fresh} fresh heartbeat(s), newest {ages[0]:.1f}s old"
+
+
+def stuck_reason(found: Beat, *, now: float) -> str:
+    busy = ", ".join(
+        f"{now - t.busy_since:.0f}s (limit {t.time_limit:g}s)" for t in found.threads if t.busy_since is not None
+    )
+    return f"every worker thread is busy past its time limit: {busy}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,10 +169,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="oldest acceptable heartbeat (worker 60, scheduler 90)",
     )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=STUCK_GRACE_SECONDS,
+        metavar="SECONDS",
+        help=f"how long past its time limit a worker thread may be busy (default {STUCK_GRACE_SECONDS:g})",
+    )
     args = parser.parse_args(argv)
     max_age = DEFAULT_MAX_AGE_SECONDS[args.role] if args.max_age is None else args.max_age
     try:
-        code, reason = check(args.role, max_age=max_age)
+        code, reason = check(args.role, max_age=max_age, grace=args.grace)
     except config.ConfigError as exc:
         code, reason = UNREADABLE, f"error: {exc}"
     print(reason, file=sys.stdout if code == OK else sys.stderr)

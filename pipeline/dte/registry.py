@@ -13,15 +13,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from lxml import etree
 
 from pipeline import sandbox
 
 from .model import Kind, ParsedFile
-from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml
+from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml, starts_like_xml
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +34,25 @@ class Payload:
 
     data: bytes
     content_type: str = ""
+    #: The root element or the XmlRejected of the one parse. A plain per-instance memo: Python 3.11's
+    #: cached_property holds one lock per class, so a parse that blocks would stop every other payload's.
+    _parsed: etree._Element | XmlRejected | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def looks_like_xml(self) -> bool:
-        head = self.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-        return head.startswith(b"<") or "xml" in self.content_type
+        return starts_like_xml(self.data) or "xml" in self.content_type
 
-    @cached_property
+    @property
     def xml_root(self) -> etree._Element:
-        """The root element; raises XmlRejected (cached exceptions are raised again, not re-parsed)."""
-        return parse_xml(self.data)
+        """The root element; raises XmlRejected (a rejection is raised again, not parsed again)."""
+        if self._parsed is None:
+            try:
+                self._parsed = parse_xml(self.data)
+            except XmlRejected as exc:
+                self._parsed = exc
+        if isinstance(self._parsed, XmlRejected):
+            raise self._parsed
+        return self._parsed
 
 
 @dataclass(frozen=True)

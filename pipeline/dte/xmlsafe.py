@@ -1,14 +1,23 @@
-"""The one way XML is read: no DTD, no entity expansion, no network, a size cap.
+"""The one way XML is read: no DTD, nothing loaded from outside, our own error texts, a size cap.
 
-lxml with resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False;
-a document that declares a DOCTYPE is refused outright (a DTE never has one).
-Declared ISO-8859-1 and windows-1252 are honoured; ISO-8859-1 that really is
-windows-1252 (bytes 0x80-0x9F) and undeclared non-UTF-8 text are read as windows-1252.
+The bytes are decoded here, by the encoding the XML spec's appendix F detects (a byte-order
+mark, or the first bytes, then the declaration), and text that holds `<!DOCTYPE` or `<!ENTITY`
+anywhere is refused before libxml2 sees it. libxml2 then parses the UTF-8 of exactly that text,
+its own encoding detection overridden, so no encoding can hide a DTD from the check; a DTD that
+got through anyway is refused after the parse. Its parser answers every DTD, entity or other
+resource it asks for with nothing (`RefusingResolver`): it opens no file and no URL.
+libxml2's messages are not passed on (they may name a file or a URL): a failed parse is
+recorded as the kind of error and its line and column, in our words.
+
+Declared ISO-8859-1 and windows-1252 are honoured; ISO-8859-1 that really is windows-1252
+(bytes 0x80-0x9F) and undeclared non-UTF-8 text are read as windows-1252.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
+from typing import Any
 
 from lxml import etree
 
@@ -21,23 +30,57 @@ _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _C1 = re.compile(rb"[\x80-\x9f]")
 _LATIN1 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1"}
+#: Markup that only a DTD holds. XML keywords are case-sensitive; libxml2 knows no other spelling.
+_DTD_MARKUP = re.compile(r"<!(?:DOCTYPE|ENTITY)")
+
+#: Byte-order marks (UTF-32's first: FF FE 00 00 also starts UTF-16LE's), then the first bytes
+#: of a document that opens with "<?" in an encoding without one (the XML spec, appendix F).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_SIGNATURES = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+)
+_EBCDIC = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC, which libxml2 (as lxml ships it) does not read
 
 
 class XmlRejected(ValueError):
-    """The bytes are not XML we accept; the message says why, for people."""
+    """The bytes are not XML we accept; the message says why, for people (never a path or a URL)."""
+
+
+class RefusingResolver(etree.Resolver):
+    """Every DTD, entity or other resource libxml2 asks for is empty: no file or URL is ever opened.
+
+    Needed although the DTD is refused before parsing: with `load_dtd=False`, `no_network=True`
+    and `resolve_entities=False`, libxml2 2.14 still loads an external parameter entity (for
+    one, when lxml's `collect_ids` is off).
+    """
+
+    def resolve(self, system_url: str, public_id: str, context: Any = None) -> Any:  # lxml passes a context
+        return self.resolve_string("", context, base_url=None)
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    parser = etree.XMLParser(
+        encoding="utf-8",  # what parse_xml hands over, whatever the declaration says
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         huge_tree=False,
         dtd_validation=False,
+        attribute_defaults=False,
         remove_comments=True,
         remove_pis=True,
-        collect_ids=False,
     )
+    parser.resolvers.add(RefusingResolver())
+    return parser
 
 
 def declared_encoding(data: bytes) -> str:
@@ -46,68 +89,110 @@ def declared_encoding(data: bytes) -> str:
     return found.group(1).decode("ascii").lower() if found else ""
 
 
-def _as_utf8(data: bytes, encoding: str) -> bytes:
-    """Re-encode as UTF-8 with the declaration rewritten to say so."""
-    text = data.decode(encoding, errors="replace")
-    text = re.sub(
-        r"^\ufeff?\s*<\?xml[^>]*\?>", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1, flags=re.DOTALL
-    )
-    return text.encode("utf-8")
-
-
 def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """The root element of `data`, or XmlRejected with the reason."""
     if len(data) > max_bytes:
         raise XmlRejected(f"XML larger than the {max_bytes // (1024 * 1024)} MB limit; not parsed")
     if not data.strip():
         raise XmlRejected("the file is empty")
-    if _prolog_has_dtd(data):
+    text, codec = _decoded(data)
+    if _DTD_MARKUP.search(text):
         raise XmlRejected(_DTD_REFUSED)
-    encoding = declared_encoding(data)
-    if encoding in _LATIN1 and _C1.search(data):
-        data = _as_utf8(data, "cp1252")  # labelled Latin-1, written by Windows: €, quotes, dashes
+    return _parse(data if codec == "utf-8" else text.encode("utf-8"))
+
+
+def starts_like_xml(data: bytes) -> bool:
+    """True when `data` opens with "<" (after a byte-order mark and blanks), in any encoding `_decoded` reads."""
+    if data.startswith(_EBCDIC) or any(data.startswith(signature) for signature, _ in _SIGNATURES):
+        return True
+    bom, codec = next(((bom, codec) for bom, codec in _BOMS if data.startswith(bom)), (b"", "latin-1"))
+    return data[len(bom) : len(bom) + 256].decode(codec, errors="ignore").lstrip(" \t\r\n").startswith("<")
+
+
+def _decoded(data: bytes) -> tuple[str, str]:
+    """(the text, the codec it was read with), as an XML parser would read `data`; XmlRejected when unreadable."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return _decode(data[len(bom) :], codec, label=codec, offset=len(bom)), codec
+    for signature, codec in _SIGNATURES:
+        if data.startswith(signature):
+            return _decode(data, codec, label=codec), codec
+    if data.startswith(_EBCDIC):
+        raise XmlRejected("unreadable XML encoding: EBCDIC")
+    declared = declared_encoding(data)
+    if not declared:
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:  # undeclared and not UTF-8: the usual Windows text
+            return data.decode("cp1252", errors="replace"), "cp1252"
+    if declared in _LATIN1 and _C1.search(data):  # labelled Latin-1, written by Windows: €, quotes, dashes
+        return data.decode("cp1252", errors="replace"), "cp1252"
     try:
-        root = _parse(data)
-    except XmlRejected as exc:
-        message = str(exc).lower()  # libxml2: "Input is not proper UTF-8", "Invalid bytes in character encoding"
-        if encoding or not ("utf-8" in message or "encoding" in message):
-            raise
-        root = _parse(_as_utf8(data, "cp1252"))  # undeclared and not UTF-8: the usual Windows text
-    return root
+        codec = codecs.lookup(declared).name
+    except LookupError:
+        raise XmlRejected(f"unreadable XML encoding: {declared[:40]}") from None
+    return _decode(data, codec, label=declared[:40]), codec
+
+
+def _decode(data: bytes, codec: str, *, label: str, offset: int = 0) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise XmlRejected(f"not well-formed XML: bytes that are not {label} at byte {offset + exc.start}") from None
+    except LookupError:  # a codec that is not for text (base64, zlib...)
+        raise XmlRejected(f"unreadable XML encoding: {label}") from None
 
 
 _DTD_REFUSED = "the XML declares a DTD (DOCTYPE); refused: entities are never expanded or fetched"
 
 
-def _prolog_has_dtd(data: bytes) -> bool:
-    """True when a DOCTYPE comes before the root element (ASCII-compatible encodings)."""
-    position = 0
-    while (start := data.find(b"<", position)) >= 0:
-        if data.startswith(b"<?", start):
-            position = data.find(b"?>", start) + 2
-        elif data.startswith(b"<!--", start):
-            position = data.find(b"-->", start) + 3
-        else:
-            return data[start : start + 9].upper() == b"<!DOCTYPE"
-        if position < 2:  # an unterminated declaration or comment: the parser will say so
-            return False
-    return False
-
-
-def _parse(data: bytes) -> etree._Element:
+def _parse(utf8: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(utf8, _parser())
     except etree.XMLSyntaxError as exc:
-        if "memory allocation failed" in str(exc).lower() or sandbox.near_memory_cap():  # libxml2 out of memory
-            raise MemoryError(str(exc)) from None
-        raise XmlRejected(f"not well-formed XML (truncated or damaged?): {exc}") from None
-    except (LookupError, ValueError) as exc:  # an encoding lxml does not know
-        raise XmlRejected(f"unreadable XML encoding: {exc}") from None
+        if _code(exc) == etree.ErrorTypes.ERR_NO_MEMORY or sandbox.near_memory_cap():  # libxml2 out of memory
+            raise MemoryError("libxml2 ran out of memory") from None
+        raise XmlRejected(_syntax_error(exc)) from None
     docinfo = root.getroottree().docinfo
     doctype = getattr(docinfo, "doctype", "")  # lxml-stubs do not know DocInfo.doctype
     if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlRejected(_DTD_REFUSED)
     return root
+
+
+#: Our words for the errors truncated or damaged files give; the others are named by libxml2's code.
+_ERROR_TEXTS = {
+    etree.ErrorTypes.ERR_DOCUMENT_EMPTY: "no root element",
+    etree.ErrorTypes.ERR_DOCUMENT_END: "content after the root element",
+    etree.ErrorTypes.ERR_TAG_NOT_FINISHED: "the file ends inside an element",
+    etree.ErrorTypes.ERR_TAG_NAME_MISMATCH: "an end tag that does not match its start tag",
+    etree.ErrorTypes.ERR_GT_REQUIRED: "a tag without its closing >",
+    etree.ErrorTypes.ERR_LTSLASH_REQUIRED: "an element without its end tag",
+    etree.ErrorTypes.ERR_ATTRIBUTE_NOT_STARTED: "an attribute value without quotes",
+    etree.ErrorTypes.ERR_ATTRIBUTE_NOT_FINISHED: "an attribute value without its closing quote",
+    etree.ErrorTypes.ERR_NAME_REQUIRED: "a < or </ without a name after it",
+    etree.ErrorTypes.ERR_INVALID_CHAR: "a character XML does not allow",
+    etree.ErrorTypes.ERR_INVALID_CHARREF: "a character reference XML does not allow",
+    etree.ErrorTypes.ERR_UNDECLARED_ENTITY: "an entity that is not defined",
+    etree.ErrorTypes.ERR_ENTITYREF_SEMICOL_MISSING: "an & that starts no entity",
+    etree.ErrorTypes.ERR_INVALID_ENCODING: "bytes that are not in the file's encoding",
+}
+_ERROR_NAMES = {
+    getattr(etree.ErrorTypes, name): name for name in dir(etree.ErrorTypes) if name.startswith(("ERR_", "WAR_"))
+}
+
+
+def _syntax_error(exc: etree.XMLSyntaxError) -> str:
+    """The error's kind, line and column: libxml2's own message may name a file or a URL."""
+    code = _code(exc)
+    named = _ERROR_NAMES.get(code, "ERR_SYNTAX").removeprefix("ERR_").replace("_", " ").lower()
+    line, column = exc.position
+    return f"not well-formed XML (truncated or damaged?): {_ERROR_TEXTS.get(code, named)}, line {line}, column {column}"
+
+
+def _code(exc: etree.XMLSyntaxError) -> int:
+    code: int = getattr(exc, "code", 0)  # lxml-stubs do not know ParseError.code
+    return code
 
 
 def local_name(element: etree._Element) -> str:

@@ -5,6 +5,11 @@ WORKER_INTERVAL_SECONDS with a WORKER_TTL_SECONDS expiry, but only while every c
 worker thread of the process is alive: a process that booted and lost its threads stops
 beating, and its probe fails. The key is deleted when the worker has shut down.
 
+Each beat also says, per worker thread, since when it has been busy with its message and that
+actor's time limit (as Dramatiq's TimeLimit reads it): a thread blocked in a C call outlives its
+time limit, and a process whose threads all did serves nothing more. The probe and the pipeline's
+health judge it (pipeline/heartbeat.py); this thread logs it once.
+
 It only acts inside a worker process of the `dramatiq` command (`after_process_boot`), never
 in a test's in-process Worker or in a process that merely enqueues.
 """
@@ -13,9 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from typing import Any
 
-from dramatiq import Broker, Worker
-from dramatiq.middleware import Middleware
+from dramatiq import ActorNotFound, Broker, Worker
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware, TimeLimit
 
 from .. import heartbeat, locks
 
@@ -37,6 +45,8 @@ class Heartbeat(Middleware):
         self._active = active  # a worker process of the dramatiq command turns it on at boot
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Worker thread id -> (when its message started, the actor's time limit in seconds).
+        self._busy: dict[int, tuple[float, float | None]] = {}
 
     def after_process_boot(self, broker: Broker) -> None:
         self._active = True
@@ -47,6 +57,38 @@ class Heartbeat(Middleware):
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(worker,), name="heartbeat", daemon=True)
         self._thread.start()
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._busy[threading.get_ident()] = (time.time(), self.time_limit_seconds(broker, message))
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        self._busy.pop(threading.get_ident(), None)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._busy.pop(threading.get_ident(), None)
+
+    @staticmethod
+    def time_limit_seconds(broker: Broker, message: MessageProxy) -> float | None:
+        """The message's time limit as TimeLimit applies it; None without that middleware."""
+        default = next((m.time_limit for m in broker.middleware if isinstance(m, TimeLimit)), None)
+        if default is None:
+            return None
+        try:
+            actor = broker.get_actor(message.actor_name)
+        except ActorNotFound:  # the worker fails the message; the beat only does not count it
+            return None
+        limit_ms = message.options.get("time_limit") or actor.options.get("time_limit", default)
+        return float(limit_ms) / 1000
+
+    def threads(self, worker: Worker) -> list[heartbeat.ThreadState]:
+        """The state of each worker thread, for the beat."""
+        states = []
+        for thread in list(worker.workers):
+            since, limit = self._busy.get(thread.ident or 0, (None, None))
+            states.append(heartbeat.ThreadState(busy_since=since, time_limit=limit))
+        return states
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         if self._thread is None:
@@ -64,16 +106,22 @@ class Heartbeat(Middleware):
 
     def _run(self, worker: Worker) -> None:
         client = locks.redis_client()
-        withheld = False
+        withheld = stuck = False
         try:
             while True:
                 problem = self.problem(worker)
                 if problem is None:
+                    threads = self.threads(worker)
                     try:
-                        heartbeat.beat(client, ROLE, ttl=self.ttl)
+                        heartbeat.beat(client, ROLE, ttl=self.ttl, threads=threads)
                     except Exception as exc:
                         logger.warning("heartbeat not written: %s", exc)
                     withheld = False
+                    now = time.time()
+                    state = heartbeat.Beat(at=now, threads=tuple(threads))
+                    was_stuck, stuck = stuck, state.stuck(now=now)
+                    if stuck and not was_stuck:
+                        logger.error("worker stuck: %s", heartbeat.stuck_reason(state, now=now))
                 elif not withheld:
                     logger.error("heartbeat withheld: %s", problem)
                     withheld = True

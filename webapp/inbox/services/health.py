@@ -1,7 +1,8 @@
 """The pipeline's health for a PaaS check or an uptime monitor (`/health/pipeline`).
 
 Unhealthy (503) when the scheduler missed two slots in a row, when no worker process has a fresh
-heartbeat, when dead letters pile up (`HEALTH_MAX_DEAD_LETTERS`), or when Redis or the database
+heartbeat, when a worker process is stuck (every thread busy past its time limit, pipeline/heartbeat.py),
+when dead letters pile up (`HEALTH_MAX_DEAD_LETTERS`), or when Redis or the database
 cannot be read. The rest (queue depths, last run per mailbox) is reported, not judged.
 """
 
@@ -12,7 +13,7 @@ import time
 
 from django.db.models import OuterRef, Subquery
 
-from pipeline import config, locks
+from pipeline import config, heartbeat, locks
 from pipeline.queues import queue_stats
 from pipeline.schedule import Schedule
 
@@ -40,19 +41,29 @@ def _parse_time(raw: bytes | str | None) -> dt.datetime | None:
 
 
 def worker_heartbeats(client) -> list[dict]:
-    """Every worker process with a heartbeat in Redis (keys expire 60 s after the last beat)."""
+    """Every worker process with a heartbeat in Redis (keys expire 60 s after the last beat).
+
+    `busy_seconds` says how long each worker thread has been on its message (None: idle);
+    `stuck` that every one is past its time limit, with the probe's default grace.
+    """
     keys = sorted(client.scan_iter(match=locks.key("worker", "*", "heartbeat"), count=1000))
     now = time.time()
     beats = []
     for key, value in zip(keys, client.mget(keys) if keys else [], strict=True):
-        if value is None:
+        found = None if value is None else heartbeat.Beat.decode(value)
+        if found is None:
             continue
         parts = (key.decode() if isinstance(key, bytes) else key).split(":")
-        try:
-            age = round(now - float(value), 1)
-        except ValueError:
-            continue
-        beats.append({"host": ":".join(parts[2:-2]), "pid": parts[-2], "age_seconds": age})
+        busy = [None if t.busy_since is None else round(now - t.busy_since, 1) for t in found.threads]
+        beats.append(
+            {
+                "host": ":".join(parts[2:-2]),
+                "pid": parts[-2],
+                "age_seconds": round(now - found.at, 1),
+                "busy_seconds": busy,
+                "stuck": found.stuck(now=now),
+            }
+        )
     return beats
 
 
@@ -133,6 +144,9 @@ def pipeline_health(
             del report["queues"]
         if not workers:
             problems.append("no worker heartbeat")
+        stuck = sum(1 for worker in workers if worker["stuck"])
+        if stuck:
+            problems.append(f"{stuck} worker process(es) stuck: every thread busy past its time limit")
         if scheduler["last_tick"] is None:
             if not scheduler["heartbeat"]:
                 problems.append("the scheduler has never ticked and has no heartbeat")
