@@ -124,6 +124,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("WEB_CONCURRENCY", int, 1, "gunicorn worker processes (the Procfile)", minimum=1),
         Setting("WEB_THREADS", int, 4, "threads per gunicorn worker: requests at once (the Procfile)", minimum=1),
         Setting("WEB_TIMEOUT", int, 60, "seconds a worker may miss its heartbeat (the Procfile)", minimum=1),
+        Setting("WEB_HEADER_TIMEOUT", int, 20, "seconds a request may take to arrive; then it is closed", minimum=1),
         Setting("WEB_MAX_REQUESTS", int, 1000, "requests before gunicorn recycles a worker (the Procfile)", minimum=0),
         Setting("WEB_MAX_REQUESTS_JITTER", int, 100, "random spread of WEB_MAX_REQUESTS (the Procfile)", minimum=0),
         Setting("WORKER_PROCESSES", int, 1, "Dramatiq worker processes", minimum=1),
