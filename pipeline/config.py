@@ -203,6 +203,50 @@ LIBRARY_VARIABLES = {
 }
 
 
+#: Shortest SECRET_KEY taken with DEBUG off: what Django's own deployment check asks for.
+SECRET_KEY_MIN_LENGTH = 50
+#: Fewest different characters in it: a key of a few repeated ones is guessed at once.
+SECRET_KEY_MIN_DISTINCT = 10
+#: Words of keys written to be replaced: our examples' (CHANGE-ME, compose's old default) and Django's.
+SECRET_KEY_PLACEHOLDERS = ("change-me", "changeme", "change_me", "insecure", "placeholder")
+
+
+def secret_key() -> str:
+    """Django's SECRET_KEY. With DEBUG off a missing or weak one is a ConfigError, one line that does not show it.
+
+    With DEBUG on (make run) any key will do, and none means a fixed development one.
+    """
+    key: str = get("SECRET_KEY")
+    if get("DEBUG"):
+        return key or "insecure-local-development-key-only-used-with-DEBUG-on"
+    if not key:
+        if local_env_file().exists():
+            raise ConfigError("set SECRET_KEY (required when DEBUG is off)")
+        raise ConfigError(
+            "set SECRET_KEY (required when DEBUG is off), or STATE_DIR to the state folder of a `make run`"
+            f" ({state_dir()} has no local.env)"
+        )
+    if weakness := secret_key_weakness(key):
+        raise ConfigError(
+            f"SECRET_KEY {weakness}: with DEBUG off it must be a secret of its own,"
+            ' e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    return key
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """What makes `key` unfit to sign sessions in production, said without showing it; None when nothing does."""
+    lowered = key.lower()
+    placeholder = next((word for word in SECRET_KEY_PLACEHOLDERS if word in lowered), None)
+    if placeholder:
+        return f"is a placeholder (it contains {placeholder!r})"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is {len(key)} characters long; it needs at least {SECRET_KEY_MIN_LENGTH}"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        return f"has only {len(set(key))} different characters; it needs at least {SECRET_KEY_MIN_DISTINCT}"
+    return None
+
+
 def get(name: str) -> Any:
     """The value of a declared variable, read from the environment now."""
     try:

@@ -18,16 +18,7 @@ BASE_DIR = config.BASE_DIR
 
 DEBUG = config.get("DEBUG")
 
-SECRET_KEY = config.get("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        if config.local_env_file().exists():
-            raise ImproperlyConfigured("set SECRET_KEY (required when DEBUG is off)")
-        raise ImproperlyConfigured(
-            f"set SECRET_KEY (required when DEBUG is off), or STATE_DIR to the state folder of a `make run`"
-            f" ({STATE_DIR} has no local.env)"
-        )
-    SECRET_KEY = "insecure-local-development-key-only-used-with-DEBUG-on"
+SECRET_KEY = config.secret_key()  # with DEBUG off: required, and refused when short or a placeholder
 
 ALLOWED_HOSTS = config.get("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = config.get("CSRF_TRUSTED_ORIGINS")
