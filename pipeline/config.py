@@ -106,6 +106,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("HTTPS", bool, None, "secure cookies, HSTS, redirect to https; default: on when DEBUG is off"),
         Setting("SECURE_HSTS_SECONDS", int, None, "HSTS max-age; default: one year with HTTPS on, else 0", minimum=0),
         Setting("CSRF_TRUSTED_ORIGINS", list, (), "origins trusted for POSTs behind a proxy, comma-separated"),
+        Setting("LOGIN_FAILURE_LIMIT", int, 5, "failed logins that lock an account, or an address", minimum=1),
+        Setting("LOGIN_LOCKOUT_MINUTES", int, 15, "how long a locked account or address stays locked", minimum=1),
+        Setting("TRUSTED_PROXY_COUNT", int, 0, "proxies in front that append to X-Forwarded-For; 0: none", minimum=0),
         Setting("TIME_ZONE", str, "America/Santiago", "the site's and the schedule's time zone"),
         Setting("LANGUAGE_CODE", str, "en", "language when the browser asks for none we have"),
         # Where things live

@@ -7,6 +7,8 @@ and `ALLOWED_HOSTS`.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -32,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.inbox",
     "webapp.documents",
+    "webapp.login_throttle.LoginAttemptsConfig",  # django-axes
 ]
 
 MIDDLEWARE = [
@@ -44,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a login it refused with webapp/login_throttle.py's page
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -52,7 +56,7 @@ WSGI_APPLICATION = "webapp.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "webapp" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -142,6 +146,21 @@ WHITENOISE_USE_FINDERS = DEBUG
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 LOGIN_URL = "admin:login"
+
+# Login throttling (django-axes, webapp/login_throttle.py): LOGIN_FAILURE_LIMIT failed logins lock the
+# account they named, and apart from it the address they came from, for LOGIN_LOCKOUT_MINUTES; a
+# failure meanwhile starts the time again, a login that succeeds forgets that account's failures.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = config.get("LOGIN_FAILURE_LIMIT")
+AXES_COOLOFF_TIME = dt.timedelta(minutes=config.get("LOGIN_LOCKOUT_MINUTES"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "webapp.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "webapp.login_throttle.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what it is for; a row per successful login would only grow
+AXES_VERBOSE = False  # no banner in every process's log at start-up
+#: Proxies in front of the web that append to X-Forwarded-For; 0: the address is the connection's.
+TRUSTED_PROXY_COUNT = config.get("TRUSTED_PROXY_COUNT")
 
 LOG_FORMAT = logs.log_format()  # plain (make run) or json (the Procfile's default): pipeline/logs.py
 LOGGING = logs.django_logging()
