@@ -38,20 +38,23 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_BUFFERED_BODY_BYTES = 64 * 1024
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_EXPECTS_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 def request_arrived(data: bytes) -> bool:
     """Whether `data`, the start of a request, holds all that a thread would wait for.
 
-    That is the head, and the body when its one Content-Length is at most MAX_BUFFERED_BODY_BYTES.
-    A head the parser will refuse (two lengths) needs nothing more: the parser answers 400.
+    That is the head, and the body when its one Content-Length is at most MAX_BUFFERED_BODY_BYTES,
+    unless the client waits for gunicorn's "100 Continue" before it sends the body. A head the parser
+    will refuse (two lengths) needs nothing more: the parser answers 400.
     """
     end = _HEAD_END.search(data)
     if end is None:
         return False
-    lengths = _CONTENT_LENGTH.findall(data[: end.start()])
-    if len(lengths) != 1:
+    head = data[: end.start()]
+    lengths = _CONTENT_LENGTH.findall(head)
+    if len(lengths) != 1 or _EXPECTS_CONTINUE.search(head):
         return True
     length = int(lengths[0])
     return length > MAX_BUFFERED_BODY_BYTES or len(data) - end.end() >= length

@@ -171,3 +171,17 @@ def test_a_head_past_its_limit_is_refused_without_waiting_for_its_end(web):
     finally:
         sock.close()
     assert answer.startswith(b"HTTP/1.1 431 "), answer
+
+
+def test_a_client_that_waits_for_100_continue_gets_it_at_once(web):
+    sock = _connect(
+        web,
+        f"POST /admin/login/ HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Content-Length: 20\r\nExpect: 100-continue\r\n\r\n".encode(),
+    )
+    try:
+        sock.settimeout(QUICK_SECONDS)
+        answer = sock.recv(4096)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 100 Continue"), answer
