@@ -7,7 +7,7 @@ even /health/live (issue 21). Here the worker's main loop, which already watches
 connection without blocking, also reads each request's head, and its body when that is a small one
 of known length (a login form), and hands the connection to a thread only once they are in. A
 request not complete within WEB_HEADER_TIMEOUT seconds is closed unanswered; a head over
-MAX_HEAD_BYTES is answered 431.
+MAX_HEAD_BYTES (32 KB) is answered 431.
 
 Not covered (a buffering reverse proxy in front covers them; see the README's deploy section):
 a larger or chunked request body, and a client slow to read its answer (a download), hold a thread
@@ -32,32 +32,53 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from pipeline import config
 
-#: The most a request's line and headers may take: far above any browser's, far below gunicorn's own limits.
-MAX_HEAD_BYTES = 64 * 1024
+#: The most a request's line and headers may take: far above a browser's, well below gunicorn's own limits.
+MAX_HEAD_BYTES = 32 * 1024
 #: A body of known length up to this size is read in before a thread takes the request.
-MAX_BUFFERED_BODY_BYTES = 64 * 1024
+MAX_BUFFERED_BODY_BYTES = 32 * 1024
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _EXPECTS_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
-def request_arrived(data: bytes) -> bool:
-    """Whether `data`, the start of a request, holds all that a thread would wait for.
+def body_to_wait_for(head: bytes) -> int:
+    """Bytes of body a thread would wait for after `head`, which the main loop reads in first.
 
-    That is the head, and the body when its one Content-Length is at most MAX_BUFFERED_BODY_BYTES,
-    unless the client waits for gunicorn's "100 Continue" before it sends the body. A head the parser
-    will refuse (two lengths) needs nothing more: the parser answers 400.
+    The one Content-Length when it is at most MAX_BUFFERED_BODY_BYTES; none when the client waits
+    for gunicorn's "100 Continue" before it sends the body, or when the parser will refuse the head
+    (two lengths: it answers 400).
     """
-    end = _HEAD_END.search(data)
-    if end is None:
-        return False
-    head = data[: end.start()]
     lengths = _CONTENT_LENGTH.findall(head)
     if len(lengths) != 1 or _EXPECTS_CONTINUE.search(head):
-        return True
+        return 0
     length = int(lengths[0])
-    return length > MAX_BUFFERED_BODY_BYTES or len(data) - end.end() >= length
+    return length if length <= MAX_BUFFERED_BODY_BYTES else 0
+
+
+class ArrivingRequest:
+    """The bytes of one request so far; each byte is looked at once, however thinly they come."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = bytearray()
+        self.body_starts: int | None = None  # once the head is in
+        self.body_length = 0
+        self.add(data)
+
+    def add(self, data: bytes) -> None:
+        searched_up_to = max(0, len(self.data) - 3)  # the end of the head may straddle the new bytes
+        self.data += data
+        if self.body_starts is None and (end := _HEAD_END.search(self.data, searched_up_to)):
+            self.body_starts = end.end()
+            self.body_length = body_to_wait_for(bytes(self.data[: end.start()]))
+
+    @property
+    def complete(self) -> bool:
+        return self.body_starts is not None and len(self.data) - self.body_starts >= self.body_length
+
+    @property
+    def head_too_large(self) -> bool:
+        return self.body_starts is None and len(self.data) > MAX_HEAD_BYTES
 
 
 class HeadersFirstWorker(ThreadWorker):
@@ -73,17 +94,16 @@ class HeadersFirstWorker(ThreadWorker):
         """Every way a connection reaches a thread goes through here: new, kept alive, read ahead."""
         if conn.parser is None and not (self.cfg.is_ssl or negotiation.prior_knowledge_allowed(self.cfg, conn.client)):
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-        if not isinstance(conn.parser, RequestParser) or request_arrived(self._received(conn)):
-            super().enqueue_req(conn)
-            return
-        conn.sock.setblocking(False)
-        conn.arriving_until = time.monotonic() + self.header_timeout
-        self.arriving.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-
-    def _received(self, conn: TConn) -> bytes:
-        data: bytes = conn.parser.unreader.buf.getvalue()
-        return data
+        if isinstance(conn.parser, RequestParser):
+            conn.request = ArrivingRequest(conn.parser.unreader.take_buffered())
+            if not conn.request.complete:
+                conn.sock.setblocking(False)
+                conn.arriving_until = time.monotonic() + self.header_timeout
+                self.arriving.append(conn)
+                self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+                return
+            conn.parser.unreader.unread(bytes(conn.request.data))
+        super().enqueue_req(conn)
 
     def _on_readable(self, conn: TConn, client: object) -> None:
         try:
@@ -95,15 +115,13 @@ class HeadersFirstWorker(ThreadWorker):
         if not data:
             self._drop(conn)
             return
-        buffered = conn.parser.unreader.buf
-        buffered.seek(0, 2)
-        buffered.write(data)
-        received = buffered.getvalue()
-        if request_arrived(received):
+        conn.request.add(data)
+        if conn.request.complete:
             self._stop_watching(conn)
+            conn.parser.unreader.unread(bytes(conn.request.data))
             conn.data_ready = True  # no wait for data in the thread: it is all here
             super().enqueue_req(conn)
-        elif _HEAD_END.search(received) is None and len(received) > MAX_HEAD_BYTES:
+        elif conn.request.head_too_large:
             with contextlib.suppress(OSError):
                 conn.sock.send(_TOO_LARGE)
             self._drop(conn)
