@@ -149,12 +149,13 @@ LOGIN_URL = "admin:login"
 
 # Login throttling (django-axes, webapp/login_throttle.py): LOGIN_FAILURE_LIMIT failed logins lock the
 # account they named, and apart from it the address they came from, for LOGIN_LOCKOUT_MINUTES; a
-# failure meanwhile starts the time again, a login that succeeds forgets that account's failures.
+# failure meanwhile starts the time again. A good login wipes nothing: axes would wipe every failure
+# from its address too, so a clerk could guess a colleague's password between logins of their own.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = config.get("LOGIN_FAILURE_LIMIT")
 AXES_COOLOFF_TIME = dt.timedelta(minutes=config.get("LOGIN_LOCKOUT_MINUTES"))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "webapp.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "webapp.login_throttle.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # failures are what it is for; a row per successful login would only grow

@@ -99,3 +99,13 @@ def test_behind_a_trusted_proxy_the_address_is_the_one_it_appended(settings):
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
     assert log_in("bruno", PASSWORDS["bruno"], address=proxy, HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 429
     assert logged_in(log_in("bruno", PASSWORDS["bruno"], address=proxy, HTTP_X_FORWARDED_FOR="203.0.113.8"))
+
+
+def test_logging_in_to_ones_own_account_does_not_wipe_the_failures_against_another():
+    """A clerk guessing a colleague's password, with a good login of their own between guesses, is stopped."""
+    for n in range(LIMIT - 2):
+        log_in("alicia", f"guess-{n}", address="10.0.0.7")
+    assert logged_in(log_in("bruno", PASSWORDS["bruno"], address="10.0.0.7"))
+    for n in range(2):
+        log_in("alicia", f"guess-again-{n}", address="10.0.0.7")
+    assert log_in("alicia", PASSWORDS["alicia"], address="10.0.0.9").status_code == 429
