@@ -14,7 +14,7 @@ RUN pip install --no-deps .
 COPY manage.py scheduler.py gunicorn.conf.py Procfile ./
 COPY bin ./bin
 COPY locale ./locale
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --home /app app && mkdir -p /app/var && chown -R app /app/var
 
 USER app

@@ -5,13 +5,19 @@ its tuning options. This file holds what follows from our own configuration inst
   {"method", "path", "status", "bytes", "duration_ms", "remote", ...};
 - the control socket (`gunicornc`) lives in the state folder (STATE_DIR), not in the one
   ~/.gunicorn/gunicorn.ctl that every gunicorn of the user would share: a second checkout's web
-  would take it over, and stopping either would remove the other's.
+  would take it over, and stopping either would remove the other's;
+- a SECRET_KEY the settings would refuse (DEBUG off: missing, short, a placeholder) stops gunicorn
+  before it starts a worker, in one line, instead of a worker's traceback at every boot.
 """
+
+import sys
 
 from gunicorn.glogging import Logger
 
 from pipeline import logs
-from pipeline.config import state_dir  # not `config`: every name here is read as a gunicorn setting
+
+# not `config`: every name here is read as a gunicorn setting
+from pipeline.config import ConfigError, load_local_env, secret_key, state_dir
 
 
 class InvoicemailLogger(Logger):
@@ -25,3 +31,12 @@ class InvoicemailLogger(Logger):
 
 logger_class = InvoicemailLogger
 control_socket = str(state_dir() / "gunicorn.ctl")
+
+
+def on_starting(server):
+    load_local_env()  # as the settings do: make run's DEBUG and key
+    try:
+        secret_key()
+    except ConfigError as exc:
+        server.log.error("not starting: %s", exc)
+        sys.exit(2)

@@ -106,6 +106,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("HTTPS", bool, None, "secure cookies, HSTS, redirect to https; default: on when DEBUG is off"),
         Setting("SECURE_HSTS_SECONDS", int, None, "HSTS max-age; default: one year with HTTPS on, else 0", minimum=0),
         Setting("CSRF_TRUSTED_ORIGINS", list, (), "origins trusted for POSTs behind a proxy, comma-separated"),
+        Setting("LOGIN_FAILURE_LIMIT", int, 5, "failed logins that lock an account, or an address", minimum=1),
+        Setting("LOGIN_LOCKOUT_MINUTES", int, 15, "how long a locked account or address stays locked", minimum=1),
+        Setting("TRUSTED_PROXY_COUNT", int, 0, "proxies in front that append to X-Forwarded-For; 0: none", minimum=0),
         Setting("TIME_ZONE", str, "America/Santiago", "the site's and the schedule's time zone"),
         Setting("LANGUAGE_CODE", str, "en", "language when the browser asks for none we have"),
         # Where things live
@@ -124,6 +127,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("WEB_CONCURRENCY", int, 1, "gunicorn worker processes (the Procfile)", minimum=1),
         Setting("WEB_THREADS", int, 4, "threads per gunicorn worker: requests at once (the Procfile)", minimum=1),
         Setting("WEB_TIMEOUT", int, 60, "seconds a worker may miss its heartbeat (the Procfile)", minimum=1),
+        Setting("WEB_HEADER_TIMEOUT", int, 20, "seconds a request may take to arrive; then it is closed", minimum=1),
         Setting("WEB_MAX_REQUESTS", int, 1000, "requests before gunicorn recycles a worker (the Procfile)", minimum=0),
         Setting("WEB_MAX_REQUESTS_JITTER", int, 100, "random spread of WEB_MAX_REQUESTS (the Procfile)", minimum=0),
         Setting("WORKER_PROCESSES", int, 1, "Dramatiq worker processes", minimum=1),
@@ -200,6 +204,50 @@ LIBRARY_VARIABLES = {
     "AWS_SECRET_ACCESS_KEY": "boto3: its secret",
     "REQUESTS_CA_BUNDLE": "requests: a CA bundle for Graph behind a TLS-inspecting proxy",
 }
+
+
+#: Shortest SECRET_KEY taken with DEBUG off: what Django's own deployment check asks for.
+SECRET_KEY_MIN_LENGTH = 50
+#: Fewest different characters in it: a key of a few repeated ones is guessed at once.
+SECRET_KEY_MIN_DISTINCT = 10
+#: Words of keys written to be replaced: our examples' (CHANGE-ME, compose's old default) and Django's.
+SECRET_KEY_PLACEHOLDERS = ("change-me", "changeme", "change_me", "insecure", "placeholder")
+
+
+def secret_key() -> str:
+    """Django's SECRET_KEY. With DEBUG off a missing or weak one is a ConfigError, one line that does not show it.
+
+    With DEBUG on (make run) any key will do, and none means a fixed development one.
+    """
+    key: str = get("SECRET_KEY")
+    if get("DEBUG"):
+        return key or "insecure-local-development-key-only-used-with-DEBUG-on"
+    if not key:
+        if local_env_file().exists():
+            raise ConfigError("set SECRET_KEY (required when DEBUG is off)")
+        raise ConfigError(
+            "set SECRET_KEY (required when DEBUG is off), or STATE_DIR to the state folder of a `make run`"
+            f" ({state_dir()} has no local.env)"
+        )
+    if weakness := secret_key_weakness(key):
+        raise ConfigError(
+            f"SECRET_KEY {weakness}: with DEBUG off it must be a secret of its own,"
+            ' e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    return key
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """What makes `key` unfit to sign sessions in production, said without showing it; None when nothing does."""
+    lowered = key.lower()
+    placeholder = next((word for word in SECRET_KEY_PLACEHOLDERS if word in lowered), None)
+    if placeholder:
+        return f"is a placeholder (it contains {placeholder!r})"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is {len(key)} characters long; it needs at least {SECRET_KEY_MIN_LENGTH}"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        return f"has only {len(set(key))} different characters; it needs at least {SECRET_KEY_MIN_DISTINCT}"
+    return None
 
 
 def get(name: str) -> Any:

@@ -3,7 +3,7 @@
 import os
 import tempfile
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else-0123456789")
 os.environ.setdefault("HTTPS", "false")  # the test client speaks plain HTTP
 os.environ["STATE_DIR"] = tempfile.mkdtemp(prefix="invoicemail-test-")  # never the state of `make run`
 

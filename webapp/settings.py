@@ -7,6 +7,8 @@ and `ALLOWED_HOSTS`.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -18,16 +20,7 @@ BASE_DIR = config.BASE_DIR
 
 DEBUG = config.get("DEBUG")
 
-SECRET_KEY = config.get("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        if config.local_env_file().exists():
-            raise ImproperlyConfigured("set SECRET_KEY (required when DEBUG is off)")
-        raise ImproperlyConfigured(
-            f"set SECRET_KEY (required when DEBUG is off), or STATE_DIR to the state folder of a `make run`"
-            f" ({STATE_DIR} has no local.env)"
-        )
-    SECRET_KEY = "insecure-local-development-key-only-used-with-DEBUG-on"
+SECRET_KEY = config.secret_key()  # with DEBUG off: required, and refused when short or a placeholder
 
 ALLOWED_HOSTS = config.get("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = config.get("CSRF_TRUSTED_ORIGINS")
@@ -41,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.inbox",
     "webapp.documents",
+    "webapp.login_throttle.LoginAttemptsConfig",  # django-axes
 ]
 
 MIDDLEWARE = [
@@ -53,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a login it refused with webapp/login_throttle.py's page
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -61,7 +56,7 @@ WSGI_APPLICATION = "webapp.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "webapp" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -151,6 +146,22 @@ WHITENOISE_USE_FINDERS = DEBUG
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 LOGIN_URL = "admin:login"
+
+# Login throttling (django-axes, webapp/login_throttle.py): LOGIN_FAILURE_LIMIT failed logins lock the
+# account they named, and apart from it the address they came from, for LOGIN_LOCKOUT_MINUTES; a
+# failure meanwhile starts the time again. A good login wipes nothing: axes would wipe every failure
+# from its address too, so a clerk could guess a colleague's password between logins of their own.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = config.get("LOGIN_FAILURE_LIMIT")
+AXES_COOLOFF_TIME = dt.timedelta(minutes=config.get("LOGIN_LOCKOUT_MINUTES"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "webapp.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "webapp.login_throttle.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what it is for; a row per successful login would only grow
+AXES_VERBOSE = False  # no banner in every process's log at start-up
+#: Proxies in front of the web that append to X-Forwarded-For; 0: the address is the connection's.
+TRUSTED_PROXY_COUNT = config.get("TRUSTED_PROXY_COUNT")
 
 LOG_FORMAT = logs.log_format()  # plain (make run) or json (the Procfile's default): pipeline/logs.py
 LOGGING = logs.django_logging()

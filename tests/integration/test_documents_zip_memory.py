@@ -60,7 +60,7 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
             "STATE_DIR": str(state),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'zip.sqlite3'}",
             "REDIS_URL": redis_server.url,
-            "SECRET_KEY": "zip-test-secret-key-0123456789-abcdefghijklmnop",
+            "SECRET_KEY": "zip-test-secret-key-0123456789-abcdefghijklmnopqrstuv",
             "DEBUG": "false",
             "HTTPS": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",

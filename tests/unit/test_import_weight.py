@@ -17,7 +17,7 @@ def _modules_after(code: str, tmp_path) -> set[str]:
     env = dict(
         os.environ,
         STATE_DIR=str(tmp_path),
-        SECRET_KEY="import-weight-test-key",
+        SECRET_KEY="import-weight-test-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         DEBUG="false",
         DJANGO_SETTINGS_MODULE="webapp.settings",
     )

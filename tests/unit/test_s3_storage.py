@@ -152,7 +152,7 @@ def test_settings_build_s3_storage_from_the_environment_without_loading_boto3(tm
     env = dict(
         os.environ,
         STATE_DIR=str(tmp_path),
-        SECRET_KEY="s3-settings-test",
+        SECRET_KEY="s3-settings-test-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         DEBUG="false",
         DJANGO_SETTINGS_MODULE="webapp.settings",
         STORAGE_BACKEND="s3",

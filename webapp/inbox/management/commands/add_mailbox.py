@@ -1,8 +1,14 @@
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from webapp.inbox.forms import source_problems
 from webapp.inbox.models import Mailbox
+
+#: The exit status of a mailbox that is not stored for what is wrong with it (manage.py's for settings).
+INVALID = 2
 
 
 class Command(BaseCommand):
@@ -33,27 +39,44 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, folder: str | None, graph: str | None, inactive: bool, **options):
         if graph:
-            kind, settings = Mailbox.Kind.GRAPH, self._graph_settings(graph, options)
+            kind, settings = Mailbox.Kind.GRAPH, self._graph_settings(name, graph, options)
             where = f"Graph mailbox {graph}, folder {settings['folder']}"
+            settings, problems = source_problems(kind, settings)
+            if problems:
+                raise _refused(name, " ".join(problems))
         elif folder:
+            # The operator's own machine: FOLDER_MAILBOX_ROOT holds only for mailboxes set in the admin.
             path = Path(folder).expanduser().resolve()
             if not path.is_dir():
-                raise CommandError(f"{path} is not a directory")
+                raise _refused(name, f"{path} is not a directory")
             kind, settings, where = Mailbox.Kind.FOLDER, {"path": str(path)}, f"folder {path}"
         else:
-            raise CommandError("say where the mail is: --folder DIR or --graph ADDRESS")
-        mailbox, created = Mailbox.objects.update_or_create(
-            name=name, defaults={"kind": kind, "settings": settings, "active": not inactive}
-        )
-        mailbox.full_clean()
+            raise _refused(name, "say where the mail is: --folder DIR or --graph ADDRESS")
+        with transaction.atomic():
+            mailbox = Mailbox.objects.select_for_update().filter(name=name).first() or Mailbox(name=name)
+            created = mailbox.pk is None
+            mailbox.kind, mailbox.settings, mailbox.active = kind, settings, not inactive
+            try:
+                mailbox.full_clean()
+            except ValidationError as exc:
+                raise _refused(name, _one_line(exc)) from None
+            mailbox.save()
         self.stdout.write(f"{'created' if created else 'updated'} mailbox {mailbox.name}: {where}")
 
-    def _graph_settings(self, address: str, options: dict) -> dict:
+    def _graph_settings(self, name: str, address: str, options: dict) -> dict:
         if "@" not in address:
-            raise CommandError(f"--graph wants the mailbox address, e.g. invoices@contoso.com, not {address!r}")
+            raise _refused(name, f"--graph wants the mailbox address, e.g. invoices@contoso.com, not {address!r}")
         settings = {"user": address, "folder": options["graph_folder"], "include_inline": options["include_inline"]}
         if options["mark_read"]:
             settings["mark_read"] = True
         else:
             settings["processed_folder"] = options["processed_folder"] or "Processed"
         return settings
+
+
+def _refused(name: str, reason: str) -> CommandError:
+    return CommandError(f"mailbox {name!r} not saved: {reason}", returncode=INVALID)
+
+
+def _one_line(error: ValidationError) -> str:
+    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
