@@ -129,14 +129,15 @@ def test_a_second_content_type_that_hides_the_invoice_is_recorded(tmp_path):
 
 
 def test_listing_a_message_of_crafted_listed_fields_costs_a_small_fraction_of_a_second():
-    """The address and Message-ID parsers take time quadratic in a value's tokens: 8 KB of '(a)' took 0.7 s."""
+    """The address and Message-ID parsers take time quadratic in a value's tokens: 8 KB of '(a)' took 0.7 s,
+    so the four fields 2.8 s. Linear reading takes about 0.1 s idle; the bound leaves room for a loaded CI."""
     crafted = ((b"From", b"(a)"), (b"Message-ID", b"(a)"), (b"Subject", b"\\ "), (b"Date", b"(a)"))
     block = b"".join(name + b": " + filler * (MAX_FIELD_BYTES // len(filler)) + b"\r\n" for name, filler in crafted)
     started = time.process_time()
     read_headers(io.BytesIO(block + b"\r\nbody\r\n"))
     spent = time.process_time() - started
     print(f"\nlisting 8 KB From, Message-ID, Subject and Date of crafted tokens: {spent:.3f} s of CPU")
-    assert spent < 0.2, f"listing one message took {spent:.1f} s of CPU"
+    assert spent < 1.0, f"listing one message took {spent:.1f} s of CPU"
     sender = '"=?utf-8?q?Comercializadora_del_Sur_Ltda?=" <facturacion.electronica@comercializadora-del-sur.cl>'
     listed = read_headers(io.BytesIO(b"From: " + sender.encode() + b"\r\n\r\n"))
     assert listed.sender == "Comercializadora del Sur Ltda <facturacion.electronica@comercializadora-del-sur.cl>"
