@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from datetime import date
+from decimal import Decimal
 
 from lxml import etree
 
@@ -221,8 +222,8 @@ def _line(detail: etree._Element, values: Values) -> ParsedLine:
         name=_text(detail, "NmbItem") or _text(detail, "DscItem"),
         quantity=values.number_text(_text(detail, "QtyItem"), "QtyItem"),
         unit_price=values.number_text(_text(detail, "PrcItem"), "PrcItem"),
-        amount=values.amount(_text(detail, "MontoItem"), "MontoItem"),
-        exempt=_text(detail, "IndExe") == "1",
+        amount=None if (amount := values.amount(_text(detail, "MontoItem"), "MontoItem")) is None else Decimal(amount),
+        exemption_code=1 if _text(detail, "IndExe") == "1" else None,
     )
 
 

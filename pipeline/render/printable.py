@@ -184,7 +184,7 @@ class _Printer:
             self.pdf.drawRightString(right - 200, y, line.quantity)
             price = finite(line.unit_price)
             self.pdf.drawRightString(right - 100, y, clp(int(price)) if price is not None else line.unit_price)
-            self.pdf.drawRightString(right, y, clp(line.amount))
+            self.pdf.drawRightString(right, y, clp(None if line.amount is None else int(line.amount)))
             y -= _LINE_HEIGHT
         self.pdf.line(_MARGIN, y + 6, self.width - _MARGIN, y + 6)
         return y - 10

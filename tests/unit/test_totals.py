@@ -1,0 +1,62 @@
+"""The one totals function: credit notes subtract, guides stay out, dollars count in pesos."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from webapp.documents.models import Document
+from webapp.documents.totals import document_totals
+
+pytestmark = pytest.mark.django_db
+
+
+def _document(doc_type: int, folio: int, *, net: int | None, vat: int, total: int | None, **fields) -> Document:
+    return Document.objects.create(
+        doc_type=doc_type, folio=folio, issuer_rut="76086428-5", type_name="", net=net, vat=vat, total=total, **fields
+    )
+
+
+def test_a_mixed_month_sums_with_each_kinds_sign_in_pesos():
+    _document(33, 1, net=100_000, vat=19_000, total=119_000)
+    _document(61, 2, net=10_000, vat=1_900, total=11_900)
+    _document(56, 3, net=1_000, vat=190, total=1_190)
+    _document(52, 4, net=100_000, vat=19_000, total=119_000)
+    _document(33, 5, net=1_000, vat=190, total=1_250, other_taxes=60)
+    _document(
+        110,
+        6,
+        net=None,
+        vat=0,
+        total=27_000_000,
+        exempt=27_000_000,
+        foreign_currency="USD",
+        foreign_total=Decimal("28689.40"),
+    )
+    _document(
+        112, 7, net=None, vat=0, total=900_000, exempt=900_000, foreign_currency="USD", foreign_total=Decimal("950.00")
+    )
+
+    totals = document_totals(Document.objects.all())
+
+    assert (totals.count, totals.summed, totals.guides) == (7, 6, 1)
+    assert totals.net == 100_000 - 10_000 + 1_000 + 1_000
+    assert totals.vat == 19_000 - 1_900 + 190 + 190
+    assert totals.other_taxes == 60
+    assert totals.exempt == 27_000_000 - 900_000
+    assert totals.total == 119_000 - 11_900 + 1_190 + 1_250 + 27_000_000 - 900_000
+    assert totals.foreign == {"USD": Decimal("27739.40")}
+
+
+def test_guides_are_summed_only_when_asked_and_unknown_totals_are_counted_apart():
+    _document(52, 1, net=100, vat=19, total=119)
+    _document(33, 2, net=None, vat=0, total=None)
+    totals = document_totals(Document.objects.all(), include_guides=True)
+    assert (totals.summed, totals.guides, totals.total, totals.without_total) == (2, 0, 119, 1)
+    assert document_totals(Document.objects.all()).total == 0
+
+
+def test_an_empty_list_adds_up_to_zero():
+    totals = document_totals(Document.objects.none())
+    assert (totals.count, totals.total, totals.foreign) == (0, 0, {})
