@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from pipeline.dte.formatting import money
 from webapp.documents.models import Document
 from webapp.documents.totals import document_totals
 
@@ -60,3 +61,18 @@ def test_guides_are_summed_only_when_asked_and_unknown_totals_are_counted_apart(
 def test_an_empty_list_adds_up_to_zero():
     totals = document_totals(Document.objects.none())
     assert (totals.count, totals.total, totals.foreign) == (0, 0, {})
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (1_234_567, "CLP", "$1.234.567"),
+        (Decimal("-11900"), "CLP", "-$11.900"),
+        (Decimal("28689.4000"), "USD", "US$ 28.689,40"),
+        (Decimal("950"), "CHF", "CHF 950,00"),
+        (Decimal("12.3456"), "EUR", "€ 12,3456"),
+        (None, "USD", "-"),
+    ],
+)
+def test_amounts_are_written_as_in_chile_in_their_currency(amount, currency, shown):
+    assert money(amount, currency) == shown
