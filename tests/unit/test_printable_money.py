@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
@@ -27,8 +28,8 @@ from pipeline.render.printable import printable_pdf
 BASE = parse_file(samples.dte_xml(folio=501)).documents[0]
 
 
-def document(**fields: object) -> ParsedDocument:
-    return dataclasses.replace(BASE, **fields)  # type: ignore[arg-type]
+def document(**fields: Any) -> ParsedDocument:
+    return dataclasses.replace(BASE, **fields)
 
 
 def pages(doc: ParsedDocument) -> list[str]:
