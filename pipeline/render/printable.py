@@ -3,8 +3,11 @@
 Plain Python: no Django, no Dramatiq. The output is byte-stable for the same document
 (reportlab's invariant mode), so a hash-derived name stays the same on every re-render.
 Layout, top to bottom: issuer (left) and the red box with RUT, type name and folio
-(right); receiver; detail lines; references; the TED as a PDF417 barcode with
-"Timbre Electrónico SII" and the resolution under it, beside the totals.
+(right); receiver; terms (currency, payment, due date, instalments, transfer kind); detail
+lines with their description and adjustments under them; references; the totals
+(printable_totals.py) on the right, and the TED as a PDF417 barcode with
+"Timbre Electrónico SII" and the resolution under it at the bottom left. Amounts are in the
+document's own currency. It prints what the XML says, never our checks of its sums.
 
 `printable_pdf` draws in the sandbox's child process (pipeline/sandbox.py): a document of
 100,000 lines costs that child its memory or CPU cap, never the worker.
@@ -18,16 +21,26 @@ import threading
 import pdf417gen
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import LETTER
-from reportlab.lib.utils import ImageReader
+from reportlab.lib.utils import ImageReader, simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
 from pipeline import sandbox
-from pipeline.dte.formatting import clp
 from pipeline.dte.formatting import dmy as _date
-from pipeline.dte.model import ParsedDocument
+from pipeline.dte.formatting import money
+from pipeline.dte.model import ParsedDocument, ParsedLine
 from pipeline.dte.rut import format_rut
 from pipeline.dte.sii import DOC_TYPES
-from pipeline.dte.values import ascii_digits, finite
+from pipeline.dte.values import ascii_digits
+from pipeline.render.printable_text import (
+    DESCRIPTION_LINES,
+    instalments,
+    line_adjustments,
+    line_suffix,
+    terms,
+    unit_price,
+)
+from pipeline.render.printable_totals import totals_rows
 
 #: reportlab keeps module-level caches; one rendering at a time per process.
 _RENDER_LOCK = threading.Lock()
@@ -39,6 +52,23 @@ PDF417_SECURITY_LEVEL = 5
 _MARGIN = 36
 _RED = colors.HexColor("#c00000")
 _LINE_HEIGHT = 13
+#: Below this the flowing parts (terms, lines, references) go on to a new page: the totals and the timbre
+#: of the last page need the room.
+_FLOW_FLOOR = 200
+#: Columns of the lines, in points left of the right edge.
+_QUANTITY_RIGHT = 235
+_QUANTITY_WIDTH = 55
+_UNIT_X = 228
+_UNIT_WIDTH = 40
+_PRICE_RIGHT = 95
+#: What is printed under a line (its DscItem, discounts, surcharges) is smaller and grey.
+_DETAIL_SIZE = 7.5
+_DETAIL_HEIGHT = 10
+_DETAIL_GREY = colors.HexColor("#444444")
+_DESCRIPTION_CHARS = 2000
+#: The totals block: labels start this many points left of the right margin, clear of the timbre.
+_TOTALS_WIDTH = 260
+_TIMBRE_WIDTH = 260
 
 
 class PrintableError(ValueError):
@@ -88,6 +118,7 @@ class _Printer:
         pdf.setSubject(f"Representación impresa {doc.issuer_rut} {doc.doc_type}-{doc.folio}")
         y = self._header()
         y = self._receiver(y)
+        y = self._terms(y)
         y = self._lines(y)
         y = self._references(y)
         self._footer(y)
@@ -95,11 +126,22 @@ class _Printer:
         pdf.save()
         return self.buffer.getvalue()
 
-    def _text(self, x: float, y: float, text: str, *, size: float = 9, bold: bool = False, max_chars: int = 0) -> None:
-        self.pdf.setFont("Helvetica-Bold" if bold else "Helvetica", size)
+    def _text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        *,
+        size: float = 9,
+        bold: bool = False,
+        max_chars: int = 0,
+        width: float = 0,
+    ) -> None:
+        font = "Helvetica-Bold" if bold else "Helvetica"
+        self.pdf.setFont(font, size)
         if max_chars and len(text) > max_chars:
             text = text[: max_chars - 1] + "…"
-        self.pdf.drawString(x, y, text)
+        self.pdf.drawString(x, y, _fit(text, width, font, size) if width else text)
 
     def _header(self) -> float:
         doc, pdf = self.doc, self.pdf
@@ -150,9 +192,10 @@ class _Printer:
         self.pdf.setFillColor(colors.black)
         right = self.width - _MARGIN - 4
         self._text(_MARGIN + 4, y, "Descripción", bold=True)
+        self._text(right - _UNIT_X, y, "Unidad", bold=True)
         self.pdf.setFont("Helvetica-Bold", 9)
-        self.pdf.drawRightString(right - 200, y, "Cantidad")
-        self.pdf.drawRightString(right - 100, y, "Precio")
+        self.pdf.drawRightString(right - _QUANTITY_RIGHT, y, "Cantidad")
+        self.pdf.drawRightString(right - _PRICE_RIGHT, y, "Precio")
         self.pdf.drawRightString(right, y, "Monto")
 
     def _new_page(self) -> float:
@@ -169,25 +212,64 @@ class _Printer:
         )
         return y - 24
 
+    def _terms(self, y: float) -> float:
+        """Currency, payment form, due date, transfer kind and instalments, under the receiver."""
+        doc = self.doc
+        rows = [(text, False, 0) for text in terms(doc)]
+        if doc.payments:
+            rows.append(("Pagos:", True, 0))
+            rows += [(text, False, 12) for text in instalments(doc)]
+        for text, bold, indent in rows:
+            if y < _FLOW_FLOOR:
+                y = self._new_page()
+            self._text(_MARGIN + indent, y, text, bold=bold, width=self.width - 2 * _MARGIN - indent)
+            y -= _LINE_HEIGHT
+        return y - 8 if rows else y
+
     def _lines(self, y: float) -> float:
         self._columns(y)
         y -= _LINE_HEIGHT + 4
         right = self.width - _MARGIN - 4
+        currency = self.doc.currency
+        tax_names = {tax.code: tax.name for tax in self.doc.taxes if tax.name}
+        name_width = right - _QUANTITY_RIGHT - _QUANTITY_WIDTH - _MARGIN - 8
+        detail_width = right - _MARGIN - 12
         for line in self.doc.lines:
-            if y < 200:
+            details = self._details(line, currency, tax_names, detail_width)
+            if y - _DETAIL_HEIGHT * len(details) < _FLOW_FLOOR:
                 y = self._new_page()
                 self._columns(y)
                 y -= _LINE_HEIGHT + 4
-            name = line.name + (" (exento)" if line.exempt else "")
-            self._text(_MARGIN + 4, y, name, max_chars=62)
+            suffix = line_suffix(line)
+            name = _fit(line.name, name_width - self.pdf.stringWidth(suffix, "Helvetica", 9), "Helvetica", 9)
+            self._text(_MARGIN + 4, y, name + suffix)
+            self._text(right - _UNIT_X, y, line.unit, width=_UNIT_WIDTH)
             self.pdf.setFont("Helvetica", 9)
-            self.pdf.drawRightString(right - 200, y, line.quantity)
-            price = finite(line.unit_price)
-            self.pdf.drawRightString(right - 100, y, clp(int(price)) if price is not None else line.unit_price)
-            self.pdf.drawRightString(right, y, clp(None if line.amount is None else int(line.amount)))
+            self.pdf.drawRightString(right - _QUANTITY_RIGHT, y, _fit(line.quantity, _QUANTITY_WIDTH, "Helvetica", 9))
+            self.pdf.drawRightString(right - _PRICE_RIGHT, y, unit_price(line.unit_price, currency))
+            self.pdf.drawRightString(right, y, money(line.amount, currency))
             y -= _LINE_HEIGHT
+            self.pdf.setFillColor(_DETAIL_GREY)
+            for detail in details:
+                self._text(_MARGIN + 12, y + 2, detail, size=_DETAIL_SIZE)
+                y -= _DETAIL_HEIGHT
+            self.pdf.setFillColor(colors.black)
         self.pdf.line(_MARGIN, y + 6, self.width - _MARGIN, y + 6)
         return y - 10
+
+    def _details(self, line: ParsedLine, currency: str, tax_names: dict[int, str], width: float) -> list[str]:
+        """The DscItem (up to DESCRIPTION_LINES lines, then cut) and the adjustments of one line."""
+        details = []
+        description = line.description.strip()
+        if description and description != line.name.strip():
+            split = simpleSplit(description[:_DESCRIPTION_CHARS], "Helvetica", _DETAIL_SIZE, width)
+            details = split[:DESCRIPTION_LINES]
+            if len(split) > DESCRIPTION_LINES or len(description) > _DESCRIPTION_CHARS:
+                details[-1] = _fit(details[-1] + " …", width, "Helvetica", _DETAIL_SIZE)
+        adjustments = line_adjustments(line, currency, tax_names)
+        if adjustments:
+            details.append(_fit(adjustments, width, "Helvetica", _DETAIL_SIZE))
+        return details
 
     def _references(self, y: float) -> float:
         if not self.doc.references:
@@ -210,42 +292,62 @@ class _Printer:
         return y - 6
 
     def _footer(self, y: float) -> None:
-        doc, pdf = self.doc, self.pdf
-        if y < 200:
+        """The totals on the right (paginated when they are many), then the timbre at the bottom left."""
+        pdf = self.pdf
+        if y < _FLOW_FLOOR:
             y = self._new_page()
-        # Totals on the right.
         right = self.width - _MARGIN
-        rows = [("Monto neto", doc.net), ("Monto exento", doc.exempt), ("IVA 19%", doc.vat), ("Total", doc.total)]
         ty = y - 4
-        for label, amount in rows:
-            if amount is None and label != "Total":
+        page = self.page
+        for row in totals_rows(self.doc):
+            if ty < _MARGIN + 10:
+                ty = self._new_page()
+            if not row.label:
+                ty -= 6
                 continue
-            self._text(right - 190, ty, label, bold=label == "Total", size=10)
-            pdf.setFont("Helvetica-Bold" if label == "Total" else "Helvetica", 10)
-            pdf.drawRightString(right, ty, clp(amount))
+            font = "Helvetica-Bold" if row.bold else "Helvetica"
+            pdf.setFont(font, 10)
+            pdf.drawRightString(right, ty, row.amount)
+            label_width = max(60.0, _TOTALS_WIDTH - pdf.stringWidth(row.amount, font, 10) - 8)
+            self._text(right - _TOTALS_WIDTH, ty, row.label, size=10, bold=row.bold, width=label_width)
             ty -= 15
-        # The timbre on the left, at the bottom of the page.
-        if self.barcode is not None:
-            image = ImageReader(io.BytesIO(self.barcode))
-            iw, ih = image.getSize()
-            width = 260
-            height = width * ih / iw
-            bottom = _MARGIN + 30
-            pdf.drawImage(image, _MARGIN, bottom, width=width, height=height)
-            pdf.setFont("Helvetica-Bold", 8)
-            center = _MARGIN + width / 2
-            pdf.drawCentredString(center, bottom - 10, "Timbre Electrónico SII")
-            pdf.setFont("Helvetica", 7)
-            resolution = f"Res. {doc.resolution_number if doc.resolution_number is not None else '-'}"
-            resolution += f" de {doc.resolution_date.year}" if doc.resolution_date else ""
-            pdf.drawCentredString(center, bottom - 20, f"{resolution} - Verifique documento: www.sii.cl")
-        else:
-            pdf.setFillColor(_RED)
-            self._text(
-                _MARGIN,
-                _MARGIN + 40,
-                "Documento sin Timbre Electrónico (TED): no válido como representación impresa",
-                size=8,
-                bold=True,
-            )
-            pdf.setFillColor(colors.black)
+        if self.barcode is None:
+            self._no_timbre()
+            return
+        image = ImageReader(io.BytesIO(self.barcode))
+        iw, ih = image.getSize()
+        width = _TIMBRE_WIDTH
+        height = width * ih / iw
+        bottom = _MARGIN + 30
+        if self.page == page and bottom + height + 10 > y:  # the lines or references reach where it goes
+            self._new_page()
+        pdf.drawImage(image, _MARGIN, bottom, width=width, height=height)
+        pdf.setFont("Helvetica-Bold", 8)
+        center = _MARGIN + width / 2
+        pdf.drawCentredString(center, bottom - 10, "Timbre Electrónico SII")
+        pdf.setFont("Helvetica", 7)
+        doc = self.doc
+        resolution = f"Res. {doc.resolution_number if doc.resolution_number is not None else '-'}"
+        resolution += f" de {doc.resolution_date.year}" if doc.resolution_date else ""
+        pdf.drawCentredString(center, bottom - 20, f"{resolution} - Verifique documento: www.sii.cl")
+
+    def _no_timbre(self) -> None:
+        self.pdf.setFillColor(_RED)
+        self._text(
+            _MARGIN,
+            _MARGIN + 40,
+            "Documento sin Timbre Electrónico (TED): no válido como representación impresa",
+            size=8,
+            bold=True,
+        )
+        self.pdf.setFillColor(colors.black)
+
+
+def _fit(text: str, width: float, font: str, size: float) -> str:
+    """`text` cut with "…" to `width` points."""
+    if stringWidth(text, font, size) <= width:
+        return text
+    text = text[: int(width / (size * 0.15)) + 1]  # no glyph is narrower than 0.15 em: a bound on what fits
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
