@@ -176,6 +176,9 @@ class ParsedDocument:
     #: IndTraslado of a guide (52): 1 sale, 2 sale to be made, 3 consignment, 4 free delivery, 5 internal
     #: transfer, 6 other non-sale transfer, 7 return guide, 8 export transfer, 9 export sale.
     transfer_kind: int | None = None
+    #: IdDoc/MntBruto=1 (and a boleta's lines, unless IndMntNeto=2): line amounts and global discounts
+    #: include VAT, so the net is their sum divided by (1 + VAT rate).
+    amounts_include_vat: bool = False
     #: What does not add up, after the SII's rounding; empty when it all does (or there was nothing to check).
     discrepancies: tuple[Discrepancy, ...] = ()
 

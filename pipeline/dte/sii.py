@@ -8,14 +8,21 @@ the same envelope are still read.
 from __future__ import annotations
 
 import copy
-from datetime import date
-from decimal import Decimal
+import dataclasses
 
 from lxml import etree
 
-from .model import Kind, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
+from . import arithmetic
+from .model import Kind, ParsedDocument, ParsedFile, ParsedReference
 from .registry import Format, Payload, register
 from .rut import parse_rut
+from .sii_lines import read_line, read_terms
+from .sii_money import read_discounts, read_money
+from .sii_xml import child as _child
+from .sii_xml import children as _children
+from .sii_xml import iso_date as _date
+from .sii_xml import path as _path
+from .sii_xml import text as _text
 from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values, whole
 from .xmlsafe import XmlRejected, local_name, namespace
 
@@ -65,38 +72,7 @@ def _detect(payload: Payload) -> bool:
     return local_name(root) in _ROOTS and namespace(root) in ("", SII_NS)
 
 
-# -- small helpers over namespace-agnostic paths -------------------------------------------
-
-
-def _child(element: etree._Element | None, name: str) -> etree._Element | None:
-    if element is None:
-        return None
-    for child in element:
-        if local_name(child) == name:
-            return child
-    return None
-
-
-def _children(element: etree._Element | None, name: str) -> list[etree._Element]:
-    return [] if element is None else [c for c in element if local_name(c) == name]
-
-
-def _path(element: etree._Element | None, *names: str) -> etree._Element | None:
-    for name in names:
-        element = _child(element, name)
-    return element
-
-
-def _text(element: etree._Element | None, *names: str) -> str:
-    found = _path(element, *names)
-    return (found.text or "").strip() if found is not None else ""
-
-
-def _date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text[:10]) if text else None
-    except ValueError:
-        return None
+# -- the TED ----------------------------------------------------------------------------------
 
 
 def ted_bytes(ted: etree._Element) -> bytes:
@@ -173,7 +149,9 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
         )
     values = Values(f"DTE #{position + 1}: ")
     issuer_rut, receiver_rut = parse_rut(_text(issuer, "RUTEmisor")), parse_rut(_text(receiver, "RUTRecep"))
-    lines = tuple(_line(d, values.within(f"line {i}: ")) for i, d in enumerate(_children(body, "Detalle"), start=1))
+    lines = tuple(read_line(d, values.within(f"line {i}: ")) for i, d in enumerate(_children(body, "Detalle"), start=1))
+    money = read_money(totals, _child(header, "OtraMoneda"), doc_type, values)
+    discounts = read_discounts(_children(body, "DscRcgGlobal"), lines, money["currency"], values)
     references = tuple(
         _reference(r, i, values.within(f"reference {i}: "))
         for i, r in enumerate(_children(body, "Referencia"), start=1)
@@ -202,11 +180,10 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
         receiver_name=_text(receiver, "RznSocRecep"),
         receiver_activity=_text(receiver, "GiroRecep"),
         receiver_address=receiver_address,
-        net=values.amount(_text(totals, "MntNeto"), "MntNeto"),
-        exempt=values.amount(_text(totals, "MntExe"), "MntExe"),
-        vat=values.amount(_text(totals, "IVA"), "IVA"),
-        total=values.amount(_text(totals, "MntTotal"), "MntTotal"),
         lines=lines,
+        discounts=discounts,
+        **money,
+        **read_terms(id_doc, doc_type, values),
         references=references,
         ted=ted_bytes(ted) if ted is not None else b"",
         resolution_number=envelope.resolution_number,
@@ -214,17 +191,7 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
         position=position,
     )
     envelope.problems.extend(values.problems)  # the document is kept; what could not be read is said
-    return document
-
-
-def _line(detail: etree._Element, values: Values) -> ParsedLine:
-    return ParsedLine(
-        name=_text(detail, "NmbItem") or _text(detail, "DscItem"),
-        quantity=values.number_text(_text(detail, "QtyItem"), "QtyItem"),
-        unit_price=values.number_text(_text(detail, "PrcItem"), "PrcItem"),
-        amount=None if (amount := values.amount(_text(detail, "MontoItem"), "MontoItem")) is None else Decimal(amount),
-        exemption_code=1 if _text(detail, "IndExe") == "1" else None,
-    )
+    return dataclasses.replace(document, discrepancies=arithmetic.check(document))
 
 
 def _reference(reference: etree._Element, index: int, values: Values) -> ParsedReference:

@@ -40,6 +40,15 @@ def whole(text: str, *, low: int, high: int) -> int | None:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def rounded(value: Decimal, places: int = 0) -> Decimal:
+    """`value` rounded half up (as the SII rounds) to `places` decimals."""
+    return value.quantize(_unit(places), rounding=ROUND_HALF_UP)
+
+
+def _unit(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
 def ascii_digits(text: str) -> bool:
     """True for "0042", False for "", "4²" or "٤٢" (str.isdigit says yes to those two)."""
     return bool(text) and all(char in _ASCII_DIGITS for char in text)
@@ -67,6 +76,21 @@ class Values:
             self.note(name, text, "is not an amount of at most 18 digits; left blank")
         return value
 
+    def decimal(self, text: str, name: str, places: int = 4) -> Decimal | None:
+        """A number of at most 18 whole digits and `places` decimals (more are rounded half up, and noted)."""
+        value = finite(text) if text else None
+        if value is None or abs(value) > MAX_AMOUNT:
+            if text:
+                self.note(name, text, "is not a number of at most 18 digits; left blank")
+            return None
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent > 0:  # 1E+3: written out, 1000
+            return value.quantize(Decimal(1))
+        if isinstance(exponent, int) and -exponent > places and value != value.quantize(_unit(places)):
+            self.note(name, text, f"has more than {places} decimals; rounded")
+            return value.quantize(_unit(places), rounding=ROUND_HALF_UP)
+        return value
+
     def number_text(self, text: str, name: str) -> str:
         """`text` as written when it is a finite number; blank (and noted) when it is not."""
         if text and finite(text) is None:
@@ -79,6 +103,10 @@ class Values:
         if any(char.isdigit() and char not in _ASCII_DIGITS for char in text):
             self.note(name, text, "holds digits other than 0-9; kept as text")
         return text
+
+    def unheld(self, path: str) -> None:
+        """An element the model has no place for: said, so that nothing is dropped in silence."""
+        self.problems.append(f"{self.where}{path} is not held; not read")
 
     def within(self, where: str) -> Values:
         """A reader for a part of this one (a line of a DTE) whose problems are this one's."""
