@@ -132,3 +132,11 @@ def test_the_note_survives_the_sandbox(tmp_path):
     parsed = parse_path(path, content_type="application/xml")
     assert parsed.documents[0].issuer_name == NAME
     assert parsed.problems == ["declared ISO-8859-1 but written in UTF-8; read as UTF-8"]
+
+
+def test_bytes_that_are_not_another_declared_encoding_are_still_refused_with_the_offset():
+    """Only the UTF-8 / ISO-8859-1 mix-up is corrected: there the bytes tell which one they are."""
+    data = '<?xml version="1.0" encoding="US-ASCII"?><DTE>Ñ</DTE>'.encode("iso-8859-1")
+    assert parse_file(data).problems == ["not well-formed XML: bytes that are not US-ASCII at byte 46"]
+    utf16 = '<?xml version="1.0" encoding="UTF-16"?><DTE>x</DTE>'.encode("utf-16-le") + b"\x00\xd8"
+    assert parse_file(utf16).problems == ["not well-formed XML: bytes that are not utf-16-le at byte 102"]
