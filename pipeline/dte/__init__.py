@@ -2,11 +2,11 @@
 
 Plain Python: no Django, no Dramatiq. `parse_file(bytes)` classifies and parses one file
 (`parse_path(path)` does it in the sandbox's child process);
-importing this package registers every parser it ships (today: Chile's SII).
+importing this package registers every parser it ships (today: Chile's SII DTE and AEC).
 """
 
-from . import sii  # noqa: F401  (registers the Chilean parser)
-from .model import Kind, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
+from . import aec, sii  # noqa: F401  (register the Chilean parsers)
+from .model import Kind, ParsedAssignment, ParsedDocument, ParsedFile, ParsedLine, ParsedReference
 from .registry import Format, formats, parse_file, parse_path, register
 from .rut import check_digit, format_rut, parse_rut
 
@@ -17,6 +17,7 @@ __all__ = [
     "XML_CONTENT_TYPES",
     "Format",
     "Kind",
+    "ParsedAssignment",
     "ParsedDocument",
     "ParsedFile",
     "ParsedLine",

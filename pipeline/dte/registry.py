@@ -37,6 +37,9 @@ class Payload:
     #: The root element or the XmlRejected of the one parse. A plain per-instance memo: Python 3.11's
     #: cached_property holds one lock per class, so a parse that blocks would stop every other payload's.
     _parsed: etree._Element | XmlRejected | None = field(default=None, init=False, repr=False, compare=False)
+    #: How the bytes were read when that is not what they declare ("declared ISO-8859-1 but written in
+    #: UTF-8; read as UTF-8"): filled by the parse, added to the file's problems by `parse_file`.
+    notes: list[str] = field(default_factory=list, init=False, compare=False)
 
     @property
     def looks_like_xml(self) -> bool:
@@ -47,7 +50,7 @@ class Payload:
         """The root element; raises XmlRejected (a rejection is raised again, not parsed again)."""
         if self._parsed is None:
             try:
-                self._parsed = parse_xml(self.data)
+                self._parsed = parse_xml(self.data, notes=self.notes)
             except XmlRejected as exc:
                 self._parsed = exc
         if isinstance(self._parsed, XmlRejected):
@@ -99,12 +102,7 @@ def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
         return _invalid(f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed")
     payload = Payload(data=data, content_type=content_type)
     try:
-        for fmt in _FORMATS.values():
-            if fmt.detect(payload):
-                return fmt.parse(payload)
-        if payload.looks_like_xml:
-            root = payload.xml_root
-            return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary=f"XML with root <{local_name(root)}>")
+        result = _parsed(payload)
     except XmlRejected as exc:
         return _invalid(str(exc))
     except MemoryError:
@@ -112,6 +110,18 @@ def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
     except Exception as exc:  # a value no parser check foresaw: retrying reads the same bytes again
         logger.exception("parser failed on a file")
         return _invalid(f"the parser could not read this file ({type(exc).__name__}: {str(exc)[:200]})")
+    result.problems[:0] = payload.notes  # how the file was read comes before what was found in it
+    return result
+
+
+def _parsed(payload: Payload) -> ParsedFile:
+    """The first registered format's parse of `payload`; raises what the parsers raise."""
+    for fmt in _FORMATS.values():
+        if fmt.detect(payload):
+            return fmt.parse(payload)
+    if payload.looks_like_xml:
+        root = payload.xml_root
+        return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary=f"XML with root <{local_name(root)}>")
     return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary="not a format any parser knows")
 
 

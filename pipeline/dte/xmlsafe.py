@@ -9,8 +9,12 @@ resource it asks for with nothing (`RefusingResolver`): it opens no file and no 
 libxml2's messages are not passed on (they may name a file or a URL): a failed parse is
 recorded as the kind of error and its line and column, in our words.
 
-Declared ISO-8859-1 and windows-1252 are honoured; ISO-8859-1 that really is windows-1252
-(bytes 0x80-0x9F) and undeclared non-UTF-8 text are read as windows-1252.
+The declared encoding is checked against the bytes, each correction noted for people: a file
+declared ISO-8859-1 (or windows-1252) whose bytes are UTF-8 holding multi-byte sequences is read
+as UTF-8; one declared UTF-8 (or undeclared) whose bytes are not UTF-8 is read as ISO-8859-1, or
+as windows-1252 when it holds bytes 0x80-0x9F (so does ISO-8859-1 that really is windows-1252:
+€, quotes, dashes). Text that mixes UTF-8 with stray bytes is read as UTF-8, the stray bytes
+replaced. Other encodings are read as declared.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ MAX_XML_BYTES = config.get("DTE_MAX_XML_MB") * 1024 * 1024
 _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _C1 = re.compile(rb"[\x80-\x9f]")
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 _LATIN1 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1"}
+#: The single-byte encodings that a UTF-8 file is often mislabelled with.
+_WESTERN = _LATIN1 | {"windows-1252", "cp1252", "x-cp1252"}
 #: Markup that only a DTD holds. XML keywords are case-sensitive; libxml2 knows no other spelling.
 _DTD_MARKUP = re.compile(r"<!(?:DOCTYPE|ENTITY)")
 
@@ -84,21 +91,31 @@ def _parser() -> etree.XMLParser:
 
 
 def declared_encoding(data: bytes) -> str:
+    return _declared_label(data).lower()
+
+
+def _declared_label(data: bytes) -> str:
     match = _DECLARATION.match(data)
     found = _ENCODING.search(match.group(0)) if match else None
-    return found.group(1).decode("ascii").lower() if found else ""
+    return found.group(1).decode("ascii") if found else ""
 
 
-def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
-    """The root element of `data`, or XmlRejected with the reason."""
+def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES, notes: list[str] | None = None) -> etree._Element:
+    """The root element of `data`, or XmlRejected with the reason.
+
+    How the bytes were read when that is not what they declare is appended to `notes`.
+    """
     if len(data) > max_bytes:
         raise XmlRejected(f"XML larger than the {max_bytes // (1024 * 1024)} MB limit; not parsed")
     if not data.strip():
         raise XmlRejected("the file is empty")
-    text, codec = _decoded(data)
+    text, codec, note = _decoded(data)
     if _DTD_MARKUP.search(text):
         raise XmlRejected(_DTD_REFUSED)
-    return _parse(data if codec == "utf-8" else text.encode("utf-8"))
+    root = _parse(data if codec == "utf-8" and not note else text.encode("utf-8"))
+    if note and notes is not None:
+        notes.append(note)
+    return root
 
 
 def starts_like_xml(data: bytes) -> bool:
@@ -109,29 +126,60 @@ def starts_like_xml(data: bytes) -> bool:
     return data[len(bom) : len(bom) + 256].decode(codec, errors="ignore").lstrip(" \t\r\n").startswith("<")
 
 
-def _decoded(data: bytes) -> tuple[str, str]:
-    """(the text, the codec it was read with), as an XML parser would read `data`; XmlRejected when unreadable."""
+def _decoded(data: bytes) -> tuple[str, str, str]:
+    """(the text, the codec it was read with, a note when that is not what the file declares), as an XML
+    parser would read `data`; XmlRejected when unreadable."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return _decode(data[len(bom) :], codec, label=codec, offset=len(bom)), codec
+            return _decode(data[len(bom) :], codec, label=codec, offset=len(bom)), codec, ""
     for signature, codec in _SIGNATURES:
         if data.startswith(signature):
-            return _decode(data, codec, label=codec), codec
+            return _decode(data, codec, label=codec), codec, ""
     if data.startswith(_EBCDIC):
         raise XmlRejected("unreadable XML encoding: EBCDIC")
-    declared = declared_encoding(data)
-    if not declared:
-        try:
-            return data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:  # undeclared and not UTF-8: the usual Windows text
-            return data.decode("cp1252", errors="replace"), "cp1252"
-    if declared in _LATIN1 and _C1.search(data):  # labelled Latin-1, written by Windows: €, quotes, dashes
-        return data.decode("cp1252", errors="replace"), "cp1252"
+    label = _declared_label(data)[:40]
+    declared = label.lower()
+    if declared in _WESTERN:
+        if _NON_ASCII.search(data) and (utf8 := _utf8(data)) is not None:
+            return utf8, "utf-8", f"declared {label} but written in UTF-8; read as UTF-8"
+        return _western(data, latin1=declared in _LATIN1)
     try:
-        codec = codecs.lookup(declared).name
+        codec = codecs.lookup(declared or "utf-8").name
     except LookupError:
-        raise XmlRejected(f"unreadable XML encoding: {declared[:40]}") from None
-    return _decode(data, codec, label=declared[:40]), codec
+        raise XmlRejected(f"unreadable XML encoding: {label}") from None
+    if codec != "utf-8":
+        return _decode(data, codec, label=label), codec, ""
+    if (utf8 := _utf8(data)) is not None:
+        return utf8, "utf-8", ""
+    return _not_utf8(data, f"declared {label}" if label else "no encoding declared")
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _western(data: bytes, *, latin1: bool) -> tuple[str, str, str]:
+    """ISO-8859-1 text, or windows-1252 (labelled ISO-8859-1 by Windows when it holds 0x80-0x9F)."""
+    if latin1 and not _C1.search(data):
+        return data.decode("iso-8859-1"), "iso8859-1", ""
+    return data.decode("cp1252", errors="replace"), "cp1252", ""
+
+
+def _not_utf8(data: bytes, declared: str) -> tuple[str, str, str]:
+    """Text said (or taken) to be UTF-8 that is not: single-byte text, or UTF-8 with stray bytes in it."""
+    mixed = data.decode("utf-8", errors="replace")
+    if any(ord(char) > 0x7F and char != "\ufffd" for char in mixed):  # real multi-byte sequences beside the bad bytes
+        return (
+            mixed,
+            "utf-8",
+            f"{declared} but not all of it is UTF-8; read as UTF-8, the other bytes replaced by \ufffd",
+        )
+    text, codec, _ = _western(data, latin1=True)
+    name = "ISO-8859-1" if codec == "iso8859-1" else "windows-1252"
+    return text, codec, f"{declared} but not written in UTF-8; read as {name}"
 
 
 def _decode(data: bytes, codec: str, *, label: str, offset: int = 0) -> str:
