@@ -32,14 +32,14 @@ def money_rows_replace(document: Document, parsed: ParsedDocument) -> None:
 
 
 def _replace(document: Document, model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0]) if rows else []
+    names = list(rows[0]) if rows else ["pk"]
     manager = model._default_manager
-    present = manager.filter(document=document).order_by("pk")
-    if rows and [tuple(r[name] for name in names) for r in rows] == list(present.values_list(*names)):
-        return  # already so: one query, and the rows keep their ids
-    if not rows and not present.exists():
-        return
-    present.delete()
+    present = manager.filter(document=document)
+    stated = list(present.order_by("pk").values_list(*names))
+    if stated == [tuple(row[name] for name in names) for row in rows]:
+        return  # already so: the rows keep their ids
+    if stated:
+        present.delete()
     manager.bulk_create([model(document=document, **row) for row in rows])
 
 
