@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
@@ -20,6 +22,9 @@ from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
 
 from ..models import Document, DocumentReference, DocumentSource, XmlClassification
+from .assignments import assignments_link, assignments_record
+from .columns import fitted
+from .money_rows import money_rows_replace
 from .printables import document_render
 
 logger = logging.getLogger(__name__)
@@ -70,7 +75,11 @@ def _parse_stored(attachment: Attachment) -> ParsedFile:
 def _process(attachment: Attachment) -> XmlClassification:
     if attachment.blob is None:  # ruled out by is_xml_attachment(): a bug if reached
         raise ValueError(f"attachment {attachment.pk} has no stored content to parse")
-    parsed = _parse_stored(attachment)
+    return xml_attachment_record(attachment=attachment, parsed=_parse_stored(attachment))
+
+
+def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
+    """Record what `parsed` says the attachment is: its classification, Documents, cesiones and preview."""
     classification = _classify(attachment, parsed)
     if parsed.kind is Kind.INVALID:
         _attachment_preview(attachment, status=Attachment.PreviewStatus.FAILED, error=classification.error)
@@ -79,7 +88,8 @@ def _process(attachment: Attachment) -> XmlClassification:
         (document_record(attachment=attachment, parsed=doc, single=len(parsed.documents) == 1), doc)
         for doc in parsed.documents
     ]
-    # A DTE seen before in another e-mail keeps the printable made from its first XML.
+    if parsed.kind is Kind.ASSIGNMENT:  # its DTE is recorded above, as any other; then who it was sold to
+        assignments_record(attachment=attachment, parsed=parsed)
     # Only what is not printed yet: a retry after a time limit carries on where it stopped, and a DTE
     # seen before in another e-mail keeps its printable (reprocessing sets them PENDING first).
     rendered = [
@@ -91,6 +101,8 @@ def _process(attachment: Attachment) -> XmlClassification:
     ready = [d for d in rendered if d.printable_status == Document.PrintableStatus.READY]
     if ready:
         _attachment_preview(attachment, status=Attachment.PreviewStatus.READY, name=ready[0].preview_name)
+    elif parsed.kind is Kind.ASSIGNMENT:  # a cesión is not a document to print: no preview is no failure
+        _attachment_preview(attachment, status=Attachment.PreviewStatus.NONE)
     elif rendered:
         _attachment_preview(
             attachment,
@@ -135,24 +147,83 @@ def _attachment_preview(attachment: Attachment, *, status: str, name: str = "", 
     )
 
 
-def _fields(parsed: ParsedDocument) -> dict:
+def _fields(parsed: ParsedDocument) -> dict[str, Any]:
+    foreign = parsed.foreign
+    return fitted(
+        Document,
+        {
+            "type_name": parsed.type_name,
+            "issue_date": parsed.issue_date,
+            "issuer_rut_valid": parsed.issuer_rut_valid,
+            "issuer_rut_error": parsed.issuer_rut_error,
+            "issuer_name": parsed.issuer_name,
+            "receiver_rut": parsed.receiver_rut,
+            "receiver_rut_valid": parsed.receiver_rut_valid,
+            "receiver_name": parsed.receiver_name,
+            "net": parsed.net,
+            "exempt": parsed.exempt,
+            "vat": parsed.vat,
+            "total": parsed.total,
+            "vat_rate": parsed.vat_rate,
+            "vat_not_withheld": parsed.vat_not_withheld,
+            "other_taxes": parsed.other_taxes,
+            "vat_withheld": parsed.vat_withheld,
+            "special_credit": parsed.special_credit,
+            "deposit_guarantee": parsed.deposit_guarantee,
+            "non_billable": parsed.non_billable,
+            "period_amount": parsed.period_amount,
+            "previous_balance": parsed.previous_balance,
+            "amount_due": parsed.amount_due,
+            "currency": parsed.currency,
+            "foreign_currency": foreign.currency if foreign else "",
+            "foreign_currency_name": foreign.name if foreign else "",
+            "exchange_rate": foreign.exchange_rate if foreign else None,
+            "foreign_net": foreign.net if foreign else None,
+            "foreign_exempt": foreign.exempt if foreign else None,
+            "foreign_vat": foreign.vat if foreign else None,
+            "foreign_total": foreign.total if foreign else None,
+            "payment_form": parsed.payment_form,
+            "due_date": parsed.due_date,
+            "transfer_kind": parsed.transfer_kind,
+            **arithmetic_fields(parsed),
+            "line_count": parsed.line_count,
+            "resolution_number": parsed.resolution_number,
+            "resolution_date": parsed.resolution_date,
+        },
+    )
+
+
+def arithmetic_fields(parsed: ParsedDocument) -> dict[str, Any]:
+    """Whether the document adds up, each sum that does not in words, and by how much its total is off, in pesos.
+
+    adds_up is None when there was nothing to check (no total in the document's own currency).
+    """
+    foreign = parsed.foreign if parsed.currency != "CLP" else None
+    own_total = foreign.total if foreign else parsed.total
+    if not parsed.discrepancies:
+        return {"adds_up": None if own_total is None else True, "arithmetic_problems": "", "total_difference": None}
+    suffix = f" ({parsed.currency})" if parsed.currency != "CLP" else ""
+    problems = [
+        f"{d.what}{suffix}: stated {_number(d.stated)}, its parts add to {_number(d.expected)}"
+        f" (difference {_number(d.difference)})"
+        for d in parsed.discrepancies
+    ]
+    difference = next((d.difference for d in parsed.discrepancies if d.what == "total"), None)
+    if difference is not None and parsed.currency != "CLP":  # in the document's currency: to pesos
+        rate = foreign.exchange_rate if foreign else None
+        difference = difference * rate if rate is not None else None
     return {
-        "type_name": parsed.type_name,
-        "issue_date": parsed.issue_date,
-        "issuer_rut_valid": parsed.issuer_rut_valid,
-        "issuer_rut_error": parsed.issuer_rut_error[:200],
-        "issuer_name": parsed.issuer_name[:200],
-        "receiver_rut": parsed.receiver_rut[:20],
-        "receiver_rut_valid": parsed.receiver_rut_valid,
-        "receiver_name": parsed.receiver_name[:200],
-        "net": parsed.net,
-        "exempt": parsed.exempt,
-        "vat": parsed.vat,
-        "total": parsed.total,
-        "line_count": parsed.line_count,
-        "resolution_number": parsed.resolution_number,
-        "resolution_date": parsed.resolution_date,
+        "adds_up": False,
+        "arithmetic_problems": "\n".join(problems),
+        "total_difference": None if difference is None else int(difference.to_integral_value(rounding=ROUND_HALF_UP)),
     }
+
+
+def _number(value: Decimal) -> str:
+    """As numbers are written in Chile, with the decimals it has: 2.465, -371, 28.689,40."""
+    exponent = value.as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return f"{value:,.{places}f}".replace(",", "_").replace(".", ",").replace("_", ".")
 
 
 def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: bool = True) -> Document:
@@ -180,6 +251,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         if primary:
             Document.objects.filter(pk=document.pk).update(**fields, xml_attachment=attachment)
             _references_replace(document, parsed)
+            money_rows_replace(document, parsed)
         DocumentSource.objects.get_or_create(
             document=document, attachment=attachment, defaults={"position": parsed.position}
         )
@@ -193,6 +265,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
             ref_type=str(document.doc_type),
             ref_folio=str(document.folio),
         ).exclude(document=document).update(target=document)
+        assignments_link(document)  # and so do cesiones read before it
     document.refresh_from_db()
     return document
 

@@ -1,0 +1,96 @@
+"""Cesiones read from AEC files: which invoice was sold (assigned) to whom, and who owns it now.
+
+One DocumentAssignment per cesión and file, linked to the invoice's Document when it is known
+(or as soon as it becomes known). Idempotent: the same file recorded twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from pipeline.dte import ParsedFile
+from pipeline.dte.model import ParsedAssignment
+from webapp.inbox.models import Attachment
+
+from ..models import Document, DocumentAssignment
+from .columns import fitted
+
+#: AEC are Chilean: the SII's Registro Público Electrónico de Transferencia de Créditos.
+COUNTRY = "CL"
+
+_KEY = ("country", "issuer_rut", "doc_type", "folio", "sequence")
+
+
+def assignments_record(*, attachment: Attachment, parsed: ParsedFile) -> list[DocumentAssignment]:
+    """The cesiones of the AEC `parsed` from `attachment`, one row each, in sequence order.
+
+    Rows of this file that it no longer states are removed; a cesión whose invoice key no column
+    holds (an absurd folio) is left out.
+    """
+    wanted: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for assignment in parsed.assignments:
+        values = _values(assignment)
+        key = tuple(values[name] for name in _KEY)
+        if None not in key:
+            wanted.setdefault(key, values)  # the unique constraint: the first of two equal cesiones
+    with transaction.atomic():
+        documents = {invoice: _document(*invoice) for invoice in {key[:4] for key in wanted}}
+        rows = []
+        for key, values in wanted.items():
+            row, _ = DocumentAssignment.objects.update_or_create(
+                attachment=attachment,
+                **dict(zip(_KEY, key, strict=True)),
+                defaults={**values, "document": documents[key[:4]]},
+            )
+            rows.append(row)
+        stale = DocumentAssignment.objects.filter(attachment=attachment).exclude(pk__in=[row.pk for row in rows])
+        stale.delete()
+    return sorted(rows, key=lambda row: (row.issuer_rut, row.doc_type, row.folio, row.sequence))
+
+
+def assignments_link(document: Document) -> int:
+    """Point the cesiones that arrived before `document` at it; returns how many."""
+    return DocumentAssignment.objects.filter(
+        document__isnull=True,
+        country=document.country,
+        issuer_rut=document.issuer_rut,
+        doc_type=document.doc_type,
+        folio=document.folio,
+    ).update(document=document)
+
+
+def current_assignment(document: Document) -> DocumentAssignment | None:
+    """The latest cesión of `document` (its highest sequence): who owns the invoice now; None if never assigned."""
+    return (
+        DocumentAssignment.objects.filter(document=document)
+        .order_by("-sequence", "-assigned_at", "-pk")
+        .select_related("attachment")
+        .first()
+    )
+
+
+def _document(country: str, issuer_rut: str, doc_type: int, folio: int) -> Document | None:
+    return Document.objects.filter(country=country, issuer_rut=issuer_rut, doc_type=doc_type, folio=folio).first()
+
+
+def _values(assignment: ParsedAssignment) -> dict[str, Any]:
+    return fitted(
+        DocumentAssignment,
+        {
+            "country": COUNTRY,
+            "issuer_rut": assignment.issuer_rut,
+            "doc_type": assignment.doc_type,
+            "folio": assignment.folio,
+            "sequence": assignment.sequence,
+            "assignor_rut": assignment.assignor_rut,
+            "assignor_name": assignment.assignor_name,
+            "assignee_rut": assignment.assignee_rut,
+            "assignee_name": assignment.assignee_name,
+            "assignee_email": assignment.assignee_email,
+            "amount": assignment.amount,
+            "assigned_at": assignment.assigned_at,
+            "last_due_date": assignment.last_due_date,
+        },
+    )
