@@ -181,10 +181,12 @@ class ParsedDocument:
     amounts_include_vat: bool = False
     #: What does not add up, after the SII's rounding; empty when it all does (or there was nothing to check).
     discrepancies: tuple[Discrepancy, ...] = ()
+    #: How many lines the XML holds when `lines` keeps only the first of them (sii.MAX_LINES).
+    lines_total: int | None = None
 
     @property
     def line_count(self) -> int:
-        return len(self.lines)
+        return len(self.lines) if self.lines_total is None else self.lines_total
 
 
 @dataclass(frozen=True, slots=True)

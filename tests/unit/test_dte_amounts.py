@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from pipeline import samples
 from pipeline.dte import parse_file
 from pipeline.dte.model import ForeignAmounts, ParsedDiscount, ParsedPayment, ParsedTax
+from pipeline.dte.sii import MAX_LINES
 from pipeline.dte.sii_money import CURRENCIES
 from tests.support import sii_cases
 
@@ -245,3 +247,12 @@ def test_junk_amounts_are_blank_and_said_never_raised():
     assert doc.foreign.total is None and doc.foreign.exchange_rate is None
     assert "DTE #1: MntTotal 'NaN' is not a number of at most 18 digits; left blank" in problems
     assert "DTE #1: OtraMoneda/TpoCambio '1E+30' is not a number of at most 18 digits; left blank" in problems
+
+
+def test_a_dte_of_more_lines_than_any_the_sii_allows_keeps_the_first_and_says_how_many():
+    many = tuple((f"Ítem {n}", 1, 100) for n in range(MAX_LINES + 5))
+    parsed = parse_file(samples.dte_xml(folio=42, lines=many))
+    (document,) = parsed.documents
+    assert (len(document.lines), document.line_count) == (MAX_LINES, MAX_LINES + 5)
+    assert document.discrepancies == ()
+    assert f"{MAX_LINES + 5} lines; the first {MAX_LINES} are kept" in "; ".join(parsed.problems)
