@@ -141,7 +141,7 @@ def test_never_more_than_four_requests_in_flight_per_mailbox(graph):
         thread.start()
     for thread in threads:
         thread.join()
-    assert graph.max_in_flight == 4
+    assert 1 < graph.max_in_flight <= 4, "requests overlap, never more than four at once (a loaded CI may reach 3)"
 
 
 def test_certificate_credentials_sign_a_client_assertion(graph, tmp_path, monkeypatch):
