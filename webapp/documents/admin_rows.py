@@ -284,11 +284,11 @@ def rows_present(document: Document, request: HttpRequest) -> dict[type[Model], 
         mailbox_field="attachment__message__mailbox_id",
     )
     models: dict[str, tuple[type[Model], QuerySet]] = {
-        "lines": (DocumentLine, DocumentLine.objects.filter(document_id=OuterRef("pk"))),
-        "discounts": (DocumentDiscount, DocumentDiscount.objects.filter(document_id=OuterRef("pk"))),
-        "taxes": (DocumentTax, DocumentTax.objects.filter(document_id=OuterRef("pk"))),
-        "payments": (DocumentPayment, DocumentPayment.objects.filter(document_id=OuterRef("pk"))),
-        "assignments": (DocumentAssignment, assignments),
+        "has_lines": (DocumentLine, DocumentLine.objects.filter(document_id=OuterRef("pk"))),
+        "has_discounts": (DocumentDiscount, DocumentDiscount.objects.filter(document_id=OuterRef("pk"))),
+        "has_taxes": (DocumentTax, DocumentTax.objects.filter(document_id=OuterRef("pk"))),
+        "has_payments": (DocumentPayment, DocumentPayment.objects.filter(document_id=OuterRef("pk"))),
+        "has_assignments": (DocumentAssignment, assignments),
     }
     row: dict[str, Any] = (
         Document.objects.filter(pk=document.pk)
