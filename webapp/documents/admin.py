@@ -2,42 +2,54 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.dte.formatting import clp
+from pipeline.dte.kinds import Family, kind_of
 from pipeline.dte.rut import format_rut, parse_rut
+from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
 from webapp.inbox.search import whole_number
-from webapp.inbox.services.access import limit_to_user, visible_mailbox_ids
+from webapp.inbox.services.access import visible_mailbox_ids
 
-from .models import Document, DocumentReference, DocumentSource, XmlClassification
+from .admin_filters import (
+    AddsUpFilter,
+    AssignedFilter,
+    CurrencyFilter,
+    DueDateRangeFilter,
+    IssueDateRangeFilter,
+    IssuerFilter,
+    KindFilter,
+    PaymentFormFilter,
+)
+from .admin_money import (
+    amounts_table,
+    currency_name,
+    decimal_cl,
+    is_foreign,
+    list_total,
+    notices,
+    totals_bar,
+    truncated,
+)
+from .admin_rows import (
+    AssignmentInline,
+    DiscountInline,
+    LineInline,
+    PaymentInline,
+    ReferenceInline,
+    SourceInline,
+    TaxInline,
+    rows_present,
+)
+from .models import Document, DocumentSource, XmlClassification
 from .selectors import sources_of_mailboxes, with_own_files
 from .views import visible_documents, zip_response
-
-#: Issuers listed in the issuer filter (the most frequent first).
-ISSUER_FILTER_LIMIT = 50
-
-
-class IssuerFilter(admin.SimpleListFilter):
-    title = _("issuer")
-    parameter_name = "issuer"
-
-    def lookups(self, request, model_admin):
-        """The issuers of the documents the user may see, not of every mailbox's."""
-        documents = model_admin.get_queryset(request).order_by("issuer_name")
-        rows = documents.values_list("issuer_rut", "issuer_name").distinct()
-        return [(rut, f"{name or '?'} ({format_rut(rut)})") for rut, name in rows[:ISSUER_FILTER_LIMIT]]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(issuer_rut=self.value()) if self.value() else queryset
 
 
 def _viewer_mailbox_ids(document: Document) -> set[int] | None:
@@ -50,161 +62,107 @@ def _viewer_sources(document: Document) -> QuerySet[DocumentSource]:
     return document.sources.all() if ids is None else document.sources.filter(pk__in=sources_of_mailboxes(ids))
 
 
-class IssueDateRangeFilter(admin.ListFilter):
-    """Issue date from / to (inclusive), as two date inputs."""
-
-    title = _("issue date range")
-    template = "admin/documents/date_range_filter.html"
-    params = ("issue_date_from", "issue_date_to")
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        self.values: dict[str, dt.date | None] = {}
-        for name in self.params:
-            if name in params:
-                value = params.pop(name)
-                value = value[-1] if isinstance(value, list) else value
-                try:
-                    self.values[name] = dt.date.fromisoformat(value)
-                except ValueError:
-                    self.values[name] = None
-        self.request = request
-
-    def has_output(self) -> bool:
-        return True
-
-    def expected_parameters(self) -> list[str | None]:
-        return list(self.params)
-
-    def queryset(self, request, queryset):
-        if start := self.values.get("issue_date_from"):
-            queryset = queryset.filter(issue_date__gte=start)
-        if end := self.values.get("issue_date_to"):
-            queryset = queryset.filter(issue_date__lte=end)
-        return queryset
-
-    def choices(self, changelist):
-        keep = [(k, v) for k, v in changelist.params.items() if k not in self.params]
-        yield {
-            "hidden": [(k, v[-1] if isinstance(v, list) else v) for k, v in keep],
-            "from": self.values.get("issue_date_from") or "",
-            "to": self.values.get("issue_date_to") or "",
-            "reset": changelist.get_query_string(remove=list(self.params)),
-        }
-
-
-class ReferenceInline(admin.TabularInline):
-    model = DocumentReference
-    fk_name = "document"
-    fields = ("line", "ref_type", "ref_folio", "ref_date", "code", "reason", "target_link")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def get_queryset(self, request):
-        # each row shows its document (in its name) and its target, if one of the user's mailboxes received it
-        queryset = super().get_queryset(request).select_related("document", "target")
-        ids = visible_mailbox_ids(request.user)
-        if ids is None:
-            return queryset.annotate(_target_visible=Value(True))
-        received = sources_of_mailboxes(ids).filter(document_id=OuterRef("target_id"))
-        return queryset.annotate(_target_visible=Exists(received))
-
-    @admin.display(description=_("document"))
-    def target_link(self, obj: DocumentReference) -> str:
-        if obj.target is None or not getattr(obj, "_target_visible", False):
-            return gettext("not received")
-        return _admin_link(obj.target, str(obj.target))
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class SourceInline(admin.TabularInline):
-    model = DocumentSource
-    fields = ("attachment_link", "message_link", "position", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = _("sources (e-mails that carried this document)")
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("document", "attachment__message")
-        return limit_to_user(queryset, request.user, mailbox_field="attachment__message__mailbox_id")
-
-    @admin.display(description=_("XML attachment"))
-    def attachment_link(self, obj: DocumentSource) -> str:
-        return _admin_link(obj.attachment, obj.attachment.filename)
-
-    @admin.display(description=_("e-mail"))
-    def message_link(self, obj: DocumentSource) -> str:
-        return _admin_link(obj.attachment.message, str(obj.attachment.message)[:80])
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/documents/document/change_list.html"
+    change_form_template = "admin/documents/document/change_form.html"
     list_display = (
         "thumbnail",
-        "doc_type",
+        "type_display",
         "folio",
         "issuer_display",
         "issue_date",
+        "due_date",
         "total_display",
-        "printable_status",
+        "adds_up_flag",
         "rut_flag",
     )
     list_display_links = ("folio",)
-    list_filter = ("doc_type", IssuerFilter, IssueDateRangeFilter, "printable_status", "issuer_rut_valid")
+    list_filter = (
+        KindFilter,
+        IssuerFilter,
+        IssueDateRangeFilter,
+        DueDateRangeFilter,
+        AddsUpFilter,
+        PaymentFormFilter,
+        CurrencyFilter,
+        AssignedFilter,
+        "printable_status",
+        "issuer_rut_valid",
+    )
     date_hierarchy = "issue_date"
     search_fields = ("issuer_name", "receiver_name")  # plus folio and RUT: get_search_results
     search_help_text = _("Folio, RUT (with or without dots) or business name.")
     list_select_related = ("xml_attachment", "pdf_attachment")
     list_per_page = 50
     actions = ("download_zip",)
-    inlines = (ReferenceInline, SourceInline)
-    fieldsets = (
-        (None, {"fields": ("preview", "files", "doc_type", "type_name", "folio", "issue_date")}),
-        (_("Issuer"), {"fields": ("issuer_rut_display", "issuer_rut_valid", "issuer_rut_error", "issuer_name")}),
-        (_("Receiver"), {"fields": ("receiver_rut_display", "receiver_rut_valid", "receiver_name")}),
-        (
-            _("Amounts (CLP)"),
-            {"fields": ("net_display", "exempt_display", "vat_display", "total_display", "line_count")},
-        ),
-        (
-            _("Pipeline"),
-            {
-                "fields": (
-                    "resolution_number",
-                    "resolution_date",
-                    "referenced_by_links",
-                    "printable_status",
-                    "printable_error",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        ),
+    inlines = (
+        LineInline,
+        DiscountInline,
+        TaxInline,
+        PaymentInline,
+        AssignmentInline,
+        ReferenceInline,
+        SourceInline,
     )
     readonly_fields = (
         "preview",
         "files",
         "issuer_rut_display",
         "receiver_rut_display",
-        "net_display",
-        "exempt_display",
-        "vat_display",
-        "total_display",
+        "amounts",
+        "foreign_currency_display",
+        "exchange_rate_display",
+        "adds_up_display",
         "referenced_by_links",
     )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Document | None = None):
+        kind = kind_of(obj.doc_type) if obj is not None else None
+        buyer = kind is not None and kind.issued_by_buyer
+        fieldsets: list[tuple] = [
+            (None, {"fields": ("preview", "files", "doc_type", "type_name", "folio", "issue_date")}),
+            (
+                _("Issuer (the buyer)") if buyer else _("Issuer"),
+                {"fields": ("issuer_rut_display", "issuer_rut_valid", "issuer_rut_error", "issuer_name")},
+            ),
+            (
+                _("Receiver (the seller)") if buyer else _("Receiver"),
+                {"fields": ("receiver_rut_display", "receiver_rut_valid", "receiver_name")},
+            ),
+            (_("Amounts"), {"fields": ("amounts", "adds_up_display", "line_count")}),
+        ]
+        if obj is not None and is_foreign(obj):
+            fieldsets.append((_("Foreign currency"), {"fields": ("foreign_currency_display", "exchange_rate_display")}))
+        fieldsets.append((_("Payment"), {"fields": ("payment_form", "due_date")}))
+        if kind is not None and kind.family == Family.GUIDE:
+            fieldsets.append((_("Dispatch"), {"fields": ("transfer_kind",)}))
+        fieldsets.append(
+            (
+                _("Pipeline"),
+                {
+                    "classes": ("collapse",),
+                    "fields": (
+                        "resolution_number",
+                        "resolution_date",
+                        "referenced_by_links",
+                        "printable_status",
+                        "printable_error",
+                        "created_at",
+                        "updated_at",
+                    ),
+                },
+            )
+        )
+        return fieldsets
+
+    def get_inline_instances(self, request: HttpRequest, obj: Document | None = None):
+        """Only the tables the document has rows for: an invoice without discounts shows no empty table."""
+        instances = super().get_inline_instances(request, obj)
+        if obj is None:
+            return instances
+        present = rows_present(obj, request)
+        return [inline for inline in instances if present.get(inline.model, True)]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         return visible_documents(request.user, super().get_queryset(request))
@@ -218,6 +176,19 @@ class DocumentAdmin(ReadOnlyAdmin):
         (document,) = with_own_files([document], ids)
         document._viewer_mailbox_ids = ids  # type: ignore[attr-defined]
         return document
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            context["totals_bar"] = totals_bar(context["cl"].queryset)
+        return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            assignments = list(AssignmentInline(self.model, self.admin_site).get_queryset(request).filter(document=obj))
+            context["document_notices"] = notices(obj, assignments)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -289,9 +260,14 @@ class DocumentAdmin(ReadOnlyAdmin):
             return EMPTY
         return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', links))
 
+    @admin.display(description=_("type"), ordering="doc_type")
+    def type_display(self, obj: Document) -> str:
+        name = obj.type_name or DOC_TYPES.get(obj.doc_type, "")
+        return format_html("<b>{}</b> {}", obj.doc_type, truncated(name.removesuffix(" electrónica"), 22))
+
     @admin.display(description=_("issuer"), ordering="issuer_name")
     def issuer_display(self, obj: Document) -> str:
-        return format_html("{}<br><small>{}</small>", obj.issuer_name or EMPTY, format_rut(obj.issuer_rut))
+        return format_html("{}<br><small>{}</small>", truncated(obj.issuer_name), format_rut(obj.issuer_rut))
 
     @admin.display(description=_("issuer RUT"), ordering="issuer_rut")
     def issuer_rut_display(self, obj: Document) -> str:
@@ -305,21 +281,37 @@ class DocumentAdmin(ReadOnlyAdmin):
     def rut_flag(self, obj: Document) -> bool:
         return obj.issuer_rut_valid
 
+    @admin.display(description=_("adds up"), boolean=True, ordering="adds_up")
+    def adds_up_flag(self, obj: Document) -> bool | None:
+        return obj.adds_up
+
     @admin.display(description=_("total"), ordering="total")
     def total_display(self, obj: Document) -> str:
-        return clp(obj.total)
+        return list_total(obj)
 
-    @admin.display(description=_("net"))
-    def net_display(self, obj: Document) -> str:
-        return clp(obj.net)
+    @admin.display(description=_("amounts"))
+    def amounts(self, obj: Document) -> str:
+        return amounts_table(obj)
 
-    @admin.display(description=_("exempt"))
-    def exempt_display(self, obj: Document) -> str:
-        return clp(obj.exempt)
+    @admin.display(description=_("adds up"))
+    def adds_up_display(self, obj: Document) -> str:
+        if obj.adds_up is None:
+            return gettext("Not checked")
+        return gettext("Adds up") if obj.adds_up else gettext("Does not add up")
 
-    @admin.display(description=_("VAT"))
-    def vat_display(self, obj: Document) -> str:
-        return clp(obj.vat)
+    @admin.display(description=_("currency"))
+    def foreign_currency_display(self, obj: Document) -> str:
+        name = obj.foreign_currency_name or currency_name(obj.foreign_currency)
+        return f"{name} ({obj.foreign_currency})"
+
+    @admin.display(description=_("exchange rate"))
+    def exchange_rate_display(self, obj: Document) -> str:
+        if obj.exchange_rate is None:
+            return EMPTY
+        return gettext("%(rate)s pesos per %(currency)s") % {
+            "rate": decimal_cl(obj.exchange_rate),
+            "currency": obj.foreign_currency,
+        }
 
     @admin.display(description=_("referenced by"))
     def referenced_by_links(self, obj: Document) -> str:

@@ -1,0 +1,204 @@
+"""Filters of the Document list; each lists only choices found in the user's own documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from pipeline.dte.kinds import Family, codes
+from pipeline.dte.rut import format_rut
+from webapp.inbox.services.access import limit_to_user
+
+from .models import Document, DocumentAssignment
+
+#: Issuers listed in the issuer filter (the most frequent first).
+ISSUER_FILTER_LIMIT = 50
+
+#: The families the kind filter offers, in the order an accountant looks for them.
+KIND_CHOICES = (
+    (Family.INVOICE, _("Invoices")),
+    (Family.CREDIT_NOTE, _("Credit notes")),
+    (Family.DEBIT_NOTE, _("Debit notes")),
+    (Family.GUIDE, _("Dispatch guides")),
+    (Family.RECEIPT, _("Receipts (boletas)")),
+)
+
+
+def _own_documents(request: HttpRequest, model_admin: Any) -> QuerySet[Document]:
+    return model_admin.get_queryset(request).order_by()
+
+
+class IssuerFilter(admin.SimpleListFilter):
+    title = _("issuer")
+    parameter_name = "issuer"
+
+    def lookups(self, request, model_admin):
+        """The issuers of the documents the user may see, not of every mailbox's."""
+        documents = model_admin.get_queryset(request).order_by("issuer_name")
+        rows = documents.values_list("issuer_rut", "issuer_name").distinct()
+        return [(rut, f"{name or '?'} ({format_rut(rut)})") for rut, name in rows[:ISSUER_FILTER_LIMIT]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(issuer_rut=self.value()) if self.value() else queryset
+
+
+class KindFilter(admin.SimpleListFilter):
+    """Facturas, notas de crédito, ... by the family of pipeline/dte/kinds.py."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        present = set(_own_documents(request, model_admin).values_list("doc_type", flat=True).distinct())
+        return [(family.value, label) for family, label in KIND_CHOICES if present & set(codes(family=family))]
+
+    def queryset(self, request, queryset):
+        families = {family.value: family for family, _label in KIND_CHOICES}
+        if (family := families.get(self.value() or "")) is not None:
+            return queryset.filter(doc_type__in=codes(family=family))
+        return queryset
+
+
+#: The adds-up filter's parameter values.
+ADDS_UP_VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unknown": None}
+
+
+class AddsUpFilter(admin.SimpleListFilter):
+    title = _("adds up")
+    parameter_name = "adds_up"
+
+    def lookups(self, request, model_admin):
+        present = set(_own_documents(request, model_admin).values_list("adds_up", flat=True).distinct())
+        labels = {"yes": _("Adds up"), "no": _("Does not add up"), "unknown": _("Not checked")}
+        return [(key, labels[key]) for key, value in ADDS_UP_VALUES.items() if value in present]
+
+    def queryset(self, request, queryset):
+        key = self.value() or ""
+        if key not in ADDS_UP_VALUES:
+            return queryset
+        value = ADDS_UP_VALUES[key]
+        return queryset.filter(adds_up__isnull=True) if value is None else queryset.filter(adds_up=value)
+
+
+class PaymentFormFilter(admin.SimpleListFilter):
+    title = _("payment form")
+    parameter_name = "payment_form"
+
+    def lookups(self, request, model_admin):
+        present = set(_own_documents(request, model_admin).values_list("payment_form", flat=True).distinct())
+        return [(str(value), label) for value, label in Document.PaymentForm.choices if value in present]
+
+    def queryset(self, request, queryset):
+        chosen = self.value() or ""
+        if chosen in {str(value) for value in Document.PaymentForm.values}:
+            return queryset.filter(payment_form=int(chosen))
+        return queryset
+
+
+class CurrencyFilter(admin.SimpleListFilter):
+    title = _("currency")
+    parameter_name = "currency"
+    _foreign = ~Q(foreign_currency="") & ~Q(foreign_currency="CLP")
+
+    def lookups(self, request, model_admin):
+        if not _own_documents(request, model_admin).filter(self._foreign).exists():
+            return []
+        return [("clp", _("Chilean pesos")), ("other", _("Other currencies"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "clp":
+            return queryset.exclude(self._foreign)
+        if self.value() == "other":
+            return queryset.filter(self._foreign)
+        return queryset
+
+
+def visible_assignments(request: HttpRequest) -> QuerySet[DocumentAssignment]:
+    """Cesiones whose AEC arrived through a mailbox the user may see."""
+    return limit_to_user(
+        DocumentAssignment.objects.all(), request.user, mailbox_field="attachment__message__mailbox_id"
+    )
+
+
+class AssignedFilter(admin.SimpleListFilter):
+    """Cedida: an AEC of one of the user's mailboxes sold it to a factoring company."""
+
+    title = _("assigned (factoring)")
+    parameter_name = "assigned"
+
+    def _assigned(self, request: HttpRequest) -> Exists:
+        return Exists(visible_assignments(request).filter(document_id=OuterRef("pk")))
+
+    def lookups(self, request, model_admin):
+        if not _own_documents(request, model_admin).filter(self._assigned(request)).exists():
+            return []
+        return [("yes", _("Assigned")), ("no", _("Not assigned"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(self._assigned(request))
+        if self.value() == "no":
+            return queryset.exclude(self._assigned(request))
+        return queryset
+
+
+class DateRangeFilter(admin.ListFilter):
+    """A date field from / to (inclusive), as two date inputs; subclasses name the field."""
+
+    field_name = ""
+    template = "admin/documents/date_range_filter.html"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.params = (f"{self.field_name}_from", f"{self.field_name}_to")
+        self.values: dict[str, dt.date | None] = {}
+        for name in self.params:
+            if name in params:
+                value = params.pop(name)
+                value = value[-1] if isinstance(value, list) else value
+                try:
+                    self.values[name] = dt.date.fromisoformat(value)
+                except ValueError:
+                    self.values[name] = None
+        self.request = request
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str | None]:
+        return list(self.params)
+
+    def queryset(self, request, queryset):
+        start_param, end_param = self.params
+        if start := self.values.get(start_param):
+            queryset = queryset.filter(**{f"{self.field_name}__gte": start})
+        if end := self.values.get(end_param):
+            queryset = queryset.filter(**{f"{self.field_name}__lte": end})
+        return queryset
+
+    def choices(self, changelist):
+        start_param, end_param = self.params
+        keep = [(k, v) for k, v in changelist.params.items() if k not in self.params]
+        yield {
+            "hidden": [(k, v[-1] if isinstance(v, list) else v) for k, v in keep],
+            "from_name": start_param,
+            "to_name": end_param,
+            "from": self.values.get(start_param) or "",
+            "to": self.values.get(end_param) or "",
+            "reset": changelist.get_query_string(remove=list(self.params)),
+        }
+
+
+class IssueDateRangeFilter(DateRangeFilter):
+    title = _("issue date range")
+    field_name = "issue_date"
+
+
+class DueDateRangeFilter(DateRangeFilter):
+    title = _("due date range")
+    field_name = "due_date"
