@@ -59,6 +59,7 @@ def test_every_inbox_and_documents_changelist_with_search_is_covered():
         "inbox_attachment",
         "inbox_mailboxaccess",
         "documents_document",
+        "documents_documentline",
         "documents_xmlclassification",
     }
 
