@@ -58,7 +58,15 @@ def is_foreign(document: Document) -> bool:
 
 
 def list_total(document: Document) -> SafeString:
-    """The list's total column: signed; a foreign document in its own currency with the pesos beside."""
+    """The list's total column: signed; a foreign document in its own currency with the pesos beside;
+    "No cuadra" under a total its parts do not add up to."""
+    shown = _list_amount(document)
+    if document.adds_up is False:
+        return format_html('{}<br><small class="not-adding-up">{}</small>', shown, gettext("Does not add up"))
+    return shown
+
+
+def _list_amount(document: Document) -> SafeString:
     pesos = signed_total(document)
     guide = kind_of(document.doc_type).sign == 0
     hint = gettext("Dispatch guide: not added to the totals.") if guide else ""
