@@ -37,7 +37,7 @@ class ParsedLine:
     discount_amount: Decimal | None = None  # DescuentoMonto
     surcharge_percent: Decimal | None = None  # RecargoPct
     surcharge_amount: Decimal | None = None  # RecargoMonto
-    #: IndExe: 1 exempt, 2 not billable, 3 guarantee deposit, 4 not a sale, 5 discount item, 6 free of charge.
+    #: IndExe: 1 exempt, 2 not billable, 3 guarantee deposit, 4 not a sale, 5 to deduct, 6 not billable negative.
     exemption_code: int | None = None
     additional_tax_code: int | None = None  # CodImpAdic (the first)
 
