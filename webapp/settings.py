@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.inbox",
     "webapp.documents",
+    "webapp.register",
     "webapp.login_throttle.LoginAttemptsConfig",  # django-axes
 ]
 

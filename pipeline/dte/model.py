@@ -20,6 +20,22 @@ class Kind(StrEnum):
     INVALID = "invalid"  # refused: not well-formed, truncated, DTD, too large
 
 
+class CheckState(StrEnum):
+    """The outcome of one check of a copy: its TED (timbre) or its XML signature."""
+
+    VALID = "valid"
+    INVALID = "invalid"  # checked, and it does not hold: `reason` says what
+    MISSING = "missing"  # the document carries nothing to check
+    UNCHECKED = "unchecked"  # not checked (a form we cannot check): `reason` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    state: CheckState = CheckState.UNCHECKED
+    #: For people, in English, never a path or a key: "FRMT does not verify with the CAF's key".
+    reason: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedLine:
     """A `Detalle`. Quantities, prices and amounts are in the document's own currency, as written."""
@@ -183,6 +199,10 @@ class ParsedDocument:
     discrepancies: tuple[Discrepancy, ...] = ()
     #: How many lines the XML holds when `lines` keeps only the first of them (sii.MAX_LINES).
     lines_total: int | None = None
+    #: The timbre: FRMT by the CAF's key over the DD, the CAF's range, the DD against the header.
+    ted_check: Check = Check()
+    #: The DTE's own XML signature (over its Documento): a signal, never a reason to refuse.
+    signature_check: Check = Check()
 
     @property
     def line_count(self) -> int:
@@ -209,6 +229,25 @@ class ParsedAssignment:
     last_due_date: date | None  # UltimoVencimiento
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedResponse:
+    """What a receiver said of one DTE: a RespuestaDTE's RecepcionDTE (the file arrived) or ResultadoDTE
+    (accepted or rejected), or an EnvioRecibos' Recibo (goods or services received, Ley 19.983)."""
+
+    kind: str  # "reception", "result" or "receipt"
+    issuer_rut: str  # RUTEmisor of the DTE answered, normalized as parse_rut does
+    doc_type: int
+    folio: int
+    issue_date: date | None  # FchEmis
+    total: int | None  # MntTotal
+    receiver_rut: str  # RUTRecep
+    responder_rut: str  # Caratula/RutResponde
+    #: EstadoRecepDTE or EstadoDTE (0 accepted; other codes reject or note); None for a Recibo.
+    status_code: int | None
+    status_text: str  # RecepDTEGlosa / EstadoDTEGlosa / Recinto of a Recibo
+    answered_at: datetime | None  # TmstFirmaResp / TmstFirmaRecibo, an instant (aware)
+
+
 @dataclass
 class ParsedFile:
     format: str
@@ -222,3 +261,5 @@ class ParsedFile:
     resolution_date: date | None = None
     #: The cesiones of an AEC file (Kind.ASSIGNMENT); the DTE it carries is in `documents`.
     assignments: list[ParsedAssignment] = field(default_factory=list)
+    #: What a RespuestaDTE or EnvioRecibos says of each DTE it answers (Kind.RESPONSE, Kind.RECEIPTS).
+    responses: list[ParsedResponse] = field(default_factory=list)

@@ -1,6 +1,8 @@
-"""Tax documents understood from XML attachments: one Document per issuer + type + folio.
+"""Tax documents understood from XML attachments: one Document per mailbox + issuer + type + folio.
 
-Written only by the pipeline (the render queue); the admin shows them read-only.
+A mailbox's Document is what that mailbox received of the SII's document: its fields are read from
+the chosen one of its copies (DocumentSource, one per XML that carried it), never from another
+mailbox's mail. Written only by the pipeline (the render queue); the admin shows them read-only.
 """
 
 from __future__ import annotations
@@ -10,9 +12,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.sii import DOC_TYPES
-from webapp.inbox.models import Attachment
+from webapp.inbox.models import Attachment, Mailbox
 
-DOC_TYPE_CHOICES = [(code, f"{code} {name}") for code, name in DOC_TYPES.items()]
+DOC_TYPE_CHOICES: list[tuple[int, str]] = [(code, f"{code} {name}") for code, name in DOC_TYPES.items()]
+
+
+class CheckState(models.TextChoices):
+    """pipeline.dte.model.CheckState, as stored: the TED or the XML signature of a copy."""
+
+    VALID = "valid", _("Valid")
+    INVALID = "invalid", _("Invalid")
+    MISSING = "missing", _("Missing")
+    UNCHECKED = "unchecked", _("Not checked")
 
 
 class XmlClassification(models.Model):
@@ -81,6 +92,7 @@ class Document(models.Model):
         EXPORT_TRANSFER = 8, _("Transfer for export")
         EXPORT_SALE = 9, _("Sale for export")
 
+    mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="documents")
     country = models.CharField(_("country"), max_length=2, default="CL")
     doc_type = models.PositiveSmallIntegerField(_("type"), choices=DOC_TYPE_CHOICES, db_index=True)
     type_name = models.CharField(_("type name"), max_length=100)
@@ -161,7 +173,29 @@ class Document(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text=_("The XML this document was first read from."),
+        help_text=_("The XML of the chosen copy, which the fields are read from."),
+    )
+    ted = models.CharField(
+        _("TED"),
+        max_length=10,
+        choices=CheckState.choices,
+        default=CheckState.UNCHECKED,
+        db_index=True,
+        help_text=_("The electronic stamp (timbre) of the chosen copy."),
+    )
+    signature = models.CharField(
+        _("signature"),
+        max_length=10,
+        choices=CheckState.choices,
+        default=CheckState.UNCHECKED,
+        db_index=True,
+        help_text=_("The XML signature of the chosen copy: a signal, not a verdict."),
+    )
+    conflict = models.BooleanField(
+        _("conflicting copies"),
+        default=False,
+        db_index=True,
+        help_text=_("Copies of this document say different things (amounts, dates, RUTs, lines)."),
     )
     pdf_attachment = models.ForeignKey(
         Attachment,
@@ -194,10 +228,14 @@ class Document(models.Model):
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["country", "issuer_rut", "doc_type", "folio"], name="unique_document_per_issuer_type_folio"
+                fields=["mailbox", "country", "issuer_rut", "doc_type", "folio"],
+                name="unique_document_per_mailbox_issuer_type_folio",
             )
         ]
-        indexes = [models.Index(fields=["issuer_rut", "issue_date"])]
+        indexes = [
+            models.Index(fields=["issuer_rut", "issue_date"]),
+            models.Index(fields=["country", "issuer_rut", "doc_type", "folio"], name="document_sii_key"),
+        ]
         verbose_name = _("document")
         verbose_name_plural = _("documents")
 
@@ -211,7 +249,12 @@ class Document(models.Model):
 
 
 class DocumentSource(models.Model):
-    """One XML attachment a Document was read from: the same invoice in two e-mails has two."""
+    """A copy: one XML attachment that carried the Document, with its checks.
+
+    The same invoice in two e-mails of the mailbox has two copies. Copies with a different
+    `content_hash` are a conflict; the `chosen` one (a TED that verifies first, then the first
+    to arrive) is the one the Document's fields are read from.
+    """
 
     document = models.ForeignKey(Document, verbose_name=_("document"), on_delete=models.CASCADE, related_name="sources")
     attachment = models.ForeignKey(
@@ -220,13 +263,29 @@ class DocumentSource(models.Model):
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Position of the DTE inside the file.")
     )
+    ted = models.CharField(_("TED"), max_length=10, choices=CheckState.choices, default=CheckState.UNCHECKED)
+    ted_error = models.CharField(_("TED problem"), max_length=500, blank=True)
+    signature = models.CharField(
+        _("signature"), max_length=10, choices=CheckState.choices, default=CheckState.UNCHECKED
+    )
+    signature_error = models.CharField(_("signature problem"), max_length=500, blank=True)
+    content_hash = models.CharField(
+        _("content hash"), max_length=64, blank=True, help_text=_("Equal for copies that say the same.")
+    )
+    content = models.JSONField(
+        _("content"), default=dict, blank=True, help_text=_("What this copy says: dates, RUTs, amounts.")
+    )
+    chosen = models.BooleanField(
+        _("chosen"), default=False, help_text=_("The copy the document's fields are read from.")
+    )
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["document_id", "attachment_id"]
         constraints = [models.UniqueConstraint(fields=["document", "attachment"], name="unique_document_source")]
-        verbose_name = _("document source")
-        verbose_name_plural = _("document sources")
+        verbose_name = _("copy")
+        verbose_name_plural = _("copies")
 
     def __str__(self) -> str:
         return f"{self.document} from {self.attachment}"
@@ -268,6 +327,7 @@ class DocumentReference(models.Model):
 
 
 # The row models live beside, and are registered with the app from here.
+from .models_responses import DocumentResponse  # noqa: E402
 from .models_rows import (  # noqa: E402
     DocumentAssignment,
     DocumentDiscount,
@@ -283,6 +343,7 @@ __all__ = [
     "DocumentLine",
     "DocumentPayment",
     "DocumentReference",
+    "DocumentResponse",
     "DocumentSource",
     "DocumentTax",
     "XmlClassification",

@@ -233,6 +233,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
     DTE only adds a source (and a supplier PDF when it had none).
     """
     key = {
+        "mailbox_id": attachment.message.mailbox_id,
         "country": parsed.country,
         "issuer_rut": parsed.issuer_rut[:20],
         "doc_type": parsed.doc_type,
