@@ -7,15 +7,14 @@ Canonical forms tried, the standard's first (`_FORMS`):
 - in context: SignedInfo and Documento canonicalised with every namespace in scope where they sit;
 - on its own: each canonicalised as a document of its own, unused namespaces dropped, which is what
   SII signers do, so a DTE signed alone and then put in an EnvioDTE (xmlns:xsi on its root) verifies.
-Each form canonicalises a detached copy: libxml2 2.14 (lxml 6) puts a spurious xmlns="" on the
-grandchildren of a subtree it canonicalises in place under a default namespace, which is why
+Each form canonicalises a copy serialised and read again: libxml2 2.14 (lxml 6) puts a spurious xmlns=""
+on the grandchildren of a subtree (even a deepcopy) it canonicalises under a default namespace, which is why
 signxml as it comes rejects every real DTE we have (tests/unit/test_xml_signature.py).
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any
@@ -59,12 +58,11 @@ def _verifier_class() -> Any:
         def _c14n(self, nodes: Any, algorithm: CanonicalizationMethod, inclusive_ns_prefixes: Any = None) -> bytes:
             result = b""
             for node in nodes if isinstance(nodes, list) else [nodes]:
-                alone = self.signed_info_alone if local_name(node) == "SignedInfo" else self.payload_alone
-                if alone:
-                    detached = copy.deepcopy(node)
+                # Serialising a subtree declares on it every namespace in scope; on its own, the unused are dropped.
+                detached = etree.fromstring(etree.tostring(node))
+                if self.signed_info_alone if local_name(node) == "SignedInfo" else self.payload_alone:
                     etree.cleanup_namespaces(detached)
-                else:  # serialising a subtree declares on it every namespace in scope
-                    detached = etree.fromstring(etree.tostring(node))
+                    detached = etree.fromstring(etree.tostring(detached))
                 result += etree.tostring(
                     detached,
                     method="c14n",
@@ -99,15 +97,15 @@ def _check(dte: etree._Element, signature: etree._Element) -> Check:
     references = signature.findall("ds:SignedInfo/ds:Reference", _DS)
     if body is None or not body.get("ID"):
         return Check(CheckState.UNCHECKED, "the DTE's Documento has no ID for a signature to name")
+    certificate = _certificate(signature)
+    has_key = signature.find("ds:KeyInfo/ds:KeyValue/ds:RSAKeyValue", _DS) is not None
+    if certificate is None and not has_key:
+        return Check(CheckState.UNCHECKED, "the signature carries no certificate or key to check it with")
     if [r.get("URI") for r in references] != [f"#{body.get('ID')}"]:
         return Check(CheckState.INVALID, "the signature does not cover the DTE's Documento (Reference URI)")
     method = signature.find("ds:SignedInfo/ds:SignatureMethod", _DS)
     if method is None or method.get("Algorithm") not in {m.value for m in SignatureMethod}:
         return Check(CheckState.UNCHECKED, "the signature's method is missing or unknown")
-    certificate = _certificate(signature)
-    has_key = signature.find("ds:KeyInfo/ds:KeyValue/ds:RSAKeyValue", _DS) is not None
-    if certificate is None and not has_key:
-        return Check(CheckState.UNCHECKED, "the signature carries no certificate or key to check it with")
     config = SignatureConfiguration(
         require_x509=certificate is not None,
         location="./",
