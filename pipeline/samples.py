@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from pipeline.samples_ted import TedKind, add_ted
+
 #: The SII's namespace for DTE, EnvioDTE and their parts.
 SII_NS = "http://www.sii.cl/SiiDte"
 #: XML-DSig namespace of the (stub) signatures.
@@ -86,6 +88,7 @@ class Dte:
     lines: Sequence[Line] = DEFAULT_LINES
     exempt_lines: Sequence[Line] = ()
     reference: Reference | None = None
+    ted: TedKind = "genuine"  # "forged": stamped for another total; "none": no TED
 
     def items(self) -> list[tuple[str, float, int, int, bool]]:
         """(name, qty, unit price, amount, exempt) per detail line, in order."""
@@ -212,31 +215,20 @@ def _dte_element(doc: Dte) -> ET.Element:
                 ("RazonRef", ref.reason),
             ],
         )
-    ted = _sub(documento, "TED", version="1.0")
-    dd = _group(
-        ted,
-        "DD",
-        [
-            ("RE", doc.issuer_rut),
-            ("TD", doc.doc_type),
-            ("F", doc.folio),
-            ("FE", doc.issue_date),
-            ("RR", doc.receiver_rut),
-            ("RSR", doc.receiver_name[:40]),
-            ("MNT", totals["MntTotal"]),
-            ("IT1", items[0][0][:40] if items else ""),
-        ],
+    add_ted(
+        documento,
+        issuer_rut=doc.issuer_rut,
+        issuer_name=doc.issuer_name,
+        doc_type=doc.doc_type,
+        folio=doc.folio,
+        issue_date=doc.issue_date,
+        receiver_rut=doc.receiver_rut,
+        receiver_name=doc.receiver_name,
+        total=totals["MntTotal"],
+        first_item=items[0][0] if items else "",
+        stamped_at=stamp,
+        kind=doc.ted,
     )
-    caf = _sub(dd, "CAF", version="1.0")
-    first = doc.folio - doc.folio % 1000 + 1
-    da = _group(caf, "DA", [("RE", doc.issuer_rut), ("RS", doc.issuer_name[:40]), ("TD", doc.doc_type)])
-    _group(da, "RNG", [("D", first), ("H", first + 999)])
-    _sub(da, "FA", "2023-01-02")
-    _group(da, "RSAPK", [("M", _fake_b64("caf", doc.issuer_rut, size=64)), ("E", "Aw==")])
-    _sub(da, "IDK", 100)
-    _sub(caf, "FRMA", _fake_b64("frma", doc.issuer_rut, size=64), algoritmo="SHA1withRSA")
-    _sub(dd, "TSTED", stamp)
-    _sub(ted, "FRMT", _fake_b64("ted", doc.issuer_rut, doc.folio, size=64), algoritmo="SHA1withRSA")
     _sub(documento, "TmstFirma", stamp)
     _signature(dte, doc.issuer_rut, doc.doc_type, doc.folio)
     return dte
@@ -301,6 +293,7 @@ def dte_xml(
     envelope: bool = True,
     namespace: bool = True,
     encoding: str = "ISO-8859-1",
+    ted: TedKind = "genuine",
 ) -> bytes:
     """One DTE, inside an EnvioDTE (`envelope=True`) or as a bare `DTE` root."""
     doc = Dte(
@@ -314,6 +307,7 @@ def dte_xml(
         lines=lines,
         exempt_lines=exempt_lines,
         reference=reference,
+        ted=ted,
     )
     if envelope:
         return envio_dte(documents=[doc], namespace=namespace, encoding=encoding)

@@ -16,6 +16,7 @@ from . import arithmetic
 from .model import Kind, ParsedDocument, ParsedFile, ParsedReference
 from .registry import Format, Payload, register
 from .rut import parse_rut
+from .signature import signature_check
 from .sii_lines import read_line, read_terms
 from .sii_money import read_discounts, read_money
 from .sii_xml import child as _child
@@ -23,6 +24,7 @@ from .sii_xml import children as _children
 from .sii_xml import iso_date as _date
 from .sii_xml import path as _path
 from .sii_xml import text as _text
+from .ted import ted_check
 from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values, whole
 from .xmlsafe import XmlRejected, local_name, namespace
 
@@ -193,7 +195,13 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
         resolution_date=envelope.resolution_date,
         position=position,
     )
-    checked = dataclasses.replace(document, discrepancies=arithmetic.check(document))
+    checked = dataclasses.replace(
+        document,
+        discrepancies=arithmetic.check(document),
+        # Here, in the file's own tree: the signature's canonical form depends on the namespaces around the DTE.
+        ted_check=ted_check(ted, document),
+        signature_check=signature_check(dte),
+    )
     if len(lines) > MAX_LINES:  # checked on every line; kept beyond the worker's reach only in the XML
         values.problems.append(
             f"DTE #{position + 1}: {len(lines)} lines; the first {MAX_LINES} are kept, the XML holds them all"

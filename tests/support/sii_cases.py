@@ -17,10 +17,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pipeline import samples
 from pipeline.dte.taxes import tax_code
 from pipeline.samples import _group, _serialize, _signature, _sub
+from pipeline.samples_ted import TedKind, add_ted
 
 ISSUE_DATE = date(2024, 6, 10)
 FOREIGN_RECEIVER_RUT = "55555555-5"  # the SII's RUT for a buyer abroad
 IVA = Decimal(19)
+RECEIVER_NAME = "Cliente de prueba"
 
 Amount = int | Decimal | str
 
@@ -98,11 +100,13 @@ def dte(
     total_off_by: Decimal | int = 0,
     receiver_rut: str = samples.DEFAULT_RECEIVER_RUT,
     reference: samples.Reference | None = None,
+    ted: TedKind = "genuine",
 ) -> ET.Element:
     """One `<DTE>`: Totales computed from the items, discounts and taxes (rounded as the SII does).
 
     `taxes` are (TipoImp, TasaImp, MontoImp); a retention (15, 30-41...) is subtracted from the total.
     `currency` names Totales' TpoMoneda ("DOLAR USA"), `places` its decimals; `other` is OtraMoneda.
+    `ted` is "genuine" (stamped by our CAF's key), "forged" (stamped for another total) or "none".
     """
     exempt_doc = doc_type in (34, 41, 110, 111, 112)
     afecto = [item for item in items if item.exemption_code is None and not exempt_doc]
@@ -122,7 +126,7 @@ def dte(
         "Emisor",
         [("RUTEmisor", samples.DEFAULT_ISSUER_RUT), ("RznSoc", samples.DEFAULT_ISSUER_NAME), ("GiroEmis", "Comercio")],
     )
-    _group(header, "Receptor", [("RUTRecep", receiver_rut), ("RznSocRecep", "Cliente de prueba")])
+    _group(header, "Receptor", [("RUTRecep", receiver_rut), ("RznSocRecep", RECEIVER_NAME)])
     totals = _group(header, "Totales", [("TpoMoneda", currency)])
     fields: list[tuple[str, object]] = []
     if afecto:
@@ -191,20 +195,20 @@ def dte(
                 ("RazonRef", reference.reason),
             ],
         )
-    ted = _sub(body, "TED", version="1.0")
-    dd = _group(
-        ted,
-        "DD",
-        [
-            ("RE", samples.DEFAULT_ISSUER_RUT),
-            ("TD", doc_type),
-            ("F", folio),
-            ("FE", ISSUE_DATE),
-            ("MNT", written(total)),
-        ],
+    add_ted(
+        body,
+        issuer_rut=samples.DEFAULT_ISSUER_RUT,
+        issuer_name=samples.DEFAULT_ISSUER_NAME,
+        doc_type=doc_type,
+        folio=folio,
+        issue_date=ISSUE_DATE,
+        receiver_rut=receiver_rut,
+        receiver_name=RECEIVER_NAME,
+        total=written(total),
+        first_item=items[0].name if items else "",
+        stamped_at=f"{ISSUE_DATE.isoformat()}T10:00:00",
+        kind=ted,
     )
-    _sub(dd, "TSTED", f"{ISSUE_DATE.isoformat()}T10:00:00")
-    _sub(ted, "FRMT", "AAAA", algoritmo="SHA1withRSA")
     _signature(root, doc_type, folio)
     return root
 
