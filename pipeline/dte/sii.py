@@ -19,10 +19,10 @@ from .rut import parse_rut
 from .signature import signature_check
 from .sii_lines import read_line, read_terms
 from .sii_money import read_discounts, read_money
+from .sii_responses import read_receipts, read_response
 from .sii_xml import child as _child
 from .sii_xml import children as _children
 from .sii_xml import iso_date as _date
-from .sii_xml import path as _path
 from .sii_xml import text as _text
 from .ted import ted_check
 from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values, whole
@@ -105,14 +105,10 @@ def _parse(payload: Payload) -> ParsedFile:
     kind = _ROOTS[root_name]
     result = ParsedFile(format=FORMAT, kind=kind)
     if kind is Kind.RESPONSE:
-        results = [e for e in root.iter() if local_name(e) in ("RecepcionDTE", "ResultadoDTE")]
-        sender = _text(_path(root, "Resultado", "Caratula"), "RutResponde")
-        result.summary = f"RespuestaDTE from {sender or 'unknown RUT'}: {len(results)} result(s)"
+        read_response(root, result)
         return result
     if kind is Kind.RECEIPTS:
-        receipts = [e for e in root.iter() if local_name(e) == "Recibo"]
-        sender = _text(_path(root, "SetRecibos", "Caratula"), "RutResponde")
-        result.summary = f"EnvioRecibos from {sender or 'unknown RUT'}: {len(receipts)} receipt(s)"
+        read_receipts(root, result)
         return result
     if kind is Kind.ENVELOPE:
         set_dte = _child(root, "SetDTE")
