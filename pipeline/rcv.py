@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import PureWindowsPath
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,6 +146,10 @@ class RcvReader:
             raise RcvFormatError("the file is empty: no header line")
         self.headers = [cell.strip() for cell in header]
         self._columns = self._map(self.headers)
+        #: A row's values before its cells are read: every column's field blank.
+        self._blank: dict[str, Any] = {
+            name: "" if kind == "text" else None for name, kind in self._columns if kind not in {"skip", "extra"}
+        }
         self._first = self._next()
         kind_at = next((i for i, (name, _) in enumerate(self._columns) if name == "purchase_kind"), None)
         first = self._first[1] if self._first and isinstance(self._first[1], list) else []
@@ -194,28 +199,25 @@ class RcvReader:
             yield self._parse(cells, line)
 
     def _parse(self, cells: list[str], line: int) -> RcvRow | BadRow:
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(self._blank)
         extra: dict[str, str] = {}
         reasons: list[str] = []
+        columns = self._columns
         for index, cell in enumerate(cells):
             text = cell.strip()
-            if index >= len(self._columns):
-                if _value(text):
-                    extra[f"column {index + 1}"] = text
+            if not text or text == "null" or text.lower() == "null":
                 continue
-            name, kind = self._columns[index]
-            if kind == "skip":
-                continue
+            name, kind = columns[index] if index < len(columns) else ("", "extra")
             if kind == "extra":
-                if _value(text):
-                    extra[self.headers[index] or f"column {index + 1}"] = text
-                continue
-            try:
-                values[name] = _PARSERS[kind](text)
-            except ValueError as error:
-                reasons.append(f"{self.headers[index]}: {error}")
+                header = self.headers[index] if index < len(columns) else ""
+                extra[header or f"column {index + 1}"] = text
+            elif kind != "skip":
+                try:
+                    values[name] = _PARSERS[kind](text)
+                except ValueError as error:
+                    reasons.append(f"{self.headers[index]}: {error}")
         for name in REQUIRED:
-            if values.get(name) is None and not any(r.startswith(_header_of(name)) for r in reasons):
+            if values[name] is None and not any(r.startswith(_header_of(name)) for r in reasons):
                 reasons.append(f"{_header_of(name)}: missing")
         if reasons:
             return BadRow(line, "; ".join(reasons))
@@ -235,6 +237,7 @@ def _text(text: str) -> str:
     return " ".join(_value(text).split())
 
 
+@lru_cache(maxsize=4096)  # a register names the same few suppliers over and over
 def _rut(text: str) -> str | None:
     if not _value(text):
         return None
@@ -248,7 +251,7 @@ def _integer(text: str, *, low: int, high: int) -> int | None:
     text = _value(text)
     if not text:
         return None
-    if not _INTEGER.match(text):
+    if not (text.isascii() and text.isdigit()) and not _INTEGER.match(text):
         raise ValueError(f"not a whole number: {text[:40]!r}")
     number = int(text)
     if not low <= number <= high:

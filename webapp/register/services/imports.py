@@ -16,7 +16,6 @@ from itertools import islice
 from typing import IO, Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from pipeline.dte.rut import parse_rut
@@ -25,6 +24,7 @@ from webapp.documents.services.columns import fit
 from webapp.inbox.models import Mailbox
 
 from ..models import RcvEntry, RcvImport, Register
+from . import entry_writes
 
 #: Rows per transaction and per lookup of the entries they already have.
 BATCH = 2000
@@ -110,7 +110,11 @@ class _Importer:
 
     def __init__(self, record: RcvImport) -> None:
         self.record = record
-        self.fields = {field.name: field for field in RcvEntry._meta.concrete_fields}
+        self.clipped = {
+            name: field
+            for name, field in ((f.name, f) for f in RcvEntry._meta.concrete_fields)
+            if name in {"issuer_name", "purchase_kind", "other_tax_rate"}
+        }
 
     def batch(self, rows: list[RcvRow | BadRow]) -> None:
         record = self.record
@@ -123,28 +127,28 @@ class _Importer:
                 self._refuse(row.line, f"the same document as line {wanted[row.key].line}")
             else:
                 wanted[row.key] = row
-        if not wanted:
-            return
+        now = timezone.now()
         with transaction.atomic():
-            existing = self._existing(wanted)
-            new, changed = [], []
+            found = entry_writes.existing(
+                mailbox_id=record.mailbox_id, receiver_rut=record.receiver_rut, folios={key[2] for key in wanted}
+            )
+            new: list[dict[str, Any]] = []
+            changes: list[tuple[int, dict[str, Any]]] = []
             for key, row in wanted.items():
                 values = self._values(row)
-                entry = existing.get(key)
+                entry = found.get(key)
                 if entry is None:
-                    new.append(RcvEntry(**values, **self._identity(), last_import=record))
-                elif entry.last_import_id == record.pk:
+                    new.append({**values, **self._identity(), "updated_at": now})
+                elif entry["last_import_id"] == record.pk:
                     self._refuse(row.line, "the same document as an earlier line")
-                elif self._moves(entry, values):
-                    changed.append(entry)
+                elif changed := _changes(entry, values):
+                    changes.append((entry["id"], {**changed, "last_import_id": record.pk, "updated_at": now}))
                 else:
                     record.rows_unchanged += 1
-            RcvEntry.objects.bulk_create(new)
-            if changed:
-                names = sorted({name for entry in changed for name in entry._rcv_changed})  # type: ignore[attr-defined]
-                RcvEntry.objects.bulk_update(changed, [*names, "last_import", "updated_at"])
+            entry_writes.insert(new)
+            entry_writes.update(changes)
             record.rows_created += len(new)
-            record.rows_updated += len(changed)
+            record.rows_updated += len(changes)
             record.save()
 
     def _refuse(self, line: int, reason: str) -> None:
@@ -152,30 +156,20 @@ class _Importer:
         self.record.problems.append({"line": line, "reason": reason})
 
     def _identity(self) -> dict[str, Any]:
-        return {"mailbox": self.record.mailbox, "receiver_rut": self.record.receiver_rut}
-
-    def _existing(self, wanted: dict[tuple[str, int, int], RcvRow]) -> dict[tuple[str, int, int], RcvEntry]:
-        mailbox = Q(mailbox__isnull=True) if self.record.mailbox is None else Q(mailbox=self.record.mailbox)
-        folios = {folio for _, _, folio in wanted}
-        entries = RcvEntry.objects.filter(mailbox, receiver_rut=self.record.receiver_rut, folio__in=folios)
-        found = {(entry.issuer_rut, entry.doc_type, entry.folio): entry for entry in entries}
-        return {key: entry for key, entry in found.items() if key in wanted}
+        record = self.record
+        return {"mailbox_id": record.mailbox_id, "receiver_rut": record.receiver_rut, "last_import_id": record.pk}
 
     def _values(self, row: RcvRow) -> dict[str, Any]:
-        values = {name: fit(self.fields[name], value) for name, value in row.values.items()}
+        values = dict(row.values)
+        for name, field in self.clipped.items():
+            if values.get(name) is not None:
+                values[name] = fit(field, values[name])
         values.update(register=self.record.register, period=self.record.period, extra=row.extra)
         return values
 
-    def _moves(self, entry: RcvEntry, values: dict[str, Any]) -> bool:
-        """Set on `entry` what `values` change; False when they change nothing or are older news."""
-        if values["register"] == Register.PENDIENTE and entry.register != Register.PENDIENTE:
-            return False
-        changed = [name for name, value in values.items() if getattr(entry, name) != value]
-        if not changed:
-            return False
-        for name in changed:
-            setattr(entry, name, values[name])
-        entry.last_import = self.record
-        entry.updated_at = timezone.now()
-        entry._rcv_changed = changed  # type: ignore[attr-defined]
-        return True
+
+def _changes(entry: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """What `values` change of `entry`; nothing when they are older news (pendiente after it left pendiente)."""
+    if values["register"] == Register.PENDIENTE and entry["register"] != Register.PENDIENTE:
+        return {}
+    return {name: value for name, value in values.items() if entry[name] != value}
