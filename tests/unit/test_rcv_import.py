@@ -186,6 +186,8 @@ def test_clerk_sees_only_the_register_of_their_mailbox(clerk, mailboxes):
     for term in ("789456", "77777777-7", "77.777.777", "76354771-K"):  # a folio and RUTs only `sur` has
         assert list(clerk.get(entries, {"q": term}).context["cl"].result_list) == [], term
     assert [e.folio for e in clerk.get(entries, {"q": "9800042"}).context["cl"].result_list] == [9800042]
+    own = RcvEntry.objects.filter(mailbox=mailboxes[0]).first()
+    assert clerk.get(reverse("admin:register_rcventry_change", args=[own.pk])).status_code == 200
     for entry in RcvEntry.objects.exclude(mailbox=mailboxes[0]):
         assert clerk.get(reverse("admin:register_rcventry_change", args=[entry.pk])).status_code in (302, 404)
     for record in RcvImport.objects.exclude(mailbox=mailboxes[0]):
