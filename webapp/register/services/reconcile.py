@@ -241,12 +241,13 @@ class _Scope:
     def _pairs(self) -> dict[str, list[str]]:
         pairs: dict[str, list[str]] = defaultdict(list)
         for receiver, period in self.entries().order_by().values_list("receiver_rut", "period").distinct():
-            if _is_period(period):
+            if is_period(period):
                 pairs[receiver].append(period)
         return pairs
 
 
-def _is_period(text: str) -> bool:
+def is_period(text: str) -> bool:
+    """Whether `text` is a period as the register writes them: YYYY-MM."""
     return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
 
 
