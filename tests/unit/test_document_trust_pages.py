@@ -182,7 +182,7 @@ def test_a_conflicting_document_warns_at_the_top_and_shows_what_each_copy_says(a
     differing = re.findall(r'<div class="row differs"><dt>(.*?)</dt><dd>(.*?)</dd>', copies)
     assert ("total", samples.clp(edited["MntTotal"])) in differing
     assert not any(label == "fecha de emisión" for label, _value in differing)
-    assert "Timbre electrónico (TED)" in page and "Autenticidad" in page
+    assert "Timbre electrónico (TED)" in page and "Autenticidad" in page and "Sí: sus copias no coinciden" in page
 
 
 def test_a_document_whose_copies_agree_shows_no_warning(admin_client, month):
@@ -246,3 +246,10 @@ def test_the_verification_column_and_filters_cost_no_query_per_row(admin_client,
         )
         DocumentSource.objects.create(document=document, attachment=first.attachment, content={"total": folio})
     assert queries() <= few
+
+
+def test_nothing_checked_yet_offers_no_check_filter(admin_client, month):
+    Document.objects.update(ted=CheckState.UNCHECKED, signature=CheckState.UNCHECKED, conflict=False)
+    page = html.unescape(admin_client.get(reverse(LIST), **SPANISH).content.decode())
+    assert "Por timbre electrónico (TED)" not in page and "Por copias en conflicto" not in page
+    assert 'title="Timbre sin verificar. Firma sin verificar"' in _row(page, 1237)

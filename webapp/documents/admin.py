@@ -124,6 +124,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         "referenced_by_links",
         "ted_display",
         "signature_display",
+        "conflict_display",
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Document | None = None):
@@ -143,7 +144,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         ]
         if obj is not None and is_foreign(obj):
             fieldsets.append((_("Foreign currency"), {"fields": ("foreign_currency_display", "exchange_rate_display")}))
-        fieldsets.append((_("Genuineness"), {"fields": ("ted_display", "signature_display", "conflict")}))
+        fieldsets.append((_("Genuineness"), {"fields": ("ted_display", "signature_display", "conflict_display")}))
         fieldsets.append((_("Payment"), {"fields": ("payment_form", "due_date")}))
         if kind is not None and kind.family == Family.GUIDE:
             fieldsets.append((_("Dispatch"), {"fields": ("transfer_kind",)}))
@@ -299,7 +300,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         due = gettext("due %(date)s") % {"date": date_format(obj.due_date)}
         return format_html('{}<br><small class="due">{}</small>', issued, due)
 
-    @admin.display(description=_("verification"), ordering="ted")
+    @admin.display(description=_("verification"))
     def trust_display(self, obj: Document) -> str:
         return trust_mark(obj)
 
@@ -310,6 +311,12 @@ class DocumentAdmin(ReadOnlyAdmin):
     @admin.display(description=_("signature"))
     def signature_display(self, obj: Document) -> str:
         return check_sentence(SIGNATURE_LABELS, obj.signature, "")
+
+    @admin.display(description=_("conflicting copies"))
+    def conflict_display(self, obj: Document) -> str:
+        if not obj.conflict:
+            return gettext("No")
+        return format_html('<span class="check-invalid">{}</span>', gettext("Yes: its copies do not match"))
 
     @admin.display(description=_("RUT ok"), boolean=True, ordering="issuer_rut_valid")
     def rut_flag(self, obj: Document) -> bool:

@@ -171,6 +171,8 @@ class CheckStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         present = self._present(request, model_admin)
+        if present <= {CheckState.UNCHECKED}:
+            return []  # nothing checked yet: nothing to choose between
         return [(state, STATE_LABELS[state]) for state in CheckState.values if state in present]
 
     def queryset(self, request, queryset):

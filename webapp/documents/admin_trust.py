@@ -17,7 +17,7 @@ from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.fingerprint import SUMMARY_FIELDS
@@ -29,10 +29,10 @@ from .models import CheckState, Document, DocumentSource
 
 #: A check's state on its own, as the filters offer it.
 STATE_LABELS: dict[str, Promise] = {
-    CheckState.VALID: pgettext_lazy("check", "Valid"),
-    CheckState.INVALID: pgettext_lazy("check", "Invalid"),
-    CheckState.MISSING: pgettext_lazy("check", "Missing"),
-    CheckState.UNCHECKED: pgettext_lazy("check", "Not checked"),
+    CheckState.VALID: _("Valid"),
+    CheckState.INVALID: _("Invalid"),
+    CheckState.MISSING: _("Missing"),
+    CheckState.UNCHECKED: _("Not verified"),  # not "Not checked": that is an unchecked sum's "Sin revisar"
 }
 
 #: The timbre's state as a sentence, and the mark the list shows for it.
