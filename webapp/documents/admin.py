@@ -21,12 +21,15 @@ from webapp.inbox.services.access import visible_mailbox_ids
 from .admin_filters import (
     AddsUpFilter,
     AssignedFilter,
+    ConflictFilter,
     CurrencyFilter,
     DueDateRangeFilter,
     IssueDateRangeFilter,
     IssuerFilter,
     KindFilter,
     PaymentFormFilter,
+    SignatureFilter,
+    TedFilter,
 )
 from .admin_money import (
     amounts_table,
@@ -48,6 +51,7 @@ from .admin_rows import (
     TaxInline,
     rows_present,
 )
+from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, comparison, trust_mark
 from .models import Document, DocumentSource, XmlClassification
 from .selectors import sources_of_mailboxes, with_own_files
 from .views import visible_documents, zip_response
@@ -74,6 +78,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         "issuer_display",
         "dates",
         "total_display",
+        "trust_display",
         "rut_flag",
     )
     list_display_links = ("folio",)
@@ -86,6 +91,9 @@ class DocumentAdmin(ReadOnlyAdmin):
         PaymentFormFilter,
         CurrencyFilter,
         AssignedFilter,
+        TedFilter,
+        SignatureFilter,
+        ConflictFilter,
         "printable_status",
         "issuer_rut_valid",
     )
@@ -114,6 +122,9 @@ class DocumentAdmin(ReadOnlyAdmin):
         "exchange_rate_display",
         "adds_up_display",
         "referenced_by_links",
+        "ted_display",
+        "signature_display",
+        "conflict_display",
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Document | None = None):
@@ -133,6 +144,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         ]
         if obj is not None and is_foreign(obj):
             fieldsets.append((_("Foreign currency"), {"fields": ("foreign_currency_display", "exchange_rate_display")}))
+        fieldsets.append((_("Genuineness"), {"fields": ("ted_display", "signature_display", "conflict_display")}))
         fieldsets.append((_("Payment"), {"fields": ("payment_form", "due_date")}))
         if kind is not None and kind.family == Family.GUIDE:
             fieldsets.append((_("Dispatch"), {"fields": ("transfer_kind",)}))
@@ -187,6 +199,9 @@ class DocumentAdmin(ReadOnlyAdmin):
         if obj is not None:
             assignments = list(AssignmentInline(self.model, self.admin_site).get_queryset(request).filter(document=obj))
             context["document_notices"] = notices(obj, assignments)
+            if obj.conflict:
+                copies = SourceInline(self.model, self.admin_site).get_queryset(request).filter(document=obj)
+                context["copies_conflict"] = comparison(list(copies.select_related("attachment")))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
@@ -284,6 +299,24 @@ class DocumentAdmin(ReadOnlyAdmin):
             return issued
         due = gettext("due %(date)s") % {"date": date_format(obj.due_date)}
         return format_html('{}<br><small class="due">{}</small>', issued, due)
+
+    @admin.display(description=_("verification"))
+    def trust_display(self, obj: Document) -> str:
+        return trust_mark(obj)
+
+    @admin.display(description=_("electronic stamp (TED)"))
+    def ted_display(self, obj: Document) -> str:
+        return check_sentence(TED_LABELS, obj.ted, "")
+
+    @admin.display(description=_("signature"))
+    def signature_display(self, obj: Document) -> str:
+        return check_sentence(SIGNATURE_LABELS, obj.signature, "")
+
+    @admin.display(description=_("conflicting copies"))
+    def conflict_display(self, obj: Document) -> str:
+        if not obj.conflict:
+            return gettext("No")
+        return format_html('<span class="check-invalid">{}</span>', gettext("Yes: its copies do not match"))
 
     @admin.display(description=_("RUT ok"), boolean=True, ordering="issuer_rut_valid")
     def rut_flag(self, obj: Document) -> bool:

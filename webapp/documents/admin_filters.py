@@ -14,7 +14,8 @@ from pipeline.dte.kinds import Family, codes
 from pipeline.dte.rut import format_rut
 from webapp.inbox.services.access import limit_to_user
 
-from .models import Document, DocumentAssignment
+from .admin_trust import STATE_LABELS, TED_FAILING
+from .models import CheckState, Document, DocumentAssignment
 
 #: Issuers listed in the issuer filter (the most frequent first).
 ISSUER_FILTER_LIMIT = 50
@@ -144,6 +145,79 @@ class AssignedFilter(admin.SimpleListFilter):
             return queryset.filter(self._assigned(request))
         if self.value() == "no":
             return queryset.exclude(self._assigned(request))
+        return queryset
+
+
+def _checks_present(request: HttpRequest, model_admin: Any) -> set[tuple[str, str, bool]]:
+    """The (TED, signature, conflict) combinations of the user's documents: one query for the three filters."""
+    if not hasattr(request, "_document_checks_present"):
+        rows = _own_documents(request, model_admin).values_list("ted", "signature", "conflict").distinct()
+        request._document_checks_present = set(rows)  # type: ignore[attr-defined]
+    return request._document_checks_present  # type: ignore[attr-defined]
+
+
+#: The TED filter's value for a timbre that does not verify (invalid or missing): the dashboard links to it.
+TED_FAILING_VALUE = "failing"
+
+
+class CheckStateFilter(admin.SimpleListFilter):
+    """Valid, invalid, missing or not checked: a check of the chosen copy, `field_name` of Document."""
+
+    field_name = ""  # "ted" or "signature"
+
+    def _present(self, request: HttpRequest, model_admin: Any) -> set[str]:
+        index = ("ted", "signature").index(self.field_name)
+        return {str(row[index]) for row in _checks_present(request, model_admin)}
+
+    def lookups(self, request, model_admin):
+        present = self._present(request, model_admin)
+        if present <= {CheckState.UNCHECKED}:
+            return []  # nothing checked yet: nothing to choose between
+        return [(state, STATE_LABELS[state]) for state in CheckState.values if state in present]
+
+    def queryset(self, request, queryset):
+        if self.value() in CheckState.values:
+            return queryset.filter(**{self.field_name: self.value()})
+        return queryset
+
+
+class TedFilter(CheckStateFilter):
+    title = _("electronic stamp (TED)")
+    parameter_name = "ted"
+    field_name = "ted"
+
+    def lookups(self, request, model_admin):
+        choices = super().lookups(request, model_admin)
+        if self._present(request, model_admin) & set(TED_FAILING):
+            choices.append((TED_FAILING_VALUE, _("Does not verify (invalid or missing)")))
+        return choices
+
+    def queryset(self, request, queryset):
+        if self.value() == TED_FAILING_VALUE:
+            return queryset.filter(ted__in=TED_FAILING)
+        return super().queryset(request, queryset)
+
+
+class SignatureFilter(CheckStateFilter):
+    title = _("signature")
+    parameter_name = "signature"
+    field_name = "signature"
+
+
+class ConflictFilter(admin.SimpleListFilter):
+    """Copies that say different things (amounts, dates, RUTs, lines): offered once one of them exists."""
+
+    title = _("conflicting copies")
+    parameter_name = "conflict"
+
+    def lookups(self, request, model_admin):
+        if not any(conflict for _ted, _signature, conflict in _checks_present(request, model_admin)):
+            return []
+        return [("yes", _("Conflicting copies")), ("no", _("Copies agree"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(conflict=self.value() == "yes")
         return queryset
 
 

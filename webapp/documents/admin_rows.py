@@ -9,8 +9,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Exists, Model, OuterRef, QuerySet, Value
 from django.http import HttpRequest
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +23,7 @@ from webapp.inbox.inlines import FirstRowsInline
 from webapp.inbox.services.access import limit_to_user, visible_mailbox_ids
 
 from .admin_money import decimal_cl, truncated
+from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, copy_content, differing_fields
 from .models import (
     Document,
     DocumentAssignment,
@@ -250,24 +253,50 @@ class ReferenceInline(admin.TabularInline):
 
 
 class SourceInline(admin.TabularInline):
+    """The copies: every XML the document arrived in, with its checks and what it says."""
+
     model = DocumentSource
-    fields = ("attachment_link", "message_link", "position", "created_at")
+    fields = ("attachment_link", "arrival", "ted_display", "signature_display", "chosen", "content_display")
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = _("sources (e-mails that carried this document)")
+    classes = ("document-copies",)
+    verbose_name_plural = _("copies (the XML files this document arrived in)")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("document", "attachment__message")
         return limit_to_user(queryset, request.user, mailbox_field="attachment__message__mailbox_id")
 
-    @admin.display(description=_("XML attachment"))
-    def attachment_link(self, obj: DocumentSource) -> str:
-        return _admin_link(obj.attachment, obj.attachment.filename)
+    def get_formset(self, request, obj=None, **kwargs):
+        """Which fields the copies the user sees differ in, for every row to mark them."""
+        contents = self.get_queryset(request).filter(document=obj).values_list("content", flat=True)
+        self.differing = differing_fields(contents) if obj is not None else []
+        return super().get_formset(request, obj, **kwargs)
 
-    @admin.display(description=_("e-mail"))
-    def message_link(self, obj: DocumentSource) -> str:
-        return _admin_link(obj.attachment.message, str(obj.attachment.message)[:80])
+    @admin.display(description=_("XML attachment and e-mail"))
+    def attachment_link(self, obj: DocumentSource) -> str:
+        return format_html(
+            "{}<br><small>{}</small>",
+            _admin_link(obj.attachment, obj.attachment.filename),
+            _admin_link(obj.attachment.message, str(obj.attachment.message)[:80]),
+        )
+
+    @admin.display(description=_("arrived"))
+    def arrival(self, obj: DocumentSource) -> str:
+        received = obj.attachment.message.received_at or obj.created_at
+        return date_format(localtime(received), "SHORT_DATETIME_FORMAT")
+
+    @admin.display(description=_("electronic stamp (TED)"))
+    def ted_display(self, obj: DocumentSource) -> str:
+        return check_sentence(TED_LABELS, obj.ted, obj.ted_error)
+
+    @admin.display(description=_("signature"))
+    def signature_display(self, obj: DocumentSource) -> str:
+        return check_sentence(SIGNATURE_LABELS, obj.signature, obj.signature_error)
+
+    @admin.display(description=_("what it says"))
+    def content_display(self, obj: DocumentSource) -> str:
+        return copy_content(obj, getattr(self, "differing", []))
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 
 from .models import Mailbox
 from .services.access import limit_to_mailboxes, visible_mailbox_ids
-from .services.dashboard import messages_retry_failed, needing_a_look, previews_rerender_failed
+from .services.dashboard import documents_in_doubt, messages_retry_failed, needing_a_look, previews_rerender_failed
 from .services.health import pipeline_health
 
 #: Who may look, and who may act.
@@ -35,10 +35,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return _act(request)
     mailbox_ids = visible_mailbox_ids(request.user)
     healthy, report = pipeline_health(mailbox_ids=mailbox_ids)
+    doubts = documents_in_doubt(mailbox_ids=mailbox_ids)
     context = {
         **admin.site.each_context(request),
         "title": _("Pipeline"),
-        "healthy": healthy,
+        # all is not well while a document may not be what its issuer signed
+        "healthy": healthy and not doubts["conflict_count"] and not doubts["ted_failing_count"],
+        "doubts": doubts,
         "report": report,
         "next_read": _instant(report.get("scheduler", {}).get("next_tick")),
         "look": needing_a_look(mailbox_ids=mailbox_ids),

@@ -1,11 +1,13 @@
-"""What the admin's pipeline dashboard shows and does: retry failed mail, re-render failed previews."""
+"""What the admin's pipeline dashboard shows and does: retry failed mail, re-render failed previews;
+documents whose copies conflict or whose timbre does not verify."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.urls import reverse
 
 from ..models import Attachment, DeliveryState, FetchRun, MailMessage
 from .access import limit_to_mailboxes
@@ -33,6 +35,27 @@ def needing_a_look(*, mailbox_ids: set[int] | None) -> dict:
         "previews": failed_previews.select_related("message").order_by("-updated_at")[:LIST_LIMIT],
         "quarantined_count": quarantined.count(),
         "failed_preview_count": failed_previews.count(),
+    }
+
+
+def documents_in_doubt(*, mailbox_ids: set[int] | None) -> dict:
+    """Documents of `mailbox_ids` (None: all) that cannot be trusted as they are, counted, and the
+    filtered Document lists that show them: copies that say different things, a timbre that does not
+    verify (invalid or missing)."""
+    from webapp.documents.admin_filters import TED_FAILING_VALUE
+    from webapp.documents.admin_trust import TED_FAILING
+    from webapp.documents.models import Document
+
+    documents = limit_to_mailboxes(Document.objects.order_by(), mailbox_ids, mailbox_field="mailbox_id")
+    counts = documents.aggregate(
+        conflicts=Count("pk", filter=Q(conflict=True)), ted_failing=Count("pk", filter=Q(ted__in=TED_FAILING))
+    )
+    listing = reverse("admin:documents_document_changelist")
+    return {
+        "conflict_count": counts["conflicts"],
+        "conflict_url": f"{listing}?conflict=yes",
+        "ted_failing_count": counts["ted_failing"],
+        "ted_failing_url": f"{listing}?ted={TED_FAILING_VALUE}",
     }
 
 
