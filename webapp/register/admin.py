@@ -218,3 +218,7 @@ class RcvEntryAdmin(MailboxScoped, ReadOnlyAdmin):
         if extra:
             queryset = queryset | self.get_queryset(request).filter(extra)  # still only the user's mailboxes
         return queryset, may_have_duplicates
+
+
+# The reconciliation page (a proxy of RcvEntry) registers itself when loaded.
+from . import admin_reconcile  # noqa: E402, F401
