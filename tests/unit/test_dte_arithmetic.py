@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +13,10 @@ from pipeline.dte import parse_file
 from pipeline.dte.arithmetic import check
 from pipeline.dte.model import Discrepancy
 from tests.support import dte_files, sii_cases
+from tests.support.real_samples import DTE_REAL_DIR
 
 #: The real DTE beside the repository (shared/ next to the clone), or where the workplace keeps them.
-_SHARED = (Path(__file__).resolve().parents[2].parent / "shared", Path("/work/shared"))
-REAL = sorted(next((p for p in _SHARED if p.is_dir()), _SHARED[0]).glob("samples/dte-real/*.xml"))
+REAL = sorted(DTE_REAL_DIR.glob("*.xml"))
 CASES = [
     sii_cases.diesel_invoice,
     sii_cases.purchase_invoice,

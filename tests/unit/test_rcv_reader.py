@@ -5,15 +5,14 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from pipeline.rcv import BadRow, FileName, RcvFormatError, RcvReader, RcvRow, parse_file_name
+from tests.support.real_samples import RCV_DIR
 
 #: The SII's samples beside the repository (shared/ next to the clone), or where the workplace keeps them.
-_SHARED = (Path(__file__).resolve().parents[2].parent / "shared", Path("/work/shared"))
-SAMPLES = next((p for p in _SHARED if p.is_dir()), _SHARED[0]) / "samples" / "rcv"
+SAMPLES = RCV_DIR
 VARIANTS = {
     "registro": "RCV-compra-registro-rz_leading_trailing_whitespace.csv",
     "pendiente": "RCV-compra-pendiente-rz_leading_trailing_whitespace.csv",

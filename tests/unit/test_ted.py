@@ -16,9 +16,9 @@ from pipeline import samples, samples_ted
 from pipeline.dte import parse_file
 from pipeline.dte.model import CheckState, ParsedDocument
 from tests.support import sii_cases
+from tests.support.real_samples import DTE_REAL_DIR
 
-_SHARED = (Path(__file__).resolve().parents[2].parent / "shared", Path("/work/shared"))
-REAL_DIR = next((p for p in _SHARED if p.is_dir()), _SHARED[0]) / "samples" / "dte-real"
+REAL_DIR = DTE_REAL_DIR
 INVOICE = REAL_DIR / "DTE--60910000-1--33--2336600.xml"  # total 10642, CAF 2332141-2342140
 CREDIT_NOTE = REAL_DIR / "DTE--96670340-7--61--110616.xml"
 needs_real = pytest.mark.skipif(not INVOICE.is_file(), reason="the real DTE samples are not on this machine")

@@ -25,9 +25,9 @@ from pipeline.dte import parse_file
 from pipeline.dte.model import CheckState, ParsedDocument
 from pipeline.dte.signature import signature_check
 from pipeline.dte.xmlsafe import parse_xml
+from tests.support.real_samples import DTE_REAL_DIR
 
-_SHARED = (Path(__file__).resolve().parents[2].parent / "shared", Path("/work/shared"))
-REAL_DIR = next((p for p in _SHARED if p.is_dir()), _SHARED[0]) / "samples" / "dte-real"
+REAL_DIR = DTE_REAL_DIR
 INVOICE = REAL_DIR / "DTE--60910000-1--33--2336600.xml"
 CREDIT_NOTE = REAL_DIR / "DTE--96670340-7--61--110616.xml"
 REAL = [INVOICE, CREDIT_NOTE]
