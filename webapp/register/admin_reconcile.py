@@ -6,8 +6,6 @@ admin index and its permission (register.view_reconciliation); its changelist is
 
 from __future__ import annotations
 
-import csv
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -26,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.formatting import money
 from webapp.inbox.services.access import visible_mailbox_ids
+from webapp.spreadsheets import csv_response, xlsx_response
 
 from .models import RcvEntry, Register
 from .services.reconcile import (
@@ -218,52 +217,12 @@ def export_values(row: ReconciliationRow) -> list[Any]:
     ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_response(rows: Iterable[ReconciliationRow], filename: str) -> StreamingHttpResponse:
-    """`;`-separated UTF-8 with a BOM, as a spreadsheet in Chile opens it; amounts as whole pesos."""
-    writer = csv.writer(_Echo(), delimiter=";")
-
-    def lines() -> Iterator[str]:
-        yield "\ufeff" + writer.writerow(export_header())
-        for row in rows:
-            yield writer.writerow(["" if value is None else value for value in export_values(row)])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(export_header(), (export_values(row) for row in rows), filename)
 
 
 def _xlsx_response(rows: Iterable[ReconciliationRow], filename: str) -> FileResponse:
-    """A write-only workbook: rows go to disk as they come, never all in memory."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(gettext("Reconciliation"))
-    sheet.append(export_header())
-    amounts = {9, 10, 11}
-    for row in rows:
-        cells: list[Any] = []
-        for index, value in enumerate(export_values(row)):
-            cell = WriteOnlyCell(sheet, value=value)
-            if index in amounts:
-                cell.number_format = '"$"#,##0;-"$"#,##0'
-            elif index == 6 and value is not None:
-                cell.number_format = "DD-MM-YYYY"
-            elif index == 12 and value is not None:
-                cell.number_format = "DD-MM-YYYY HH:MM:SS"
-            cells.append(cell)
-        sheet.append(cells)
-    spooled = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it when sent)
-    workbook.save(spooled)
-    spooled.seek(0)
-    return FileResponse(
-        spooled,
-        as_attachment=True,
-        filename=filename,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    pesos = '"$"#,##0;-"$"#,##0'
+    formats = {9: pesos, 10: pesos, 11: pesos, 6: "DD-MM-YYYY", 12: "DD-MM-YYYY HH:MM:SS"}
+    rows_values = (export_values(row) for row in rows)
+    return xlsx_response(gettext("Reconciliation"), export_header(), rows_values, filename, formats=formats)
