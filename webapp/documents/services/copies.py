@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 from django.utils import timezone
 
@@ -20,6 +21,18 @@ from webapp.inbox.models import Attachment
 from ..models import CheckState, Document, DocumentSource
 
 logger = logging.getLogger(__name__)
+
+
+class _Copy(Protocol):
+    @property
+    def attachment_id(self) -> int: ...
+    @property
+    def ted(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+
+
+CopyT = TypeVar("CopyT", bound=_Copy)
 
 _REASON_LENGTH = DocumentSource._meta.get_field("ted_error").max_length or 500
 
@@ -56,13 +69,13 @@ def copy_record(*, document: Document, attachment: Attachment, parsed: ParsedDoc
     return copy
 
 
-def chosen_of(copies: Sequence[DocumentSource]) -> DocumentSource | None:
+def chosen_of(copies: Sequence[CopyT]) -> CopyT | None:
     """The copy a Document is read from: the first (by arrival) whose TED is valid, else the first."""
     ordered = sorted(copies, key=lambda copy: copy.attachment_id)
     return next((copy for copy in ordered if copy.ted == CheckState.VALID), ordered[0] if ordered else None)
 
 
-def in_conflict(copies: Sequence[DocumentSource]) -> bool:
+def in_conflict(copies: Sequence[_Copy]) -> bool:
     """Whether the copies say different things: more than one content hash among them."""
     return len({copy.content_hash for copy in copies}) > 1
 

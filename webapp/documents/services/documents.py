@@ -58,7 +58,7 @@ def xml_attachment_process(*, attachment: Attachment, last_attempt: bool = True)
         raise
 
 
-def parse_stored(attachment: Attachment) -> ParsedFile:
+def parsed_attachment(attachment: Attachment) -> ParsedFile:
     """Parsed in the sandbox's child from a local path: the worker never holds the file's bytes."""
     assert attachment.blob is not None  # is_xml_attachment() said so
     if attachment.blob.size > MAX_XML_BYTES:  # kept in storage, never fetched to be refused
@@ -75,7 +75,7 @@ def parse_stored(attachment: Attachment) -> ParsedFile:
 def _process(attachment: Attachment) -> XmlClassification:
     if attachment.blob is None:  # ruled out by is_xml_attachment(): a bug if reached
         raise ValueError(f"attachment {attachment.pk} has no stored content to parse")
-    return xml_attachment_record(attachment=attachment, parsed=parse_stored(attachment))
+    return xml_attachment_record(attachment=attachment, parsed=parsed_attachment(attachment))
 
 
 def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
@@ -212,7 +212,7 @@ def _read_from(document: Document, attachment: Attachment, parsed: ParsedDocumen
 def _read_again_from(document: Document, copy: DocumentSource) -> None:
     """Read the Document from `copy`, recorded before: its stored XML is parsed again."""
     attachment = Attachment.objects.select_related("blob", "message").get(pk=copy.attachment_id)
-    parsed_file = parse_stored(attachment)
+    parsed_file = parsed_attachment(attachment)
     key = (document.country, document.issuer_rut, document.doc_type, document.folio)
     parsed = next(
         (d for d in parsed_file.documents if (d.country, d.issuer_rut[:20], d.doc_type, d.folio) == key), None
