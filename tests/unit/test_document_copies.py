@@ -37,6 +37,7 @@ RESENT = samples.dte_xml(
 #: What someone made of it: another receiver, another amount, the same key.
 FORGED = samples.dte_xml(folio=FOLIO, receiver_name="Receptor Inventado Ltda", lines=(("Cualquier cosa", 1, 1),))
 
+UNCHECKED = Check()
 VALID = Check(CheckState.VALID)
 INVALID = Check(CheckState.INVALID, "FRMT does not verify with the CAF's key")
 
@@ -51,14 +52,14 @@ def other_mailbox():
     return Mailbox.objects.create(name="sur", settings={"path": "/tmp/none"})
 
 
-def arrive(mailbox: Mailbox, xml: bytes, *, ted: Check = Check(), signature: Check = Check()) -> Attachment:
+def arrive(mailbox: Mailbox, xml: bytes, *, ted: Check = UNCHECKED, signature: Check = UNCHECKED) -> Attachment:
     """A mail of `mailbox` carrying `xml`, stored and recorded as the pipeline does, with the checks given."""
     attachment = xml_attachment(mailbox, xml)
     record(attachment, ted=ted, signature=signature)
     return attachment
 
 
-def record(attachment: Attachment, *, ted: Check = Check(), signature: Check = Check()) -> None:
+def record(attachment: Attachment, *, ted: Check = UNCHECKED, signature: Check = UNCHECKED) -> None:
     parsed = parsed_attachment(attachment)
     documents = [dataclasses.replace(doc, ted_check=ted, signature_check=signature) for doc in parsed.documents]
     assert documents, parsed.problems
