@@ -8,10 +8,13 @@ The checks are set on the parsed documents here, so these hold whether or not th
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
+import zipfile
 from datetime import date
 
 import pytest
+from django.urls import reverse
 
 from pipeline import samples
 from pipeline.dte import Kind, ParsedFile
@@ -236,3 +239,20 @@ def test_a_cesion_links_only_to_the_invoice_of_its_own_mailbox(mailbox, other_ma
     arrive(mailbox, GENUINE)  # the mailbox's own invoice arrives: the cesión is its
     assert DocumentAssignment.objects.get(attachment=aec).document == the_document(mailbox)
     assert not DocumentAssignment.objects.filter(document=invoice).exists()
+
+
+def test_a_zip_of_both_mailboxes_documents_of_one_key_holds_each(admin_client, mailbox, other_mailbox):
+    arrive(mailbox, GENUINE)
+    arrive(other_mailbox, FORGED)
+    mine, theirs = the_document(mailbox), the_document(other_mailbox)
+
+    response = admin_client.post(
+        reverse("admin:documents_document_changelist"),
+        {"action": "download_zip", "_selected_action": [mine.pk, theirs.pk]},
+    )
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    xml = sorted(name for name in archive.namelist() if name.endswith(".xml"))
+    assert len(xml) == 2, archive.namelist()
+    receivers = b"".join(archive.read(name) for name in xml)
+    assert b"Receptor Verdadero SpA" in receivers and b"Receptor Inventado Ltda" in receivers
