@@ -256,3 +256,13 @@ def test_a_zip_of_both_mailboxes_documents_of_one_key_holds_each(admin_client, m
     assert len(xml) == 2, archive.namelist()
     receivers = b"".join(archive.read(name) for name in xml)
     assert b"Receptor Verdadero SpA" in receivers and b"Receptor Inventado Ltda" in receivers
+
+
+def test_a_copy_recorded_before_copies_had_a_hash_makes_no_conflict_with_a_new_one(mailbox):
+    first = arrive(mailbox, GENUINE)
+    DocumentSource.objects.filter(attachment=first).update(content_hash="", content={})  # as migration 0004 left it
+    arrive(mailbox, FORGED)
+    assert not the_document(mailbox).conflict
+
+    record(first)  # read again (reprocess_documents): now the two are compared
+    assert the_document(mailbox).conflict

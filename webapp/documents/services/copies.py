@@ -76,8 +76,11 @@ def chosen_of(copies: Sequence[CopyT]) -> CopyT | None:
 
 
 def in_conflict(copies: Sequence[_Copy]) -> bool:
-    """Whether the copies say different things: more than one content hash among them."""
-    return len({copy.content_hash for copy in copies}) > 1
+    """Whether the copies say different things: more than one content hash among them.
+
+    A copy without a hash (recorded before copies had one, not read again since) is not compared.
+    """
+    return len({copy.content_hash for copy in copies if copy.content_hash}) > 1
 
 
 def copies_settle(document: Document) -> DocumentSource | None:
