@@ -19,10 +19,11 @@ from django.urls import reverse
 from pipeline import samples
 from pipeline.dte import Kind, ParsedFile
 from pipeline.dte.model import Check, CheckState, ParsedAssignment
+from tests.support import response_cases
 from tests.unit.test_document_money_records import xml_attachment
-from webapp.documents.models import Document, DocumentAssignment, DocumentLine, DocumentSource
+from webapp.documents.models import Document, DocumentAssignment, DocumentLine, DocumentResponse, DocumentSource
 from webapp.documents.services.assignments import assignments_record
-from webapp.documents.services.documents import parsed_attachment, xml_attachment_record
+from webapp.documents.services.documents import parsed_attachment, xml_attachment_process, xml_attachment_record
 from webapp.inbox.models import Attachment, Mailbox
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +267,42 @@ def test_a_copy_recorded_before_copies_had_a_hash_makes_no_conflict_with_a_new_o
 
     record(first)  # read again (reprocess_documents): now the two are compared
     assert the_document(mailbox).conflict
+
+
+def test_a_receivers_answer_is_read_by_the_pipeline_and_linked_to_its_mailboxs_invoice(mailbox, other_mailbox):
+    answer = xml_attachment(mailbox, response_cases.envio_recibos())
+    xml_attachment_process(attachment=answer)
+    (row,) = DocumentResponse.objects.filter(attachment=answer)
+    assert row.document is None and row.kind == "receipt"
+
+    elsewhere = xml_attachment(other_mailbox, samples.dte_xml())
+    xml_attachment_process(attachment=elsewhere)
+    row.refresh_from_db()
+    assert row.document is None, "the other mailbox's invoice is not this mailbox's"
+
+    invoice = xml_attachment(mailbox, samples.dte_xml())
+    xml_attachment_process(attachment=invoice)
+    row.refresh_from_db()
+    assert row.document == Document.objects.get(mailbox=mailbox, doc_type=33, folio=1234)
+
+
+@pytest.mark.parametrize("forged_first", [False, True], ids=["genuine first", "forged first"])
+def test_the_parsers_own_ted_check_chooses_the_genuine_copy_in_either_order(mailbox, forged_first):
+    """No check set by hand: the pipeline reads each copy from storage and checks its TED itself."""
+    forged_xml = samples.dte_xml(
+        folio=FOLIO, receiver_name="Receptor Inventado Ltda", lines=(("Cualquier cosa", 1, 1),), ted="forged"
+    )
+    order = (forged_xml, GENUINE) if forged_first else (GENUINE, forged_xml)
+    arrived = [xml_attachment(mailbox, xml) for xml in order]
+    for attachment in arrived:
+        xml_attachment_process(attachment=attachment)
+    forged, genuine = arrived if forged_first else arrived[::-1]
+
+    now = state(the_document(mailbox))
+    assert (now["xml"], now["receiver"], now["ted"], now["conflict"]) == (
+        genuine.pk,
+        "Receptor Verdadero SpA",
+        "valid",
+        True,
+    )
+    assert DocumentSource.objects.get(attachment=forged).ted == "invalid"

@@ -51,7 +51,7 @@ from .admin_rows import (
     rows_present,
 )
 from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, comparison, trust_mark
-from .models import Document, DocumentSource, XmlClassification
+from .models import Document, XmlClassification
 from .views import visible_documents, zip_response
 
 

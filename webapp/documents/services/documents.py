@@ -26,6 +26,7 @@ from .copies import copies_settle, copy_record
 from .document_fields import document_fields
 from .money_rows import money_rows_replace
 from .printables import document_render
+from .responses import responses_link, responses_record
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
     ]
     if parsed.kind is Kind.ASSIGNMENT:  # its DTE is recorded above, as any other; then who it was sold to
         assignments_record(attachment=attachment, parsed=parsed)
+    if parsed.kind in (Kind.RESPONSE, Kind.RECEIPTS):  # what receivers said of documents
+        responses_record(attachment=attachment, parsed=parsed)
     # Only what is not printed yet, and only from the chosen copy: a retry after a time limit carries on
     # where it stopped, and a DTE seen before in another e-mail keeps its printable (reprocessing sets
     # them PENDING first).
@@ -194,6 +197,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
             ref_folio=str(document.folio),
         ).exclude(document=document).update(target=document)
         assignments_link(document)  # and so do cesiones read before it
+        responses_link(document)  # and receivers' answers
     document.refresh_from_db()
     return document
 
