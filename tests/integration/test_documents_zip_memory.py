@@ -29,6 +29,7 @@ from tests.support.processes import (
 )
 from tests.support.web import admin_session
 from webapp.documents.models import Document
+from webapp.inbox.models import Mailbox
 
 pytestmark = [pytest.mark.slow]
 
@@ -85,9 +86,11 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
             (media / name).write_bytes(data)
             digests[f"76086428-5/33-{1000 + index}.pdf"] = sha
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
+            mailbox = Mailbox.objects.using(db).create(name="suppliers", settings={"path": "/tmp/none"})
             ids = [
                 Document.objects.using(db)
                 .create(
+                    mailbox=mailbox,
                     doc_type=33,
                     type_name="Factura electrónica",
                     folio=1000 + index,

@@ -2,9 +2,9 @@
 
 `norte` is the clerk's. `sur-secreto` is full of rows of every kind: runs (failed, running),
 quarantined mail, failed previews, documents of an issuer only it received, an envelope that
-holds a document `norte` received too (so that document's first XML and PDF are `sur`'s), a
-note referencing that shared document, and `norte` holds a note referencing a document only
-`sur` received. Every text only `sur` carries holds "secret" (SECRET), so a page that shows
+holds a document `norte` received too (each mailbox has its own Document of it, with its own XML
+and PDF), a note referencing that document, and `norte` holds a note referencing a document only
+`sur` received (which links to nothing). Every text only `sur` carries holds "secret" (SECRET), so a page that shows
 anything of it is caught by one search; `sur_urls` are the admin and download URLs of its rows.
 """
 
@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from pipeline import queues, samples
 from tests.support.inline import process_mailbox
-from webapp.documents.models import Document, DocumentSource, XmlClassification
+from webapp.documents.models import Document, XmlClassification
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailboxAccess, MailMessage
 
 #: Every text of the other mailbox holds this (case aside); none of the clerk's does.
@@ -167,14 +167,13 @@ def _admin_url(obj) -> str:
 
 def _sur_urls(sur: Mailbox, norte: Mailbox) -> list[str]:
     norte_blobs = Blob.objects.filter(attachments__message__mailbox=norte)
-    norte_documents = DocumentSource.objects.filter(attachment__message__mailbox=norte).values("document_id")
     rows = [
         sur,
         *FetchRun.objects.filter(mailbox=sur),
         *MailMessage.objects.filter(mailbox=sur),
         *Attachment.objects.filter(message__mailbox=sur),
         *Blob.objects.filter(attachments__message__mailbox=sur).exclude(pk__in=norte_blobs).distinct(),
-        *Document.objects.exclude(pk__in=norte_documents),
+        *Document.objects.filter(mailbox=sur),
         *XmlClassification.objects.filter(attachment__message__mailbox=sur),
         *MailboxAccess.objects.filter(mailbox=sur),
     ]
@@ -191,9 +190,12 @@ def mailbox_pair(tmp_path: Path, redis_client) -> Pair:
     norte = Mailbox.objects.create(name="norte", settings={"path": str(tmp_path / "norte")})
     _norte_mails(tmp_path / "norte")
     assert process_mailbox(norte).raised == []
-    shared = Document.objects.get(folio=100, doc_type=33)
-    assert shared.xml_attachment.message.mailbox == sur and shared.pdf_attachment.message.mailbox == sur
-    assert Document.objects.get(doc_type=61, folio=7).references.get().target.folio == 101
+    # folio 100 is a Document in each mailbox, read from that mailbox's own XML and PDF
+    for mailbox in (sur, norte):
+        own = Document.objects.get(mailbox=mailbox, folio=100, doc_type=33)
+        assert own.xml_attachment.message.mailbox == mailbox and own.pdf_attachment.message.mailbox == mailbox
+    # norte's note refers to 101, which only sur received: it links to nothing
+    assert Document.objects.get(mailbox=norte, doc_type=61, folio=7).references.get().target is None
     _troubles(sur, label="sur-secreto", quarantined=3)
     _troubles(norte, label="norte", quarantined=1)
     bob = User.objects.create_user("bob", password="x", is_staff=True)

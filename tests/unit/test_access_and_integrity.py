@@ -62,6 +62,7 @@ def two_mailboxes(tmp_path):
         )
         attachment.save()
         document = Document.objects.create(
+            mailbox=mailbox,
             doc_type=33,
             folio=folio,
             issuer_rut="76086428-5",

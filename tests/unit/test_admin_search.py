@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from webapp.documents.models import Document
+from webapp.inbox.models import Mailbox
 from webapp.inbox.search import MAX_SEARCH_LENGTH, whole_number
 
 pytestmark = pytest.mark.django_db
@@ -85,8 +86,9 @@ def test_a_query_over_the_cap_says_why_and_lists_everything(admin_client, change
 
 
 def test_folio_and_rut_search_still_find_the_document(admin_client):
+    mailbox = Mailbox.objects.create(name="suppliers", settings={"path": "/tmp/none"})
     document = Document.objects.create(
-        doc_type=33, type_name="Factura electrónica", folio=4521, issuer_rut="76086428-5", total=1190
+        mailbox=mailbox, doc_type=33, type_name="Factura electrónica", folio=4521, issuer_rut="76086428-5", total=1190
     )
     url = changelist_url("documents_document")
     for query in ("4521", "76.086.428-5", "76086428"):

@@ -41,8 +41,10 @@ def _attachment(mailbox: Mailbox, name: str) -> Attachment:
 
 def _document(xml: Attachment, doc_type: int, folio: int, **fields) -> Document:
     defaults = {"issuer_rut": "76086428-5", "issuer_name": "Proveedora Austral SpA", "type_name": ""}
-    document = Document.objects.create(doc_type=doc_type, folio=folio, **(defaults | fields))
-    DocumentSource.objects.create(document=document, attachment=xml)
+    document = Document.objects.create(
+        mailbox_id=xml.message.mailbox_id, doc_type=doc_type, folio=folio, **(defaults | fields)
+    )
+    DocumentSource.objects.create(document=document, attachment=xml, chosen=True)
     return document
 
 

@@ -281,7 +281,6 @@ def _mail(name: str, data: bytes) -> bytes:
     return samples.supplier_email(subject=name, attachments=[(f"{name}.xml", "application/xml", data)])
 
 
-@pytest.mark.xfail(strict=True, reason="wired at merge")
 @pytest.mark.parametrize("answer_first", [False, True])
 def test_mailed_answers_link_to_the_mailed_invoice_either_way(tmp_path, answer_first):
     invoice = _mail("factura", samples.dte_xml())

@@ -1,9 +1,8 @@
 """A made-up DTE with another mailbox's supplier RUT and folio (found by attacking main after issue 13).
 
-Today the first XML that claims (issuer, type, folio) is the Document and later copies join it as
-sources, so a forgery mailed to one mailbox shows, or decides, what another mailbox reads. Issue 14
-(TED verification, copies and conflicts, nothing crosses mailboxes) fixes the mechanism; until then
-these are strict xfails, so they start to count the day it lands.
+Before issue 14 the first XML that claimed (issuer, type, folio) was the Document and later copies
+joined it as sources, so a forgery mailed to one mailbox showed, or decided, what another mailbox
+read. Now each mailbox has its own Document, read from its own mail only.
 """
 
 from __future__ import annotations
@@ -17,10 +16,7 @@ from tests.support.mailbox_pair import clerk_of
 from webapp.documents.models import Document
 from webapp.inbox.models import Mailbox
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.xfail(strict=True, reason="issue 14: the first XML of (issuer, type, folio) is every mailbox's"),
-]
+pytestmark = pytest.mark.django_db
 
 #: A supplier of the other mailbox: its RUT is public (printed on every invoice), its folios run in sequence.
 SUPPLIER_RUT = samples.valid_rut(77_777_777)
@@ -54,9 +50,9 @@ def _dte(*, receiver: str, lines) -> bytes:
     )
 
 
-def _document_page(client, user) -> str:
+def _document_page(client, user, mailbox: Mailbox) -> str:
     client.force_login(user)
-    document = Document.objects.get(issuer_rut=SUPPLIER_RUT, doc_type=33, folio=555)
+    document = Document.objects.get(mailbox=mailbox, issuer_rut=SUPPLIER_RUT, doc_type=33, folio=555)
     response = client.get(reverse("admin:documents_document_change", args=[document.pk]))
     assert response.status_code == 200
     return response.content.decode()
@@ -71,7 +67,7 @@ def test_a_forged_dte_with_another_mailboxs_key_does_not_show_that_mailboxs_invo
     norte = _mailbox_with(
         tmp_path, "norte", _dte(receiver=FORGED_RECEIVER, lines=FORGED_LINES), sender="attacker@example.com"
     )
-    page = _document_page(client, clerk_of(norte))
+    page = _document_page(client, clerk_of(norte), norte)
     assert GENUINE_RECEIVER not in page, "norte's clerk reads the receiver of sur's invoice"
     assert "9.876.543" not in page, "norte's clerk reads the amounts of sur's invoice"
 
@@ -83,6 +79,6 @@ def test_a_dte_forged_in_one_mailbox_does_not_rewrite_what_another_mailbox_reads
     sur = _mailbox_with(
         tmp_path, "sur", _dte(receiver=GENUINE_RECEIVER, lines=GENUINE_LINES), sender="dte@sur-proveedor.cl"
     )
-    page = _document_page(client, clerk_of(sur, username="sur-clerk"))
+    page = _document_page(client, clerk_of(sur, username="sur-clerk"), sur)
     assert FORGED_RECEIVER not in page, "sur's clerk reads what norte's sender wrote"
     assert GENUINE_RECEIVER in page, "sur's clerk reads their own invoice"

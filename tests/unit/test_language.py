@@ -134,6 +134,7 @@ def rows(db):
         status=Attachment.Status.STORED,
     )
     Document.objects.create(
+        mailbox=mailbox,
         doc_type=33,
         type_name="Factura electrónica",
         folio=501,

@@ -111,6 +111,7 @@ def test_a_document_whose_issuer_rut_is_not_a_rut_is_named_from_validated_fields
 def test_zip_member_names_come_from_validated_fields_only(staff, hostile_mail):
     spoofed = Document.objects.get(folio=4521)
     other = Document.objects.create(  # another issuer whose RUT is not one either: same type and folio
+        mailbox_id=spoofed.mailbox_id,
         doc_type=33,
         type_name="Factura electrónica",
         folio=4521,
@@ -119,6 +120,7 @@ def test_zip_member_names_come_from_validated_fields_only(staff, hostile_mail):
         xml_attachment=spoofed.xml_attachment,
     )
     valid = Document.objects.create(
+        mailbox_id=spoofed.mailbox_id,
         doc_type=33,
         type_name="Factura electrónica",
         folio=4522,

@@ -92,6 +92,7 @@ def add_rows(count: int) -> None:
             attachment=xml, kind=XmlClassification.Kind.ENVELOPE, status=XmlClassification.Status.PARSED
         )
         document = Document.objects.create(
+            mailbox=mailbox,
             doc_type=33,
             type_name="Factura electrónica",
             folio=1000 + n,

@@ -90,7 +90,9 @@ def test_the_other_mailbox_is_there_to_be_seen_by_a_superuser(admin_client, pair
         reverse("admin:documents_document_changelist"),
         reverse("admin:inbox_mailmessage_changelist"),
         reverse("pipeline_dashboard"),
-        reverse("admin:documents_document_change", args=[Document.objects.get(doc_type=33, folio=100).pk]),
+        reverse(
+            "admin:documents_document_change", args=[Document.objects.get(mailbox=pair.sur, doc_type=33, folio=100).pk]
+        ),
     ]
     for url in pages:
         assert leaks(admin_client.get(url).content.decode(), pair), url
@@ -164,12 +166,16 @@ def test_autocomplete_and_raw_id_lookups_stay_in_the_clerks_mailboxes(clerk, pai
     assert [mailbox.name for mailbox in popup.context["cl"].result_list] == ["norte"]
 
 
-def test_a_shared_document_gives_the_clerk_their_own_xml_and_no_pdf_of_the_other_mailbox(clerk, pair):
-    shared = Document.objects.get(doc_type=33, folio=100)
-    xml = b"".join(clerk.get(reverse("documents:xml_download", args=[shared.pk])).streaming_content)
+def test_a_document_both_mailboxes_received_gives_the_clerk_their_own_xml_and_no_pdf_of_the_other_mailbox(clerk, pair):
+    own = Document.objects.get(mailbox=pair.norte, doc_type=33, folio=100)
+    theirs = Document.objects.get(mailbox=pair.sur, doc_type=33, folio=100)
+    xml = b"".join(clerk.get(reverse("documents:xml_download", args=[own.pk])).streaming_content)
     assert b"<Folio>100</Folio>" in xml and b"<Folio>101</Folio>" not in xml, "not the other mailbox's envelope"
+    assert clerk.get(reverse("documents:xml_download", args=[theirs.pk])).status_code == 404
     response = clerk.post(
-        reverse("admin:documents_document_changelist"), {"action": "download_zip", "_selected_action": [shared.pk]}
+        reverse("admin:documents_document_changelist"),
+        {"action": "download_zip", "_selected_action": [own.pk, theirs.pk]},
     )
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert b"<Folio>101</Folio>" not in b"".join(archive.read(name) for name in archive.namelist())
+    contents = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"<Folio>100</Folio>" in contents and b"<Folio>101</Folio>" not in contents

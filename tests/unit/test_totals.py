@@ -9,13 +9,23 @@ import pytest
 from pipeline.dte.formatting import money
 from webapp.documents.models import Document
 from webapp.documents.totals import document_totals
+from webapp.inbox.models import Mailbox
 
 pytestmark = pytest.mark.django_db
 
 
 def _document(doc_type: int, folio: int, *, net: int | None, vat: int, total: int | None, **fields) -> Document:
+    mailbox, _ = Mailbox.objects.get_or_create(name="suppliers", defaults={"settings": {"path": "/tmp/none"}})
     return Document.objects.create(
-        doc_type=doc_type, folio=folio, issuer_rut="76086428-5", type_name="", net=net, vat=vat, total=total, **fields
+        mailbox=mailbox,
+        doc_type=doc_type,
+        folio=folio,
+        issuer_rut="76086428-5",
+        type_name="",
+        net=net,
+        vat=vat,
+        total=total,
+        **fields,
     )
 
 

@@ -16,7 +16,6 @@ from pipeline.dte.rut import format_rut, parse_rut
 from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
 from webapp.inbox.search import whole_number
-from webapp.inbox.services.access import visible_mailbox_ids
 
 from .admin_filters import (
     AddsUpFilter,
@@ -52,19 +51,8 @@ from .admin_rows import (
     rows_present,
 )
 from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, comparison, trust_mark
-from .models import Document, DocumentSource, XmlClassification
-from .selectors import sources_of_mailboxes, with_own_files
+from .models import Document, XmlClassification
 from .views import visible_documents, zip_response
-
-
-def _viewer_mailbox_ids(document: Document) -> set[int] | None:
-    """The mailboxes of the user DocumentAdmin.get_object fetched `document` for; none if it did not."""
-    return getattr(document, "_viewer_mailbox_ids", set())
-
-
-def _viewer_sources(document: Document) -> QuerySet[DocumentSource]:
-    ids = _viewer_mailbox_ids(document)
-    return document.sources.all() if ids is None else document.sources.filter(pk__in=sources_of_mailboxes(ids))
 
 
 @admin.register(Document)
@@ -178,16 +166,6 @@ class DocumentAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         return visible_documents(request.user, super().get_queryset(request))
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Document | None:
-        """The document with the files the user may have; its page lists only what their mailboxes hold."""
-        document = super().get_object(request, object_id, from_field)
-        if document is None:
-            return None
-        ids = visible_mailbox_ids(request.user)
-        (document,) = with_own_files([document], ids)
-        document._viewer_mailbox_ids = ids  # type: ignore[attr-defined]
-        return document
-
     def changelist_view(self, request: HttpRequest, extra_context=None):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
@@ -225,7 +203,7 @@ class DocumentAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Download selected documents as a ZIP"), permissions=["view"])
     def download_zip(self, request: HttpRequest, queryset: QuerySet[Document]):
-        return zip_response(queryset, mailbox_ids=visible_mailbox_ids(request.user))
+        return zip_response(queryset)
 
     @admin.display(description=_("preview"))
     def thumbnail(self, obj: Document) -> str:
@@ -262,7 +240,7 @@ class DocumentAdmin(ReadOnlyAdmin):
             )
         if obj.printable_status == Document.PrintableStatus.READY:
             links.append((reverse("documents:printable_download", args=[obj.pk]), gettext("Printable PDF")))
-        for source in _viewer_sources(obj).select_related("attachment"):
+        for source in obj.sources.select_related("attachment"):
             links.append(
                 (
                     reverse("inbox:attachment_download", args=[source.attachment_id]),
@@ -352,10 +330,8 @@ class DocumentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("referenced by"))
     def referenced_by_links(self, obj: Document) -> str:
-        refs = obj.referenced_by.select_related("document")
-        ids = _viewer_mailbox_ids(obj)
-        if ids is not None:
-            refs = refs.filter(document__in=sources_of_mailboxes(ids).values("document_id"))
+        # a reference links documents of one mailbox only (services/documents.py): the page's own
+        refs = obj.referenced_by.filter(document__mailbox_id=obj.mailbox_id).select_related("document")
         if not refs:
             return EMPTY
         return format_html_join(

@@ -34,7 +34,6 @@ from .models import (
     DocumentSource,
     DocumentTax,
 )
-from .selectors import sources_of_mailboxes
 from .views import visible_documents
 
 #: IndExe of a line (and IndExeDR of a discount): what kind of amount it is.
@@ -236,7 +235,7 @@ class ReferenceInline(admin.TabularInline):
         ids = visible_mailbox_ids(request.user)
         if ids is None:
             return queryset.annotate(_target_visible=Value(True))
-        received = sources_of_mailboxes(ids).filter(document_id=OuterRef("target_id"))
+        received = Document.objects.filter(pk=OuterRef("target_id"), mailbox_id__in=ids)
         return queryset.annotate(_target_visible=Exists(received))
 
     @admin.display(description=_("document"))

@@ -19,7 +19,7 @@ from webapp.inbox.services.access import visible_mailbox_ids
 from webapp.inbox.views import PREVIEW_MAX_AGE
 
 from .models import Document
-from .selectors import documents_of_mailboxes, with_own_files
+from .selectors import documents_of_mailboxes
 from .services.archive import document_name_parts, stream_zip
 
 #: The permission a staff user needs to download documents.
@@ -27,7 +27,7 @@ VIEW_PERMISSION = "documents.view_document"
 
 
 def visible_documents(user, queryset=None):
-    """Documents carried by an attachment of a mailbox `user` may see; the others answer 404."""
+    """Documents of the mailboxes `user` may see; the others answer 404."""
     queryset = Document.objects.all() if queryset is None else queryset
     return documents_of_mailboxes(queryset, visible_mailbox_ids(user))
 
@@ -62,7 +62,6 @@ def xml_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user).select_related("xml_attachment__blob"), pk=pk)
-    (document,) = with_own_files([document], visible_mailbox_ids(request.user))
     attachment = document.xml_attachment
     if attachment is None or attachment.blob is None:
         raise Http404(_("This document has no stored XML."))
@@ -85,15 +84,13 @@ def document_preview(request: HttpRequest, pk: int) -> HttpResponseBase:
     return response
 
 
-def zip_response(documents, *, mailbox_ids: set[int] | None) -> StreamingHttpResponse:
-    """A streamed ZIP of `documents` (a queryset: iterated lazily, in chunks, while streaming), with the
-    files a user of `mailbox_ids` may have (selectors.with_own_files)."""
+def zip_response(documents) -> StreamingHttpResponse:
+    """A streamed ZIP of `documents` (a queryset, already scoped to the user's mailboxes: iterated lazily,
+    in chunks, while streaming)."""
     queryset = documents.select_related("xml_attachment__blob", "pdf_attachment__blob").order_by(
         "issuer_rut", "doc_type", "folio"
     )
-    response = StreamingHttpResponse(
-        stream_zip(with_own_files(queryset.iterator(chunk_size=200), mailbox_ids)), content_type="application/zip"
-    )
+    response = StreamingHttpResponse(stream_zip(queryset.iterator(chunk_size=200)), content_type="application/zip")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="documentos-{stamp}.zip"'
     patch_cache_control(response, private=True, no_store=True)

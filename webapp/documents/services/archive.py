@@ -95,6 +95,12 @@ def _stored_name(attachment: Attachment | None) -> str | None:
     return attachment.blob.storage_name
 
 
+def _with_id(arcname: str, document_id: int) -> str:
+    """The name of a second document of one (issuer, type, folio), another mailbox's: `<folder>/<stem>-<id>.<ext>`."""
+    stem, _, ext = arcname.rpartition(".")
+    return f"{stem}-{document_id}.{ext}"
+
+
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
     local = timezone.localtime(moment)
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
@@ -107,7 +113,8 @@ def stream_zip(documents: Iterable[Document]) -> Iterator[bytes]:
     seen: set[str] = set()
     with zipfile.ZipFile(sink, mode="w", allowZip64=True) as archive:
         for document in documents:
-            for arcname, storage_name in document_files(document):
+            for name, storage_name in document_files(document):
+                arcname = name if name not in seen else _with_id(name, document.pk)
                 if arcname in seen:
                     continue
                 seen.add(arcname)

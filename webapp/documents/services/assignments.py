@@ -1,7 +1,7 @@
 """Cesiones read from AEC files: which invoice was sold (assigned) to whom, and who owns it now.
 
-One DocumentAssignment per cesión and file, linked to the invoice's Document when it is known
-(or as soon as it becomes known). Idempotent: the same file recorded twice gives the same rows.
+One DocumentAssignment per cesión and file, linked to the invoice's Document of the same mailbox when
+it is known (or as soon as it becomes known). Idempotent: the same file recorded twice gives the same rows.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def assignments_record(*, attachment: Attachment, parsed: ParsedFile) -> list[Do
         if None not in key:
             wanted.setdefault(key, values)  # the unique constraint: the first of two equal cesiones
     with transaction.atomic():
-        documents = {invoice: _document(*invoice) for invoice in {key[:4] for key in wanted}}
+        mailbox_id = attachment.message.mailbox_id
+        documents = {invoice: _document(mailbox_id, *invoice) for invoice in {key[:4] for key in wanted}}
         rows = []
         for key, values in wanted.items():
             row, _ = DocumentAssignment.objects.update_or_create(
@@ -51,9 +52,10 @@ def assignments_record(*, attachment: Attachment, parsed: ParsedFile) -> list[Do
 
 
 def assignments_link(document: Document) -> int:
-    """Point the cesiones that arrived before `document` at it; returns how many."""
+    """Point the cesiones that arrived before `document`, in its mailbox, at it; returns how many."""
     return DocumentAssignment.objects.filter(
         document__isnull=True,
+        attachment__message__mailbox_id=document.mailbox_id,
         country=document.country,
         issuer_rut=document.issuer_rut,
         doc_type=document.doc_type,
@@ -71,8 +73,11 @@ def current_assignment(document: Document) -> DocumentAssignment | None:
     )
 
 
-def _document(country: str, issuer_rut: str, doc_type: int, folio: int) -> Document | None:
-    return Document.objects.filter(country=country, issuer_rut=issuer_rut, doc_type=doc_type, folio=folio).first()
+def _document(mailbox_id: int, country: str, issuer_rut: str, doc_type: int, folio: int) -> Document | None:
+    """The invoice as the mailbox of the AEC received it: a cesión never links another mailbox's."""
+    return Document.objects.filter(
+        mailbox_id=mailbox_id, country=country, issuer_rut=issuer_rut, doc_type=doc_type, folio=folio
+    ).first()
 
 
 def _values(assignment: ParsedAssignment) -> dict[str, Any]:

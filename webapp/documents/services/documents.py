@@ -1,4 +1,4 @@
-"""From an XML attachment to Documents: classify, parse, record (deduplicated), pair, render.
+"""From an XML attachment to Documents: classify, parse, record (one copy each), pair, render.
 
 Idempotent: the same attachment processed twice gives the same rows and files.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.files.storage import storages
@@ -23,9 +22,11 @@ from webapp.inbox.models import Attachment
 
 from ..models import Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
-from .columns import fitted
+from .copies import copies_settle, copy_record
+from .document_fields import document_fields
 from .money_rows import money_rows_replace
 from .printables import document_render
+from .responses import responses_link, responses_record
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def xml_attachment_process(*, attachment: Attachment, last_attempt: bool = True)
         raise
 
 
-def _parse_stored(attachment: Attachment) -> ParsedFile:
+def parsed_attachment(attachment: Attachment) -> ParsedFile:
     """Parsed in the sandbox's child from a local path: the worker never holds the file's bytes."""
     assert attachment.blob is not None  # is_xml_attachment() said so
     if attachment.blob.size > MAX_XML_BYTES:  # kept in storage, never fetched to be refused
@@ -75,7 +76,7 @@ def _parse_stored(attachment: Attachment) -> ParsedFile:
 def _process(attachment: Attachment) -> XmlClassification:
     if attachment.blob is None:  # ruled out by is_xml_attachment(): a bug if reached
         raise ValueError(f"attachment {attachment.pk} has no stored content to parse")
-    return xml_attachment_record(attachment=attachment, parsed=_parse_stored(attachment))
+    return xml_attachment_record(attachment=attachment, parsed=parsed_attachment(attachment))
 
 
 def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
@@ -90,11 +91,14 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
     ]
     if parsed.kind is Kind.ASSIGNMENT:  # its DTE is recorded above, as any other; then who it was sold to
         assignments_record(attachment=attachment, parsed=parsed)
-    # Only what is not printed yet: a retry after a time limit carries on where it stopped, and a DTE
-    # seen before in another e-mail keeps its printable (reprocessing sets them PENDING first).
+    if parsed.kind in (Kind.RESPONSE, Kind.RECEIPTS):  # what receivers said of documents
+        responses_record(attachment=attachment, parsed=parsed)
+    # Only what is not printed yet, and only from the chosen copy: a retry after a time limit carries on
+    # where it stopped, and a DTE seen before in another e-mail keeps its printable (reprocessing sets
+    # them PENDING first).
     rendered = [
         document_render(document=document, parsed=doc)
-        if document.printable_status != Document.PrintableStatus.READY
+        if document.printable_status != Document.PrintableStatus.READY and document.xml_attachment_id == attachment.pk
         else document
         for document, doc in documents
     ]
@@ -147,90 +151,11 @@ def _attachment_preview(attachment: Attachment, *, status: str, name: str = "", 
     )
 
 
-def _fields(parsed: ParsedDocument) -> dict[str, Any]:
-    foreign = parsed.foreign
-    return fitted(
-        Document,
-        {
-            "type_name": parsed.type_name,
-            "issue_date": parsed.issue_date,
-            "issuer_rut_valid": parsed.issuer_rut_valid,
-            "issuer_rut_error": parsed.issuer_rut_error,
-            "issuer_name": parsed.issuer_name,
-            "receiver_rut": parsed.receiver_rut,
-            "receiver_rut_valid": parsed.receiver_rut_valid,
-            "receiver_name": parsed.receiver_name,
-            "net": parsed.net,
-            "exempt": parsed.exempt,
-            "vat": parsed.vat,
-            "total": parsed.total,
-            "vat_rate": parsed.vat_rate,
-            "vat_not_withheld": parsed.vat_not_withheld,
-            "other_taxes": parsed.other_taxes,
-            "vat_withheld": parsed.vat_withheld,
-            "special_credit": parsed.special_credit,
-            "deposit_guarantee": parsed.deposit_guarantee,
-            "non_billable": parsed.non_billable,
-            "period_amount": parsed.period_amount,
-            "previous_balance": parsed.previous_balance,
-            "amount_due": parsed.amount_due,
-            "currency": parsed.currency,
-            "foreign_currency": foreign.currency if foreign else "",
-            "foreign_currency_name": foreign.name if foreign else "",
-            "exchange_rate": foreign.exchange_rate if foreign else None,
-            "foreign_net": foreign.net if foreign else None,
-            "foreign_exempt": foreign.exempt if foreign else None,
-            "foreign_vat": foreign.vat if foreign else None,
-            "foreign_total": foreign.total if foreign else None,
-            "payment_form": parsed.payment_form,
-            "due_date": parsed.due_date,
-            "transfer_kind": parsed.transfer_kind,
-            **arithmetic_fields(parsed),
-            "line_count": parsed.line_count,
-            "resolution_number": parsed.resolution_number,
-            "resolution_date": parsed.resolution_date,
-        },
-    )
-
-
-def arithmetic_fields(parsed: ParsedDocument) -> dict[str, Any]:
-    """Whether the document adds up, each sum that does not in words, and by how much its total is off, in pesos.
-
-    adds_up is None when there was nothing to check (no total in the document's own currency).
-    """
-    foreign = parsed.foreign if parsed.currency != "CLP" else None
-    own_total = foreign.total if foreign else parsed.total
-    if not parsed.discrepancies:
-        return {"adds_up": None if own_total is None else True, "arithmetic_problems": "", "total_difference": None}
-    suffix = f" ({parsed.currency})" if parsed.currency != "CLP" else ""
-    problems = [
-        f"{d.what}{suffix}: stated {_number(d.stated)}, its parts add to {_number(d.expected)}"
-        f" (difference {_number(d.difference)})"
-        for d in parsed.discrepancies
-    ]
-    difference = next((d.difference for d in parsed.discrepancies if d.what == "total"), None)
-    if difference is not None and parsed.currency != "CLP":  # in the document's currency: to pesos
-        rate = foreign.exchange_rate if foreign else None
-        difference = difference * rate if rate is not None else None
-    return {
-        "adds_up": False,
-        "arithmetic_problems": "\n".join(problems),
-        "total_difference": None if difference is None else int(difference.to_integral_value(rounding=ROUND_HALF_UP)),
-    }
-
-
-def _number(value: Decimal) -> str:
-    """As numbers are written in Chile, with the decimals it has: 2.465, -371, 28.689,40."""
-    exponent = value.as_tuple().exponent
-    places = max(0, -exponent) if isinstance(exponent, int) else 0
-    return f"{value:,.{places}f}".replace(",", "_").replace(".", ",").replace("_", ".")
-
-
 def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: bool = True) -> Document:
-    """The one Document for this issuer + type + folio, with this attachment as one of its sources.
+    """The mailbox's Document for this issuer + type + folio, with this attachment as one of its copies.
 
-    Its fields follow the XML it was first read from; another e-mail carrying the same
-    DTE only adds a source (and a supplier PDF when it had none).
+    Its fields, references and money rows are those of the chosen copy (copies.chosen_of): a copy that
+    is not chosen is kept with its checks and changes nothing of the Document.
     """
     key = {
         "mailbox_id": attachment.message.mailbox_id,
@@ -239,7 +164,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         "doc_type": parsed.doc_type,
         "folio": parsed.folio,
     }
-    fields = _fields(parsed)
+    fields = document_fields(parsed)
     document = Document.objects.filter(**key).first()
     if document is None:
         try:
@@ -247,28 +172,67 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
                 document = Document.objects.create(**key, **fields, xml_attachment=attachment)
         except IntegrityError:  # another worker thread recorded it at the same moment
             document = Document.objects.get(**key)
-    primary = document.xml_attachment_id in (None, attachment.pk)
     with transaction.atomic():
-        if primary:
-            Document.objects.filter(pk=document.pk).update(**fields, xml_attachment=attachment)
-            _references_replace(document, parsed)
-            money_rows_replace(document, parsed)
-        DocumentSource.objects.get_or_create(
-            document=document, attachment=attachment, defaults={"position": parsed.position}
-        )
-        if document.pdf_attachment_id is None and (pdf := pdf_for(attachment=attachment, parsed=parsed, single=single)):
-            Document.objects.filter(pk=document.pk).update(pdf_attachment=pdf)
-        # Notes that arrived before this document point at it from now on.
+        # One copy at a time per Document: two worker threads recording two copies choose in turn.
+        document = Document.objects.select_for_update().get(pk=document.pk)
+        copy = copy_record(document=document, attachment=attachment, parsed=parsed)
+        was_read_from = document.xml_attachment_id
+        chosen = copies_settle(document)
+        if chosen is not None and chosen.pk == copy.pk:
+            _read_from(document, attachment, parsed, fields)
+            if was_read_from != attachment.pk:  # the supplier PDF is that of the mail it is read from now
+                _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=single))
+        elif chosen is not None and chosen.attachment_id != was_read_from:
+            _read_again_from(document, chosen)  # this copy was chosen, and no longer is
+        if document.pdf_attachment_id is None and chosen is not None and chosen.content_hash == copy.content_hash:
+            # an identical resend may bring the PDF the first mail lacked; a conflicting copy may not
+            _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=single))
+        # Notes of this mailbox that arrived before this document point at it from now on.
         DocumentReference.objects.filter(
             target__isnull=True,
+            document__mailbox_id=document.mailbox_id,
             document__country=document.country,
             document__issuer_rut=document.issuer_rut,
             ref_type=str(document.doc_type),
             ref_folio=str(document.folio),
         ).exclude(document=document).update(target=document)
         assignments_link(document)  # and so do cesiones read before it
+        responses_link(document)  # and receivers' answers
     document.refresh_from_db()
     return document
+
+
+def _read_from(document: Document, attachment: Attachment, parsed: ParsedDocument, fields: dict[str, Any]) -> None:
+    """Rewrite the Document's fields, references and money rows from `parsed`, the copy `attachment` carries."""
+    again = (
+        {} if document.xml_attachment_id == attachment.pk else {"printable_status": Document.PrintableStatus.PENDING}
+    )
+    Document.objects.filter(pk=document.pk).update(**fields, **again, xml_attachment=attachment)
+    document.xml_attachment_id = attachment.pk
+    _references_replace(document, parsed)
+    money_rows_replace(document, parsed)
+
+
+def _read_again_from(document: Document, copy: DocumentSource) -> None:
+    """Read the Document from `copy`, recorded before: its stored XML is parsed again."""
+    attachment = Attachment.objects.select_related("blob", "message").get(pk=copy.attachment_id)
+    parsed_file = parsed_attachment(attachment)
+    key = (document.country, document.issuer_rut, document.doc_type, document.folio)
+    parsed = next(
+        (d for d in parsed_file.documents if (d.country, d.issuer_rut[:20], d.doc_type, d.folio) == key), None
+    )
+    if parsed is None:  # the stored file no longer reads as this document: a reprocess will settle it
+        logger.warning("copy %s of document %s no longer reads as it", copy.attachment_id, document.pk)
+        return
+    _read_from(document, attachment, parsed, document_fields(parsed))
+    _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=len(parsed_file.documents) == 1))
+    document_render(document=document, parsed=parsed)  # that copy's own processing printed the one before
+
+
+def _pdf_set(document: Document, pdf: Attachment | None) -> None:
+    if document.pdf_attachment_id != (pdf.pk if pdf else None):
+        Document.objects.filter(pk=document.pk).update(pdf_attachment=pdf)
+        document.pdf_attachment = pdf
 
 
 def _normal_folio(text: str) -> str:
@@ -286,7 +250,11 @@ def _references_replace(document: Document, parsed: ParsedDocument) -> None:
         target = None
         if ascii_digits(ref_type) and ascii_digits(ref_folio):
             target = Document.objects.filter(
-                country=document.country, issuer_rut=document.issuer_rut, doc_type=int(ref_type), folio=int(ref_folio)
+                mailbox_id=document.mailbox_id,
+                country=document.country,
+                issuer_rut=document.issuer_rut,
+                doc_type=int(ref_type),
+                folio=int(ref_folio),
             ).first()
         DocumentReference.objects.update_or_create(
             document=document,

@@ -8,6 +8,7 @@ import tempfile
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.db.models import QuerySet
 
 from pipeline import config
 from pipeline.dte import ParsedDocument
@@ -28,6 +29,12 @@ def _save_once(name: str, data: bytes) -> None:
         storage.save(name, ContentFile(data, name=name))
 
 
+def _still_read_from(document: Document) -> QuerySet[Document]:
+    """The Document, if it is still read from the copy it was rendered from: when another worker thread
+    chose another copy meanwhile, that copy's own processing prints it, and this print is not recorded."""
+    return Document.objects.filter(pk=document.pk, xml_attachment_id=document.xml_attachment_id)
+
+
 def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     """Render, store and record; a document that cannot be printed is recorded as FAILED with why."""
     from pipeline.render.printable import (  # reportlab/PDFium only where rendering happens
@@ -46,7 +53,7 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
             png = pdf_thumbnail(handle.name)
     except (PrintableError, RenderError) as exc:
         logger.warning("no printable for document %s: %s", document.pk, exc)
-        Document.objects.filter(pk=document.pk).update(
+        _still_read_from(document).update(
             printable_status=Document.PrintableStatus.FAILED, printable_error=str(exc)[:2000]
         )
         document.refresh_from_db()
@@ -55,7 +62,7 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     name, thumb = printable_name(sha256), preview_name(sha256)
     _save_once(name, pdf)
     _save_once(thumb, png)
-    Document.objects.filter(pk=document.pk).update(
+    _still_read_from(document).update(
         printable_status=Document.PrintableStatus.READY,
         printable_name=name,
         printable_size=len(pdf),
