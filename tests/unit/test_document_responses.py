@@ -12,7 +12,6 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-import webapp.documents.admin_responses  # noqa: F401  (registered here until admin.py imports it)
 from pipeline import samples
 from pipeline.dte import Kind, ParsedFile, parse_file, parse_path
 from tests.support import response_cases as cases
@@ -282,7 +281,7 @@ def _mail(name: str, data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("answer_first", [False, True])
-def test_mailed_answers_link_to_the_mailed_invoice_either_way(tmp_path, answer_first):
+def test_mailed_answers_link_to_the_mailed_invoice_either_way(tmp_path, answer_first, client):
     invoice = _mail("factura", samples.dte_xml())
     answers = (_mail("respuesta", cases.respuesta_dte(results=[ACCEPTED])), _mail("recibo", cases.envio_recibos()))
     mails = (*answers, invoice) if answer_first else (invoice, *answers)
@@ -290,3 +289,7 @@ def test_mailed_answers_link_to_the_mailed_invoice_either_way(tmp_path, answer_f
     document = Document.objects.get(mailbox=run.mailbox, issuer_rut=ISSUER, doc_type=33, folio=1234)
     kinds = sorted(DocumentResponse.objects.filter(document=document).values_list("kind", flat=True))
     assert kinds == ["receipt", "reception", "result"]
+    client.force_login(clerk_of(run.mailbox))
+    page = client.get(reverse("admin:documents_document_change", args=[document.pk]), HTTP_ACCEPT_LANGUAGE="es")
+    assert page.status_code == 200
+    assert "Respuestas de los receptores" in page.content.decode(), "the document page lists its answers"

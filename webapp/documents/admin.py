@@ -40,6 +40,7 @@ from .admin_money import (
     totals_bar,
     truncated,
 )
+from .admin_responses import DocumentResponseInline
 from .admin_rows import (
     AssignmentInline,
     DiscountInline,
@@ -98,6 +99,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         PaymentInline,
         AssignmentInline,
         ReferenceInline,
+        DocumentResponseInline,
         SourceInline,
     )
     readonly_fields = (

@@ -31,6 +31,7 @@ from .models import (
     DocumentLine,
     DocumentPayment,
     DocumentReference,
+    DocumentResponse,
     DocumentSource,
     DocumentTax,
 )
@@ -311,12 +312,18 @@ def rows_present(document: Document, request: HttpRequest) -> dict[type[Model], 
         request.user,
         mailbox_field="attachment__message__mailbox_id",
     )
+    responses = limit_to_user(
+        DocumentResponse.objects.filter(document_id=OuterRef("pk")),
+        request.user,
+        mailbox_field="attachment__message__mailbox_id",
+    )
     models: dict[str, tuple[type[Model], QuerySet]] = {
         "has_lines": (DocumentLine, DocumentLine.objects.filter(document_id=OuterRef("pk"))),
         "has_discounts": (DocumentDiscount, DocumentDiscount.objects.filter(document_id=OuterRef("pk"))),
         "has_taxes": (DocumentTax, DocumentTax.objects.filter(document_id=OuterRef("pk"))),
         "has_payments": (DocumentPayment, DocumentPayment.objects.filter(document_id=OuterRef("pk"))),
         "has_assignments": (DocumentAssignment, assignments),
+        "has_responses": (DocumentResponse, responses),
     }
     row: dict[str, Any] = (
         Document.objects.filter(pk=document.pk)
