@@ -1,4 +1,4 @@
-"""Every inbox and documents changelist with a search box answers a page for any query a person can type or paste."""
+"""Every inbox, documents and register changelist with a search box answers a page for any query a person can type or paste."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ HOSTILE_QUERIES = [
 SEARCHABLE = sorted(
     f"{model._meta.app_label}_{model._meta.model_name}"
     for model, model_admin in admin.site._registry.items()
-    if model._meta.app_label in {"inbox", "documents"}
+    if model._meta.app_label in {"inbox", "documents", "register"}
     and (model_admin.search_fields or type(model_admin).get_search_results is not admin.ModelAdmin.get_search_results)
 )
 
@@ -51,7 +51,7 @@ def changelist_url(changelist: str) -> str:
     return reverse(f"admin:{changelist}_changelist")
 
 
-def test_every_inbox_and_documents_changelist_with_search_is_covered():
+def test_every_inbox_documents_and_register_changelist_with_search_is_covered():
     assert set(SEARCHABLE) == {
         "inbox_mailbox",
         "inbox_fetchrun",
@@ -61,7 +61,10 @@ def test_every_inbox_and_documents_changelist_with_search_is_covered():
         "inbox_mailboxaccess",
         "documents_document",
         "documents_documentline",
+        "documents_documentresponse",
         "documents_xmlclassification",
+        "register_rcventry",
+        "register_rcvimport",
     }
 
 
