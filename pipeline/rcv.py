@@ -34,6 +34,9 @@ MAX_LINE_BYTES = 64 * 1024
 #: Most cells a line may have: the SII's lists have about 30 columns.
 MAX_COLUMNS = 200
 _CHUNK = 64 * 1024
+#: Years a date of the register may name: the SII's electronic documents began in 2003. Year 9999 cannot
+#: be moved to UTC nor have the claim deadline's days added, year 1 is year 0 west of Chile.
+YEARS = range(1990, 3000)
 
 #: Header (normalised: no accents, lower case, single spaces) -> (field, kind).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -321,6 +324,8 @@ def _date(text: str) -> date | None:
         if not match:
             raise ValueError
         day, month, year = (int(part) for part in match.groups())
+        if year not in YEARS:
+            raise ValueError
         return date(year, month, day)
     except ValueError:
         raise ValueError(f"not a dd/mm/yyyy date: {text[:40]!r}") from None
@@ -336,6 +341,8 @@ def _instant(text: str) -> datetime | None:
         if not match:
             raise ValueError
         day, month, year, hour, minute, second = (int(part or 0) for part in match.groups())
+        if year not in YEARS:
+            raise ValueError
         local = datetime(year, month, day, hour, minute, second, tzinfo=CHILE)
     except ValueError:
         raise ValueError(f"not a dd/mm/yyyy HH:MM:SS date and time: {text[:40]!r}") from None

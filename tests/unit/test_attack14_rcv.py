@@ -97,3 +97,16 @@ def test_an_upload_past_the_cap_is_not_imported_and_says_why(clerk, mailboxes, s
     assert response.status_code == 200
     assert "1 MB" in response.context["refused"] and response.context["refused"] in response.content.decode()
     assert not RcvImport.objects.exists() and not RcvEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [b"31/12/9999 23:00:00;01/01/2019", b"25/12/9999 10:00:00;01/01/2019", b"14/12/2019 10:00:00;01/01/0001"],
+    ids=["received at 9999's last hour", "claim deadline past 9999", "issued in year 1"],
+)
+def test_a_date_at_the_calendars_end_refuses_its_row_and_the_register_list_still_opens(clerk, mailboxes, dates):  # noqa: F811
+    header = b"Tipo Doc;RUT Proveedor;Folio;Fecha Recepcion;Fecha Docto\n"
+    good = b"33;76354771-K;6;14/12/2019 10:00:00;13/12/2019\n"
+    record = imported(header + b"33;76354771-K;5;" + dates + b"\n" + good, sii_name("registro"), mailbox=mailboxes[0])
+    assert (record.rows_created, record.rows_failed) == (1, 1) and record.problems[0]["line"] == 2
+    assert clerk.get(reverse("admin:register_rcventry_changelist")).status_code == 200
