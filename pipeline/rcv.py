@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,6 +28,15 @@ REGISTERS = ("registro", "pendiente", "no_incluir", "reclamado")
 NOT_INCLUDED_KIND = "no corresp. incluir"
 _BIGINT = 2**63 - 1
 _SMALLINT = 32767
+#: Longest line read (the SII's are well under 1 KiB): a line of 100 MB without a newline is refused
+#: as it streams by, never held whole.
+MAX_LINE_BYTES = 64 * 1024
+#: Most cells a line may have: the SII's lists have about 30 columns.
+MAX_COLUMNS = 200
+_CHUNK = 64 * 1024
+#: Years a date of the register may name: the SII's electronic documents began in 2003. Year 9999 cannot
+#: be moved to UTC nor have the claim deadline's days added, year 1 is year 0 west of Chile.
+YEARS = range(1990, 3000)
 
 #: Header (normalised: no accents, lower case, single spaces) -> (field, kind).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -128,22 +138,44 @@ def normalise_header(text: str) -> str:
     return " ".join(plain.split()).lower()
 
 
+def read_lines(source: Any) -> Iterator[bytes]:
+    """The byte lines (ending in "\n") of `source`, a binary file (read in chunks) or an iterable of bytes.
+
+    A line longer than MAX_LINE_BYTES is given as its first MAX_LINE_BYTES + 1 bytes, the rest dropped
+    unread into memory: a 100 MB line (or a binary file with no newline) costs a chunk, not 100 MB.
+    """
+    chunks: Iterable[bytes] = iter(lambda: source.read(_CHUNK), b"") if hasattr(source, "read") else source
+    pending = bytearray()
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            pending += chunk[start : min(end + 1, start + max(0, MAX_LINE_BYTES + 1 - len(pending)))]
+            yield bytes(pending)
+            pending.clear()
+            start = end + 1
+        pending += chunk[start : start + max(0, MAX_LINE_BYTES + 1 - len(pending))]
+    if pending:
+        yield bytes(pending)
+
+
 class RcvReader:
     """Rows of one RCV file, streamed: `for row in RcvReader(lines)` gives RcvRow or BadRow.
 
-    `lines` is a binary file object (or any iterable of byte lines). The header is read on
-    construction (RcvFormatError when there is none or it lacks a required column), and so is the
-    first row, whose Tipo Compra tells registro from no_incluir (`register`).
+    `lines` is a binary file object (or any iterable of bytes), read through read_lines. The header is
+    read on construction (RcvFormatError when there is none, it cannot be read or it lacks a required
+    column), and so is the first row, whose Tipo Compra tells registro from no_incluir (`register`).
     """
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
+    def __init__(self, lines: Any) -> None:
         self._decoder = _LineDecoder()
-        self._csv = csv.reader(self._decoder.decode(lines), delimiter=";")
-        header = next(self._csv, None)
+        self._csv = csv.reader(self._decoder.decode(read_lines(lines)), delimiter=";")
+        header = self._header()
         while header is not None and not any(cell.strip() for cell in header):
-            header = next(self._csv, None)
+            header = self._header()
         if header is None:
             raise RcvFormatError("the file is empty: no header line")
+        if len(header) > MAX_COLUMNS:
+            raise RcvFormatError(f"not an SII purchase register: {len(header)} columns in the header")
         self.headers = [cell.strip() for cell in header]
         self._columns = self._map(self.headers)
         #: A row's values before its cells are read: every column's field blank.
@@ -155,6 +187,15 @@ class RcvReader:
         first = self._first[1] if self._first and isinstance(self._first[1], list) else []
         first_kind = first[kind_at] if kind_at is not None and kind_at < len(first) else ""
         self.register = register_from_columns(self.headers, first_kind)
+
+    def _header(self) -> list[str] | None:
+        try:
+            header = next(self._csv, None)
+        except csv.Error as error:
+            raise RcvFormatError(f"the header is not readable as CSV: {error}") from None
+        if problem := self._decoder.problem_at(self._csv.line_num):
+            raise RcvFormatError(f"not an SII purchase register: line {self._csv.line_num} {problem}")
+        return header
 
     @staticmethod
     def _map(headers: list[str]) -> list[tuple[str, str]]:
@@ -195,6 +236,8 @@ class RcvReader:
     def _row(self, cells: list[str], line: int) -> Iterator[RcvRow | BadRow]:
         if problem := self._decoder.problem_at(line):
             yield BadRow(line, problem)
+        elif len(cells) > MAX_COLUMNS:
+            yield BadRow(line, f"{len(cells)} columns; the register has {len(self.headers)}")
         elif any(cell.strip() for cell in cells):  # a blank line is no row
             yield self._parse(cells, line)
 
@@ -281,6 +324,8 @@ def _date(text: str) -> date | None:
         if not match:
             raise ValueError
         day, month, year = (int(part) for part in match.groups())
+        if year not in YEARS:
+            raise ValueError
         return date(year, month, day)
     except ValueError:
         raise ValueError(f"not a dd/mm/yyyy date: {text[:40]!r}") from None
@@ -296,6 +341,8 @@ def _instant(text: str) -> datetime | None:
         if not match:
             raise ValueError
         day, month, year, hour, minute, second = (int(part or 0) for part in match.groups())
+        if year not in YEARS:
+            raise ValueError
         local = datetime(year, month, day, hour, minute, second, tzinfo=CHILE)
     except ValueError:
         raise ValueError(f"not a dd/mm/yyyy HH:MM:SS date and time: {text[:40]!r}") from None
@@ -318,13 +365,14 @@ class _LineDecoder:
     """Byte lines to text: UTF-8 (a BOM is dropped) until a line is not, then windows-1252 from there on.
 
     Once a line with non-ASCII UTF-8 is seen the file is UTF-8, and a later line that is not is a
-    problem of that line (problem_at) rather than a change of encoding.
+    problem of that line (problem_at) rather than a change of encoding. A line too long or holding a
+    NUL byte (a binary or UTF-16 file; PostgreSQL stores no NUL in text) is a problem, read as blank.
     """
 
     def __init__(self) -> None:
         self.encoding = ""
         self._line = 0
-        self._problems: dict[int, str] = {}
+        self._problems: deque[tuple[int, str]] = deque()
 
     def decode(self, lines: Iterable[bytes]) -> Iterator[str]:
         for raw in lines:
@@ -332,7 +380,14 @@ class _LineDecoder:
             if self._line == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
                 self.encoding = "utf-8"
-            yield self._text(raw)
+            if len(raw) > MAX_LINE_BYTES:
+                self._problems.append((self._line, f"is longer than {MAX_LINE_BYTES // 1024} KiB; not read"))
+                yield ""
+            elif b"\x00" in raw:
+                self._problems.append((self._line, "holds a NUL byte (a binary or UTF-16 file?); not read"))
+                yield ""
+            else:
+                yield self._text(raw)
 
     def _text(self, raw: bytes) -> str:
         if self.encoding != "windows-1252":
@@ -340,7 +395,7 @@ class _LineDecoder:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 if self.encoding == "utf-8":
-                    self._problems[self._line] = "not UTF-8 like the lines before it"
+                    self._problems.append((self._line, "not UTF-8 like the lines before it"))
                     return raw.decode("utf-8", errors="replace")
                 self.encoding = "windows-1252"
             else:
@@ -350,7 +405,12 @@ class _LineDecoder:
         return _windows_1252(raw)
 
     def problem_at(self, line: int) -> str:
-        return self._problems.pop(line, "")
+        """The problem of the row that ended at `line` (of its first line, when it spans several)."""
+        found = ""
+        while self._problems and self._problems[0][0] <= line:
+            _line, problem = self._problems.popleft()
+            found = found or problem
+        return found
 
 
 def _windows_1252(raw: bytes) -> str:

@@ -145,6 +145,12 @@ if STORAGE_BACKEND == "s3":
     }
 WHITENOISE_USE_FINDERS = DEBUG
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Uploads are capped as they stream in (webapp/register/uploads.py), then kept in memory or a temporary file.
+FILE_UPLOAD_HANDLERS = [
+    "webapp.register.uploads.UploadSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 LOGIN_URL = "admin:login"
 

@@ -25,24 +25,38 @@ from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values
 from .xmlsafe import local_name
 
 RECEPTION, RESULT, RECEIPT = "reception", "result", "receipt"
+#: Rows (and the Resultado and RecepcionEnvio that hold them) read of one file; an EnvioDTE the SII accepts
+#: holds at most 2,000 DTE. A hostile file of a million rows must not become a million rows, nor problems.
+MAX_RESPONSES = 5_000
+#: Years a signing time may name: electronic invoicing began in 2003, and an instant near the calendar's ends
+#: is not displayable in every time zone the site may be set to (year 1 west of Chile is year 0).
+SIGNED_YEARS = range(1990, 3000)
 
 
 def read_response(root: etree._Element, result: ParsedFile) -> None:
     """The rows of a RespuestaDTE into `result.responses`, its summary and problems."""
     answers = [e for e in root.iter() if local_name(e) in ("RecepcionDTE", "ResultadoDTE")]
+    budget = _Budget()
     for index, resultado in enumerate(children(root, "Resultado"), start=1):
+        if not budget.take():
+            break
         values = Values(f"Resultado #{index}: ")
         caratula = child(resultado, "Caratula")
         answered_at = _instant(text(caratula, "TmstFirmaResp"), "TmstFirmaResp", values)
         common = _Common(caratula, answered_at, values)
         for number, envelope in enumerate(children(resultado, "RecepcionEnvio"), start=1):
-            _envelope(envelope, number, common, result)
+            if not budget.take():
+                break
+            _envelope(envelope, number, common, result, budget)
         for number, row in enumerate(children(resultado, "ResultadoDTE"), start=1):
+            if not budget.take():
+                break
             where = values.within(f"ResultadoDTE #{number}: ")
             code = where.whole(text(row, "EstadoDTE"), "EstadoDTE", high=MAX_SMALL_INT)
             glosa = text(row, "EstadoDTEGlosa")
             _append(result, common.response(RESULT, row, "TipoDTE", where, code=code, status=glosa))
         result.problems.extend(values.problems)
+    _say_dropped(result, budget, len(answers))
     sender = text(path(root, "Resultado", "Caratula"), "RutResponde")
     result.summary = f"RespuestaDTE from {sender or 'unknown RUT'}: {len(answers)} result(s)"
 
@@ -50,11 +64,14 @@ def read_response(root: etree._Element, result: ParsedFile) -> None:
 def read_receipts(root: etree._Element, result: ParsedFile) -> None:
     """The Recibos of an EnvioRecibos into `result.responses`, its summary and problems."""
     receipts = [e for e in root.iter() if local_name(e) == "Recibo"]
+    budget = _Budget()
     set_recibos = child(root, "SetRecibos")
     values = Values("SetRecibos: ")
     caratula = child(set_recibos, "Caratula")
     sent_at = _instant(text(caratula, "TmstFirmaEnv"), "TmstFirmaEnv", values)
     for number, recibo in enumerate(children(set_recibos, "Recibo"), start=1):
+        if not budget.take():
+            break
         where = values.within(f"Recibo #{number}: ")
         document = child(recibo, "DocumentoRecibo")
         signer = parse_rut(text(document, "RutFirma"))
@@ -66,11 +83,12 @@ def read_receipts(root: etree._Element, result: ParsedFile) -> None:
             result, common.response(RECEIPT, document, "TipoDoc", where, code=None, status=text(document, "Recinto"))
         )
     result.problems.extend(values.problems)
+    _say_dropped(result, budget, len(receipts))
     sender = text(caratula, "RutResponde")
     result.summary = f"EnvioRecibos from {sender or 'unknown RUT'}: {len(receipts)} receipt(s)"
 
 
-def _envelope(envelope: etree._Element, number: int, common: _Common, result: ParsedFile) -> None:
+def _envelope(envelope: etree._Element, number: int, common: _Common, result: ParsedFile, budget: _Budget) -> None:
     """The RecepcionDTE of one RecepcionEnvio; an envelope refused whole names no DTE, and is said."""
     values = common.values.within(f"RecepcionEnvio #{number}: ")
     envelope_code = values.whole(text(envelope, "EstadoRecepEnv"), "EstadoRecepEnv", high=MAX_SMALL_INT)
@@ -84,6 +102,8 @@ def _envelope(envelope: etree._Element, number: int, common: _Common, result: Pa
         )
     envelope_issuer = text(envelope, "RutEmisor")
     for index, row in enumerate(rows, start=1):
+        if not budget.take():
+            break
         where = values.within(f"RecepcionDTE #{index}: ")
         code = where.whole(text(row, "EstadoRecepDTE"), "EstadoRecepDTE", high=MAX_SMALL_INT)
         if code is None and not text(row, "EstadoRecepDTE"):  # the envelope's state is its DTE's
@@ -151,6 +171,22 @@ def _append(result: ParsedFile, response: ParsedResponse | None) -> None:
         result.responses.append(response)
 
 
+class _Budget:
+    """The elements one file may still have read, kept or left out: MAX_RESPONSES in all."""
+
+    def __init__(self) -> None:
+        self.left = MAX_RESPONSES
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+def _say_dropped(result: ParsedFile, budget: _Budget, rows: int) -> None:
+    if budget.left < 0:
+        result.problems.append(f"{rows} answers; only the first are read (at most {MAX_RESPONSES} rows)")
+
+
 def _instant(value: str, name: str, values: Values) -> datetime | None:
     """A TmstFirma* as an instant on Chile's clock (as aec reads TmstCesion); one without an offset is
     Santiago's local time: a repeated hour is its first, a skipped one is read with the offset before."""
@@ -166,6 +202,8 @@ def _instant(value: str, name: str, values: Values) -> datetime | None:
     try:
         on_chiles_clock = stamp.astimezone(UTC).astimezone(aec.CHILE)
     except OverflowError:  # year 1 or 9999 moved past the calendar's ends
+        on_chiles_clock = None
+    if on_chiles_clock is None or on_chiles_clock.year not in SIGNED_YEARS:
         values.note(name, value, "is not an instant the calendar holds; left blank")
         return None
     offset = on_chiles_clock.utcoffset()

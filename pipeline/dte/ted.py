@@ -26,6 +26,8 @@ from .xmlsafe import local_name
 #: CAF keys are 512 or 1024 bits; a larger modulus (or exponent) in a hostile file would only cost time.
 MAX_MODULUS_BITS = 4096
 MAX_EXPONENT_BITS = 64
+#: Characters of a sender's value quoted in a problem: a megabyte of TD must not become a megabyte of reason.
+QUOTED = 40
 
 
 def flattened(element: etree._Element) -> bytes:
@@ -74,29 +76,34 @@ def _disagreements(dd: etree._Element, document: ParsedDocument) -> Iterator[str
     }
     for name, expected in header.items():
         if stated[name] != expected:
-            yield f"DD {name} {stated[name] or '(empty)'} but the document says {expected or '(nothing)'}"
+            yield f"DD {name} {_quoted(stated[name])} but the document says {expected or '(nothing)'}"
     totals = _totals(document)
     if stated["MNT"] not in totals:
-        yield f"DD MNT {stated['MNT'] or '(empty)'} but the document says {totals[0] if totals else '(no total)'}"
+        yield f"DD MNT {_quoted(stated['MNT'])} but the document says {totals[0] if totals else '(no total)'}"
     da = path(dd, "CAF", "DA")
     if da is None:
         yield "the DD holds no CAF/DA"
         return
     if _rut(text(da, "RE")) != stated["RE"]:
-        yield f"CAF RE {text(da, 'RE') or '(empty)'} but the DD says {stated['RE']}"
+        yield f"CAF RE {_quoted(text(da, 'RE'))} but the DD says {stated['RE']}"
     if text(da, "TD") != stated["TD"]:
-        yield f"CAF TD {text(da, 'TD') or '(empty)'} but the DD says {stated['TD']}"
+        yield f"CAF TD {_quoted(text(da, 'TD'))} but the DD says {stated['TD']}"
     low, high = _whole(text(da, "RNG", "D")), _whole(text(da, "RNG", "H"))
     if low is None or high is None or not low <= document.folio <= high:
         yield f"folio {document.folio} outside the CAF's range {low}-{high}"
 
 
 def _totals(document: ParsedDocument) -> list[str]:
-    """The MNT a genuine DD may state: the total in pesos, or (an export) in its own currency, rounded."""
-    totals = [str(document.total)] if document.total is not None else []
-    if document.foreign is not None and document.foreign.total is not None:
-        totals.append(str(int(document.foreign.total.quantize(Decimal(1), rounding=ROUND_HALF_UP))))
-    return totals
+    """The MNT a genuine DD states: the total in the document's own currency (an export's rounded).
+
+    Only that one: an OtraMoneda block is outside the DD, so a peso invoice whose MntTotal was raised after
+    stamping and which states the stamped amount as MntTotOtrMnda must not pass on its foreign total.
+    """
+    if document.currency == "CLP":
+        return [str(document.total)] if document.total is not None else []
+    if document.foreign is None or document.foreign.total is None:
+        return []
+    return [str(int(document.foreign.total.quantize(Decimal(1), rounding=ROUND_HALF_UP)))]
 
 
 def _signature_problem(ted: etree._Element, dd: etree._Element) -> str:
@@ -123,6 +130,12 @@ def _caf_key(rsapk: etree._Element | None) -> tuple[rsa.RSAPublicKey | None, str
         return rsa.RSAPublicNumbers(e=exponent, n=modulus).public_key(), ""
     except ValueError:
         return None, "the CAF's RSAPK is not an RSA key"
+
+
+def _quoted(value: str) -> str:
+    if not value:
+        return "(empty)"
+    return value if len(value) <= QUOTED else f"{value[:QUOTED]}…"
 
 
 def _rut(value: str) -> str:

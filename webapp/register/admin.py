@@ -27,6 +27,7 @@ from webapp.inbox.services.access import visible_mailbox_ids
 
 from .models import RcvEntry, RcvImport
 from .services.imports import RcvImportRefused, rcv_import
+from .uploads import max_upload_bytes, upload_too_large
 
 
 class UploadForm(forms.Form):
@@ -114,11 +115,18 @@ class RcvImportAdmin(MailboxScoped, admin.ModelAdmin):
         if not obj.problems:
             return gettext("none")
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", ((p["line"], p["reason"]) for p in obj.problems))
+        unlisted = obj.rows_failed - len(obj.problems)
+        more = (
+            gettext("%(count)d more refused rows are counted, not listed.") % {"count": unlisted}
+            if unlisted > 0
+            else ""
+        )
         return format_html(
-            '<table id="refused-rows"><thead><tr><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>',
+            '<table id="refused-rows"><thead><tr><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>{}',
             gettext("line"),
             gettext("reason"),
             rows,
+            more,
         )
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
@@ -126,7 +134,12 @@ class RcvImportAdmin(MailboxScoped, admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None, request=request)
-        if request.method == "POST" and form.is_valid():
+        refused = ""
+        if upload_too_large(request):  # cut off as it came in, the form's fields with it: a fresh form, and why
+            form = UploadForm(request=request)
+            limit = {"size": max(1, max_upload_bytes() // (1024 * 1024))}
+            refused = gettext("The file was not imported: it is larger than %(size)d MB.") % limit
+        elif request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 record = rcv_import(
@@ -149,6 +162,7 @@ class RcvImportAdmin(MailboxScoped, admin.ModelAdmin):
             "opts": self.model._meta,
             "title": gettext("Import purchase register"),
             "form": form,
+            "refused": refused,
             "intro": gettext(
                 "The CSV of the purchase register as the SII gives it (registro, pendiente, no incluir or "
                 "reclamado), separated by semicolons, in UTF-8 or ISO-8859-1. The receiver and the period are "

@@ -18,6 +18,7 @@ from typing import IO, Any
 from django.db import transaction
 from django.utils import timezone
 
+from pipeline.content import safe_filename
 from pipeline.dte.rut import parse_rut
 from pipeline.rcv import BadRow, RcvFormatError, RcvReader, RcvRow, parse_file_name
 from webapp.documents.services.columns import fit
@@ -28,6 +29,11 @@ from . import entry_writes
 
 #: Rows per transaction and per lookup of the entries they already have.
 BATCH = 2000
+#: Refused rows kept with their line and reason (all are counted): a file of a million bad lines must not
+#: keep a list of a million, rewritten whole at every batch.
+MAX_PROBLEMS = 1000
+#: Bytes read at a time: a file is hashed and read in chunks, never line by line (a line may be 100 MB).
+_CHUNK = 64 * 1024
 _PERIOD = re.compile(r"^(\d{4})-?(\d{2})$")
 
 
@@ -58,7 +64,7 @@ def rcv_import(
         receiver_rut=receiver,
         period=month,
         register=named.register or reader.register,
-        filename=filename[-255:],
+        filename=safe_filename(filename, fallback="rcv.csv"),
         sha256="",
         imported_by=user if getattr(user, "is_authenticated", False) else None,
     )
@@ -100,9 +106,10 @@ def _period(given: str | None, from_name: str) -> str:
 
 
 def _hashed(file: IO[bytes] | Iterable[bytes], digest: Any) -> Iterator[bytes]:
-    for line in file:
-        digest.update(line)
-        yield line
+    chunks: Iterable[bytes] = iter(lambda: file.read(_CHUNK), b"") if hasattr(file, "read") else file
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
 
 
 class _Importer:
@@ -153,7 +160,8 @@ class _Importer:
 
     def _refuse(self, line: int, reason: str) -> None:
         self.record.rows_failed += 1
-        self.record.problems.append({"line": line, "reason": reason})
+        if len(self.record.problems) < MAX_PROBLEMS:
+            self.record.problems.append({"line": line, "reason": reason})
 
     def _identity(self) -> dict[str, Any]:
         record = self.record

@@ -56,5 +56,7 @@ class Command(BaseCommand):
             )
             for problem in record.problems:
                 self.stdout.write(f"  line {problem['line']}: refused: {problem['reason']}")
+            if (unlisted := record.rows_failed - len(record.problems)) > 0:
+                self.stdout.write(f"  {unlisted} more refused rows, not listed")
         if failed:
             raise CommandError(f"{failed} of {len(options['files'])} files could not be imported")
