@@ -29,16 +29,23 @@ class DocumentKind:
     #: A factura de compra (46) is issued by the buyer (the receiver of the mail's documents): the
     #: "issuer" on it is us, the receiver our supplier, and the VAT is usually withheld.
     issued_by_buyer: bool = False
+    #: Ley 19.983: the receiver accepts it or claims against it within CLAIM_DAYS of the SII's
+    #: reception, or it counts as accepted (facturas 33, 34 and the liquidación-factura 43).
+    claimable: bool = False
+
+
+#: Calendar days after the SII received a claimable document that its receiver may claim (Ley 19.983, art. 3).
+CLAIM_DAYS = 8
 
 
 KINDS: dict[int, DocumentKind] = {
     kind.code: kind
     for kind in (
-        DocumentKind(33, Family.INVOICE, +1),
-        DocumentKind(34, Family.INVOICE, +1),
+        DocumentKind(33, Family.INVOICE, +1, claimable=True),
+        DocumentKind(34, Family.INVOICE, +1, claimable=True),
         DocumentKind(39, Family.RECEIPT, +1),
         DocumentKind(41, Family.RECEIPT, +1),
-        DocumentKind(43, Family.INVOICE, +1),
+        DocumentKind(43, Family.INVOICE, +1, claimable=True),
         DocumentKind(46, Family.INVOICE, +1, issued_by_buyer=True),
         DocumentKind(52, Family.GUIDE, 0),
         DocumentKind(56, Family.DEBIT_NOTE, +1),
@@ -55,10 +62,12 @@ def kind_of(doc_type: int) -> DocumentKind:
     return KINDS.get(doc_type) or DocumentKind(doc_type, Family.OTHER, +1)
 
 
-def codes(*, sign: int | None = None, family: Family | None = None) -> list[int]:
-    """The known type codes of a sign or family: codes(sign=-1) == [61, 112]."""
+def codes(*, sign: int | None = None, family: Family | None = None, claimable: bool | None = None) -> list[int]:
+    """The known type codes of a sign, family or claimability: codes(sign=-1) == [61, 112]."""
     return [
         code
         for code, kind in KINDS.items()
-        if (sign is None or kind.sign == sign) and (family is None or kind.family == family)
+        if (sign is None or kind.sign == sign)
+        and (family is None or kind.family == family)
+        and (claimable is None or kind.claimable == claimable)
     ]

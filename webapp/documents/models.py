@@ -26,6 +26,29 @@ class CheckState(models.TextChoices):
     UNCHECKED = "unchecked", _("Not checked")
 
 
+class DecisionCode(models.TextChoices):
+    """The SII's codes for what a receiver decides of a claimable document (Ley 19.983)."""
+
+    ACD = "ACD", _("Accept the content (ACD)")
+    RCD = "RCD", _("Claim against the content (RCD)")
+    ERM = "ERM", _("Acknowledge receipt of goods or services (ERM)")
+    RFP = "RFP", _("Claim: goods partly missing (RFP)")
+    RFT = "RFT", _("Claim: goods totally missing (RFT)")
+
+
+#: Decisions that accept a document; the others claim against it.
+ACCEPTING_DECISIONS = frozenset({DecisionCode.ACD, DecisionCode.ERM})
+
+
+class ClaimState(models.TextChoices):
+    """Where a claimable document stands: from its latest decision, else its deadline (services/claims.py)."""
+
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    CLAIMED = "claimed", _("Claimed")
+    TACITLY_ACCEPTED = "tacit", _("Tacitly accepted")
+
+
 class XmlClassification(models.Model):
     """What one XML attachment turned out to be; only envelopes and bare DTE make Documents."""
 
@@ -221,6 +244,32 @@ class Document(models.Model):
         _("preview name"), max_length=255, blank=True, help_text=_("Storage name of its PNG thumbnail.")
     )
     printable_error = models.TextField(_("printable error"), blank=True)
+    sii_received_at = models.DateTimeField(
+        _("received by the SII"),
+        null=True,
+        blank=True,
+        help_text=_("From the SII purchase register (Fecha Recepcion): the claim deadline runs from it."),
+    )
+    claim_deadline = models.DateTimeField(
+        _("claim deadline"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_("Last moment to accept or claim (Ley 19.983); empty for documents that are not claimed."),
+    )
+    claim_deadline_estimated = models.BooleanField(
+        _("deadline estimated"),
+        default=False,
+        help_text=_("Counted from the mail's arrival, as the SII's reception date is not known yet."),
+    )
+    claim_decision = models.CharField(
+        _("decision"),
+        max_length=3,
+        choices=DecisionCode.choices,
+        blank=True,
+        db_index=True,
+        help_text=_("The latest decision recorded (DocumentDecision); empty while none is."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -327,6 +376,7 @@ class DocumentReference(models.Model):
 
 
 # The row models live beside, and are registered with the app from here.
+from .models_claims import DocumentDecision  # noqa: E402
 from .models_responses import DocumentResponse  # noqa: E402
 from .models_rows import (  # noqa: E402
     DocumentAssignment,
@@ -339,6 +389,7 @@ from .models_rows import (  # noqa: E402
 __all__ = [
     "Document",
     "DocumentAssignment",
+    "DocumentDecision",
     "DocumentDiscount",
     "DocumentLine",
     "DocumentPayment",

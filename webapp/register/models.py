@@ -15,11 +15,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.dte.kinds import CLAIM_DAYS
 from webapp.documents.models import DOC_TYPE_CHOICES
 from webapp.inbox.models import Mailbox
-
-#: Days after the SII's reception a receiver may claim a document (Ley 19.983, art. 3).
-CLAIM_DAYS = 8
 
 
 class Register(models.TextChoices):
