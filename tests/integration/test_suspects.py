@@ -155,7 +155,11 @@ def test_a_file_that_kills_the_worker_while_rendering_is_given_up_and_its_neighb
     assert bomb.preview_error == "gave up: rendering stopped the worker 2 times"
     assert bomb.delivery_attempts == 2 and len(processes.deaths) == 2, (bomb.delivery_attempts, processes.deaths)
     # in flight when the bomb killed the worker (a render that never reported back), then rendered on its own
-    assert neighbour.preview_status == Attachment.PreviewStatus.READY and neighbour.delivery_attempts == 1
+    assert neighbour.preview_status == Attachment.PreviewStatus.READY and neighbour.delivery_attempts == 1, (
+        neighbour.preview_status,
+        neighbour.preview_error,
+        neighbour.delivery_attempts,
+    )
     assert len(rows) == 4 and all(a.preview_status == Attachment.PreviewStatus.READY for a in rows.values()), rows
     assert documents == 40 + 2
     assert codes == [0, 0]
