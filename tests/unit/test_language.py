@@ -142,3 +142,33 @@ def test_chilean_dates_and_numbers_under_es_cl():
         assert render("{{ day }}", day=day) == "Nov. 22, 2026"
         assert clp(1_234_567) == "$1.234.567"  # CLP: no decimals, "." for thousands in every language
     assert clp(-1_500) == "-$1.500" and clp(0) == "$0" and clp(None) == "-"
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def test_commands_print_in_the_sites_language_and_clock(db, settings):
+    """pipeline_status speaks LANGUAGE_CODE and shows times in TIME_ZONE; its JSON carries the offset."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    mailbox = Mailbox.objects.create(name="proveedores")
+    FetchRun.objects.create(
+        mailbox=mailbox,
+        status=FetchRun.Status.FAILED,
+        created_at=dt.datetime(2026, 12, 2, 14, 30, tzinfo=dt.UTC),  # 11:30 in Santiago (-03 in summer)
+    )
+    settings.LANGUAGE_CODE = "es"
+    out = io.StringIO()
+    call_command("pipeline_status", stdout=out)
+    assert "proveedores, lectura del 02-12-2026 11:30: Fallida" in out.getvalue(), out.getvalue()
+    assert "run" not in out.getvalue()
+    settings.LANGUAGE_CODE = "en"
+    out = io.StringIO()
+    call_command("pipeline_status", stdout=out)
+    assert "proveedores, read of Dec. 2, 2026, 11:30: Failed" in out.getvalue(), out.getvalue()
+    out = io.StringIO()
+    call_command("pipeline_status", "--json", stdout=out)
+    assert json.loads(out.getvalue())["recent_runs"][0]["created_at"] == "2026-12-02T11:30:00-03:00"
