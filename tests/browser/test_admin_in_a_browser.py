@@ -1,7 +1,7 @@
 """The admin in a real browser (Debian's chromium driven by Playwright) over the Procfile's real processes.
 
 Log in, see the attachments and documents with their thumbnails loaded, download a file and compare
-its bytes, press "Fetch now" on a mailbox and watch the run complete. Screenshots go to test-artifacts/.
+its bytes, press "Read now" on a mailbox and watch the read complete. Screenshots go to test-artifacts/.
 Needs chromium (`apt-get install -y chromium`); skipped, saying so, where none is installed; under CI that fails.
 """
 
@@ -180,20 +180,20 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
     assert _all_images_loaded(page)
     assert page.locator("#result_list tbody tr").count() == 2
 
-    # New mail, then "Fetch now" on the mailbox page: the run is queued, and completes.
+    # New mail, then "Read now" on the mailbox page: the read is queued, and completes.
     (inbox / "new.eml").write_bytes(samples.supplier_email(folio=2003))
     page.goto(f"{base}/admin/inbox/mailbox/")
     page.get_by_role("link", name="suppliers").click()
-    page.get_by_role("button", name="Fetch now").click()
-    message = page.locator(".messagelist .success").inner_text()
-    run_id = int(re.search(r"run #(\d+)", message).group(1))
+    page.get_by_role("button", name="Read now").click()
+    assert page.locator(".messagelist .success").inner_text() == "Suppliers: mailbox read queued."
+    run_id = FetchRun.objects.using(db).filter(trigger=FetchRun.Trigger.MANUAL).latest("created_at").pk
     page.screenshot(path=str(ARTIFACTS / "fetch-now.png"), full_page=True)
 
     def completed() -> bool:
         page.goto(f"{base}/admin/inbox/fetchrun/{run_id}/change/")
         return "Completed" in page.locator("#content").inner_text()
 
-    wait_for(completed, timeout=60, interval=1, what=f"run #{run_id} to show Completed", processes=processes)
+    wait_for(completed, timeout=60, interval=1, what=f"mailbox read {run_id} to show Completed", processes=processes)
     page.screenshot(path=str(ARTIFACTS / "fetch-run-completed.png"), full_page=True)
     assert FetchRun.objects.using(db).get(pk=run_id).messages_new == 1
     context.close()
@@ -215,7 +215,7 @@ def _browse_in_spanish(browser, base: str, inbox: Path, db: str, processes) -> N
     (inbox / "new-again.eml").write_bytes(raw)  # the same mail delivered twice
     page.goto(f"{base}/admin/inbox/mailbox/")
     page.get_by_role("link", name="suppliers").click()
-    page.get_by_role("button", name="Descargar ahora").click()  # "Leer ahora" is issue 15's wording
+    page.get_by_role("button", name="Leer ahora").click()
     wait_for(
         lambda: MailMessage.objects.using(db).filter(source_id="new-again.eml", copy_of__isnull=False).exists(),
         timeout=60,

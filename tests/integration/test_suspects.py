@@ -152,7 +152,7 @@ def test_a_file_that_kills_the_worker_while_rendering_is_given_up_and_its_neighb
         documents = Document.objects.using(db).count()
     bomb, neighbour = rows.pop("bomb.xml@04-bomb.eml"), rows.pop("envio.xml@01-envelope.eml")
     assert bomb.preview_status == Attachment.PreviewStatus.FAILED
-    assert bomb.preview_error == "gave up: rendering stopped the worker 2 times"
+    assert bomb.preview_error == "gave up: making the preview did not finish 2 times"
     assert bomb.delivery_attempts == 2 and len(processes.deaths) == 2, (bomb.delivery_attempts, processes.deaths)
     # in flight when the bomb killed the worker (a render that never reported back), then rendered on its own
     assert neighbour.preview_status == Attachment.PreviewStatus.READY and neighbour.delivery_attempts == 1, (

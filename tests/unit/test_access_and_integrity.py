@@ -170,7 +170,7 @@ def test_a_quarantined_message_shows_its_reason_in_the_admin(admin_client, two_m
     MailMessage.objects.filter(pk=message.pk).update(
         status=MailMessage.Status.QUARANTINED,
         delivery_attempts=6,
-        error="Gave up after 5 deliveries that did not finish (the worker crashed, timed out or kept failing).",
+        error="Gave up after 5 deliveries that did not finish (the processing stopped, took too long or kept failing).",
     )
     page = admin_client.get(reverse("admin:inbox_mailmessage_changelist") + "?status=quarantined")
     assert "Gave up after 5 deliveries" in page.content.decode()

@@ -101,7 +101,7 @@ def test_a_file_that_keeps_stopping_the_worker_is_given_up_with_a_reason_and_nev
     assert attachment_begin_render(attachment_id=bomb.pk) is None
     bomb.refresh_from_db()
     assert bomb.preview_status == Attachment.PreviewStatus.FAILED
-    assert bomb.preview_error == f"gave up: rendering stopped the worker {config.MAX_DELIVERIES} times"
+    assert bomb.preview_error == f"gave up: making the preview did not finish {config.MAX_DELIVERIES} times"
     assert state(bomb) == (DeliveryState.IDLE, config.MAX_DELIVERIES)
     later(bomb)
     assert stale_work_claim().previews == [], "the catch-up never sends it again"
@@ -114,7 +114,7 @@ def test_the_reason_is_written_in_the_sites_language_whatever_the_thread_served_
     with translation.override("en"):  # the last request this thread served was in English
         assert attachment_begin_render(attachment_id=bomb.pk) is None
     bomb.refresh_from_db()
-    assert bomb.preview_error == f"se abandonó: generar la vista previa detuvo el worker {config.MAX_DELIVERIES} veces"
+    assert bomb.preview_error == f"se abandonó: la vista previa no terminó de generarse {config.MAX_DELIVERIES} veces"
 
 
 def test_render_deliveries_that_report_back_are_not_held_against_the_file(mailbox):

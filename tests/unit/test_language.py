@@ -1,16 +1,11 @@
-"""Language: the admin follows the browser (English or Spanish), our Spanish catalog is complete and
-compiled in the repo, and dates and amounts print the Chilean way under es-CL."""
+"""Language: the admin follows the browser (English or Spanish), and dates and amounts print the Chilean
+way under es-CL (the catalogue itself: test_catalogue.py)."""
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import gettext
-import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import formats, translation
@@ -19,98 +14,8 @@ from pipeline.dte.formatting import clp
 from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 
-LOCALE = Path(settings.BASE_DIR) / "locale" / "es" / "LC_MESSAGES"
-PO, MO = LOCALE / "django.po", LOCALE / "django.mo"
-
 SPANISH = {"HTTP_ACCEPT_LANGUAGE": "es-CL,es;q=0.9"}
 ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-# -- the catalog --------------------------------------------------------------------------------
-
-
-def read_po(path: Path) -> list[dict]:
-    """The entries of a .po file: msgid, msgid_plural, msgstr (a dict index -> text), flags.
-
-    A small parser for what makemessages writes; obsolete entries (#~) are left out.
-    """
-    entries, entry, field = [], None, None
-
-    def finish():
-        if entry is not None:
-            entries.append(entry)
-
-    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        line = line.strip()
-        if not line:
-            finish()
-            entry, field = None, None
-            continue
-        if line.startswith("#~"):
-            continue
-        if entry is None:
-            entry = {"msgid": "", "msgid_plural": None, "msgstr": {}, "flags": set()}
-        if line.startswith("#,"):
-            entry["flags"] |= {flag.strip() for flag in line[2:].split(",")}
-        elif line.startswith("#"):
-            continue
-        elif match := re.match(r'^(msgid_plural|msgid|msgstr)(?:\[(\d+)\])? (".*")$', line):
-            key, index, text = match.groups()
-            field = (key, int(index or 0))
-            _append(entry, field, ast.literal_eval(text))
-        elif line.startswith('"'):
-            _append(entry, field, ast.literal_eval(line))
-        else:
-            raise AssertionError(f"{path}: cannot read {line!r}")
-    return entries
-
-
-def _append(entry: dict, field: tuple[str, int], text: str) -> None:
-    key, index = field
-    if key == "msgstr":
-        entry["msgstr"][index] = entry["msgstr"].get(index, "") + text
-    else:
-        entry[key] = (entry[key] or "") + text
-
-
-def _messages(entries: list[dict]) -> list[dict]:
-    return [e for e in entries if e["msgid"]]  # not the header
-
-
-def _placeholders(text: str) -> list[str]:
-    return sorted(re.findall(r"%\(\w+\)[sd]|\{\}", text))
-
-
-def test_every_entry_is_translated_and_none_is_fuzzy():
-    entries = read_po(PO)
-    header = entries[0]
-    assert header["msgid"] == "" and "fuzzy" not in header["flags"]
-    assert "Language: es" in header["msgstr"][0]
-    messages = _messages(entries)
-    assert len(messages) > 100
-    for entry in messages:
-        assert "fuzzy" not in entry["flags"], entry["msgid"]
-        forms = entry["msgstr"]
-        assert forms and all(text.strip() for text in forms.values()), f"untranslated: {entry['msgid']!r}"
-        if entry["msgid_plural"] is not None:
-            assert sorted(forms) == [0, 1, 2], entry["msgid"]  # Spanish has three plural forms in Django
-        for text in forms.values():  # a placeholder lost or misspelt breaks the page at run time
-            assert _placeholders(text) == _placeholders(entry["msgid"]), (entry["msgid"], text)
-
-
-def test_the_committed_mo_holds_exactly_the_po():
-    """A fresh machine needs no gettext: the .mo is in the repo, and must say what the .po says."""
-    assert MO.exists(), "run: manage.py compilemessages"
-    with MO.open("rb") as handle:
-        catalog = gettext.GNUTranslations(handle)._catalog
-    expected = {}
-    for entry in _messages(read_po(PO)):
-        if entry["msgid_plural"] is None:
-            expected[entry["msgid"]] = entry["msgstr"][0]
-        else:
-            expected.update({(entry["msgid"], index): text for index, text in entry["msgstr"].items()})
-    compiled = {key: value for key, value in catalog.items() if key != ""}
-    assert compiled == expected, "the .mo is stale: run manage.py compilemessages"
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -148,19 +53,19 @@ def rows(db):
 def test_admin_index_follows_the_browser(admin_client, rows):
     spanish = admin_client.get(reverse("admin:index"), **SPANISH).content.decode()
     for text in (
-        "Correo de facturas",
+        "Buzón de facturas",
         "Casillas de correo",
-        "Ejecuciones de descarga",
+        "Lecturas del buzón",
         "Adjuntos",
         "Documentos tributarios (DTE)",
         "Panel de procesamiento",
     ):
         assert text in spanish, text
-    assert "Fetch runs" not in spanish
+    assert "Mailbox reads" not in spanish and "Django" not in spanish
     english = admin_client.get(reverse("admin:index"), **ENGLISH).content.decode()
-    for text in ("Invoice mail", "Mailboxes", "Fetch runs", "Attachments", "DTE documents", "Pipeline dashboard"):
+    for text in ("Invoice mail", "Mailboxes", "Mailbox reads", "Attachments", "DTE documents", "Pipeline dashboard"):
         assert text in english, text
-    assert "Correo de facturas" not in english
+    assert "Buzón de facturas" not in english
 
 
 def test_attachment_list_in_spanish_and_english(admin_client, rows):
@@ -213,7 +118,8 @@ def test_run_status_and_messages_are_spanish(admin_client, rows):
     assert "Completada" in page and "Mensajes vistos" in page
     mailbox = Mailbox.objects.get()
     response = admin_client.post(reverse("admin:inbox_mailbox_fetch", args=[mailbox.pk]), follow=True, **SPANISH)
-    assert "descarga en cola como ejecución #" in response.content.decode()
+    page = response.content.decode()
+    assert "Proveedores: lectura del buzón en cola." in page, page[page.find("messagelist") :][:400]
 
 
 # -- formats ------------------------------------------------------------------------------------
@@ -236,3 +142,33 @@ def test_chilean_dates_and_numbers_under_es_cl():
         assert render("{{ day }}", day=day) == "Nov. 22, 2026"
         assert clp(1_234_567) == "$1.234.567"  # CLP: no decimals, "." for thousands in every language
     assert clp(-1_500) == "-$1.500" and clp(0) == "$0" and clp(None) == "-"
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def test_commands_print_in_the_sites_language_and_clock(db, settings):
+    """pipeline_status speaks LANGUAGE_CODE and shows times in TIME_ZONE; its JSON carries the offset."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    mailbox = Mailbox.objects.create(name="proveedores")
+    FetchRun.objects.create(
+        mailbox=mailbox,
+        status=FetchRun.Status.FAILED,
+        created_at=dt.datetime(2026, 12, 2, 14, 30, tzinfo=dt.UTC),  # 11:30 in Santiago (-03 in summer)
+    )
+    settings.LANGUAGE_CODE = "es"
+    out = io.StringIO()
+    call_command("pipeline_status", stdout=out)
+    assert "proveedores, lectura del 02-12-2026 11:30: Fallida" in out.getvalue(), out.getvalue()
+    assert "run" not in out.getvalue()
+    settings.LANGUAGE_CODE = "en"
+    out = io.StringIO()
+    call_command("pipeline_status", stdout=out)
+    assert "proveedores, read of Dec. 2, 2026, 11:30: Failed" in out.getvalue(), out.getvalue()
+    out = io.StringIO()
+    call_command("pipeline_status", "--json", stdout=out)
+    assert json.loads(out.getvalue())["recent_runs"][0]["created_at"] == "2026-12-02T11:30:00-03:00"

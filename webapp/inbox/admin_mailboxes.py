@@ -39,16 +39,14 @@ SOURCE_FIELDS = ("kind", "settings")
 
 
 def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
-    """Start a MANUAL run of `mailbox` (fetch_run_start); tell the user either way."""
+    """Start a MANUAL read of `mailbox` (fetch_run_start); tell the user either way."""
     run = fetch_run_start(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
     if run is None:
         messages.warning(
-            request, gettext("%(mailbox)s: a run is already in progress; nothing started.") % {"mailbox": mailbox}
+            request, gettext("%(mailbox)s: a read is already in progress; nothing started.") % {"mailbox": mailbox}
         )
         return None
-    messages.success(
-        request, gettext("%(mailbox)s: fetch queued as run #%(run)s.") % {"mailbox": mailbox, "run": run.pk}
-    )
+    messages.success(request, gettext("%(mailbox)s: mailbox read queued.") % {"mailbox": mailbox})
     return run
 
 
@@ -85,7 +83,7 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     fields = ("name", "kind", "settings", "active", "graph_credentials", "fetch_button")
     readonly_fields = ("graph_credentials", "fetch_button")
     actions = ("fetch_now",)
-    # Save buttons come first in the form, so Enter in a field saves instead of pressing "Fetch now".
+    # Save buttons come first in the form, so Enter in a field saves instead of pressing "Read now".
     save_on_top = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AnnotatedMailbox]:
@@ -114,11 +112,11 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
         readonly = tuple(super().get_readonly_fields(request, obj))
         return readonly if self.has_change_source_permission(request) else (*SOURCE_FIELDS, *readonly)
 
-    @admin.display(description=_("last run"), ordering="_last_status")
+    @admin.display(description=_("last read"), ordering="_last_status")
     def last_run_status(self, obj: AnnotatedMailbox) -> StrPromise | str:
         return FetchRun.Status(obj._last_status).label if obj._last_status else EMPTY
 
-    @admin.display(description=_("last run at"), ordering="_last_at")
+    @admin.display(description=_("last read at"), ordering="_last_at")
     def last_run_at(self, obj: AnnotatedMailbox) -> datetime | None:
         return obj._last_at
 
@@ -134,7 +132,7 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     def quarantined_count(self, obj: AnnotatedMailbox) -> int:
         return obj._quarantined
 
-    @admin.action(description=_("Fetch now"), permissions=["change"])
+    @admin.action(description=_("Read now"), permissions=["change"])
     def fetch_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
         for mailbox in queryset:
             fetch_start(request, mailbox)
@@ -159,7 +157,7 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
             'or "mark_read": true, "include_inline": false}',
         )
 
-    @admin.display(description=_("fetch"))
+    @admin.display(description=_("read"))
     def fetch_button(self, obj: Mailbox | None) -> str:
         if obj is None or obj.pk is None:
             return gettext("Save the mailbox first.")
@@ -168,7 +166,7 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
         return format_html(
             '<button type="submit" formaction="{}" formmethod="post" name="_fetch">{}</button>',
             url,
-            gettext("Fetch now"),
+            gettext("Read now"),
         )
 
     def get_urls(self) -> list[URLPattern]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+
+from webapp.formats.clock import local_time
 
 
 class DeliveryState(models.TextChoices):
@@ -64,16 +67,16 @@ class FetchRun(models.Model):
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", _("Schedule")
         MANUAL = "manual", _("Manual")
-        BACKFILL = "backfill", _("Backfill")
+        BACKFILL = "backfill", _("Older mail")
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        RUNNING = "running", _("Running")
-        COMPLETED = "completed", _("Completed")
-        COMPLETED_WITH_ERRORS = "completed_with_errors", _("Completed with errors")
-        FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("Skipped (another run was in progress)")
-        CANCELLED = "cancelled", _("Cancelled")
+        PENDING = "pending", _("Queued")
+        RUNNING = "running", _("In progress")
+        COMPLETED = "completed", pgettext_lazy("mailbox read", "Completed")
+        COMPLETED_WITH_ERRORS = "completed_with_errors", pgettext_lazy("mailbox read", "Completed with errors")
+        FAILED = "failed", pgettext_lazy("mailbox read", "Failed")
+        SKIPPED = "skipped", _("Skipped (another read was in progress)")
+        CANCELLED = "cancelled", pgettext_lazy("mailbox read", "Cancelled")
 
     ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
 
@@ -103,11 +106,15 @@ class FetchRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["mailbox", "status"])]
-        verbose_name = _("fetch run")
-        verbose_name_plural = _("fetch runs")
+        verbose_name = _("mailbox read")
+        verbose_name_plural = _("mailbox reads")
 
     def __str__(self) -> str:
-        return f"{self.mailbox} run #{self.pk} ({self.status})"
+        return gettext("%(mailbox)s: read of %(when)s (%(status)s)") % {
+            "mailbox": self.mailbox,
+            "when": local_time(self.created_at),
+            "status": self.get_status_display().lower(),
+        }
 
     @property
     def duration(self):
@@ -124,7 +131,12 @@ class MailMessage(models.Model):
 
     mailbox = models.ForeignKey(Mailbox, verbose_name=_("mailbox"), on_delete=models.CASCADE, related_name="messages")
     fetch_run = models.ForeignKey(
-        FetchRun, verbose_name=_("fetch run"), null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        FetchRun,
+        verbose_name=_("mailbox read"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
     )
     source_id = models.CharField(
         _("source id"), max_length=512, help_text=_("The source's stable id for this message.")

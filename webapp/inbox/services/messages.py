@@ -62,8 +62,8 @@ def message_begin_delivery(*, message_id: int) -> MailMessage | None:
         last = f" Last error: {message.error}" if message.error else ""
         with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
             reason = ngettext(
-                "Gave up after %(count)d delivery that did not finish (the worker crashed, timed out or kept failing).",
-                "Gave up after %(count)d deliveries that did not finish (the worker crashed, timed out or kept failing).",
+                "Gave up after %(count)d delivery that did not finish (the processing stopped, took too long or kept failing).",
+                "Gave up after %(count)d deliveries that did not finish (the processing stopped, took too long or kept failing).",
                 config.MAX_DELIVERIES,
             ) % {"count": config.MAX_DELIVERIES}
         message_quarantine(message=message, reason=reason + last)

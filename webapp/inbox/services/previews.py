@@ -33,8 +33,8 @@ def attachment_begin_render(*, attachment_id: int) -> Attachment | None:
         count = config.MAX_DELIVERIES
         with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
             reason = ngettext(
-                "gave up: rendering stopped the worker %(count)d time",
-                "gave up: rendering stopped the worker %(count)d times",
+                "gave up: making the preview did not finish %(count)d time",
+                "gave up: making the preview did not finish %(count)d times",
                 count,
             ) % {"count": count}
         attachment_preview_failed(attachment=attachment, error=reason)

@@ -1,9 +1,13 @@
 import datetime as dt
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from webapp.formats.clock import local_time
 from webapp.inbox.models import FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.runs import active_run, fetch_run_create
 
@@ -13,14 +17,14 @@ POLL_SECONDS = 0.5
 
 class Command(BaseCommand):
     help = (
-        "Fetch mail now, through the worker. With --wait, follow the runs until they finish. "
+        "Read the mailboxes now, in the background. With --wait, follow the reads until they finish. "
         "Backfill older mail with --since YYYY-MM-DD [--folder NAME ...] [--include-processed] (waits, with progress)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", help="mailboxes to fetch (default: every active one)")
         parser.add_argument(
-            "--wait", action="store_true", help="wait for the runs; exit 0 only if all completed cleanly"
+            "--wait", action="store_true", help="wait for the reads; exit 0 only if all completed cleanly"
         )
         parser.add_argument("--timeout", type=float, default=600, help="seconds to wait with --wait (default 600)")
         parser.add_argument(
@@ -39,9 +43,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--include-processed", action="store_true", help="backfill: read the folder of processed mail too"
         )
-        parser.add_argument("--no-wait", action="store_true", help="backfill: do not follow the run")
+        parser.add_argument("--no-wait", action="store_true", help="backfill: do not follow the read")
 
-    def handle(
+    def handle(self, *args, **options):
+        with translation.override(settings.LANGUAGE_CODE):  # what it prints: in the site's language
+            return self._read(*args, **options)
+
+    def _read(
         self,
         *args,
         names: list[str],
@@ -58,9 +66,9 @@ class Command(BaseCommand):
         mailboxes = list(Mailbox.objects.filter(name__in=names) if names else Mailbox.objects.filter(active=True))
         missing = set(names) - {m.name for m in mailboxes}
         if missing:
-            raise CommandError(f"no such mailbox: {', '.join(sorted(missing))}")
+            raise CommandError(_("no such mailbox: %(names)s") % {"names": ", ".join(sorted(missing))})
         if not mailboxes:
-            raise CommandError("there is no active mailbox; add one with add_mailbox")
+            raise CommandError(_("there is no active mailbox; add one with add_mailbox"))
         listing = {
             key: value
             for key, value in (
@@ -71,7 +79,7 @@ class Command(BaseCommand):
             if value
         }
         if listing and not since:
-            raise CommandError("--folder and --include-processed are backfill options: give --since too")
+            raise CommandError(_("--folder and --include-processed are backfill options: give --since too"))
         trigger = FetchRun.Trigger.BACKFILL if listing else FetchRun.Trigger.MANUAL
         wait = wait or (bool(listing) and not no_wait)
         runs = []
@@ -82,21 +90,28 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             if run is None:
                 run = active_run(mailbox)
-                if run is None:  # the run in progress ended between the two queries
-                    raise CommandError(f"{mailbox}: a run ended just now; run the command again")
+                if run is None:  # the read in progress ended between the two queries
+                    raise CommandError(
+                        _("%(mailbox)s: a read ended just now; run the command again") % {"mailbox": mailbox}
+                    )
+                began = {"mailbox": mailbox, "when": local_time(run.created_at)}
                 if listing:
-                    raise CommandError(f"{mailbox}: a run is in progress (#{run.pk}); backfill later")
-                self.stdout.write(f"{mailbox}: a run is already in progress (#{run.pk}); following it")
+                    raise CommandError(
+                        _("%(mailbox)s: a read is in progress (since %(when)s); read older mail later") % began
+                    )
+                self.stdout.write(
+                    _("%(mailbox)s: a read is already in progress (since %(when)s); following it") % began
+                )
             else:
                 fetch_mailbox.send(run.pk)
-                self.stdout.write(f"{mailbox}: run #{run.pk} sent to the worker")
+                self.stdout.write(_("%(mailbox)s: mailbox read queued.") % {"mailbox": mailbox})
             runs.append(run)
         if wait:
             return self._wait([r.pk for r in runs if r is not None], timeout)
 
     def _wait(self, run_ids: list[int], timeout: float):
         deadline = time.monotonic() + timeout
-        bar = tqdm(total=0, unit="msg", desc="messages saved", disable=None)
+        bar = tqdm(total=0, unit="msg", desc=_("messages saved"), disable=None)
         while True:
             runs = list(FetchRun.objects.filter(pk__in=run_ids).select_related("mailbox"))
             seen = sum(r.messages_new for r in runs)
@@ -113,19 +128,34 @@ class Command(BaseCommand):
                 bar.close()
                 if finished:
                     raise CommandError(
-                        f"{unsettled.count()} message(s) still not moved or marked read at the source "
-                        f"after {timeout:.0f}s; see the admin for the reasons"
+                        _(
+                            "%(count)d message(s) still not moved or marked read at the source after %(seconds)d s; "
+                            "see the admin for the reasons"
+                        )
+                        % {"count": unsettled.count(), "seconds": timeout}
                     )
-                raise CommandError(f"runs still in progress after {timeout:.0f}s; is the worker running?")
+                raise CommandError(
+                    _("reads still in progress after %(seconds)d s; is the background processing running?")
+                    % {"seconds": timeout}
+                )
             time.sleep(POLL_SECONDS)
         bar.close()
         clean = True
         for run in runs:
-            self.stdout.write(
-                f"{run.mailbox}: run #{run.pk} {run.get_status_display()} - {run.messages_new} new of {run.messages_seen} "
-                f"messages, {run.attachments_stored} attachments stored ({run.attachments_deduplicated} already had), "
-                f"{run.attachments_failed} failed{': ' + run.error if run.error else ''}"
-            )
+            line = _(
+                "%(mailbox)s: read of %(when)s: %(status)s - %(new)d new of %(seen)d messages, %(stored)d attachments "
+                "stored (%(had)d already had), %(failed)d failed"
+            ) % {
+                "mailbox": run.mailbox,
+                "when": local_time(run.created_at),
+                "status": run.get_status_display(),
+                "new": run.messages_new,
+                "seen": run.messages_seen,
+                "stored": run.attachments_stored,
+                "had": run.attachments_deduplicated,
+                "failed": run.attachments_failed,
+            }
+            self.stdout.write(line + (f": {run.error}" if run.error else ""))
             clean &= run.status == FetchRun.Status.COMPLETED and run.attachments_failed == 0
         if not clean:
-            raise CommandError("not every run completed cleanly; see the admin for the reasons")
+            raise CommandError(_("not every read completed cleanly; see the admin for the reasons"))
