@@ -59,11 +59,22 @@ def graph_credentials_problem() -> str | None:
 
 
 def mailbox_source_problems(mailbox: Mailbox) -> list[str]:
-    """What keeps `mailbox` from being read as it is configured (no call to the outside)."""
+    """What keeps `mailbox` from being read as it is configured now (no call to the outside): a folder
+    that is gone or unreadable, Microsoft 365 settings or credentials that are missing."""
     from ..forms import source_problems
 
-    _settings, problems = source_problems(mailbox.kind, mailbox.settings)
-    if not problems and mailbox.kind == Mailbox.Kind.GRAPH:
+    settings = mailbox.settings if isinstance(mailbox.settings, dict) else {}
+    if mailbox.kind == Mailbox.Kind.FOLDER:
+        raw = settings.get("path")
+        if not isinstance(raw, str) or not raw.strip():
+            return [_('A folder mailbox needs "path": the folder its .eml files are in.')]
+        path = Path(raw.strip())
+        if not path.is_dir():
+            return [_("There is no folder at that path.")]
+        unreadable = folder_unreadable(path)
+        return [unreadable] if unreadable else []
+    _cleaned, problems = source_problems(mailbox.kind, settings)
+    if not problems:
         missing = graph_credentials_problem()
         problems = [missing] if missing else []
     return problems
