@@ -95,6 +95,7 @@ class FakeGraph:
         self.on_move = None  # callable(message_id) run before a move is done
         self.selected_content_bytes = 0
         self.next_link_base: str | None = None  # where @odata.nextLink points; this server when None
+        self.client_secret = "fake-secret"  # a token request with another secret is refused, as Entra does
         fake = self
 
         class Handler(_Handler):
@@ -152,7 +153,7 @@ class FakeGraph:
 
     def fail(self, path_part: str, *actions, method: str = "GET") -> None:
         """The next requests whose path contains `path_part` get `actions` in order: (429, seconds), (503, s),
-        (500,), ("reset",), ("stall", seconds), ("redirect", url)."""
+        (500,), (403,), ("reset",), ("stall", seconds), ("redirect", url)."""
         with self.lock:
             self.faults.append([path_part, method, list(actions)])
 
@@ -236,6 +237,15 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         if path == f"/{TENANT}/oauth2/v2.0/token" and method == "POST":
+            if parse_qs(body.decode()).get("client_secret", [graph.client_secret])[0] != graph.client_secret:
+                return self._json(
+                    401,
+                    {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS7000215: Invalid client secret provided.",
+                        "error_codes": [7000215],
+                    },
+                )
             with graph.lock:
                 graph.token_requests += 1
                 graph.token_bodies.append(body.decode())
@@ -253,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault[0] in (429, 503, 500):
             headers = {"Retry-After": str(fault[1])} if len(fault) > 1 else {}
             return self._json(fault[0], {"error": {"code": "Throttled", "message": f"fault {fault[0]}"}}, headers)
+        if fault is not None and fault[0] == 403:  # the app lacks the permission (no admin consent)
+            return self._json(403, {"error": {"code": "ErrorAccessDenied", "message": "Access is denied."}})
         if fault is not None and fault[0] == "redirect":
             return self._json(302, {}, {"Location": fault[1]})
         if fault is not None and fault[0] == "reset":
@@ -275,7 +287,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _folders(self, method: str, parts: list[str], query: dict, body: bytes) -> int:
         graph = self.graph
         if len(parts) == 1 and parts[0] == "inbox":
-            return self._json(200, {"id": "inbox-id", "displayName": "Inbox"})
+            return self._json(
+                200, {"id": "inbox-id", "displayName": "Inbox", "totalItemCount": self._count("inbox-id")}
+            )
         parent = parts[0] if parts and parts[-1] == "childFolders" else None
         if not parts or parts[-1] == "childFolders":
             if method == "POST":
@@ -288,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(201, {"id": fid, "displayName": name})
             wanted = query.get("$filter", "").partition("'")[2].rpartition("'")[0].replace("''", "'")
             found = [
-                {"id": fid, "displayName": f["displayName"]}
+                {"id": fid, "displayName": f["displayName"], "totalItemCount": self._count(fid)}
                 for fid, f in graph.folders.items()
                 if f["parent"] == parent and (not wanted or f["displayName"] == wanted)
             ]
@@ -296,6 +310,10 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[1] == "messages":
             return self._list(parts[0], query)
         return self._json(404, {"error": {"code": "ErrorInvalidIdMalformed", "message": "/".join(parts)}})
+
+    def _count(self, folder: str) -> int:
+        with self.graph.lock:
+            return sum(1 for m in self.graph.messages.values() if m.folder == folder)
 
     def _list(self, folder: str, query: dict) -> int:
         graph = self.graph

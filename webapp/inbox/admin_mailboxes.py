@@ -27,6 +27,7 @@ from .admin_scoping import EMPTY, MailboxFilter, MailboxScoped
 from .forms import MailboxForm
 from .models import FetchRun, Mailbox, MailboxAccess, MailMessage
 from .services.access import grantable_groups, grantable_users
+from .services.mailbox_checks import graph_connection_test, mailbox_source_problems
 from .services.runs import fetch_run_start
 
 if TYPE_CHECKING:
@@ -48,6 +49,19 @@ def fetch_start(request: HttpRequest, mailbox: Mailbox) -> FetchRun | None:
         return None
     messages.success(request, gettext("%(mailbox)s: mailbox read queued.") % {"mailbox": mailbox})
     return run
+
+
+def connection_test_report(request: HttpRequest, mailbox: Mailbox) -> None:
+    """Test `mailbox`'s connection (a Graph mailbox: one real call) and tell the user what came of it."""
+    if mailbox.kind != Mailbox.Kind.GRAPH:
+        problems = mailbox_source_problems(mailbox)
+        if problems:
+            messages.error(request, f"{mailbox}: {' '.join(problems)}")
+        else:
+            messages.success(request, gettext("%(mailbox)s: the folder is there and readable.") % {"mailbox": mailbox})
+        return
+    result = graph_connection_test(mailbox.settings if isinstance(mailbox.settings, dict) else {})
+    (messages.success if result.ok else messages.error)(request, f"{mailbox}: {result.message}")
 
 
 class _MailboxAnnotations(TypedDict):
@@ -80,9 +94,9 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
     )
     list_filter = ("kind", "active")
     search_fields = ("name",)
-    fields = ("name", "kind", "settings", "active", "graph_credentials", "fetch_button")
-    readonly_fields = ("graph_credentials", "fetch_button")
-    actions = ("fetch_now",)
+    fields = ("name", "kind", "settings", "active", "graph_credentials", "connection_button", "fetch_button")
+    readonly_fields = ("graph_credentials", "connection_button", "fetch_button")
+    actions = ("fetch_now", "test_connection")
     # Save buttons come first in the form, so Enter in a field saves instead of pressing "Read now".
     save_on_top = True
 
@@ -137,6 +151,25 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
         for mailbox in queryset:
             fetch_start(request, mailbox)
 
+    @admin.action(description=_("Test connection"), permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        for mailbox in queryset:
+            connection_test_report(request, mailbox)
+
+    @admin.display(description=_("connection"))
+    def connection_button(self, obj: Mailbox | None) -> str:
+        if obj is None or obj.pk is None:
+            return gettext("Save the mailbox first.")
+        if obj.kind != Mailbox.Kind.GRAPH:
+            return gettext("Only for Microsoft 365 (Graph) mailboxes.")
+        url = reverse("admin:inbox_mailbox_test_connection", args=[obj.pk])
+        return format_html(
+            '<button type="submit" formaction="{}" formmethod="post" name="_test_connection">{}</button> {}',
+            url,
+            gettext("Test connection"),
+            gettext("Asks Microsoft 365 for a token and reads the configured folder, with the saved settings."),
+        )
+
     @admin.display(description=_("Graph credentials"))
     def graph_credentials(self, obj: Mailbox | None) -> str:
         """Which GRAPH_* variables this web process sees: set or not, never their values."""
@@ -171,9 +204,11 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         fetch = self.admin_site.admin_view(require_POST(self.fetch_view))
+        test = self.admin_site.admin_view(require_POST(self.connection_test_view))
         dead = self.admin_site.admin_view(dead_letters_view)
         return [
             path("<int:object_id>/fetch/", fetch, name="inbox_mailbox_fetch"),
+            path("<int:object_id>/test-connection/", test, name="inbox_mailbox_test_connection"),
             path("dead-letters/", dead, name="inbox_dead_letters"),
             *super().get_urls(),
         ]
@@ -183,6 +218,13 @@ class MailboxAdmin(MailboxScoped, admin.ModelAdmin):
         if not self.has_change_permission(request, mailbox):
             raise PermissionDenied
         fetch_start(request, mailbox)
+        return HttpResponseRedirect(reverse("admin:inbox_mailbox_change", args=[mailbox.pk]))
+
+    def connection_test_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        mailbox = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_change_permission(request, mailbox):
+            raise PermissionDenied
+        connection_test_report(request, mailbox)
         return HttpResponseRedirect(reverse("admin:inbox_mailbox_change", args=[mailbox.pk]))
 
 

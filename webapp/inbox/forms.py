@@ -1,7 +1,7 @@
 """The mailbox form of the admin: where a mailbox reads from is checked before it is saved.
 
-A folder mailbox reads an existing folder inside FOLDER_MAILBOX_ROOT (the state folder when unset),
-symbolic links resolved. A Graph mailbox names its user by e-mail address or object id (GUID),
+A folder mailbox reads an existing, readable folder inside FOLDER_MAILBOX_ROOT (the state folder
+when unset), symbolic links resolved. A Graph mailbox names its user by e-mail address or object id (GUID),
 and its folders by a path of display names ("Inbox/Suppliers"). Unknown settings are refused, so
 a misspelt one does not silently fall back to its default.
 """
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from pipeline import config
 
 from .models import Mailbox
+from .services.mailbox_checks import folder_unreadable
 
 #: The settings each kind of mailbox reads (pipeline/sources).
 KNOWN_SETTINGS: dict[str, set[str]] = {
@@ -72,6 +73,9 @@ def _folder_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], list[str
         return settings, [_("The folder must be inside the folder allowed for mailboxes (FOLDER_MAILBOX_ROOT).")]
     if not resolved.is_dir():
         return settings, [_("There is no folder at that path.")]
+    unreadable = folder_unreadable(resolved)
+    if unreadable:
+        return settings, [unreadable]
     return {**settings, "path": str(resolved)}, []
 
 
