@@ -331,6 +331,7 @@ def rows_present(document: Document, request: HttpRequest) -> dict[type[Model], 
         "has_discounts": (DocumentDiscount, DocumentDiscount.objects.filter(document_id=OuterRef("pk"))),
         "has_taxes": (DocumentTax, DocumentTax.objects.filter(document_id=OuterRef("pk"))),
         "has_payments": (DocumentPayment, DocumentPayment.objects.filter(document_id=OuterRef("pk"))),
+        "has_references": (DocumentReference, DocumentReference.objects.filter(document_id=OuterRef("pk"))),
         "has_assignments": (DocumentAssignment, assignments),
         "has_responses": (DocumentResponse, responses),
     }

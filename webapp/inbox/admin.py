@@ -282,4 +282,5 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
         if not rows:
             return EMPTY
         items = format_html_join("", "<li>{} <small>{}</small></li>", rows)
-        return format_html('<ul class="attachment-documents">{}</ul>', items)
+        # the admin indents a list in a form's row (for radio buttons): not this one
+        return format_html('<ul class="attachment-documents" style="margin:0;padding:0;list-style:none">{}</ul>', items)
