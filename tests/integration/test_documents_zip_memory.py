@@ -84,7 +84,7 @@ def test_zip_download_streams_with_flat_worker_memory(tmp_path, django_db_blocke
             name = f"printables/{sha[:2]}/{sha}.pdf"
             (media / name).parent.mkdir(parents=True, exist_ok=True)
             (media / name).write_bytes(data)
-            digests[f"76086428-5/33-{1000 + index}.pdf"] = sha
+            digests[f"33-{1000 + index}-76086428-5-impreso.pdf"] = sha
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
             mailbox = Mailbox.objects.using(db).create(name="suppliers", settings={"path": "/tmp/none"})
             ids = [

@@ -335,7 +335,7 @@ def test_admin_detail_links_every_file_and_is_read_only(staff, documents):
         reverse("documents:preview", args=[invoice.pk]),
     ):
         assert url in body
-    assert "Nota de crédito electrónica 77" in body, "the note that corrects it"
+    assert "Nota de crédito electrónica No. 77" in body, "the note that corrects it"
     assert 'name="_save"' not in body
     assert staff.get(reverse("admin:documents_document_add")).status_code == 403
 
@@ -344,7 +344,7 @@ def test_downloads_need_staff_and_permission(client, staff, documents):
     invoice = documents[501]
     printable = staff.get(reverse("documents:printable_download", args=[invoice.pk]))
     assert printable.status_code == 200 and b"".join(printable.streaming_content).startswith(b"%PDF")
-    assert 'filename="76086428-5_33-501.pdf"' in printable["Content-Disposition"]
+    assert 'filename="33-501-76086428-5-impreso.pdf"' in printable["Content-Disposition"]
     xml = staff.get(reverse("documents:xml_download", args=[invoice.pk]))
     assert b"".join(xml.streaming_content) == dte_files.three_dte_envelope()
     client.logout()
@@ -366,13 +366,15 @@ def test_zip_action_streams_the_selection_by_issuer(staff, documents):
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.testzip() is None
     assert sorted(archive.namelist()) == [
-        "76086428-5/33-4321.pdf",
-        "76086428-5/33-4321.xml",
-        "76086428-5/33-501.pdf",
-        "76086428-5/33-501.xml",
-        "76086428-5/61-77.pdf",
-        "76086428-5/61-77.xml",
+        "33-4321-76086428-5-impreso.pdf",
+        "33-4321-76086428-5.xml",
+        "33-501-76086428-5-impreso.pdf",
+        "33-501-76086428-5-proveedor.pdf",
+        "33-501-76086428-5.xml",
+        "61-77-76086428-5-impreso.pdf",
+        "61-77-76086428-5.xml",
     ]
-    assert archive.read("76086428-5/33-4321.xml") == dte_files.bare_windows_1252()
+    assert archive.read("33-4321-76086428-5.xml") == dte_files.bare_windows_1252()
     with storages["default"].open(documents[501].printable_name) as handle:
-        assert archive.read("76086428-5/33-501.pdf") == handle.read()
+        assert archive.read("33-501-76086428-5-impreso.pdf") == handle.read()
+    assert archive.read("33-501-76086428-5-proveedor.pdf") == PDF

@@ -27,8 +27,10 @@ FORMAT_CHARACTERS = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x2
 FORMAT_CHARACTERS += ["\u2060", "\ufeff", "\u00ad", "\u061c", "\U000e0041"]
 #: "Factura" + RIGHT-TO-LEFT OVERRIDE + "fdp.exe" reads "Facturaexe.pdf" in a browser or the admin.
 SPOOFED = "Factura\u202efdp.exe"
-#: Only a RUT, `sin-rut`, digits and the extension name a document's file.
-ARCHIVE_NAME = re.compile(r"^(?:[0-9]{1,9}-[0-9K]|sin-rut)/[0-9]+-[0-9]+(?:-[0-9]+)?\.(?:xml|pdf)$")
+#: Only digits, a RUT or `sin-rut`, the two PDF suffixes and the extension name a document's file.
+ARCHIVE_NAME = re.compile(
+    r"^(?:[0-9]+-[0-9]+-[0-9]{1,9}-[0-9K]|sin-rut/[0-9]+-[0-9]+-[0-9]+)(?:-[0-9]+)?(?:-proveedor|-impreso)?\.(?:xml|pdf)$"
+)
 
 
 @pytest.mark.parametrize("char", FORMAT_CHARACTERS, ids=lambda c: f"U+{ord(c):04X}")
@@ -102,10 +104,10 @@ def test_a_download_never_names_a_file_with_a_format_character(staff, hostile_ma
 def test_a_document_whose_issuer_rut_is_not_a_rut_is_named_from_validated_fields(staff, hostile_mail):
     document = Document.objects.get(folio=4521)
     assert not document.issuer_rut_valid and "\u202e" in document.issuer_rut  # kept for the record
-    for view, ext in (("documents:xml_download", "xml"), ("documents:printable_download", "pdf")):
+    for view, suffix in (("documents:xml_download", ".xml"), ("documents:printable_download", "-impreso.pdf")):
         response = staff.get(reverse(view, args=[document.pk]))
         assert response.status_code == 200
-        assert response["Content-Disposition"] == f'attachment; filename="sin-rut_33-4521-{document.pk}.{ext}"'
+        assert response["Content-Disposition"] == f'attachment; filename="sin-rut_33-4521-{document.pk}{suffix}"'
 
 
 def test_zip_member_names_come_from_validated_fields_only(staff, hostile_mail):
@@ -134,7 +136,7 @@ def test_zip_member_names_come_from_validated_fields_only(staff, hostile_mail):
     names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
     assert all(ARCHIVE_NAME.match(name) for name in names), names
     assert sorted(name for name in names if name.endswith(".xml")) == [
-        "76086428-5/33-4522.xml",
+        "33-4522-76086428-5.xml",
         f"sin-rut/33-4521-{spoofed.pk}.xml",
         f"sin-rut/33-4521-{other.pk}.xml",
     ]

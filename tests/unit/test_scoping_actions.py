@@ -73,8 +73,8 @@ def test_the_zip_action_leaves_out_the_other_mailboxs_documents(clerk, pair):
         {"action": "download_zip", "_selected_action": list(Document.objects.values_list("pk", flat=True))},
     )
     names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
-    expected = {f"{d.issuer_rut}/{d.file_stem}" for d in Document.objects.filter(pk__in=mine)}
-    assert {name.rsplit(".", 1)[0] for name in names} == expected
+    expected = {f"{d.file_stem}-{d.issuer_rut}" for d in Document.objects.filter(pk__in=mine)}
+    assert {name.rsplit(".", 1)[0].removesuffix("-impreso").removesuffix("-proveedor") for name in names} == expected
 
 
 def test_dead_letters_of_the_other_mailbox_cannot_be_sent_again(clerk, pair, redis_client):

@@ -53,6 +53,7 @@ from .admin_rows import (
 )
 from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, comparison, trust_mark
 from .models import Document, XmlClassification
+from .reference_labels import document_label, reason_label
 from .views import visible_documents, zip_response
 
 
@@ -132,6 +133,8 @@ class DocumentAdmin(ReadOnlyAdmin):
             ),
             (_("Amounts"), {"fields": ("amounts", "adds_up_display", "line_count")}),
         ]
+        if obj is not None and obj.referenced_by.filter(document__mailbox_id=obj.mailbox_id).exists():
+            fieldsets.append((_("Cited by"), {"fields": ("referenced_by_links",)}))
         if obj is not None and is_foreign(obj):
             fieldsets.append((_("Foreign currency"), {"fields": ("foreign_currency_display", "exchange_rate_display")}))
         fieldsets.append((_("Genuineness"), {"fields": ("ted_display", "signature_display", "conflict_display")}))
@@ -146,7 +149,6 @@ class DocumentAdmin(ReadOnlyAdmin):
                     "fields": (
                         "resolution_number",
                         "resolution_date",
-                        "referenced_by_links",
                         "printable_status",
                         "printable_error",
                         "created_at",
@@ -230,29 +232,36 @@ class DocumentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("files"))
     def files(self, obj: Document) -> str:
-        links = []
-        if obj.xml_attachment_id:
-            links.append((reverse("documents:xml_download", args=[obj.pk]), gettext("Original XML")))
+        """The XML (downloaded, and its attachment's page), the supplier's PDF and our printable, each named."""
+        download = gettext("Download")
+        rows = []
+        if (xml := obj.xml_attachment) is not None:
+            links = format_html(
+                '<a href="{}">{}</a> · {}',
+                reverse("documents:xml_download", args=[obj.pk]),
+                download,
+                _admin_link(xml, gettext("attachment %(name)s") % {"name": xml.filename}),
+            )
+            rows.append(("files-xml", gettext("Original XML"), links))
         if (pdf := obj.pdf_attachment) is not None:
-            links.append(
-                (
-                    reverse("inbox:attachment_download", args=[pdf.pk]),
-                    gettext("Supplier PDF (%(name)s)") % {"name": pdf.filename},
-                )
+            links = format_html(
+                '<a href="{}">{}</a> · {}',
+                reverse("inbox:attachment_download", args=[pdf.pk]),
+                download,
+                _admin_link(pdf, gettext("attachment %(name)s") % {"name": pdf.filename}),
             )
+        else:
+            links = format_html("{}", gettext("The e-mail brought none."))
+        rows.append(("files-supplier-pdf", gettext("Supplier's PDF"), links))
         if obj.printable_status == Document.PrintableStatus.READY:
-            links.append((reverse("documents:printable_download", args=[obj.pk]), gettext("Printable PDF")))
-        for source in obj.sources.select_related("attachment"):
-            links.append(
-                (
-                    reverse("inbox:attachment_download", args=[source.attachment_id]),
-                    gettext("XML attachment #%(id)s (%(name)s)")
-                    % {"id": source.attachment_id, "name": source.attachment.filename},
-                )
-            )
-        if not links:
-            return EMPTY
-        return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', links))
+            links = format_html('<a href="{}">{}</a>', reverse("documents:printable_download", args=[obj.pk]), download)
+        else:
+            links = format_html("{}", obj.printable_error or gettext("no printable yet"))
+        rows.append(("files-printable", gettext("Printable (ours)"), links))
+        return format_html(
+            '<ul class="document-files">{}</ul>',
+            format_html_join("", '<li class="{}"><strong>{}</strong>: {}</li>', rows),
+        )
 
     @admin.display(description=_("type"), ordering="doc_type")
     def type_display(self, obj: Document) -> str:
@@ -332,13 +341,19 @@ class DocumentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("referenced by"))
     def referenced_by_links(self, obj: Document) -> str:
+        """The documents that cite this one, and why: a credit note that voids it, one that corrects amounts."""
         # a reference links documents of one mailbox only (services/documents.py): the page's own
         refs = obj.referenced_by.filter(document__mailbox_id=obj.mailbox_id).select_related("document")
-        if not refs:
+        rows = [
+            (
+                _admin_link(ref.document, document_label(ref.document)),
+                f": {why}" if (why := reason_label(ref.code)) else "",
+            )
+            for ref in refs.order_by("document__issue_date", "document_id")
+        ]
+        if not rows:
             return EMPTY
-        return format_html_join(
-            ", ", "{}", ((_admin_link(r.document, f"{r.document.type_name} {r.document.folio}"),) for r in refs)
-        )
+        return format_html('<ul class="referenced-by">{}</ul>', format_html_join("", "<li>{}{}</li>", rows))
 
 
 @admin.register(XmlClassification)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Exists, Model, OuterRef, QuerySet, Value
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.formatting import money
 from pipeline.dte.rut import format_rut
+from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import EMPTY, ReadOnlyAdmin, _admin_link
 from webapp.inbox.inlines import FirstRowsInline
 from webapp.inbox.services.access import limit_to_user, visible_mailbox_ids
@@ -35,6 +36,7 @@ from .models import (
     DocumentSource,
     DocumentTax,
 )
+from .reference_labels import document_label, reason_label, reference_type_label
 from .views import visible_documents
 
 #: IndExe of a line (and IndExeDR of a discount): what kind of amount it is.
@@ -222,34 +224,38 @@ class DocumentLineAdmin(ReadOnlyAdmin):
         return {}
 
 
-class ReferenceInline(admin.TabularInline):
+class ReferenceInline(ReadOnlyInline):
+    """What the document cites, in words, each linked to the cited Document when its mailbox received it."""
+
     model = DocumentReference
     fk_name = "document"
-    fields = ("line", "ref_type", "ref_folio", "ref_date", "code", "reason", "target_link")
+    fields = ("line", "type_display", "ref_folio", "ref_date", "reason_display", "reason", "target_link")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
+    verbose_name_plural = _("references (the documents this one cites)")
 
     def get_queryset(self, request):
-        # each row shows its document (in its name) and its target, if one of the user's mailboxes received it
+        # the target is linked when it is a document of this one's mailbox, which the user may see
         queryset = super().get_queryset(request).select_related("document", "target")
-        ids = visible_mailbox_ids(request.user)
-        if ids is None:
-            return queryset.annotate(_target_visible=Value(True))
-        received = Document.objects.filter(pk=OuterRef("target_id"), mailbox_id__in=ids)
-        return queryset.annotate(_target_visible=Exists(received))
+        same_mailbox = Document.objects.filter(pk=OuterRef("target_id"), mailbox_id=OuterRef("document__mailbox_id"))
+        if (ids := visible_mailbox_ids(request.user)) is not None:
+            same_mailbox = same_mailbox.filter(mailbox_id__in=ids)
+        return queryset.annotate(_target_visible=Exists(same_mailbox))
 
-    @admin.display(description=_("document"))
+    @admin.display(description=_("type"))
+    def type_display(self, obj: DocumentReference) -> str:
+        return reference_type_label(obj.ref_type)
+
+    @admin.display(description=_("code (CodRef)"))
+    def reason_display(self, obj: DocumentReference) -> str:
+        return reason_label(obj.code) or EMPTY
+
+    @admin.display(description=_("cited document"))
     def target_link(self, obj: DocumentReference) -> str:
-        if obj.target is None or not getattr(obj, "_target_visible", False):
+        if obj.target is not None and getattr(obj, "_target_visible", False):
+            return _admin_link(obj.target, document_label(obj.target))
+        if obj.ref_type.strip().isascii() and obj.ref_type.strip().isdigit() and int(obj.ref_type) in DOC_TYPES:
             return gettext("not received")
-        return _admin_link(obj.target, str(obj.target))
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+        return EMPTY
 
 
 class SourceInline(admin.TabularInline):
@@ -275,10 +281,13 @@ class SourceInline(admin.TabularInline):
 
     @admin.display(description=_("XML attachment and e-mail"))
     def attachment_link(self, obj: DocumentSource) -> str:
+        message = obj.attachment.message
+        sender = format_html("<br>{} {}", gettext("sent by"), truncated(message.sender, 60)) if message.sender else ""
         return format_html(
-            "{}<br><small>{}</small>",
+            '{}<br><small class="copy-mail">{}{}</small>',
             _admin_link(obj.attachment, obj.attachment.filename),
-            _admin_link(obj.attachment.message, str(obj.attachment.message)[:80]),
+            _admin_link(message, truncated(message.subject or gettext("(no subject)"), 80)),
+            sender,
         )
 
     @admin.display(description=_("arrived"))
@@ -322,6 +331,7 @@ def rows_present(document: Document, request: HttpRequest) -> dict[type[Model], 
         "has_discounts": (DocumentDiscount, DocumentDiscount.objects.filter(document_id=OuterRef("pk"))),
         "has_taxes": (DocumentTax, DocumentTax.objects.filter(document_id=OuterRef("pk"))),
         "has_payments": (DocumentPayment, DocumentPayment.objects.filter(document_id=OuterRef("pk"))),
+        "has_references": (DocumentReference, DocumentReference.objects.filter(document_id=OuterRef("pk"))),
         "has_assignments": (DocumentAssignment, assignments),
         "has_responses": (DocumentResponse, responses),
     }

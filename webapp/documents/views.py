@@ -20,7 +20,7 @@ from webapp.inbox.views import PREVIEW_MAX_AGE
 
 from .models import Document
 from .selectors import documents_of_mailboxes
-from .services.archive import document_name_parts, stream_zip
+from .services.archive import PRINTABLE_SUFFIX, document_name_parts, stream_zip
 
 #: The permission a staff user needs to download documents.
 VIEW_PERMISSION = "documents.view_document"
@@ -32,9 +32,10 @@ def visible_documents(user, queryset=None):
     return documents_of_mailboxes(queryset, visible_mailbox_ids(user))
 
 
-def _filename(document: Document, ext: str) -> str:
+def _filename(document: Document, suffix: str) -> str:
+    """The archive's name of the file (services/archive.py), its folder (sin-rut) joined with `_`."""
     folder, stem = document_name_parts(document)
-    return f"{folder}_{stem}.{ext}"
+    return "_".join(part for part in (folder, stem) if part) + suffix
 
 
 def _file_response(name: str, *, filename: str, content_type: str, attachment: bool = True) -> HttpResponseBase:
@@ -54,7 +55,11 @@ def printable_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     document = get_object_or_404(visible_documents(request.user), pk=pk)
     if document.printable_status != Document.PrintableStatus.READY:
         raise Http404(_("This document has no printable PDF yet."))
-    return _file_response(document.printable_name, filename=_filename(document, "pdf"), content_type="application/pdf")
+    return _file_response(
+        document.printable_name,
+        filename=_filename(document, f"-{PRINTABLE_SUFFIX}.pdf"),
+        content_type="application/pdf",
+    )
 
 
 @require_safe
@@ -66,7 +71,7 @@ def xml_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     if attachment is None or attachment.blob is None:
         raise Http404(_("This document has no stored XML."))
     return _file_response(
-        attachment.blob.storage_name, filename=_filename(document, "xml"), content_type="application/xml"
+        attachment.blob.storage_name, filename=_filename(document, ".xml"), content_type="application/xml"
     )
 
 

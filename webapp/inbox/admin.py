@@ -7,7 +7,7 @@ admin_scoping.py; importing this module (Django's autodiscovery) registers them 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -253,7 +253,7 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ("filename", "original_filename", "blob__sha256", "message__subject", "message__sender")
     list_select_related = ("blob", "message")
-    readonly_fields = ("thumbnail", "size_display", "download_link", "members_links")
+    readonly_fields = ("thumbnail", "size_display", "download_link", "members_links", "documents_links")
 
     @admin.display(description=_("message"), ordering="message")
     def message_link(self, obj: Attachment) -> str:
@@ -264,3 +264,23 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
         """What was taken out of this ZIP, .msg or winmail.dat (the container field links back)."""
         links = ((_admin_link(member, member.filename),) for member in obj.members.order_by("position"))
         return format_html_join(", ", "{}", links) or "-"
+
+    @admin.display(description=_("documents in this file"))
+    def documents_links(self, obj: Attachment) -> str:
+        """The Documents this XML carried (its copies) or whose supplier's PDF it is: of its own mailbox only."""
+        # documents build on this app, never the other way: imported here, not at the top
+        from webapp.documents.models import Document
+        from webapp.documents.reference_labels import document_label
+
+        documents = Document.objects.filter(
+            Q(sources__attachment=obj) | Q(pdf_attachment=obj), mailbox_id=obj.message.mailbox_id
+        ).distinct()
+        rows = [
+            (_admin_link(document, document_label(document)), document.issuer_name)
+            for document in documents.order_by("doc_type", "folio")
+        ]
+        if not rows:
+            return EMPTY
+        items = format_html_join("", "<li>{} <small>{}</small></li>", rows)
+        # the admin indents a list in a form's row (for radio buttons): not this one
+        return format_html('<ul class="attachment-documents" style="margin:0;padding:0;list-style:none">{}</ul>', items)

@@ -1,8 +1,8 @@
 """A ZIP of documents streamed as it is built: never the whole archive in memory.
 
 zipfile writes into a small buffer that is drained after every chunk; the stored files
-are read from storage in chunks too. Layout: `<issuer RUT>/<type>-<folio>.<ext>`, from validated
-fields only (document_name_parts).
+are read from storage in chunks too. Per document `<type>-<folio>-<issuer RUT>.xml`, `…-proveedor.pdf`
+(the supplier's PDF) and `…-impreso.pdf` (our printable), from validated fields only (document_name_parts).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 _RUT_NAME = re.compile(r"[0-9]{1,9}-[0-9K]")
 #: The folder of documents whose issuer RUT is not a RUT.
 NO_RUT_FOLDER = "sin-rut"
+#: What follows the stem in the name of the supplier's own PDF, and of the printable we made.
+SUPPLIER_PDF_SUFFIX = "proveedor"
+PRINTABLE_SUFFIX = "impreso"
 
 #: Bytes read from storage per step (and so, about the largest chunk handed to the server).
 CHUNK_SIZE = 256 * 1024
@@ -63,28 +66,29 @@ def document_name_parts(document: Document) -> tuple[str, str]:
     """(folder, stem) that name a document's files in archives and downloads: validated fields only.
 
     The type and the folio are integers; the issuer RUT is the normalised RUT when the XML held
-    one, else the sender's text (pipeline/dte/rut.py), which never names a file: such a document
-    goes under sin-rut, with its id so that two of them never take one name.
+    one (`33-170-76354771-K`, no folder), else the sender's text (pipeline/dte/rut.py), which never
+    names a file: such a document goes under sin-rut, with its id so that two of them never take one name.
     """
     stem = f"{int(document.doc_type)}-{int(document.folio)}"
     if _RUT_NAME.fullmatch(document.issuer_rut or ""):
-        return document.issuer_rut, stem
+        return "", f"{stem}-{document.issuer_rut}"
     return NO_RUT_FOLDER, f"{stem}-{document.pk}"
 
 
-def document_files(document: Document) -> list[tuple[str, str]]:
-    """(archive name, storage name) of a document's files: its XML and its PDF.
+def document_files(document: Document, stem: str | None = None) -> list[tuple[str, str]]:
+    """(archive name, storage name) of a document's files: its XML, the supplier's PDF, our printable.
 
-    The PDF is the printable one when it is ready, else the supplier's.
+    `stem` replaces the name document_name_parts gives (a second document of one name).
     """
-    folder, stem = document_name_parts(document)
+    folder, own_stem = document_name_parts(document)
+    base = "/".join(part for part in (folder, stem or own_stem) if part)
     files = []
     if (xml_name := _stored_name(document.xml_attachment)) is not None:
-        files.append((f"{folder}/{stem}.xml", xml_name))
+        files.append((f"{base}.xml", xml_name))
+    if (pdf_name := _stored_name(document.pdf_attachment)) is not None:
+        files.append((f"{base}-{SUPPLIER_PDF_SUFFIX}.pdf", pdf_name))
     if document.printable_status == Document.PrintableStatus.READY and document.printable_name:
-        files.append((f"{folder}/{stem}.pdf", document.printable_name))
-    elif (pdf_name := _stored_name(document.pdf_attachment)) is not None:
-        files.append((f"{folder}/{stem}.pdf", pdf_name))
+        files.append((f"{base}-{PRINTABLE_SUFFIX}.pdf", document.printable_name))
     return files
 
 
@@ -93,12 +97,6 @@ def _stored_name(attachment: Attachment | None) -> str | None:
     if attachment is None or attachment.blob is None:
         return None
     return attachment.blob.storage_name
-
-
-def _with_id(arcname: str, document_id: int) -> str:
-    """The name of a second document of one (issuer, type, folio), another mailbox's: `<folder>/<stem>-<id>.<ext>`."""
-    stem, _, ext = arcname.rpartition(".")
-    return f"{stem}-{document_id}.{ext}"
 
 
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
@@ -110,14 +108,14 @@ def stream_zip(documents: Iterable[Document]) -> Iterator[bytes]:
     """The archive's bytes, chunk by chunk. A file missing from storage is skipped and logged."""
     storage = storages["default"]
     sink = _Drain()
-    seen: set[str] = set()
+    stems: set[tuple[str, str]] = set()
     with zipfile.ZipFile(sink, mode="w", allowZip64=True) as archive:
         for document in documents:
-            for name, storage_name in document_files(document):
-                arcname = name if name not in seen else _with_id(name, document.pk)
-                if arcname in seen:
-                    continue
-                seen.add(arcname)
+            folder, stem = document_name_parts(document)
+            if (folder, stem) in stems:  # another mailbox's document of one (issuer, type, folio)
+                stem = f"{stem}-{document.pk}"
+            stems.add((folder, stem))
+            for arcname, storage_name in document_files(document, stem):
                 try:
                     source = storage.open(storage_name, "rb")
                 except FileNotFoundError:

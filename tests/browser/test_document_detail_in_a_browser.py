@@ -1,0 +1,62 @@
+"""An accountant's laptop (es-CL, 1366 x 768) reads a credit note's page: what it cites and why, in words,
+linked to the invoice it voids; the invoice's page says who cites it, names its files and the mails that
+brought it; its XML's page links back. No sideways scrolling. Screenshots go to test-artifacts/.
+Needs chromium (`apt-get install -y chromium`); skipped, saying so, where none is installed."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+
+from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    HEIGHT,
+    PASSWORD,
+    WIDTH,
+    _no_sideways_scroll,
+    browser,
+    server,
+)
+from tests.unit.test_document_detail import Month
+
+pytestmark = [pytest.mark.slow]
+
+
+def test_the_accountant_follows_a_credit_note_to_the_invoice_and_its_files(browser, transactional_db, server, tmp_path):  # noqa: F811
+    ARTIFACTS.mkdir(exist_ok=True)
+    month = Month(tmp_path)
+    User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
+    context = browser.new_context(locale="es-CL", viewport={"width": WIDTH, "height": HEIGHT})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{server.url}/admin/login/")
+    page.fill("#id_username", "contadora")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{server.url}/admin/")
+
+    page.goto(f"{server.url}/admin/documents/document/{month.note.pk}/change/")
+    page.screenshot(path=str(ARTIFACTS / "document-detail-note-es.png"), full_page=True)
+    first = page.locator("td.field-type_display").first.locator("xpath=..")
+    assert first.locator("td.field-type_display").inner_text() == "33 Factura electrónica"
+    assert first.locator("td.field-reason_display").inner_text() == "1: anula el documento"
+    assert "801 Orden de compra" in page.locator(".field-type_display").all_inner_texts()
+    assert "PDF del proveedor: El correo no traía uno." in page.locator("ul.document-files").inner_text()
+    _no_sideways_scroll(page)
+
+    first.locator("td.field-target_link a").click()
+    page.wait_for_url(f"**/admin/documents/document/{month.invoice.pk}/change/")
+    page.screenshot(path=str(ARTIFACTS / "document-detail-invoice-es.png"), full_page=True)
+    assert page.locator("ul.referenced-by").inner_text() == "Nota de crédito electrónica N° 88: 1: anula el documento"
+    files = page.locator("ul.document-files").inner_text()
+    assert "XML original" in files and "PDF del proveedor" in files and "Representación impresa (nuestra)" in files
+    copies = page.locator(".document-copies td.field-attachment_link").all_inner_texts()
+    assert len(copies) == 2 and all("enviado por Proveedora Austral SpA" in copy for copy in copies)
+    _no_sideways_scroll(page)
+
+    page.locator("li.files-xml a", has_text="adjunto").click()
+    page.wait_for_url(f"**/admin/inbox/attachment/{month.xml.pk}/change/")
+    page.screenshot(path=str(ARTIFACTS / "document-detail-xml-attachment-es.png"), full_page=True)
+    assert page.locator("ul.attachment-documents").inner_text().startswith("Factura electrónica N° 170")
+    _no_sideways_scroll(page)
+    context.close()
