@@ -56,6 +56,12 @@ _BADGE_STYLES = {
 }
 
 
+#: Why a deadline is only an estimate.
+ESTIMATE_HINT = _("Counted from the mail's arrival: the SII's reception is not known until its register is imported.")
+#: Why a decision was taken ("motivo", not the model's shared "razón").
+REASON = pgettext_lazy("decision", "reason")
+
+
 def local_instant(value: dt.datetime) -> str:
     return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
 
@@ -109,9 +115,6 @@ def deadline_cell(document: Document, now: dt.datetime | None = None) -> SafeStr
     )
 
 
-ESTIMATE_HINT = _("Counted from the mail's arrival: the SII's reception is not known until its register is imported.")
-
-
 class ClaimDeadlineFilter(admin.SimpleListFilter):
     title = _("claim deadline")
     parameter_name = "deadline"
@@ -148,7 +151,7 @@ class DecisionInline(ReadOnlyInline):
     """Who decided what, when and why: every decision recorded, the latest first."""
 
     model = DocumentDecision
-    fields = ("decided_at_display", "decided_by", "code", "reason", "late")
+    fields = ("decided_at_display", "decided_by", "code", "reason_display", "late")
     readonly_fields = fields
     verbose_name = _("decision")
     verbose_name_plural = _("decisions (history)")
@@ -160,9 +163,13 @@ class DecisionInline(ReadOnlyInline):
     def decided_at_display(self, obj: DocumentDecision) -> str:
         return local_instant(obj.decided_at)
 
-    @admin.display(description=_("in time"))
+    @admin.display(description=REASON)
+    def reason_display(self, obj: DocumentDecision) -> str:
+        return obj.reason or EMPTY
+
+    @admin.display(description=_("deadline"))
     def late(self, obj: DocumentDecision) -> str:
-        return gettext("after the deadline") if decided_late(obj, obj.document) else gettext("yes")
+        return gettext("after the deadline") if decided_late(obj, obj.document) else gettext("in time")
 
 
 def claim_summary(document: Document, *, button: bool) -> SafeString:
@@ -190,7 +197,7 @@ def claim_summary(document: Document, *, button: bool) -> SafeString:
     return format_html(
         '<div class="claim-summary">{} <span class="claim-deadline">{}</span>{}<br><small>{}</small>{}</div>',
         state_badge(state),
-        gettext("deadline %(instant)s") % {"instant": local_instant(document.claim_deadline)},
+        gettext("deadline %(deadline)s") % {"deadline": local_instant(document.claim_deadline)},
         format_html(' <b class="claim-left">({})</b>', left) if left else "",
         origin,
         decide,
@@ -200,7 +207,7 @@ def claim_summary(document: Document, *, button: bool) -> SafeString:
 class DecisionForm(forms.Form):
     code = forms.ChoiceField(label=_("decision"), choices=DecisionCode.choices, widget=forms.RadioSelect)
     reason = forms.CharField(
-        label=_("reason"),
+        label=REASON,
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
