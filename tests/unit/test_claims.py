@@ -152,7 +152,7 @@ def test_days_left_are_counted_in_local_calendar_days():
         assert days_left_text(factura, dt.datetime(2026, 4, 9, 14, 0, tzinfo=UTC)) == "venció hoy"
         assert days_left_text(factura, dt.datetime(2026, 4, 11, 12, 0, tzinfo=UTC)) == "venció hace 2 días"
         cell = deadline_cell(factura, dt.datetime(2026, 4, 6, 15, 0, tzinfo=UTC))
-        assert "Pendiente" in cell and "09-04-2026 09:00" in cell and "vence en 3 días" in cell
+        assert "Pendiente" in cell and "09-04-2026 09:00" in cell and "vence en 3 días" in cell  # the time on hover
         assert "estimado" not in cell
         Document.objects.filter(pk=factura.pk).update(claim_deadline_estimated=True)
         factura.refresh_from_db()

@@ -87,7 +87,7 @@ def state_badge(state: ClaimState | None) -> SafeString:
     if state is None:
         return SafeString("")
     return format_html(
-        '<span class="claim-state claim-{}" style="{};padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
+        '<span class="claim-state claim-{}" style="{};padding:0 4px;border-radius:8px;display:inline-block;font-size:11px">{}</span>',
         state.value,
         _BADGE_STYLES[state],
         STATE_LABELS[state],
@@ -95,23 +95,25 @@ def state_badge(state: ClaimState | None) -> SafeString:
 
 
 def deadline_cell(document: Document, now: dt.datetime | None = None) -> SafeString:
-    """The list's column: the state, the deadline (local time) and what is left of it; "estimado" when it is."""
+    """The list's column, narrow: the state, the deadline's date and what is left of it, "estimado" when it
+    is; the deadline's time on hover."""
     if document.claim_deadline is None:
         return SafeString(EMPTY)
     now = now or timezone.now()
     state = claim_state(document, now)
     estimated = (
-        format_html(' <small class="claim-estimated" title="{}">{}</small>', ESTIMATE_HINT, gettext("estimated"))
+        format_html('<br><small class="claim-estimated" title="{}">{}</small>', ESTIMATE_HINT, gettext("estimated"))
         if document.claim_deadline_estimated
         else ""
     )
     left = days_left_text(document, now) if state in SHOWS_LEFT else ""
     return format_html(
-        '{}<br><small class="claim-deadline">{}{}</small>{}',
+        '{}<br><small class="claim-deadline" title="{}">{}</small>{}{}',
         state_badge(state),
-        local_instant(document.claim_deadline),
-        estimated,
+        gettext("deadline %(deadline)s") % {"deadline": local_instant(document.claim_deadline)},
+        date_format(timezone.localdate(document.claim_deadline), "SHORT_DATE_FORMAT"),
         format_html('<br><small class="claim-left">{}</small>', left) if left else "",
+        estimated,
     )
 
 
@@ -181,9 +183,12 @@ def claim_summary(document: Document, *, button: bool) -> SafeString:
     origin: str
     if document.claim_deadline_estimated:
         origin = format_html('<span class="claim-estimated">{}</span>: {}', gettext("estimated"), ESTIMATE_HINT)
+    elif document.sii_received_at is not None:
+        origin = gettext("Counted from the SII's reception on %(instant)s.") % {
+            "instant": local_instant(document.sii_received_at)
+        }
     else:
-        received = local_instant(document.sii_received_at) if document.sii_received_at else EMPTY
-        origin = gettext("Counted from the SII's reception on %(instant)s.") % {"instant": received}
+        origin = ""
     left = days_left_text(document, now) if state in SHOWS_LEFT else ""
     decide = (
         format_html(
@@ -238,7 +243,7 @@ class ClaimsAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view(self.decision_view)
         return [path("<path:object_id>/decision/", view, name="documents_document_decision"), *super().get_urls()]
 
-    @admin.display(description=_("claim deadline"), ordering="claim_deadline")
+    @admin.display(description=_("deadline"), ordering="claim_deadline")  # short: the list is full
     def claim_deadline_display(self, obj: Document) -> SafeString:
         return deadline_cell(obj)
 
