@@ -17,7 +17,7 @@ from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from webapp.inbox.admin import EMPTY
@@ -37,10 +37,10 @@ from .services.claims import (
 
 #: A factura's state in words (the model's labels are shared with other lists: "Aceptado", "Reclamados").
 STATE_LABELS: dict[str, Promise] = {
-    ClaimState.PENDING: pgettext_lazy("factura", "Pending"),
-    ClaimState.ACCEPTED: pgettext_lazy("factura", "Accepted"),
-    ClaimState.CLAIMED: pgettext_lazy("factura", "Claimed"),
-    ClaimState.TACITLY_ACCEPTED: pgettext_lazy("factura", "Tacitly accepted"),
+    ClaimState.PENDING: _("Pending decision"),
+    ClaimState.ACCEPTED: _("Accepted by us"),
+    ClaimState.CLAIMED: _("Claimed against"),
+    ClaimState.TACITLY_ACCEPTED: _("Tacitly accepted"),
 }
 
 
@@ -59,7 +59,7 @@ _BADGE_STYLES = {
 #: Why a deadline is only an estimate.
 ESTIMATE_HINT = _("Counted from the mail's arrival: the SII's reception is not known until its register is imported.")
 #: Why a decision was taken ("motivo", not the model's shared "razón").
-REASON = pgettext_lazy("decision", "reason")
+REASON = _("reason for the decision")
 
 
 def local_instant(value: dt.datetime) -> str:
