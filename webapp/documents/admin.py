@@ -17,6 +17,7 @@ from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
 from webapp.inbox.search import whole_number
 
+from .admin_claims import ClaimDeadlineFilter, ClaimsAdmin, ClaimStateFilter, DecisionInline
 from .admin_filters import (
     AddsUpFilter,
     AssignedFilter,
@@ -58,7 +59,7 @@ from .views import visible_documents, zip_response
 
 
 @admin.register(Document)
-class DocumentAdmin(ReadOnlyAdmin):
+class DocumentAdmin(ClaimsAdmin, ReadOnlyAdmin):
     change_list_template = "admin/documents/document/change_list.html"
     change_form_template = "admin/documents/document/change_form.html"
     list_display = (
@@ -70,6 +71,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         "total_display",
         "trust_display",
         "rut_flag",
+        "claim_deadline_display",
     )
     list_display_links = ("folio",)
     list_filter = (
@@ -86,6 +88,8 @@ class DocumentAdmin(ReadOnlyAdmin):
         ConflictFilter,
         "printable_status",
         "issuer_rut_valid",
+        ClaimDeadlineFilter,
+        ClaimStateFilter,
     )
     date_hierarchy = "issue_date"
     search_fields = ("issuer_name", "receiver_name")  # plus folio and RUT: get_search_results
@@ -102,6 +106,7 @@ class DocumentAdmin(ReadOnlyAdmin):
         ReferenceInline,
         DocumentResponseInline,
         SourceInline,
+        DecisionInline,
     )
     readonly_fields = (
         "preview",
@@ -137,6 +142,7 @@ class DocumentAdmin(ReadOnlyAdmin):
             fieldsets.append((_("Cited by"), {"fields": ("referenced_by_links",)}))
         if obj is not None and is_foreign(obj):
             fieldsets.append((_("Foreign currency"), {"fields": ("foreign_currency_display", "exchange_rate_display")}))
+        fieldsets.extend(self.claim_fieldsets(request, obj))
         fieldsets.append((_("Genuineness"), {"fields": ("ted_display", "signature_display", "conflict_display")}))
         fieldsets.append((_("Payment"), {"fields": ("payment_form", "due_date")}))
         if kind is not None and kind.family == Family.GUIDE:

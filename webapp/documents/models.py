@@ -287,6 +287,7 @@ class Document(models.Model):
         ]
         verbose_name = _("document")
         verbose_name_plural = _("documents")
+        permissions = [("decide_document", _("Can accept or claim against documents"))]
 
     def __str__(self) -> str:
         return f"{self.doc_type}-{self.folio} {self.issuer_rut}"

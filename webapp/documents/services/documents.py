@@ -22,6 +22,7 @@ from webapp.inbox.models import Attachment
 
 from ..models import Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
+from .claims import claim_deadline_set
 from .copies import copies_settle, copy_record
 from .document_fields import document_fields
 from .money_rows import money_rows_replace
@@ -198,6 +199,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         ).exclude(document=document).update(target=document)
         assignments_link(document)  # and so do cesiones read before it
         responses_link(document)  # and receivers' answers
+        claim_deadline_set(document)
     document.refresh_from_db()
     return document
 

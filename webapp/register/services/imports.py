@@ -21,6 +21,7 @@ from django.utils import timezone
 from pipeline.content import safe_filename
 from pipeline.dte.rut import parse_rut
 from pipeline.rcv import BadRow, RcvFormatError, RcvReader, RcvRow, parse_file_name
+from webapp.documents.services.claims import sii_receptions_record
 from webapp.documents.services.columns import fit
 from webapp.inbox.models import Mailbox
 
@@ -154,6 +155,11 @@ class _Importer:
                     record.rows_unchanged += 1
             entry_writes.insert(new)
             entry_writes.update(changes)
+            sii_receptions_record(  # the claim deadlines of the documents received run from the SII's reception
+                mailbox_id=record.mailbox_id,
+                receiver_rut=record.receiver_rut,
+                receptions={key: at for key, row in wanted.items() if (at := row.values.get("received_at"))},
+            )
             record.rows_created += len(new)
             record.rows_updated += len(changes)
             record.save()
