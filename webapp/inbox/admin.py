@@ -107,9 +107,9 @@ class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
     def status_display(self, obj: FetchRun) -> SafeString:
         return under(obj.get_status_display(), obj.get_trigger_display())
 
-    @admin.display(description=_("messages (new / seen)"), ordering="messages_new")
+    @admin.display(description=_("messages seen / new"), ordering="messages_seen")
     def messages_display(self, obj: FetchRun) -> str:
-        return f"{obj.messages_new} / {obj.messages_seen}"
+        return f"{obj.messages_seen} / {obj.messages_new}"
 
     @admin.display(description=_("attachments (stored / already kept)"), ordering="attachments_stored")
     def attachments_display(self, obj: FetchRun) -> str:
@@ -159,14 +159,7 @@ class AttachmentDisplay:
 
     @admin.display(description=_("filename"), ordering="filename")
     def filename_display(self, obj: Attachment) -> SafeString:
-        size = filesizeformat(obj.blob.size) if obj.blob is not None else ""
-        kind = " · ".join(part for part in (obj.content_type, size) if part)
-        return under(cut(obj.filename, "wide"), kind)
-
-    @admin.display(description=_("status"), ordering="status")
-    def status_display(self, obj: Attachment) -> SafeString:
-        preview = gettext("preview: %(status)s") % {"status": obj.get_preview_status_display()}
-        return under(obj.get_status_display(), preview)
+        return under(cut(obj.filename), obj.content_type)
 
     @admin.display(description=_("error"))
     def error_display(self, obj: Attachment) -> SafeString:
@@ -315,7 +308,9 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     list_display = (
         "thumbnail",
         "filename_display",
-        "status_display",
+        "size_display",
+        "status",
+        "preview_status",
         "error_display",
         "message_link",
         "download_link",
