@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.kinds import Family, codes
@@ -65,15 +66,16 @@ class IssuerFilter(admin.ListFilter):
         rut = parse_rut(self.value).normalized
         return queryset.filter(Q(issuer_name__icontains=self.value) | Q(issuer_rut=rut) if rut else Q())
 
-    def suggestions(self) -> list[tuple[str, str]]:
-        """(RUT, name) of the user's issuers, those with the most documents first."""
+    @cached_property
+    def lookup_choices(self) -> list[tuple[str, str]]:
+        """(RUT, name) of the user's issuers, those with the most documents first: the suggestions."""
         rows = (
             _own_documents(self.request, self.model_admin)
             .values("issuer_rut")
             .annotate(documents=Count("pk"), name=Max("issuer_name"))
             .order_by("-documents", "name")[:ISSUER_SUGGESTIONS]
         )
-        return [(format_rut(row["issuer_rut"]), row["name"] or "?") for row in rows]
+        return [(row["issuer_rut"], row["name"] or "?") for row in rows]
 
     def choices(self, changelist):
         keep = [(k, v) for k, v in changelist.params.items() if k != self.parameter_name]
@@ -82,7 +84,7 @@ class IssuerFilter(admin.ListFilter):
             "name": self.parameter_name,
             "value": self.value,
             "placeholder": _("Name or RUT"),
-            "options": self.suggestions(),
+            "options": [(format_rut(rut), name) for rut, name in self.lookup_choices],
             "reset": changelist.get_query_string(remove=[self.parameter_name]),
         }
 
