@@ -14,20 +14,25 @@ from django.utils.translation import gettext_lazy as _
 from pipeline.dte.kinds import Family, kind_of
 from pipeline.dte.rut import format_rut, parse_rut
 from pipeline.dte.sii import DOC_TYPES
-from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
+from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, cut
+from webapp.inbox.admin_scoping import MailboxFilter
 from webapp.inbox.search import whole_number
 
 from .admin_claims import ClaimDeadlineFilter, ClaimsAdmin, ClaimStateFilter, DecisionInline
 from .admin_filters import (
     AddsUpFilter,
+    AmountRangeFilter,
     AssignedFilter,
     ConflictFilter,
     CurrencyFilter,
+    DocTypeFilter,
     DueDateRangeFilter,
     IssueDateRangeFilter,
     IssuerFilter,
     KindFilter,
     PaymentFormFilter,
+    ReceivedDateRangeFilter,
+    ReceiverFilter,
     SignatureFilter,
     TedFilter,
 )
@@ -39,7 +44,6 @@ from .admin_money import (
     list_total,
     notices,
     totals_bar,
-    truncated,
 )
 from .admin_responses import DocumentResponseInline
 from .admin_rows import (
@@ -75,9 +79,14 @@ class DocumentAdmin(ClaimsAdmin, ReadOnlyAdmin):
     )
     list_display_links = ("folio",)
     list_filter = (
-        KindFilter,
         IssuerFilter,
+        KindFilter,
+        DocTypeFilter,
         IssueDateRangeFilter,
+        ReceivedDateRangeFilter,
+        AmountRangeFilter,
+        ReceiverFilter,
+        ("mailbox", MailboxFilter),
         DueDateRangeFilter,
         AddsUpFilter,
         PaymentFormFilter,
@@ -220,7 +229,7 @@ class DocumentAdmin(ClaimsAdmin, ReadOnlyAdmin):
         if obj.printable_status != Document.PrintableStatus.READY:
             return EMPTY
         return format_html(
-            '<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
+            '<img class="thumb" src="{}" alt="{}" loading="lazy" width="64">',
             reverse("documents:preview", args=[obj.pk]),
             obj,
         )
@@ -272,11 +281,11 @@ class DocumentAdmin(ClaimsAdmin, ReadOnlyAdmin):
     @admin.display(description=_("type"), ordering="doc_type")
     def type_display(self, obj: Document) -> str:
         name = obj.type_name or DOC_TYPES.get(obj.doc_type, "")
-        return format_html("<b>{}</b> {}", obj.doc_type, truncated(name.removesuffix(" electrónica"), 22))
+        return format_html("<b>{}</b> {}", obj.doc_type, cut(name.removesuffix(" electrónica"), "narrow"))
 
     @admin.display(description=_("issuer"), ordering="issuer_name")
     def issuer_display(self, obj: Document) -> str:
-        return format_html("{}<br><small>{}</small>", truncated(obj.issuer_name), format_rut(obj.issuer_rut))
+        return format_html("{}<br><small>{}</small>", cut(obj.issuer_name), format_rut(obj.issuer_rut))
 
     @admin.display(description=_("issuer RUT"), ordering="issuer_rut")
     def issuer_rut_display(self, obj: Document) -> str:
@@ -370,10 +379,8 @@ class XmlClassificationAdmin(MailboxScoped, ReadOnlyAdmin):
         "attachment_link",
         "kind",
         "status",
-        "summary",
+        "summary_display",
         "document_count",
-        "resolution_number",
-        "resolution_date",
         "short_error",
         "parsed_at",
     )
@@ -383,8 +390,12 @@ class XmlClassificationAdmin(MailboxScoped, ReadOnlyAdmin):
 
     @admin.display(description=_("attachment"), ordering="attachment")
     def attachment_link(self, obj: XmlClassification) -> str:
-        return _admin_link(obj.attachment, obj.attachment.filename)
+        return _admin_link(obj.attachment, cut(obj.attachment.filename, "narrow"))
+
+    @admin.display(description=_("summary"), ordering="summary")
+    def summary_display(self, obj: XmlClassification) -> str:
+        return cut(obj.summary)
 
     @admin.display(description=_("error"))
     def short_error(self, obj: XmlClassification) -> str:
-        return _short(obj.error)
+        return cut(obj.error)

@@ -7,13 +7,14 @@ admin_scoping.py; importing this module (Django's autodiscovery) registers them 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
-from django.utils.translation import gettext
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .admin_mailboxes import MailboxAccessAdmin, MailboxAdmin, fetch_start
@@ -32,25 +33,40 @@ __all__ = [
     "ReadOnlyAdmin",
     "_admin_link",
     "_short",
+    "cut",
     "fetch_start",
+    "under",
 ]
+
+
+def cut(text: str, width: str = "") -> SafeString:
+    """`text` whole, cut by the list's CSS (lists.css) to its column with an ellipsis, and whole on hover.
+
+    `width` is "narrow" or "wide" for a column narrower or wider than a name's usual one.
+    """
+    css = f"cut cut-{width}" if width else "cut"
+    if not text:
+        return format_html("{}", EMPTY)
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
+
+
+def under(first: object, second: object) -> SafeString:
+    """Two facts in one cell, the second small under the first: two columns' room in one."""
+    if not second:
+        return format_html("{}", first)
+    return format_html("{}<br><small>{}</small>", first, second)
 
 
 @admin.register(FetchRun)
 class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
     list_display = (
         "id",
-        "mailbox",
-        "trigger",
-        "status",
-        "created_at",
-        "duration_display",
-        "messages_seen",
-        "messages_new",
-        "attachments_stored",
-        "attachments_deduplicated",
-        "attachments_failed",
-        "messages_failed",
+        "created_display",
+        "mailbox_display",
+        "status_display",
+        "messages_display",
+        "attachments_display",
+        "failures_display",
         "short_error",
     )
     list_filter = ("status", "trigger", ("mailbox", MailboxFilter))
@@ -77,9 +93,38 @@ class FetchRunAdmin(MailboxScoped, ReadOnlyAdmin):
         duration = obj.duration
         return f"{duration.total_seconds():.1f} s" if duration is not None else EMPTY
 
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created_display(self, obj: FetchRun) -> SafeString:
+        duration = self.duration_display(obj)
+        took = gettext("took %(duration)s") % {"duration": duration} if duration != EMPTY else ""
+        return under(display_for_value(obj.created_at, EMPTY), took)
+
+    @admin.display(description=_("mailbox"), ordering="mailbox__name")
+    def mailbox_display(self, obj: FetchRun) -> SafeString:
+        return cut(str(obj.mailbox), "narrow")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: FetchRun) -> SafeString:
+        return under(obj.get_status_display(), obj.get_trigger_display())
+
+    @admin.display(description=_("messages seen / new"), ordering="messages_seen")
+    def messages_display(self, obj: FetchRun) -> str:
+        return f"{obj.messages_seen} / {obj.messages_new}"
+
+    @admin.display(description=_("attachments (stored / already kept)"), ordering="attachments_stored")
+    def attachments_display(self, obj: FetchRun) -> str:
+        return f"{obj.attachments_stored} / {obj.attachments_deduplicated}"
+
+    @admin.display(description=_("failed (messages / attachments)"), ordering="messages_failed")
+    def failures_display(self, obj: FetchRun) -> SafeString:
+        text = f"{obj.messages_failed} / {obj.attachments_failed}"
+        if obj.messages_failed or obj.attachments_failed:
+            return format_html('<span class="failed-count">{}</span>', text)
+        return format_html("{}", text)
+
     @admin.display(description=_("error"))
-    def short_error(self, obj: FetchRun) -> str:
-        return _short(obj.error)
+    def short_error(self, obj: FetchRun) -> SafeString:
+        return cut(obj.error, "wide")
 
 
 class AttachmentDisplay:
@@ -103,7 +148,7 @@ class AttachmentDisplay:
             return EMPTY
         url = reverse("inbox:attachment_preview", args=[obj.pk])
         return format_html(
-            '<img src="{}" alt="{}" loading="lazy" width="64" style="max-height:90px;object-fit:contain">',
+            '<img class="thumb" src="{}" alt="{}" loading="lazy" width="64">',
             url,
             gettext("preview of %(name)s") % {"name": obj.filename},
         )
@@ -111,6 +156,14 @@ class AttachmentDisplay:
     @admin.display(description=_("error"))
     def short_error(self, obj: Attachment) -> str:
         return _short(obj.error or obj.preview_error)
+
+    @admin.display(description=_("filename"), ordering="filename")
+    def filename_display(self, obj: Attachment) -> SafeString:
+        return under(cut(obj.filename), obj.content_type)
+
+    @admin.display(description=_("error"))
+    def error_display(self, obj: Attachment) -> SafeString:
+        return cut(obj.error or obj.preview_error)
 
 
 class AttachmentInline(AttachmentDisplay, FirstRowsInline):
@@ -148,19 +201,16 @@ class AttachmentInline(AttachmentDisplay, FirstRowsInline):
 class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
     list_display = (
         "subject_display",
-        "sender",
-        "mailbox",
-        "status",
-        "delivery_attempts",
+        "mailbox_display",
+        "status_display",
         "attachment_count",
         "received_at",
-        "run_link",
         "short_error",
     )
     list_filter = ("status", ("copy_of", admin.EmptyFieldListFilter), ("mailbox", MailboxFilter))
     date_hierarchy = "created_at"
     search_fields = ("subject", "sender", "internet_message_id", "source_id")
-    list_select_related = ("mailbox", "fetch_run")
+    list_select_related = ("mailbox",)
     exclude = ("copy_of",)  # shown as copy_of_link, which says what a copy is
     readonly_fields = ("copy_of_link", "shared_message_id")
     inlines = (AttachmentInline,)
@@ -185,16 +235,25 @@ class MailMessageAdmin(MailboxScoped, ReadOnlyAdmin):
         return format_html_join(", ", "{}", ((link,) for link in links)) if links else EMPTY
 
     @admin.display(description=_("subject"), ordering="subject")
-    def subject_display(self, obj: MailMessage) -> str:
-        return Truncator(obj.subject or gettext("(no subject)")).chars(100)
+    def subject_display(self, obj: MailMessage) -> SafeString:
+        """The subject and, under it, who sent it: the two a person scans a mailbox by."""
+        return under(cut(obj.subject or gettext("(no subject)"), "wide"), cut(obj.sender, "wide"))
 
-    @admin.display(description=_("run"), ordering="fetch_run")
-    def run_link(self, obj: MailMessage) -> str:
-        return _admin_link(obj.fetch_run, f"#{obj.fetch_run_id}") if obj.fetch_run is not None else EMPTY
+    @admin.display(description=_("mailbox"), ordering="mailbox__name")
+    def mailbox_display(self, obj: MailMessage) -> SafeString:
+        return cut(str(obj.mailbox), "narrow")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: MailMessage) -> SafeString:
+        attempts = obj.delivery_attempts
+        tried = (
+            ngettext("%(count)d attempt", "%(count)d attempts", attempts) % {"count": attempts} if attempts > 1 else ""
+        )
+        return under(obj.get_status_display(), tried)
 
     @admin.display(description=_("error"))
-    def short_error(self, obj: MailMessage) -> str:
-        return _short(obj.error)
+    def short_error(self, obj: MailMessage) -> SafeString:
+        return cut(obj.error)
 
 
 @admin.register(Blob)
@@ -207,7 +266,8 @@ class BlobAdmin(ReadOnlyAdmin):
             return queryset
         return queryset.filter(pk__in=Attachment.objects.filter(message__mailbox_id__in=ids).values("blob_id"))
 
-    list_display = ("sha256", "size_display", "content_type", "storage_name", "created_at")
+    list_display = ("sha256_display", "size_display", "content_type", "storage_display", "created_at")
+    list_display_links = ("sha256_display",)
     list_filter = ("content_type",)
     date_hierarchy = "created_at"
     search_fields = ("sha256", "attachments__filename")
@@ -233,22 +293,29 @@ class BlobAdmin(ReadOnlyAdmin):
     def size_display(self, obj: Blob) -> str:
         return filesizeformat(obj.size)
 
+    @admin.display(description=_("sha256"), ordering="sha256")
+    def sha256_display(self, obj: Blob) -> SafeString:
+        return cut(obj.sha256, "narrow")
+
+    @admin.display(description=_("storage name"), ordering="storage_name")
+    def storage_display(self, obj: Blob) -> SafeString:
+        return cut(obj.storage_name)
+
 
 @admin.register(Attachment)
 class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     mailbox_field = "message__mailbox_id"
     list_display = (
         "thumbnail",
-        "filename",
-        "content_type",
+        "filename_display",
         "size_display",
         "status",
         "preview_status",
-        "short_error",
-        "download_link",
+        "error_display",
         "message_link",
+        "download_link",
     )
-    list_display_links = ("filename",)
+    list_display_links = ("filename_display",)
     list_filter = ("status", "preview_status", ("message__mailbox", MailboxFilter))
     date_hierarchy = "created_at"
     search_fields = ("filename", "original_filename", "blob__sha256", "message__subject", "message__sender")
@@ -257,7 +324,7 @@ class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
 
     @admin.display(description=_("message"), ordering="message")
     def message_link(self, obj: Attachment) -> str:
-        return _admin_link(obj.message, Truncator(str(obj.message)).chars(60))
+        return _admin_link(obj.message, cut(str(obj.message)))
 
     @admin.display(description=_("files inside"))
     def members_links(self, obj: Attachment) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,8 +20,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.dte.formatting import clp
 from pipeline.dte.rut import format_rut, parse_rut
-from webapp.inbox.admin_scoping import MailboxFilter, MailboxScoped, ReadOnlyAdmin, visible_mailboxes
+from pipeline.dte.sii import DOC_TYPES
+from webapp.inbox.admin import cut, under
+from webapp.inbox.admin_scoping import EMPTY, MailboxFilter, MailboxScoped, ReadOnlyAdmin, visible_mailboxes
 from webapp.inbox.models import Mailbox
 from webapp.inbox.search import whole_number
 from webapp.inbox.services.access import visible_mailbox_ids
@@ -68,17 +72,14 @@ class RcvImportAdmin(MailboxScoped, admin.ModelAdmin):
     change_list_template = "admin/register/rcvimport/change_list.html"
     list_display = (
         "imported_at",
-        "filename",
+        "filename_display",
         "register",
-        "receiver",
         "period",
-        "mailbox",
-        "rows_created",
-        "rows_updated",
-        "rows_unchanged",
-        "rows_failed",
+        "receiver",
+        "rows_display",
         "imported_by",
     )
+    list_display_links = ("imported_at",)
     list_filter = ("register", "period", "receiver_rut", ("mailbox", MailboxFilter))
     search_fields = ("filename", "receiver_rut")
     date_hierarchy = "imported_at"
@@ -109,6 +110,20 @@ class RcvImportAdmin(MailboxScoped, admin.ModelAdmin):
     @admin.display(description=_("receiver RUT"), ordering="receiver_rut")
     def receiver(self, obj: RcvImport) -> str:
         return format_rut(obj.receiver_rut)
+
+    @admin.display(description=_("file"), ordering="filename")
+    def filename_display(self, obj: RcvImport) -> str:
+        return under(cut(obj.filename), str(obj.mailbox) if obj.mailbox_id else "")
+
+    @admin.display(description=_("rows"))
+    def rows_display(self, obj: RcvImport) -> str:
+        counted = gettext("%(new)d new, %(changed)d changed, %(unchanged)d unchanged") % {
+            "new": obj.rows_created,
+            "changed": obj.rows_updated,
+            "unchanged": obj.rows_unchanged,
+        }
+        refused = gettext("%(count)d refused") % {"count": obj.rows_failed} if obj.rows_failed else ""
+        return under(counted, format_html('<span class="failed-count">{}</span>', refused) if refused else "")
 
     @admin.display(description=_("refused rows"))
     def refused_rows(self, obj: RcvImport) -> str:
@@ -188,34 +203,42 @@ def _summary(record: RcvImport) -> str:
 @admin.register(RcvEntry)
 class RcvEntryAdmin(MailboxScoped, ReadOnlyAdmin):
     list_display = (
-        "issuer",
-        "issuer_name",
-        "doc_type",
+        "issuer_display",
+        "type_display",
         "folio",
         "issue_date",
-        "total",
+        "total_display",
+        "received_display",
         "register",
-        "received_at",
-        "claim_deadline",
-        "period",
-        "receiver",
-        "mailbox",
     )
     list_filter = ("register", "period", "receiver_rut", "doc_type", ("mailbox", MailboxFilter))
     search_fields = ("issuer_name",)  # plus folio and RUT: get_search_results
     list_select_related = ("mailbox",)
 
-    @admin.display(description=_("issuer RUT"), ordering="issuer_rut")
-    def issuer(self, obj: RcvEntry) -> str:
-        return format_rut(obj.issuer_rut)
+    @admin.display(description=_("issuer"), ordering="issuer_name")
+    def issuer_display(self, obj: RcvEntry) -> str:
+        return under(cut(obj.issuer_name), format_rut(obj.issuer_rut))
+
+    @admin.display(description=_("type"), ordering="doc_type")
+    def type_display(self, obj: RcvEntry) -> str:
+        name = DOC_TYPES.get(obj.doc_type, "").removesuffix(" electrónica")
+        return format_html("<b>{}</b> {}", obj.doc_type, cut(name, "narrow"))
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_display(self, obj: RcvEntry) -> str:
+        return clp(obj.total)
+
+    @admin.display(description=_("received by the SII"), ordering="received_at")
+    def received_display(self, obj: RcvEntry) -> str:
+        """The SII's reception and, under it, the claim deadline it starts (Ley 19.983)."""
+        if obj.received_at is None:
+            return EMPTY
+        deadline = gettext("deadline %(date)s") % {"date": display_for_value(obj.claim_deadline, EMPTY)}
+        return under(display_for_value(obj.received_at, EMPTY), deadline)
 
     @admin.display(description=_("receiver RUT"), ordering="receiver_rut")
     def receiver(self, obj: RcvEntry) -> str:
         return format_rut(obj.receiver_rut)
-
-    @admin.display(description=_("claim deadline"), ordering="received_at")
-    def claim_deadline(self, obj: RcvEntry) -> Any:
-        return obj.claim_deadline
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
