@@ -219,7 +219,6 @@ def test_a_clerk_sees_and_follows_only_their_own_mailboxs_troubles(client, tmp_p
             assert "secret" not in shown.lower(), (css, link)
 
 
-@pytest.mark.xfail(strict=True, reason="waits for claims_summary() in webapp/documents/services/claims.py")
 def test_facturas_due_within_2_days_and_overdue_make_the_headline(admin_client, mailbox):
     from webapp.documents.services.claims import claims_summary  # noqa: F401 (the hook needs it)
 
