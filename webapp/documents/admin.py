@@ -52,12 +52,13 @@ from .admin_rows import (
     rows_present,
 )
 from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, comparison, trust_mark
+from .exports import DocumentExports
 from .models import Document, XmlClassification
 from .views import visible_documents, zip_response
 
 
 @admin.register(Document)
-class DocumentAdmin(ReadOnlyAdmin):
+class DocumentAdmin(DocumentExports, ReadOnlyAdmin):
     change_list_template = "admin/documents/document/change_list.html"
     change_form_template = "admin/documents/document/change_form.html"
     list_display = (
