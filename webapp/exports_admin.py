@@ -92,7 +92,9 @@ class ExportMixin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         """The list with the export buttons: its own template, extended by one that adds them."""
         response = super().changelist_view(request, extra_context)
-        if isinstance(response, TemplateResponse) and not response.is_rendered and response.context_data:
+        if not isinstance(response, TemplateResponse) or response.is_rendered:
+            return response
+        if response.context_data and "cl" in response.context_data:  # the list, not an action's own page
             query = request.GET.copy()
             query.pop(PAGE_VAR, None)
             suffix = f"?{query.urlencode()}" if query else ""
