@@ -57,13 +57,14 @@ from .admin_rows import (
     rows_present,
 )
 from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, comparison, trust_mark
+from .exports import DocumentExports
 from .models import Document, XmlClassification
 from .reference_labels import document_label, reason_label
 from .views import visible_documents, zip_response
 
 
 @admin.register(Document)
-class DocumentAdmin(ClaimsAdmin, ReadOnlyAdmin):
+class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
     change_list_template = "admin/documents/document/change_list.html"
     change_form_template = "admin/documents/document/change_form.html"
     list_display = (

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_mailboxes import MailboxAccessAdmin, MailboxAdmin, fetch_start
 from .admin_scoping import EMPTY, MailboxFilter, MailboxScoped, ReadOnlyAdmin, _admin_link, _short
+from .exports import AttachmentExports
 from .inlines import FirstRowsInline
 from .models import Attachment, Blob, FetchRun, MailMessage
 from .services.access import visible_mailbox_ids
@@ -303,7 +304,7 @@ class BlobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
+class AttachmentAdmin(AttachmentExports, MailboxScoped, AttachmentDisplay, ReadOnlyAdmin):
     mailbox_field = "message__mailbox_id"
     list_display = (
         "thumbnail",
