@@ -7,7 +7,6 @@ negative, a guide 0, as it is not summed), with a column that says which.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
@@ -19,16 +18,9 @@ from pipeline.dte.kinds import kind_of
 from pipeline.dte.sii import DOC_TYPES
 from webapp.exports_admin import DATE, DATETIME, DECIMAL, PESOS, ExportMixin, Table, UrlOf, chunked, local
 
-from .models import ACCEPTING_DECISIONS, CheckState, ClaimState, Document, DocumentSource
-
-
-def claim_state(document: Document, now: datetime) -> ClaimState | None:
-    """Where a claimable document stands (Ley 19.983); None for a document that is not claimed."""
-    if document.claim_decision:
-        return ClaimState.ACCEPTED if document.claim_decision in ACCEPTING_DECISIONS else ClaimState.CLAIMED
-    if document.claim_deadline is None:
-        return ClaimState.PENDING if kind_of(document.doc_type).claimable else None
-    return ClaimState.TACITLY_ACCEPTED if document.claim_deadline < now else ClaimState.PENDING
+from .admin_claims import STATE_LABELS
+from .models import CheckState, Document, DocumentSource
+from .services.claims import claim_state
 
 
 def header() -> list[str]:
@@ -104,7 +96,7 @@ class _DocumentRow:
             -1: gettext("Subtracts (credit note)"),
             0: gettext("Not added (dispatch guide)"),
         }
-        self.states = {state: str(state.label) for state in ClaimState}
+        self.states = {state: str(label) for state, label in STATE_LABELS.items()}
         self.teds = {state.value: str(state.label) for state in CheckState}
         self.yes, self.no = gettext("Yes"), gettext("No")
         self.page = UrlOf(request, "admin:documents_document_change")
