@@ -418,8 +418,9 @@ def test_a_thousand_lines_cost_a_handful_of_queries(mailbox):
         document_record(attachment=attachment, parsed=long)
 
     assert DocumentLine.objects.filter(document=document).count() == 1000
-    # About 20 queries, and 16 inserts of lines: SQLite takes 999 parameters a statement, a line has 15.
-    assert len(first) <= 40, [q["sql"][:80] for q in first.captured_queries]
+    # About 26 queries (the copy and its choice, the claim deadline, answers and cesiones linked), and 16
+    # inserts of lines: SQLite takes 999 parameters a statement, a line has 15. None of it grows per line.
+    assert len(first) <= 45, [q["sql"][:80] for q in first.captured_queries]
     assert len(again) <= 20, [q["sql"][:80] for q in again.captured_queries]
     money_writes = [
         q["sql"]

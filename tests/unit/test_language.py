@@ -94,7 +94,7 @@ def test_document_list_in_spanish_with_chilean_dates_and_amounts(admin_client, r
         "Fecha de emisión",
         "Folio",
         "Pendiente",
-        "RUT válido",
+        "Verificación",
         "22-11-2026",
         "$1.234.567",
         "Descargar los documentos seleccionados en un ZIP",

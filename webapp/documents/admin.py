@@ -75,7 +75,6 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         "dates",
         "total_display",
         "trust_display",
-        "rut_flag",
         "claim_deadline_display",
     )
     list_display_links = ("folio",)
@@ -286,7 +285,16 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("issuer"), ordering="issuer_name")
     def issuer_display(self, obj: Document) -> str:
-        return format_html("{}<br><small>{}</small>", cut(obj.issuer_name), format_rut(obj.issuer_rut))
+        """Name and RUT; a RUT that is not valid says so beside it (its own column did not fit 1366 px)."""
+        if obj.issuer_rut_valid:
+            return format_html("{}<br><small>{}</small>", cut(obj.issuer_name), format_rut(obj.issuer_rut))
+        return format_html(
+            '{}<br><small>{} <span class="check-invalid" title="{}">{}</span></small>',
+            cut(obj.issuer_name),
+            obj.issuer_rut,
+            obj.issuer_rut_error,
+            gettext("invalid RUT"),
+        )
 
     @admin.display(description=_("issuer RUT"), ordering="issuer_rut")
     def issuer_rut_display(self, obj: Document) -> str:
@@ -322,10 +330,6 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         if not obj.conflict:
             return gettext("No")
         return format_html('<span class="check-invalid">{}</span>', gettext("Yes: its copies do not match"))
-
-    @admin.display(description=_("RUT ok"), boolean=True, ordering="issuer_rut_valid")
-    def rut_flag(self, obj: Document) -> bool:
-        return obj.issuer_rut_valid
 
     @admin.display(description=_("total"), ordering="total")
     def total_display(self, obj: Document) -> str:
