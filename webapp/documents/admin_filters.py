@@ -34,6 +34,15 @@ KIND_CHOICES = (
 )
 
 
+def bounded_number(text: str) -> int | None:
+    """`text` as a whole number when ASCII digits only (str.isdigit takes "²", int does not), else None;
+    one longer than any stored (a BIGINT has 19 digits) is 10**20, as int() refuses over 4300 digits."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
+
+
 def _own_documents(request: HttpRequest, model_admin: Any) -> QuerySet[Document]:
     return model_admin.get_queryset(request).order_by()
 
@@ -119,8 +128,8 @@ class DocTypeFilter(admin.SimpleListFilter):
         return [(str(code), f"{code} {DOC_TYPES.get(code, '')}".strip()) for code in sorted(present)]
 
     def queryset(self, request, queryset):
-        value = self.value() or ""
-        return queryset.filter(doc_type=int(value)) if value.isdigit() else queryset
+        code = bounded_number(self.value() or "")
+        return queryset.filter(doc_type=code) if code is not None else queryset
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -383,8 +392,7 @@ class AmountRangeFilter(RangeFilter):
     input_type = "text"
 
     def parse(self, text: str) -> int | None:
-        digits = text.replace("$", "").replace(".", "").replace(" ", "").split(",")[0]
-        return int(digits) if digits.isdigit() else None
+        return bounded_number(text.replace("$", "").replace(".", "").replace(" ", "").split(",")[0])
 
     def shown(self, value: Any) -> str:
         return f"{value:,}".replace(",", ".") if value is not None else ""

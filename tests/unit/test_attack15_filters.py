@@ -1,0 +1,62 @@
+"""Hostile values in the Document list's filters, typed or put in the URL (the exports take the same
+query string): none may answer an error page; a value that is no number is not a bound, and one too
+big to be an amount is past every amount."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from pipeline import samples
+from webapp.documents.models import Document
+from webapp.inbox.models import Mailbox
+
+pytestmark = pytest.mark.django_db
+
+PAGES = (
+    "admin:documents_document_changelist",
+    "admin:documents_document_export_csv",
+    "admin:documents_document_export_xlsx",
+)
+#: "²" and "٣" are digits to str.isdigit(); int() refuses the first, reads the second.
+HOSTILE = (
+    {"total_from": "²"},
+    {"total_to": "1²"},
+    {"total_from": "9" * 5000},  # over int()'s 4300 digits
+    {"total_from": "1e400"},
+    {"total_to": "NaN"},
+    {"doc_type": "²"},
+    {"doc_type": "9" * 5000},
+    {"doc_type": "٣٣"},
+    {"issue_date_from": "9999-99-99"},
+    {"received_to": "0001-01-01"},
+)
+
+
+@pytest.fixture
+def listed(admin_client):
+    mailbox = Mailbox.objects.create(name="norte", settings={"path": "/nowhere"})
+    Document.objects.create(
+        mailbox=mailbox, doc_type=33, folio=7, issuer_rut=samples.DEFAULT_ISSUER_RUT, receiver_rut="1-9", total=1190
+    )
+
+    def rows(**params) -> list[int]:
+        response = admin_client.get(reverse(PAGES[0]), params)
+        assert response.status_code == 200
+        return [document.folio for document in response.context["cl"].result_list]
+
+    return rows
+
+
+@pytest.mark.parametrize("params", HOSTILE, ids=lambda p: f"{next(iter(p))}={next(iter(p.values()))[:12]}")
+def test_no_hostile_filter_value_breaks_the_list_or_its_exports(admin_client, listed, params):
+    for page in PAGES:
+        response = admin_client.get(reverse(page), params)
+        assert response.status_code == 200, f"{page} with {params} answered {response.status_code}"
+
+
+def test_a_bound_that_is_no_number_is_no_bound_and_a_huge_one_is_past_every_amount(listed):
+    assert listed(total_from="²") == [7] and listed(doc_type="²") == [7]
+    assert listed(total_from="9" * 5000) == [] and listed(total_to="9" * 5000) == [7]
+    assert listed(total_from="1.190") == [7] and listed(total_from="1.191") == []
+    assert listed(doc_type="9" * 5000) == [] and listed(doc_type="٣٤") == [7]  # not read as 34: no bound
