@@ -46,7 +46,7 @@ def test_control_characters_in_a_mails_subject_do_not_break_the_attachment_expor
     response = admin_client.get(reverse("admin:inbox_attachment_export_xlsx"))
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
-    row = [cell for cell in sheet[2]]
+    row = list(sheet[2])
     assert row[1].value == "Factura 99"
     assert row[2].value == FORMULA_BEHIND_A_NUL[1:] and row[2].data_type == "s", "text, never a formula"
 
