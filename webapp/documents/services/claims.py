@@ -31,6 +31,8 @@ from ..models import ACCEPTING_DECISIONS, ClaimState, DecisionCode, Document, Do
 
 #: The permission that records decisions (on the documents of the user's mailboxes only).
 DECIDE_PERMISSION = "documents.decide_document"
+#: Deciding on a document is done on its page: who may not view it may not decide on it.
+_VIEW_PERMISSION = "documents.view_document"
 #: "Vence en 2 días o menos": a deadline on today's date or one of the next DUE_SOON_DAYS (local dates).
 DUE_SOON_DAYS = 2
 CLAIM_PERIOD = dt.timedelta(days=CLAIM_DAYS)
@@ -196,8 +198,8 @@ def decided_late(decision: DocumentDecision, document: Document) -> bool:
 
 
 def may_decide(user: Any, document: Document) -> bool:
-    """Holders of the permission, on documents of their own mailboxes."""
-    if not user.has_perm(DECIDE_PERMISSION):
+    """Holders of the permission who may view documents, on documents of their own mailboxes."""
+    if not (user.has_perm(DECIDE_PERMISSION) and user.has_perm(_VIEW_PERMISSION)):
         return False
     mailbox_ids = visible_mailbox_ids(user)
     return mailbox_ids is None or document.mailbox_id in mailbox_ids
