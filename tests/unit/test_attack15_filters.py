@@ -60,3 +60,19 @@ def test_a_bound_that_is_no_number_is_no_bound_and_a_huge_one_is_past_every_amou
     assert listed(total_from="9" * 5000) == [] and listed(total_to="9" * 5000) == [7]
     assert listed(total_from="1.190") == [7] and listed(total_from="1.191") == []
     assert listed(doc_type="9" * 5000) == [] and listed(doc_type="٣٤") == [7]  # not read as 34: no bound
+
+
+def test_a_forged_dte_under_a_suppliers_rut_does_not_rename_it_in_the_issuer_suggestions(admin_client):
+    """Anyone may mail a DTE naming a supplier's RUT; its timbre does not verify. The datalist named the RUT
+    by the greatest name of its documents, so "ZZ Pague a la cuenta 123" won over the supplier's own."""
+    mailbox = Mailbox.objects.create(name="norte", settings={"path": "/nowhere"})
+    rut = samples.DEFAULT_ISSUER_RUT
+    for folio, name, ted in ((1, "Proveedora Austral SpA", "valid"), (2, "ZZ Pague a la cuenta 123", "invalid")):
+        Document.objects.create(
+            mailbox=mailbox, doc_type=33, folio=folio, issuer_rut=rut, issuer_name=name, receiver_rut="1-9", ted=ted
+        )
+    response = admin_client.get(reverse(PAGES[0]))
+    (issuer,) = [
+        spec for spec in response.context["cl"].filter_specs if getattr(spec, "parameter_name", "") == "issuer"
+    ]
+    assert issuer.lookup_choices == [(rut, "Proveedora Austral SpA")]

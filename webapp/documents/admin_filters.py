@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,8 @@ from .models import CheckState, Document, DocumentAssignment
 
 #: Issuers suggested as one types in the issuer filter (those with the most documents first).
 ISSUER_SUGGESTIONS = 500
+#: An issuer's name as a valid timbre gives it (anyone may mail a forged DTE under a supplier's RUT), else any.
+ISSUER_NAME = Coalesce(Max("issuer_name", filter=Q(ted=CheckState.VALID)), Max("issuer_name"))
 #: Receivers listed in the receiver filter.
 RECEIVER_FILTER_LIMIT = 50
 
@@ -35,12 +38,10 @@ KIND_CHOICES = (
 
 
 def bounded_number(text: str) -> int | None:
-    """`text` as a whole number when ASCII digits only (str.isdigit takes "²", int does not), else None;
-    one longer than any stored (a BIGINT has 19 digits) is 10**20, as int() refuses over 4300 digits."""
+    """ASCII digits only (isdigit takes "²", int not) as a number; over 20 digits (int() refuses 4300) 10**20."""
     if not (text.isascii() and text.isdigit()):
         return None
-    digits = text.lstrip("0") or "0"
-    return int(digits) if len(digits) <= 20 else 10**20
+    return int(text.lstrip("0") or "0") if len(text.lstrip("0")) <= 20 else 10**20
 
 
 def _own_documents(request: HttpRequest, model_admin: Any) -> QuerySet[Document]:
@@ -81,7 +82,7 @@ class IssuerFilter(admin.ListFilter):
         rows = (
             _own_documents(self.request, self.model_admin)
             .values("issuer_rut")
-            .annotate(documents=Count("pk"), name=Max("issuer_name"))
+            .annotate(documents=Count("pk"), name=ISSUER_NAME)
             .order_by("-documents", "name")[:ISSUER_SUGGESTIONS]
         )
         return [(row["issuer_rut"], row["name"] or "?") for row in rows]
