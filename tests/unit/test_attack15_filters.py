@@ -76,3 +76,8 @@ def test_a_forged_dte_under_a_suppliers_rut_does_not_rename_it_in_the_issuer_sug
         spec for spec in response.context["cl"].filter_specs if getattr(spec, "parameter_name", "") == "issuer"
     ]
     assert issuer.lookup_choices == [(rut, "Proveedora Austral SpA")]
+
+
+def test_an_issuer_typed_as_punctuation_filters_by_name_not_nothing(listed):
+    """ "." reads as no RUT at all; the filter then was Q() (an `if` binding looser than `|`): every document."""
+    assert listed(issuer=".") == [] and listed(issuer="..") == []

@@ -74,7 +74,7 @@ class IssuerFilter(admin.ListFilter):
             return queryset
         # a RUT whose check digit is wrong is still the issuer's as written: matched as typed too
         rut = parse_rut(self.value).normalized
-        return queryset.filter(Q(issuer_name__icontains=self.value) | Q(issuer_rut=rut) if rut else Q())
+        return queryset.filter(Q(issuer_name__icontains=self.value) | (Q(issuer_rut=rut) if rut else Q()))
 
     @cached_property
     def lookup_choices(self) -> list[tuple[str, str]]:
