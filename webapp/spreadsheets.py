@@ -7,6 +7,7 @@ like a formula (=, +, -, @, a tab or a return) is written as text, never as a fo
 from __future__ import annotations
 
 import csv
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -15,13 +16,22 @@ from django.http import FileResponse, StreamingHttpResponse
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Control characters a workbook cannot hold (openpyxl refuses the whole file for one of them).
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: The most characters Excel keeps in a cell; a longer text makes it "repair" the file.
+CELL_CHARS = 32767
+
+
+def cell_text(value: str) -> str:
+    """A sender's text as a cell holds it: without the control characters a workbook cannot hold, cut to
+    what a cell keeps, and never a formula (a leading apostrophe when it starts like one)."""
+    text = _UNWRITABLE.sub("", value)[:CELL_CHARS]
+    return "'" + text[: CELL_CHARS - 1] if text.startswith(_FORMULA_STARTS) else text
 
 
 def inert(value: Any) -> Any:
-    """`value`, with a text that would start a formula made plain text (a leading apostrophe)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    """`value`, a text made a cell's (cell_text); anything else as it is."""
+    return cell_text(value) if isinstance(value, str) else value
 
 
 class _Echo:
@@ -82,6 +92,6 @@ def xlsx_response(
 
 def _text_cell(cell: Any, value: str) -> Any:
     """Text kept as text: openpyxl takes a value starting with '=' for a formula unless told otherwise."""
-    cell.value = value
+    cell.value = _UNWRITABLE.sub("", value)[:CELL_CHARS]
     cell.data_type = "s"
     return cell

@@ -246,10 +246,13 @@ def _retry_after(response: requests.Response) -> float | None:
 
 def _error_text(response: requests.Response) -> str:
     try:
-        error = response.json().get("error", {})
-        return f"{error.get('code', '')}: {error.get('message', '')}"[:500]
+        body = response.json()
     except ValueError:
         return response.text[:300]
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):  # not Graph's shape (a proxy's page, a bare string): the text as it came
+        return response.text[:300]
+    return f"{error.get('code', '')}: {error.get('message', '')}"[:500]
 
 
 __all__ = ["ForeignHost", "GraphClient", "MessageGone", "NotFound", "SourceError", "check_graph_url", "timeouts"]

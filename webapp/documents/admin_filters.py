@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,8 @@ from .models import CheckState, Document, DocumentAssignment
 
 #: Issuers suggested as one types in the issuer filter (those with the most documents first).
 ISSUER_SUGGESTIONS = 500
+#: An issuer's name as a valid timbre gives it (anyone may mail a forged DTE under a supplier's RUT), else any.
+ISSUER_NAME = Coalesce(Max("issuer_name", filter=Q(ted=CheckState.VALID)), Max("issuer_name"))
 #: Receivers listed in the receiver filter.
 RECEIVER_FILTER_LIMIT = 50
 
@@ -32,6 +35,13 @@ KIND_CHOICES = (
     (Family.GUIDE, _("Dispatch guides")),
     (Family.RECEIPT, _("Receipts (boletas)")),
 )
+
+
+def bounded_number(text: str) -> int | None:
+    """ASCII digits only (isdigit takes "²", int not) as a number; over 20 digits (int() refuses 4300) 10**20."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text.lstrip("0") or "0") if len(text.lstrip("0")) <= 20 else 10**20
 
 
 def _own_documents(request: HttpRequest, model_admin: Any) -> QuerySet[Document]:
@@ -64,7 +74,7 @@ class IssuerFilter(admin.ListFilter):
             return queryset
         # a RUT whose check digit is wrong is still the issuer's as written: matched as typed too
         rut = parse_rut(self.value).normalized
-        return queryset.filter(Q(issuer_name__icontains=self.value) | Q(issuer_rut=rut) if rut else Q())
+        return queryset.filter(Q(issuer_name__icontains=self.value) | (Q(issuer_rut=rut) if rut else Q()))
 
     @cached_property
     def lookup_choices(self) -> list[tuple[str, str]]:
@@ -72,7 +82,7 @@ class IssuerFilter(admin.ListFilter):
         rows = (
             _own_documents(self.request, self.model_admin)
             .values("issuer_rut")
-            .annotate(documents=Count("pk"), name=Max("issuer_name"))
+            .annotate(documents=Count("pk"), name=ISSUER_NAME)
             .order_by("-documents", "name")[:ISSUER_SUGGESTIONS]
         )
         return [(row["issuer_rut"], row["name"] or "?") for row in rows]
@@ -119,8 +129,8 @@ class DocTypeFilter(admin.SimpleListFilter):
         return [(str(code), f"{code} {DOC_TYPES.get(code, '')}".strip()) for code in sorted(present)]
 
     def queryset(self, request, queryset):
-        value = self.value() or ""
-        return queryset.filter(doc_type=int(value)) if value.isdigit() else queryset
+        code = bounded_number(self.value() or "")
+        return queryset.filter(doc_type=code) if code is not None else queryset
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -383,8 +393,7 @@ class AmountRangeFilter(RangeFilter):
     input_type = "text"
 
     def parse(self, text: str) -> int | None:
-        digits = text.replace("$", "").replace(".", "").replace(" ", "").split(",")[0]
-        return int(digits) if digits.isdigit() else None
+        return bounded_number(text.replace("$", "").replace(".", "").replace(" ", "").split(",")[0])
 
     def shown(self, value: Any) -> str:
         return f"{value:,}".replace(",", ".") if value is not None else ""

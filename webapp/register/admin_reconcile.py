@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.formatting import money
+from webapp.inbox.search import whole_number
 from webapp.inbox.services.access import visible_mailbox_ids
 from webapp.spreadsheets import csv_response, xlsx_response
 
@@ -163,8 +164,8 @@ class ReconciliationAdmin(admin.ModelAdmin):
 
 
 def _page_number(request: HttpRequest) -> int:
-    text = request.GET.get("page", "1")
-    return max(1, int(text)) if text.isdigit() else 1
+    number = whole_number(request.GET.get("page", "1")[:9])  # "²" is a digit to str.isdigit, not to int
+    return max(1, number) if number is not None else 1
 
 
 def _displayed(row: ReconciliationRow) -> dict[str, Any]:

@@ -24,18 +24,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pipeline.dte.kinds import CLAIM_DAYS, codes, kind_of
-from webapp.inbox.models import MailMessage
+from webapp.inbox.models import Mailbox, MailMessage
 from webapp.inbox.services.access import visible_mailbox_ids
 
 from ..models import ACCEPTING_DECISIONS, ClaimState, DecisionCode, Document, DocumentDecision
 
 #: The permission that records decisions (on the documents of the user's mailboxes only).
 DECIDE_PERMISSION = "documents.decide_document"
+#: Deciding on a document is done on its page: who may not view it may not decide on it.
+_VIEW_PERMISSION = "documents.view_document"
 #: "Vence en 2 días o menos": a deadline on today's date or one of the next DUE_SOON_DAYS (local dates).
 DUE_SOON_DAYS = 2
 CLAIM_PERIOD = dt.timedelta(days=CLAIM_DAYS)
 CLAIMABLE_TYPES = tuple(codes(claimable=True))
-#: A mail's Date header is the sender's word: one later than its reading (plus this for clocks) is not believed.
+#: A mail's Date header is the sender's word: believed only within this of its reading (clocks differ).
 _CLOCK_SKEW = dt.timedelta(days=1)
 
 _ACCEPTING = [str(code) for code in ACCEPTING_DECISIONS]
@@ -54,15 +56,22 @@ def _deadline_from(start: dt.datetime) -> dt.datetime | None:
 
 
 def _mail_arrival(document: Document) -> dt.datetime | None:
-    """When the earliest copy's mail arrived: its Date (unless in the future of its reading), else its reading."""
+    """When the earliest copy's mail arrived, as far as it can be believed (_believed_arrival)."""
     messages = MailMessage.objects.filter(attachments__document_sources__document_id=document.pk).values_list(
-        "received_at", "created_at"
+        "received_at", "created_at", "mailbox__kind"
     )
-    arrivals = [
-        received if received is not None and received <= created + _CLOCK_SKEW else created
-        for received, created in messages
-    ]
-    return min(arrivals, default=None)
+    return min((_believed_arrival(*message) for message in messages), default=None)
+
+
+def _believed_arrival(received: dt.datetime | None, read: dt.datetime, kind: str) -> dt.datetime:
+    """A mail's arrival: Microsoft 365 stamps it on its server (receivedDateTime), a folder's mail has only the
+    sender's Date header. A Date far in the past would make a factura look tacitly accepted the moment it is
+    read, so a sender's Date is believed near the reading only; a stamp in the future of the reading never."""
+    if received is None or received > read + _CLOCK_SKEW:
+        return read
+    if kind != Mailbox.Kind.GRAPH and received < read - _CLOCK_SKEW:
+        return read
+    return received
 
 
 def sii_reception_of(document: Document) -> dt.datetime | None:
@@ -189,8 +198,8 @@ def decided_late(decision: DocumentDecision, document: Document) -> bool:
 
 
 def may_decide(user: Any, document: Document) -> bool:
-    """Holders of the permission, on documents of their own mailboxes."""
-    if not user.has_perm(DECIDE_PERMISSION):
+    """Holders of the permission who may view documents, on documents of their own mailboxes."""
+    if not (user.has_perm(DECIDE_PERMISSION) and user.has_perm(_VIEW_PERMISSION)):
         return False
     mailbox_ids = visible_mailbox_ids(user)
     return mailbox_ids is None or document.mailbox_id in mailbox_ids

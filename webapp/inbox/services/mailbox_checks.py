@@ -90,9 +90,15 @@ def graph_connection_test(settings: dict[str, Any]) -> ConnectionResult:
     """One real call: a token for the app, then the folder of the mailbox's user; never retried."""
     from pipeline.sources.graph_client import GraphClient, NotFound
 
+    from ..forms import source_problems
+
     missing = graph_credentials_problem()
     if missing:
         return ConnectionResult(False, missing)
+    # the user and folder name the URLs called: only as the form accepts them (an address, folder names)
+    _cleaned, problems = source_problems(Mailbox.Kind.GRAPH, settings)
+    if problems:
+        return ConnectionResult(False, " ".join(problems))
     user = str(settings.get("user") or "")
     folder = str(settings.get("folder") or "Inbox")
     try:
