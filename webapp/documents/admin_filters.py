@@ -108,11 +108,20 @@ class ReceiverFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         rows = (
             _own_documents(request, model_admin)
+            .exclude(receiver_rut="")
             .values("receiver_rut")
             .annotate(name=Max("receiver_name"))
             .order_by("name", "receiver_rut")[:RECEIVER_FILTER_LIMIT]
         )
-        return [(row["receiver_rut"], f"{row['name'] or '?'} ({format_rut(row['receiver_rut'])})") for row in rows]
+        return [
+            (
+                row["receiver_rut"],
+                f"{row['name']} ({format_rut(row['receiver_rut'])})"
+                if row["name"]
+                else format_rut(row["receiver_rut"]),
+            )
+            for row in rows
+        ]
 
     def queryset(self, request, queryset):
         return queryset.filter(receiver_rut=self.value()) if self.value() else queryset
