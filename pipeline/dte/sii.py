@@ -7,7 +7,6 @@ the same envelope are still read.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 from lxml import etree
@@ -24,7 +23,7 @@ from .sii_xml import child as _child
 from .sii_xml import children as _children
 from .sii_xml import iso_date as _date
 from .sii_xml import text as _text
-from .ted import ted_check
+from .ted import flattened, ted_check
 from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values, whole
 from .xmlsafe import XmlRejected, local_name, namespace
 
@@ -75,25 +74,6 @@ def _detect(payload: Payload) -> bool:
         head = payload.data[:2048]
         return any(name.encode() in head for name in _ROOTS) or SII_NS.encode() in head
     return local_name(root) in _ROOTS and namespace(root) in ("", SII_NS)
-
-
-# -- the TED ----------------------------------------------------------------------------------
-
-
-def ted_bytes(ted: etree._Element) -> bytes:
-    """The TED as the PDF417 carries it: ISO-8859-1, no namespace, no whitespace between tags."""
-    ted = copy.deepcopy(ted)
-    for element in ted.iter():
-        if isinstance(element.tag, str):
-            element.tag = local_name(element)
-            if len(element) and element.text is not None and not element.text.strip():
-                element.text = None
-        if element.tail is not None and not element.tail.strip():
-            element.tail = None
-    etree.cleanup_namespaces(ted)
-    data = etree.tostring(ted, encoding="ISO-8859-1", xml_declaration=False)
-    assert isinstance(data, bytes)  # only encoding="unicode" gives str
-    return data
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -186,7 +166,7 @@ def _document(dte: etree._Element, position: int, envelope: ParsedFile) -> Parse
         **money,
         **read_terms(id_doc, doc_type, values),
         references=references,
-        ted=ted_bytes(ted) if ted is not None else b"",
+        ted=flattened(ted) if ted is not None else b"",  # as the PDF417 carries it
         resolution_number=envelope.resolution_number,
         resolution_date=envelope.resolution_date,
         position=position,
