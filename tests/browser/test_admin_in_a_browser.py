@@ -17,24 +17,12 @@ import pytest
 from pipeline import samples
 from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
-from tests.support import needs
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, laptop_page, log_in
 from tests.support.database import attached_database
 from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
 from webapp.inbox.models import Attachment, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
-
-PASSWORD = "browser-Secret-pass-42"
-ARTIFACTS = BASE_DIR / "test-artifacts"
-#: Chromium flags for a headless run as root in a container, with nothing fetched from the network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _manage(env: dict, *args: str, **extra: str) -> None:
@@ -54,17 +42,6 @@ def _all_images_loaded(page) -> bool:
         "() => { const imgs = [...document.querySelectorAll('#result_list img')];"
         " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
     )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = needs.chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_db_blocker, monkeypatch):
@@ -147,19 +124,11 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
     assert exit_codes == {"worker": 0, "scheduler": 0, "web": 0}
 
 
-def _log_in(page, base: str) -> None:
-    page.set_default_timeout(20_000)
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
-
-
 def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, processes) -> None:
     context = browser.new_context(accept_downloads=True, locale="en-US")
     page = context.new_page()
-    _log_in(page, base)
+    page.set_default_timeout(20_000)
+    log_in(page, base, "admin")
 
     page.goto(f"{base}/admin/inbox/attachment/")
     page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
@@ -202,9 +171,8 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
 
 def _browse_in_spanish(browser, base: str, inbox: Path, db: str, processes) -> None:
     """An accountant's laptop: es-CL at 1366 x 768; the dashboard's next read and a copied mail."""
-    context = browser.new_context(locale="es-CL", viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    _log_in(page, base)
+    page = laptop_page(browser, locale="es-CL")
+    log_in(page, base, "admin")
 
     page.goto(f"{base}/admin/pipeline/")
     next_read = page.locator("#next-read").inner_text()
@@ -229,4 +197,4 @@ def _browse_in_spanish(browser, base: str, inbox: Path, db: str, processes) -> N
     assert "el mismo correo, sus archivos se guardan allí" in content
     assert content.count("Copia de:") == 1, "one line says what the copy repeats"
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366, "no sideways scrolling at 1366 px"
-    context.close()
+    page.context.close()

@@ -10,32 +10,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    HEIGHT,
-    PASSWORD,
-    WIDTH,
-    _no_sideways_scroll,
-    browser,
-    server,
-)
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, logged_in_page, no_sideways_scroll
 from tests.unit.test_claims import _document
 from webapp.documents.models import Document
 from webapp.inbox.models import Mailbox
 
 pytestmark = [pytest.mark.slow]
-
-
-def _log_in(browser, server, locale: str):  # noqa: F811
-    context = browser.new_context(locale=locale, viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
-    return context, page
 
 
 def _facturas() -> dict[str, Document]:
@@ -62,19 +42,19 @@ def _decide(page, code: str, reason: str) -> None:
     page.click("#decision-form input[type=submit]")
 
 
-def test_the_accountant_decides_on_a_factura_before_its_deadline(browser, transactional_db, server):  # noqa: F811
+def test_the_accountant_decides_on_a_factura_before_its_deadline(browser, transactional_db, server):
     ARTIFACTS.mkdir(exist_ok=True)
     facturas = _facturas()
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
 
-    context, page = _log_in(browser, server, "es-CL")
+    page = logged_in_page(browser, server, "contadora")
     page.goto(f"{server.url}/admin/documents/document/")
     later = page.locator("#result_list tbody tr", has_text="9003").locator("td.field-claim_deadline_display")
     assert "Pendiente" in later.inner_text() and "estimado" in later.inner_text()
     overdue = page.locator("#result_list tbody tr", has_text="9004").locator("td.field-claim_deadline_display")
     assert "Aceptada tácitamente" in overdue.inner_text() and "venció hace 2 días" in overdue.inner_text()
     page.screenshot(path=str(ARTIFACTS / "claims-list-es.png"), full_page=True)
-    _no_sideways_scroll(page)
+    no_sideways_scroll(page)
 
     page.click("#changelist-filter a:has-text('Vence en 2 días o menos')")
     page.wait_for_url("**deadline=soon**")
@@ -97,10 +77,10 @@ def test_the_accountant_decides_on_a_factura_before_its_deadline(browser, transa
     assert "contadora" in history and "El precio no es el de la orden de compra 4471" in history
     assert "en plazo" in history
     page.screenshot(path=str(ARTIFACTS / "claims-decided-es.png"), full_page=True)
-    _no_sideways_scroll(page)
-    context.close()
+    no_sideways_scroll(page)
+    page.context.close()
 
-    context, page = _log_in(browser, server, "en")
+    page = logged_in_page(browser, server, "contadora", locale="en")
     page.goto(f"{server.url}/admin/documents/document/")
     page.click("#changelist-filter a:has-text('Due in 2 days or less')")
     page.wait_for_url("**deadline=soon**")
@@ -112,5 +92,5 @@ def test_the_accountant_decides_on_a_factura_before_its_deadline(browser, transa
     assert "Accepted" in page.locator(".claim-summary").inner_text()
     assert "in time" in page.locator("#decisions-group").inner_text()
     page.screenshot(path=str(ARTIFACTS / "claims-decided-en.png"), full_page=True)
-    context.close()
+    page.context.close()
     assert {d.claim_decision for d in Document.objects.filter(folio__in=[9001, 9002])} == {"RCD", "ACD"}

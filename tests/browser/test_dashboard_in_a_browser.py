@@ -8,15 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    HEIGHT,
-    PASSWORD,
-    WIDTH,
-    _no_sideways_scroll,
-    browser,
-    server,
-)
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, logged_in_page, no_sideways_scroll
 from tests.support.mailbox_pair import dead_letter
 from tests.unit.test_health_pipeline_access import make_healthy
 from webapp.inbox.models import FetchRun, Mailbox, MailMessage
@@ -25,9 +17,9 @@ pytestmark = [pytest.mark.slow]
 
 
 def test_the_dashboard_says_the_worst_first_after_a_failed_reading_and_a_dead_letter(
-    browser,  # noqa: F811
+    browser,
     transactional_db,
-    server,  # noqa: F811
+    server,
     redis_client,
     tmp_path,
 ):
@@ -41,14 +33,7 @@ def test_the_dashboard_says_the_worst_first_after_a_failed_reading_and_a_dead_le
     make_healthy(redis_client)
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
 
-    context = browser.new_context(locale="es-CL", viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
+    page = logged_in_page(browser, server, "contadora")
 
     page.goto(f"{server.url}/admin/pipeline/")
     page.screenshot(path=str(ARTIFACTS / "dashboard-honest-es.png"), full_page=False)
@@ -62,7 +47,7 @@ def test_the_dashboard_says_the_worst_first_after_a_failed_reading_and_a_dead_le
     assert status.locator("a").count() == 2, "the unreadable mailbox, then the dead letter"
     assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "60"
     assert page.get_by_role("button", name="Leer ahora").is_visible()
-    _no_sideways_scroll(page)
+    no_sideways_scroll(page)
 
     status.locator("a.dead-letters").click()
     assert "se abandonó tras 3 intentos" in page.locator("#content").inner_text()
@@ -70,4 +55,4 @@ def test_the_dashboard_says_the_worst_first_after_a_failed_reading_and_a_dead_le
     headline.click()
     page.wait_for_url(f"{server.url}/admin/inbox/mailbox/{mailbox.pk}/change/")
     assert page.get_by_role("button", name="Probar conexión").count() == 0, "a folder mailbox has no Graph test"
-    context.close()
+    page.context.close()

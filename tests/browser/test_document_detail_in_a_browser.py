@@ -8,32 +8,17 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    HEIGHT,
-    PASSWORD,
-    WIDTH,
-    _no_sideways_scroll,
-    browser,
-    server,
-)
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, logged_in_page, no_sideways_scroll
 from tests.unit.test_document_detail import Month
 
 pytestmark = [pytest.mark.slow]
 
 
-def test_the_accountant_follows_a_credit_note_to_the_invoice_and_its_files(browser, transactional_db, server, tmp_path):  # noqa: F811
+def test_the_accountant_follows_a_credit_note_to_the_invoice_and_its_files(browser, transactional_db, server, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     month = Month(tmp_path)
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
-    context = browser.new_context(locale="es-CL", viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
+    page = logged_in_page(browser, server, "contadora")
 
     page.goto(f"{server.url}/admin/documents/document/{month.note.pk}/change/")
     page.screenshot(path=str(ARTIFACTS / "document-detail-note-es.png"), full_page=True)
@@ -42,7 +27,7 @@ def test_the_accountant_follows_a_credit_note_to_the_invoice_and_its_files(brows
     assert first.locator("td.field-reason_display").inner_text() == "1: anula el documento"
     assert "801 Orden de compra" in page.locator(".field-type_display").all_inner_texts()
     assert "PDF del proveedor: El correo no traía uno." in page.locator("ul.document-files").inner_text()
-    _no_sideways_scroll(page)
+    no_sideways_scroll(page)
 
     first.locator("td.field-target_link a").click()
     page.wait_for_url(f"**/admin/documents/document/{month.invoice.pk}/change/")
@@ -52,11 +37,11 @@ def test_the_accountant_follows_a_credit_note_to_the_invoice_and_its_files(brows
     assert "XML original" in files and "PDF del proveedor" in files and "Representación impresa (nuestra)" in files
     copies = page.locator(".document-copies td.field-attachment_link").all_inner_texts()
     assert len(copies) == 2 and all("enviado por Proveedora Austral SpA" in copy for copy in copies)
-    _no_sideways_scroll(page)
+    no_sideways_scroll(page)
 
     page.locator("li.files-xml a", has_text="adjunto").click()
     page.wait_for_url(f"**/admin/inbox/attachment/{month.xml.pk}/change/")
     page.screenshot(path=str(ARTIFACTS / "document-detail-xml-attachment-es.png"), full_page=True)
     assert page.locator("ul.attachment-documents").inner_text().startswith("Factura electrónica N° 170")
-    _no_sideways_scroll(page)
-    context.close()
+    no_sideways_scroll(page)
+    page.context.close()

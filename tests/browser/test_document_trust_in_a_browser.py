@@ -7,32 +7,17 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    HEIGHT,
-    PASSWORD,
-    WIDTH,
-    _no_sideways_scroll,
-    browser,
-    server,
-)
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, logged_in_page, no_sideways_scroll
 from tests.unit.test_document_trust_pages import TED_ERROR, Month
 
 pytestmark = [pytest.mark.slow]
 
 
-def test_the_accountant_sees_which_documents_to_doubt_and_why(browser, transactional_db, server, tmp_path):  # noqa: F811
+def test_the_accountant_sees_which_documents_to_doubt_and_why(browser, transactional_db, server, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     month = Month(tmp_path)
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
-    context = browser.new_context(locale="es-CL", viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
+    page = logged_in_page(browser, server, "contadora")
 
     page.goto(f"{server.url}/admin/documents/document/")
     page.screenshot(path=str(ARTIFACTS / "document-trust-list-es.png"), full_page=True)
@@ -41,7 +26,7 @@ def test_the_accountant_sees_which_documents_to_doubt_and_why(browser, transacti
     assert conflict.get_attribute("title") == "Copias en conflicto. Timbre válido. Firma inválida"
     assert conflict.inner_text() == "✓⚠"
     assert page.locator("#result_list tbody tr").count() == 5
-    _no_sideways_scroll(page)
+    no_sideways_scroll(page)
 
     page.goto(f"{server.url}/admin/documents/document/{month.conflict.pk}/change/")
     page.screenshot(path=str(ARTIFACTS / "document-trust-conflict-es.png"), full_page=True)
@@ -50,5 +35,5 @@ def test_the_accountant_sees_which_documents_to_doubt_and_why(browser, transacti
     assert warning.locator("table.copies-conflict tbody tr").count() == 3
     copies = page.locator(".document-copies").inner_text()
     assert "Timbre inválido" in copies and TED_ERROR in copies and "Firma inválida" in copies
-    _no_sideways_scroll(page)
-    context.close()
+    no_sideways_scroll(page)
+    page.context.close()

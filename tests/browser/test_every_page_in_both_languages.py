@@ -14,14 +14,7 @@ from django.contrib import admin
 from django.contrib.auth.models import User
 from django.urls import NoReverseMatch, reverse
 
-from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    HEIGHT,
-    PASSWORD,
-    WIDTH,
-    browser,
-    server,
-)
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, laptop_page, log_in
 from tests.unit.test_reconcile import month  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow]
@@ -102,15 +95,10 @@ def test_every_page_speaks_one_language(browser, transactional_db, server, month
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
     pages = _pages()
     assert len(pages) > 20, pages  # every list, and rows in the mailboxes', messages', documents' and register's
-    context = browser.new_context(locale=LOCALES[language], viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
+    page = laptop_page(browser, locale=LOCALES[language])
     page.goto(f"{server.url}/admin/login/")
     assert page.title().endswith(PRODUCT[language])
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
+    log_in(page, server.url, "contadora")
 
     found = {}
     for path in pages:
@@ -124,5 +112,5 @@ def test_every_page_speaks_one_language(browser, transactional_db, server, month
         if path in SCREENSHOTS:
             name = path.strip("/").replace("/", "-") or "index"
             page.screenshot(path=str(ARTIFACTS / f"every-page-{name}-{language}.png"), full_page=True)
-    context.close()
+    page.context.close()
     assert found == {}, f"words of the other language or of the machinery, by page: {found}"

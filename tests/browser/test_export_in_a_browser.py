@@ -11,15 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from openpyxl import load_workbook
 
-from tests.browser.test_document_money_in_a_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    HEIGHT,
-    PASSWORD,
-    WIDTH,
-    _no_sideways_scroll,
-    browser,
-    server,
-)
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, logged_in_page, no_sideways_scroll
 from tests.unit.test_document_money_pages import Books
 
 pytestmark = [pytest.mark.slow]
@@ -34,18 +26,11 @@ def _saved(page, button: str, name: str):
     return download, path
 
 
-def test_the_accountant_exports_the_filtered_list_to_excel_and_csv(browser, transactional_db, server):  # noqa: F811
+def test_the_accountant_exports_the_filtered_list_to_excel_and_csv(browser, transactional_db, server):
     ARTIFACTS.mkdir(exist_ok=True)
     Books()
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
-    context = browser.new_context(locale="es-CL", viewport={"width": WIDTH, "height": HEIGHT}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
+    page = logged_in_page(browser, server, "contadora")
 
     page.goto(f"{server.url}/admin/documents/document/")
     assert page.locator("#result_list tbody tr").count() == 5
@@ -59,7 +44,7 @@ def test_the_accountant_exports_the_filtered_list_to_excel_and_csv(browser, tran
     assert (excel_button.text_content(), csv_button.text_content()) == ("Exportar a Excel", "Exportar CSV")
     assert "kind=invoice" in (excel_button.get_attribute("href") or "")
     page.screenshot(path=str(ARTIFACTS / "document-export-es.png"), full_page=True)
-    _no_sideways_scroll(page)
+    no_sideways_scroll(page)
 
     download, path = _saved(page, "#export-xlsx", "documentos-filtrados.xlsx")
     assert download.suggested_filename.startswith("documentos-") and download.suggested_filename.endswith(".xlsx")
@@ -83,4 +68,4 @@ def test_the_accountant_exports_the_filtered_list_to_excel_and_csv(browser, tran
     _download, path = _saved(page, "#export-csv", "adjuntos-filtrados.csv")
     lines = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert lines and {line["Buzón"] for line in lines} == {"norte"}
-    context.close()
+    page.context.close()

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from pipeline import samples
-from tests.browser.test_document_money_in_a_browser import ARTIFACTS, HEIGHT, WIDTH, browser, server  # noqa: F401
+from tests.support.browser_pages import ARTIFACTS, PASSWORD, WIDTH, logged_in_page
 from tests.support.inline import process_mailbox
 from tests.support.response_cases import respuesta_dte
 from webapp.documents.models import Document
@@ -22,7 +22,6 @@ from webapp.register.services.imports import rcv_import
 
 pytestmark = [pytest.mark.slow]
 
-PASSWORD = "browser-Secret-pass-42"
 LONG_NAME = ("Sociedad Comercializadora e Importadora de Insumos Agrícolas, Forestales y Mineros del Sur Austral ")[
     :100
 ] + "Limitada y Compañía"
@@ -110,24 +109,12 @@ def _sideways(page) -> list[str]:
     return found
 
 
-def _log_in(chromium, url: str, locale: str):
-    context = chromium.new_context(locale=locale, viewport={"width": WIDTH, "height": HEIGHT})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{url}/admin/login/")
-    page.fill("#id_username", "contadora")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/admin/")
-    return context, page
-
-
 @pytest.mark.parametrize("locale", ["es-CL", "en-US"])
-def test_every_list_fits_1366_px_with_the_sidebar_open(browser, transactional_db, server, tmp_path, locale):  # noqa: F811
+def test_every_list_fits_1366_px_with_the_sidebar_open(browser, transactional_db, server, tmp_path, locale):
     ARTIFACTS.mkdir(exist_ok=True)
     long_named_books(tmp_path / "mail")
     User.objects.create_superuser("contadora", "c@b.cl", PASSWORD)
-    context, page = _log_in(browser, server.url, locale)
+    page = logged_in_page(browser, server, "contadora", locale=locale)
     overflowing = {}
     for name in CHANGELISTS:
         page.goto(server.url + reverse(name))
@@ -143,4 +130,4 @@ def test_every_list_fits_1366_px_with_the_sidebar_open(browser, transactional_db
     cut = page.locator("#result_list td.field-issuer_display [title]").first
     assert cut.get_attribute("title") == LONG_NAME, "the cut name keeps its whole on hover"
     assert cut.evaluate("e => e.scrollWidth > e.clientWidth"), "the name is cut by the column, not by the page"
-    context.close()
+    page.context.close()
