@@ -181,11 +181,17 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         chosen = copies_settle(document)
         if chosen is not None and chosen.pk == copy.pk:
             _read_from(document, attachment, parsed, fields)
-            if was_read_from != attachment.pk:  # the supplier PDF is that of the mail it is read from now
+            if was_read_from != attachment.pk or document.pdf_attachment_id is None:
+                # the supplier PDF is that of the mail it is read from now
                 _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=single))
         elif chosen is not None and chosen.attachment_id != was_read_from:
             _read_again_from(document, chosen)  # this copy was chosen, and no longer is
-        if document.pdf_attachment_id is None and chosen is not None and chosen.content_hash == copy.content_hash:
+        if (
+            document.pdf_attachment_id is None
+            and chosen is not None
+            and chosen.pk != copy.pk
+            and chosen.content_hash == copy.content_hash
+        ):
             # an identical resend may bring the PDF the first mail lacked; a conflicting copy may not
             _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=single))
         # Notes of this mailbox that arrived before this document point at it from now on.
@@ -219,16 +225,20 @@ def _read_again_from(document: Document, copy: DocumentSource) -> None:
     """Read the Document from `copy`, recorded before: its stored XML is parsed again."""
     attachment = Attachment.objects.select_related("blob", "message").get(pk=copy.attachment_id)
     parsed_file = parsed_attachment(attachment)
-    key = (document.country, document.issuer_rut, document.doc_type, document.folio)
-    parsed = next(
-        (d for d in parsed_file.documents if (d.country, d.issuer_rut[:20], d.doc_type, d.folio) == key), None
-    )
+    parsed = document_in(parsed_file, document, position=copy.position)
     if parsed is None:  # the stored file no longer reads as this document: a reprocess will settle it
         logger.warning("copy %s of document %s no longer reads as it", copy.attachment_id, document.pk)
         return
     _read_from(document, attachment, parsed, document_fields(parsed))
     _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=len(parsed_file.documents) == 1))
     document_render(document=document, parsed=parsed)  # that copy's own processing printed the one before
+
+
+def document_in(parsed: ParsedFile, document: Document, *, position: int) -> ParsedDocument | None:
+    """The DTE of `parsed` that is `document`: the one at the copy's `position` when the file holds it twice."""
+    key = (document.country, document.issuer_rut, document.doc_type, document.folio)
+    same = [d for d in parsed.documents if (d.country, d.issuer_rut[:20], d.doc_type, d.folio) == key]
+    return next((d for d in same if d.position == position), same[0] if same else None)
 
 
 def _pdf_set(document: Document, pdf: Attachment | None) -> None:

@@ -16,7 +16,7 @@ from webapp.inbox.models import Attachment
 
 from ..models import CheckState, Document, DocumentSource
 from .copies import chosen_of, in_conflict
-from .documents import is_xml_attachment, parsed_attachment
+from .documents import document_in, is_xml_attachment, parsed_attachment
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +147,7 @@ def _reread(document: Document, source: DocumentSource) -> tuple[ParsedDocument 
     except Exception as exc:  # storage: the report says so and goes on with the other copies
         logger.warning("copy %s of document %s not read again: %s", attachment.pk, document.pk, exc)
         return None, f"{type(exc).__name__}: {exc}"
-    key = (document.country, document.issuer_rut, document.doc_type, document.folio)
-    same = [doc for doc in parsed.documents if (doc.country, doc.issuer_rut[:20], doc.doc_type, doc.folio) == key]
-    if not same:
+    found = document_in(parsed, document, position=source.position)
+    if found is None:
         return None, "; ".join(parsed.problems) or "the file no longer holds this document"
-    return next((doc for doc in same if doc.position == source.position), same[0]), ""
+    return found, ""
