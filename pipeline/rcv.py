@@ -248,7 +248,7 @@ class RcvReader:
         columns = self._columns
         for index, cell in enumerate(cells):
             text = cell.strip()
-            if not text or text == "null" or text.lower() == "null":
+            if not text or text.lower() == "null":
                 continue
             name, kind = columns[index] if index < len(columns) else ("", "extra")
             if kind == "extra":

@@ -19,6 +19,7 @@ from pipeline.dte.sii import DOC_TYPES
 from webapp.exports_admin import DATE, DATETIME, DECIMAL, PESOS, ExportMixin, Table, UrlOf, chunked, local
 
 from .admin_claims import STATE_LABELS
+from .admin_money import is_foreign
 from .models import CheckState, Document, DocumentSource
 from .services.claims import claim_state
 
@@ -106,7 +107,7 @@ class _DocumentRow:
 
     def __call__(self, doc: Any) -> list[Any]:
         sign = kind_of(doc.doc_type).sign
-        foreign = bool(doc.foreign_currency) and doc.foreign_currency != "CLP"
+        foreign = is_foreign(doc)
         state = claim_state(doc, self.now)
         estimated = self.yes if doc.claim_deadline_estimated else self.no
         return [
