@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,8 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import BASE_DIR
+from tests.support import needs
 
 VENV_BIN = Path(sys.executable).parent
+#: Runs a command as PID 1 of a PID namespace of its own, with its own /proc, as a container runtime does.
+AS_PID_1 = ("unshare", "--pid", "--fork", "--mount-proc")
 
 
 def procfile_commands(path: Path = BASE_DIR / "Procfile") -> dict[str, str]:
@@ -74,10 +79,34 @@ class ProcfileProcess:
         return self.process.returncode
 
 
-def run_procfile_once(name: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+def pid_1_refusal() -> str | None:
+    """Why this machine cannot run a command as PID 1 of its own PID namespace (AS_PID_1), or None."""
+    if shutil.which(AS_PID_1[0]) is None:
+        return f"{AS_PID_1[0]} (util-linux) is not installed"
+    probe = subprocess.run([*AS_PID_1, "sh", "-c", 'test "$$" = 1'], capture_output=True, text=True, timeout=30)
+    return None if probe.returncode == 0 else (probe.stderr.strip() or f"exit {probe.returncode}")
+
+
+def need_pid_1() -> None:
+    """Skip the test (fail it under CI) where a command cannot run as PID 1 of its own PID namespace."""
+    if why := pid_1_refusal():
+        needs.missing(
+            f"a PID namespace of its own ({why})",
+            install="util-linux's unshare, run as root (or where unprivileged user namespaces are allowed)",
+        )
+
+
+def as_pid_1(name: str) -> str:
+    """The command that runs Procfile process `name` through bin/procfile as PID 1, as in a container."""
+    return shlex.join([*AS_PID_1, "bin/procfile", name])
+
+
+def run_procfile_once(
+    name: str, env: dict[str, str], timeout: float = 120, command: str | None = None
+) -> subprocess.CompletedProcess:
     env = dict(env, PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}")
     return subprocess.run(
-        ["bash", "-c", procfile_commands()[name]],
+        ["bash", "-c", command or procfile_commands()[name]],
         env=env,
         cwd=BASE_DIR,
         capture_output=True,
