@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from pipeline.config import BASE_DIR
 from tests.support import needs
 
@@ -136,3 +138,35 @@ def wait_for(
         time.sleep(interval)
     logs = "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in processes)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+
+
+def namespace_pid(pid: int) -> int:
+    """A process's pid in its innermost PID namespace: 1 for the main process of a container."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("NSpid:")).split()[-1])
+
+
+def pid_1_process(process: ProcfileProcess) -> psutil.Process | None:
+    """What a process started with as_pid_1 runs as PID 1 (the one child of `unshare --fork`), once it runs."""
+    children = psutil.Process(process.pid).children()
+    return children[0] if children else None
+
+
+def dramatiq_worker_processes(master: psutil.Process) -> set[int]:
+    """The pids of a dramatiq master's worker processes: its children that run its own command line.
+
+    Not every child: a master that is PID 1 also adopts orphans (a dead worker's sandbox children).
+    """
+    try:
+        command = master.cmdline()
+        children = master.children()
+    except psutil.NoSuchProcess:
+        return set()
+    workers = set()
+    for child in children:
+        try:
+            if child.cmdline() == command:
+                workers.add(child.pid)
+        except psutil.NoSuchProcess:  # gone, or a zombie not reaped yet
+            pass
+    return workers
