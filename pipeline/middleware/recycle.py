@@ -11,8 +11,9 @@ It only acts inside a worker process of the `dramatiq` command (`after_process_b
 never in a test's in-process Worker or in a process that merely enqueues. The master is the
 process that started this one, as multiprocessing recorded it: not a guess from the parent, since
 the master is PID 1 when bin/procfile is a container's first process (Docker without an init,
-Railway). That is fine: the master handles SIGHUP, and PID 1 only drops signals it has no handler
-for. The master is signalled only while it is still this process's parent; an orphan, whose
+Railway). That is fine: PID 1 only drops signals it has no handler for, and the master blocks
+SIGHUP before it forks its worker processes and unblocks it only once its handler is in place, so
+not even an early request is dropped. The master is signalled only while it is still this process's parent; an orphan, whose
 master died, must not signal whatever adopted it (an init, tini, a subreaper).
 """
 
