@@ -27,6 +27,8 @@ from tests.support.postgres import temporary_postgres
 from tests.support.processes import (
     ProcfileProcess,
     as_pid_1,
+    dramatiq_idle,
+    dramatiq_settled,
     dramatiq_worker_processes,
     free_port,
     namespace_pid,
@@ -109,6 +111,7 @@ def test_release_web_worker_and_scheduler_each_as_pid_1(tmp_path, django_db_bloc
             "HTTPS": "false",  # no TLS proxy in front of the web here
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SCHEDULER_TICK_ON_START": "true",
+            "SCHEDULE_CRON": "0 0 1 1 *",  # only the tick on start reads the mailbox during the test
             "WORKER_MAX_MESSAGES": str(MAX_MESSAGES),
             "WORKER_SHUTDOWN_TIMEOUT_MS": "10000",
             "LOG_FORMAT": "plain",
@@ -197,6 +200,15 @@ def test_release_web_worker_and_scheduler_each_as_pid_1(tmp_path, django_db_bloc
                 download = session.get(url, timeout=10)
                 assert download.status_code == 200
                 assert download.content == sent[target.original_filename]
+                wait_for(
+                    lambda: (
+                        dramatiq_idle(f"{redis_server.url}?ssl_ca_certs={certificates.ca}")
+                        and dramatiq_settled(processes["worker"].log())
+                    ),
+                    timeout=60,
+                    what="the worker idle, with no reload under way",
+                    processes=running,
+                )
             finally:
                 exit_codes = {name: p.stop() for name, p in processes.items()}
             worker_log = processes["worker"].log()

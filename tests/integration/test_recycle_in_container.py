@@ -21,6 +21,8 @@ from tests.support.database import attached_database
 from tests.support.processes import (
     ProcfileProcess,
     as_pid_1,
+    dramatiq_idle,
+    dramatiq_settled,
     dramatiq_worker_processes,
     namespace_pid,
     need_pid_1,
@@ -91,6 +93,12 @@ def test_a_master_that_is_pid_1_recycles_its_worker_process(tmp_path, django_db_
                 wait_for(lambda: processed(SECOND_BATCH), timeout=90, what="the second batch", processes=[worker])
                 assert not dramatiq_worker_processes(master) & first, "the first worker process did not come back"
                 assert master.is_running() and namespace_pid(master.pid) == 1, "reloaded in place, still PID 1"
+                wait_for(
+                    lambda: dramatiq_idle(redis_server.url) and dramatiq_settled(worker.log()),
+                    timeout=60,
+                    what="the worker idle, with no reload under way",
+                    processes=[worker],
+                )
             finally:
                 broker.close()
                 exit_code = worker.stop()

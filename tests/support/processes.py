@@ -170,3 +170,24 @@ def dramatiq_worker_processes(master: psutil.Process) -> set[int]:
         except psutil.NoSuchProcess:  # gone, or a zombie not reaped yet
             pass
     return workers
+
+
+def dramatiq_idle(redis_url: str, queues: tuple[str, ...] = ("default", "render")) -> bool:
+    """No message of `queues` waits, is delayed or is in flight: dramatiq keeps each in a hash until its ack."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return not any(client.hlen(f"dramatiq:{queue}{delay}.msgs") for queue in queues for delay in ("", ".DQ"))
+    finally:
+        client.close()
+
+
+def dramatiq_settled(log: str) -> bool:
+    """No reload under way in a one-process worker's log: every reload asked for has booted its successor.
+
+    A stop that lands while the master re-executes itself finds it with no handler yet: as PID 1 it
+    would not even notice a SIGTERM. A test stops a recycling worker only once this holds.
+    """
+    boots = log.count("is booting up.")
+    return boots == log.count("asks for a graceful reload") + 1 == log.count("Worker process is ready for action.")
