@@ -160,8 +160,11 @@ def test_the_worker_on_a_dyno_with_local_storage_stops_with_the_same_line_unless
 ):
     env = base_env(tmp_path, redis_url, DYNO="worker.1")
     refused = ProcfileProcess("worker", env, tmp_path)
-    assert refused.process.wait(120) != 0
-    refused.stop()
+    try:
+        wait_for(lambda: not refused.alive(), timeout=60, what="the worker to refuse to start")
+    finally:
+        refused.stop()
+    assert refused.process.returncode != 0
     assert STORAGE_LOSS in refused.log() and STORAGE_REFUSAL in refused.log()
     forced = ProcfileProcess("worker", dict(env, ALLOW_EPHEMERAL_STORAGE="true"), tmp_path)
     try:
