@@ -186,6 +186,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("AWS_S3_SIGNATURE_VERSION", str, "s3v4", "request signing"),
         Setting("AWS_QUERYSTRING_EXPIRE", int, 300, "seconds a signed download URL lives", minimum=1),
         Setting("S3_UPLOAD_CONCURRENCY", int, 2, "parts of one upload sent at once", minimum=1),
+        Setting(
+            "ALLOW_EPHEMERAL_STORAGE",
+            bool,
+            False,
+            "keep STORAGE_BACKEND=local on a platform whose disk is lost at restart (Heroku, Railway without a volume)",
+        ),
         # Operations
         Setting("LOG_LEVEL", str, "INFO", "the root logger's level", choices=_LOG_LEVELS),
         Setting("LOG_FORMAT", str, "plain", "plain lines, or json (the Procfile's default)", choices=("plain", "json")),
@@ -204,6 +210,18 @@ LIBRARY_VARIABLES = {
     "AWS_SECRET_ACCESS_KEY": "boto3: its secret",
     "REQUESTS_CA_BUNDLE": "requests: a CA bundle for Graph behind a TLS-inspecting proxy",
 }
+
+#: Set by the platform we run on, never by the deployer; read through `platform_variable` to know where we run.
+PLATFORM_VARIABLES = {
+    "DYNO": "Heroku: the dyno's name (web.1); set on every dyno, whose disk is lost at each restart",
+    "RAILWAY_PROJECT_ID": "Railway: the project's id; set in every deployment",
+    "RAILWAY_ENVIRONMENT_NAME": "Railway: the environment's name (production); set in every deployment",
+    "RAILWAY_PUBLIC_DOMAIN": "Railway: the service's public domain (example.up.railway.app), when it has one",
+    "RAILWAY_VOLUME_MOUNT_PATH": "Railway: where the service's volume is mounted (/data), when it has one",
+}
+
+#: The Host of Railway's health checks (docs.railway.com: Healthchecks, "Healthcheck Hostname").
+RAILWAY_HEALTHCHECK_HOST = "healthcheck.railway.app"
 
 
 #: Shortest SECRET_KEY taken with DEBUG off: what Django's own deployment check asks for.
@@ -257,6 +275,55 @@ def get(name: str) -> Any:
     except KeyError:
         raise ConfigError(f"{name} is not declared in pipeline/config.py SETTINGS") from None
     return setting.read()
+
+
+def platform_variable(name: str) -> str:
+    """What the platform set in a variable of PLATFORM_VARIABLES ("" when unset)."""
+    if name not in PLATFORM_VARIABLES:
+        raise ConfigError(f"{name} is not declared in pipeline/config.py PLATFORM_VARIABLES")
+    return os.environ.get(name, "").strip()
+
+
+def on_railway() -> bool:
+    return bool(platform_variable("RAILWAY_PROJECT_ID") or platform_variable("RAILWAY_ENVIRONMENT_NAME"))
+
+
+def platform_hosts() -> list[str]:
+    """Host names the platform we run on sends to the web by itself, to be allowed beside ALLOWED_HOSTS.
+
+    On Railway: its health check's host (webapp/platform_hosts.py lets it reach /health/ only) and the
+    service's public domain.
+    """
+    if not on_railway():
+        return []
+    return [RAILWAY_HEALTHCHECK_HOST, *filter(None, [platform_variable("RAILWAY_PUBLIC_DOMAIN")])]
+
+
+def ephemeral_disk() -> str | None:
+    """Why files written under STATE_DIR would be lost at the next restart (said in a few words); None if not."""
+    if platform_variable("DYNO"):
+        return "on Heroku (DYNO is set) every dyno's disk is lost at each restart and shared with no other dyno"
+    if on_railway():
+        volume = platform_variable("RAILWAY_VOLUME_MOUNT_PATH")
+        if not volume:
+            return "on Railway without a volume (RAILWAY_VOLUME_MOUNT_PATH is unset) the disk is lost at each deploy"
+        if not state_dir().is_relative_to(Path(volume).resolve()):
+            return f"on Railway STATE_DIR ({state_dir()}) is outside the service's volume ({volume})"
+    return None
+
+
+def storage_backend() -> str:
+    """STORAGE_BACKEND; local where the disk does not last is a ConfigError, unless ALLOW_EPHEMERAL_STORAGE says so.
+
+    The web (settings) and the worker (which loads them) both refuse to start on it, in the same line.
+    """
+    backend: str = get("STORAGE_BACKEND")
+    if backend == "local" and (why := ephemeral_disk()) and not get("ALLOW_EPHEMERAL_STORAGE"):
+        raise ConfigError(
+            f"STORAGE_BACKEND=local would lose every stored attachment: {why}; set STORAGE_BACKEND=s3"
+            " (and AWS_STORAGE_BUCKET_NAME), or ALLOW_EPHEMERAL_STORAGE=true to keep the files on this disk anyway"
+        )
+    return backend
 
 
 def state_dir() -> Path:
