@@ -4,7 +4,8 @@ Plain Python (no Django) so that the scheduler and the worker's broker can use i
 is one `Setting` in SETTINGS (type, default, limits, what it is for); `get(name)` reads it from
 the environment when called and refuses a value it would have to guess about. Nothing else reads
 os.environ for configuration, .env.example lists every variable, and tests/unit/test_config.py
-holds the three to each other.
+holds the three to each other. DEPLOYER_VARIABLES (at the end) names those a production deployment
+sets itself; tests/deploy/test_deployer_variables.py holds the deployment files to it.
 """
 
 from __future__ import annotations
@@ -456,3 +457,67 @@ MAX_DELIVERIES = get("PIPELINE_MAX_DELIVERIES")
 
 #: Redis key prefix for the pipeline's own keys (locks, slots, heartbeats).
 KEY_PREFIX = get("PIPELINE_KEY_PREFIX")
+
+
+@dataclass(frozen=True)
+class DeployerVariable:
+    """A variable the deployer sets, because no default of ours fits production: where it runs, what it
+    connects to, with which credentials. tests/deploy/test_deployer_variables.py holds app.json,
+    .env.example, the k8s Secret example, the ConfigMap and the workloads to this list."""
+
+    name: str  # a Setting, or one of LIBRARY_VARIABLES
+    processes: tuple[str, ...]  # the Procfile processes that need it
+    _: KW_ONLY
+    secret: bool = False  # kept in the platform's secret store: never a ConfigMap or a value in the repository
+    when: str = ""  # blank: every production deployment sets it; else the case that needs it
+    queues: tuple[str, ...] = ()  # a worker needs it only when it consumes one of these (blank: any worker)
+    alternatives: tuple[str, ...] = ()  # variables that may take its place (a certificate for a client secret)
+
+
+_DJANGO = ("web", "worker", "release")
+_REDIS = ("web", "worker", "scheduler")
+_FILES = ("web", "worker")
+#: The worker of the default queue reads the mailboxes; the web's admin tests a mailbox's connection.
+_GRAPH = ("web", "worker")
+_S3 = "with STORAGE_BACKEND=s3"
+_GRAPH_CERTIFICATE = "instead of GRAPH_CLIENT_SECRET: the app signs in with a certificate"
+
+#: Every variable a deployer sets, and who needs it. The rest have defaults that fit production.
+DEPLOYER_VARIABLES: dict[str, DeployerVariable] = {
+    variable.name: variable
+    for variable in (
+        DeployerVariable("SECRET_KEY", _DJANGO, secret=True),
+        DeployerVariable("ALLOWED_HOSTS", ("web",)),
+        DeployerVariable("CSRF_TRUSTED_ORIGINS", ("web",), when="the browser's origin is not the Host the web sees"),
+        DeployerVariable(
+            "TRUSTED_PROXY_COUNT", ("web",), when="proxies that append to X-Forwarded-For stand in front of the web"
+        ),
+        DeployerVariable("DATABASE_URL", _DJANGO, secret=True),
+        DeployerVariable("REDIS_URL", _REDIS, secret=True),
+        DeployerVariable("REDIS_TLS_VERIFY", _REDIS, when="a rediss:// server's certificate is self-signed (Heroku)"),
+        DeployerVariable("REDIS_TLS_CA_FILE", _REDIS, when="a rediss:// server's CA is not among the system's"),
+        DeployerVariable("STORAGE_BACKEND", _DJANGO, when="the web and the workers share no disk (a PaaS)"),
+        DeployerVariable("AWS_STORAGE_BUCKET_NAME", _DJANGO, when=_S3),
+        DeployerVariable("AWS_ACCESS_KEY_ID", _FILES, secret=True, when=_S3),
+        DeployerVariable("AWS_SECRET_ACCESS_KEY", _FILES, secret=True, when=_S3),
+        DeployerVariable("AWS_S3_REGION_NAME", _FILES, when=_S3),
+        DeployerVariable("AWS_S3_ENDPOINT_URL", _FILES, when=f"{_S3} on an S3-compatible store"),
+        DeployerVariable("GRAPH_TENANT_ID", _GRAPH, secret=True, queues=(DEFAULT_QUEUE,)),
+        DeployerVariable("GRAPH_CLIENT_ID", _GRAPH, secret=True, queues=(DEFAULT_QUEUE,)),
+        DeployerVariable(
+            "GRAPH_CLIENT_SECRET",
+            _GRAPH,
+            secret=True,
+            queues=(DEFAULT_QUEUE,),
+            alternatives=("GRAPH_CLIENT_CERTIFICATE", "GRAPH_CLIENT_CERTIFICATE_PATH"),
+        ),
+        DeployerVariable(
+            "GRAPH_CLIENT_CERTIFICATE", _GRAPH, secret=True, queues=(DEFAULT_QUEUE,), when=_GRAPH_CERTIFICATE
+        ),
+        DeployerVariable("GRAPH_CLIENT_CERTIFICATE_PATH", _GRAPH, queues=(DEFAULT_QUEUE,), when=_GRAPH_CERTIFICATE),
+        DeployerVariable(
+            "GRAPH_CLIENT_CERTIFICATE_THUMBPRINT", _GRAPH, queues=(DEFAULT_QUEUE,), when=_GRAPH_CERTIFICATE
+        ),
+        DeployerVariable("METRICS_TOKEN", ("web",), secret=True, when="/metrics is scraped"),
+    )
+}
