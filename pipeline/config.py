@@ -332,6 +332,17 @@ def state_dir() -> Path:
     return Path(get("STATE_DIR") or BASE_DIR / "var").resolve()
 
 
+def spool_dir() -> Path:
+    """Where temporary files go while an attachment streams through (STATE_DIR/tmp), created if missing.
+
+    Every spool of the pipeline is here, so that a deployment sizes one folder: per thread, at most
+    SPOOL_FILES_PER_THREAD files of MAX_ATTACHMENT_BYTES each at once.
+    """
+    directory = state_dir() / "tmp"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def running_markers_dir() -> Path:
     """Where each `make run` of this checkout leaves a file named by its pid that holds its state folder."""
     return BASE_DIR / "var" / "make-run"
@@ -437,6 +448,10 @@ SCHEDULE_CRON = get("SCHEDULE_CRON")
 
 #: Largest attachment we store; Outlook refuses to send more than 150 MB.
 MAX_ATTACHMENT_BYTES = get("MAX_ATTACHMENT_MB") * 1024 * 1024
+#: Most spool files of up to MAX_ATTACHMENT_BYTES one thread holds at once (in spool_dir()): a Graph
+#: forwarded message's .eml, a uuencoded part's raw and decoded copies inside it, and the attachment's
+#: own spool as it is stored. Deployments size their spool folder by it (tests/deploy/test_spool.py).
+SPOOL_FILES_PER_THREAD = 4
 
 #: Most attachment rows one message gets, container members included; what is beyond is noted on the message.
 MAX_ATTACHMENTS_PER_MESSAGE = get("MAX_ATTACHMENTS_PER_MESSAGE")
