@@ -10,6 +10,8 @@ import json
 import os
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -71,7 +73,8 @@ def test_heroku_runs_every_process_of_the_procfile_with_what_it_needs():
 def test_railway_starts_each_process_through_its_procfile_line(name):
     config = json.loads(RAILWAY[name].read_text())
     assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
-    assert config["deploy"]["startCommand"] == f"bin/procfile {name}"
+    waits = "" if name == "web" else "--after-migrations "  # only the web migrates (see below)
+    assert config["deploy"]["startCommand"] == f"bin/procfile {waits}{name}"
     assert config["deploy"]["drainingSeconds"] * 1000 > 25000
     if name == "web":
         assert config["deploy"]["preDeployCommand"] == ["bin/procfile release"]
@@ -163,23 +166,56 @@ def test_compose_starts_no_long_running_process_before_the_release_migrated():
 
 # --- Railway: only the web migrates; the worker and the scheduler wait for its schema (item 5) ---------------
 
-#: What a Railway service but the web runs before it starts: wait until the schema is current.
-AWAIT_MIGRATIONS = "python manage.py await_migrations --timeout 600"
 
-
-def test_railway_migrates_in_the_web_only_and_the_others_wait_for_the_schema():
+def test_railway_migrates_in_the_web_only_and_the_others_wait_for_the_schema_when_they_start():
+    """Not in a pre-deploy command: Railway gives one a slot of the build queue, which a wait would hold."""
     configs = {name: json.loads(path.read_text())["deploy"] for name, path in RAILWAY.items()}
     assert configs["web"]["preDeployCommand"] == ["bin/procfile release"]
     for name in ("worker", "scheduler"):
-        assert configs[name]["preDeployCommand"] == [AWAIT_MIGRATIONS], f"{name} may start on an old schema"
-        assert not any(
-            "release" in command or " migrate " in f"{command} " for command in configs[name]["preDeployCommand"]
-        )
-    command_file = BASE_DIR / "webapp/inbox/management/commands/await_migrations.py"
-    if command_file.exists():  # written on another branch; until it lands only the name is checked
-        from django.core.management import get_commands
+        assert "preDeployCommand" not in configs[name], f"{name} must not migrate, nor wait in the build queue"
+        assert configs[name]["startCommand"] == f"bin/procfile --after-migrations {name}"
 
-        assert get_commands()["await_migrations"] == "webapp.inbox"
+
+def _procfile_with_stub_env(tmp_path: Path, database: Path) -> subprocess.Popen:
+    stub = tmp_path / "stub"
+    stub.mkdir(exist_ok=True)
+    (stub / "env").write_text('#!/bin/sh\nprintf "started %s\\n" "$*"\n')
+    (stub / "env").chmod(0o755)
+    path = os.pathsep.join([str(stub), str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = dict(os.environ, PATH=path, DATABASE_URL=f"sqlite:///{database}", DEBUG="true", STATE_DIR=str(tmp_path))
+    return subprocess.Popen(
+        [str(BASE_DIR / "bin/procfile"), "--after-migrations", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_after_migrations_starts_the_line_only_once_the_schema_is_current(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    waiting = _procfile_with_stub_env(tmp_path, database)
+    try:
+        assert waiting.stdout is not None
+        first = waiting.stdout.readline()
+        assert "waiting for the database" in first, first
+        assert waiting.poll() is None, "it waits rather than starting the worker on an empty schema"
+    finally:
+        waiting.kill()
+        waiting.wait(30)
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{database}", DEBUG="true", STATE_DIR=str(tmp_path))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    current = _procfile_with_stub_env(tmp_path, database)
+    output, _ = current.communicate(timeout=120)
+    assert current.returncode == 0, output
+    assert "schema is current" in output and "started LOG_FORMAT=json" in output, output
 
 
 # --- the README's Railway variables and first admin (items 5 and 9) ------------------------------------------
