@@ -12,7 +12,8 @@ RUN pip install --require-hashes -r requirements.lock && pip uninstall -y redisl
 COPY pyproject.toml ./
 COPY pipeline ./pipeline
 COPY webapp ./webapp
-RUN pip install --no-deps .
+# Built with the lock's setuptools (--no-build-isolation), not one pip would fetch unpinned.
+RUN pip install --no-deps . --no-build-isolation
 COPY manage.py scheduler.py gunicorn.conf.py Procfile ./
 COPY bin ./bin
 COPY locale ./locale

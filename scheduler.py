@@ -149,6 +149,10 @@ class Clock:
 
     def _beat(self) -> None:
         try:
+            liveness.beat_file("scheduler")  # the liveness probe's, on this pod's disk: it must not wait for Redis
+        except OSError as exc:
+            logger.warning("heartbeat file not written: %s", exc)
+        try:
             self.redis.set(locks.key("scheduler", "heartbeat"), f"{time.time():.0f}", ex=HEARTBEAT_TTL_SECONDS)
             # This replica's own key too: with two replicas, the shared key cannot tell a pod it is dead.
             liveness.beat(self.redis, "scheduler", ttl=HEARTBEAT_TTL_SECONDS)
@@ -160,6 +164,7 @@ class Clock:
 
         def forget() -> None:
             try:
+                liveness.forget_file("scheduler")
                 liveness.forget(self.redis, "scheduler")
             except Exception as exc:
                 logger.warning("heartbeat not removed: %s", exc)

@@ -4,7 +4,8 @@ Plain Python (no Django) so that the scheduler and the worker's broker can use i
 is one `Setting` in SETTINGS (type, default, limits, what it is for); `get(name)` reads it from
 the environment when called and refuses a value it would have to guess about. Nothing else reads
 os.environ for configuration, .env.example lists every variable, and tests/unit/test_config.py
-holds the three to each other.
+holds the three to each other. DEPLOYER_VARIABLES (at the end) names those a production deployment
+sets itself; tests/deploy/test_deployer_variables.py holds the deployment files to it.
 """
 
 from __future__ import annotations
@@ -186,6 +187,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("AWS_S3_SIGNATURE_VERSION", str, "s3v4", "request signing"),
         Setting("AWS_QUERYSTRING_EXPIRE", int, 300, "seconds a signed download URL lives", minimum=1),
         Setting("S3_UPLOAD_CONCURRENCY", int, 2, "parts of one upload sent at once", minimum=1),
+        Setting(
+            "ALLOW_EPHEMERAL_STORAGE",
+            bool,
+            False,
+            "keep STORAGE_BACKEND=local on a platform whose disk is lost at restart (Heroku, Railway without a volume)",
+        ),
         # Operations
         Setting("LOG_LEVEL", str, "INFO", "the root logger's level", choices=_LOG_LEVELS),
         Setting("LOG_FORMAT", str, "plain", "plain lines, or json (the Procfile's default)", choices=("plain", "json")),
@@ -204,6 +211,18 @@ LIBRARY_VARIABLES = {
     "AWS_SECRET_ACCESS_KEY": "boto3: its secret",
     "REQUESTS_CA_BUNDLE": "requests: a CA bundle for Graph behind a TLS-inspecting proxy",
 }
+
+#: Set by the platform we run on, never by the deployer; read through `platform_variable` to know where we run.
+PLATFORM_VARIABLES = {
+    "DYNO": "Heroku: the dyno's name (web.1); set on every dyno, whose disk is lost at each restart",
+    "RAILWAY_PROJECT_ID": "Railway: the project's id; set in every deployment",
+    "RAILWAY_ENVIRONMENT_NAME": "Railway: the environment's name (production); set in every deployment",
+    "RAILWAY_PUBLIC_DOMAIN": "Railway: the service's public domain (example.up.railway.app), when it has one",
+    "RAILWAY_VOLUME_MOUNT_PATH": "Railway: where the service's volume is mounted (/data), when it has one",
+}
+
+#: The Host of Railway's health checks (docs.railway.com: Healthchecks, "Healthcheck Hostname").
+RAILWAY_HEALTHCHECK_HOST = "healthcheck.railway.app"
 
 
 #: Shortest SECRET_KEY taken with DEBUG off: what Django's own deployment check asks for.
@@ -259,9 +278,69 @@ def get(name: str) -> Any:
     return setting.read()
 
 
+def platform_variable(name: str) -> str:
+    """What the platform set in a variable of PLATFORM_VARIABLES ("" when unset)."""
+    if name not in PLATFORM_VARIABLES:
+        raise ConfigError(f"{name} is not declared in pipeline/config.py PLATFORM_VARIABLES")
+    return os.environ.get(name, "").strip()
+
+
+def on_railway() -> bool:
+    return bool(platform_variable("RAILWAY_PROJECT_ID") or platform_variable("RAILWAY_ENVIRONMENT_NAME"))
+
+
+def platform_hosts() -> list[str]:
+    """Host names the platform we run on sends to the web by itself, to be allowed beside ALLOWED_HOSTS.
+
+    On Railway: its health check's host (webapp/platform_hosts.py lets it reach /health/ only) and the
+    service's public domain.
+    """
+    if not on_railway():
+        return []
+    return [RAILWAY_HEALTHCHECK_HOST, *filter(None, [platform_variable("RAILWAY_PUBLIC_DOMAIN")])]
+
+
+def ephemeral_disk() -> str | None:
+    """Why files written under STATE_DIR would be lost at the next restart (said in a few words); None if not."""
+    if platform_variable("DYNO"):
+        return "on Heroku (DYNO is set) every dyno's disk is lost at each restart and shared with no other dyno"
+    if on_railway():
+        volume = platform_variable("RAILWAY_VOLUME_MOUNT_PATH")
+        if not volume:
+            return "on Railway without a volume (RAILWAY_VOLUME_MOUNT_PATH is unset) the disk is lost at each deploy"
+        if not state_dir().is_relative_to(Path(volume).resolve()):
+            return f"on Railway STATE_DIR ({state_dir()}) is outside the service's volume ({volume})"
+    return None
+
+
+def storage_backend() -> str:
+    """STORAGE_BACKEND; local where the disk does not last is a ConfigError, unless ALLOW_EPHEMERAL_STORAGE says so.
+
+    The web (settings) and the worker (which loads them) both refuse to start on it, in the same line.
+    """
+    backend: str = get("STORAGE_BACKEND")
+    if backend == "local" and (why := ephemeral_disk()) and not get("ALLOW_EPHEMERAL_STORAGE"):
+        raise ConfigError(
+            f"STORAGE_BACKEND=local would lose every stored attachment: {why}; set STORAGE_BACKEND=s3"
+            " (and AWS_STORAGE_BUCKET_NAME), or ALLOW_EPHEMERAL_STORAGE=true to keep the files on this disk anyway"
+        )
+    return backend
+
+
 def state_dir() -> Path:
     """The folder that holds the embedded database, media and Redis data."""
     return Path(get("STATE_DIR") or BASE_DIR / "var").resolve()
+
+
+def spool_dir() -> Path:
+    """Where temporary files go while an attachment streams through (STATE_DIR/tmp), created if missing.
+
+    Every spool of the pipeline is here, so that a deployment sizes one folder: per thread, at most
+    SPOOL_FILES_PER_THREAD files of MAX_ATTACHMENT_BYTES each at once.
+    """
+    directory = state_dir() / "tmp"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def running_markers_dir() -> Path:
@@ -369,6 +448,10 @@ SCHEDULE_CRON = get("SCHEDULE_CRON")
 
 #: Largest attachment we store; Outlook refuses to send more than 150 MB.
 MAX_ATTACHMENT_BYTES = get("MAX_ATTACHMENT_MB") * 1024 * 1024
+#: Most spool files of up to MAX_ATTACHMENT_BYTES one thread holds at once (in spool_dir()): a Graph
+#: forwarded message's .eml, a uuencoded part's raw and decoded copies inside it, and the attachment's
+#: own spool as it is stored. Deployments size their spool folder by it (tests/deploy/test_spool.py).
+SPOOL_FILES_PER_THREAD = 4
 
 #: Most attachment rows one message gets, container members included; what is beyond is noted on the message.
 MAX_ATTACHMENTS_PER_MESSAGE = get("MAX_ATTACHMENTS_PER_MESSAGE")
@@ -389,3 +472,67 @@ MAX_DELIVERIES = get("PIPELINE_MAX_DELIVERIES")
 
 #: Redis key prefix for the pipeline's own keys (locks, slots, heartbeats).
 KEY_PREFIX = get("PIPELINE_KEY_PREFIX")
+
+
+@dataclass(frozen=True)
+class DeployerVariable:
+    """A variable the deployer sets, because no default of ours fits production: where it runs, what it
+    connects to, with which credentials. tests/deploy/test_deployer_variables.py holds app.json,
+    .env.example, the k8s Secret example, the ConfigMap and the workloads to this list."""
+
+    name: str  # a Setting, or one of LIBRARY_VARIABLES
+    processes: tuple[str, ...]  # the Procfile processes that need it
+    _: KW_ONLY
+    secret: bool = False  # kept in the platform's secret store: never a ConfigMap or a value in the repository
+    when: str = ""  # blank: every production deployment sets it; else the case that needs it
+    queues: tuple[str, ...] = ()  # a worker needs it only when it consumes one of these (blank: any worker)
+    alternatives: tuple[str, ...] = ()  # variables that may take its place (a certificate for a client secret)
+
+
+_DJANGO = ("web", "worker", "release")
+_REDIS = ("web", "worker", "scheduler")
+_FILES = ("web", "worker")
+#: The worker of the default queue reads the mailboxes; the web's admin tests a mailbox's connection.
+_GRAPH = ("web", "worker")
+_S3 = "with STORAGE_BACKEND=s3"
+_GRAPH_CERTIFICATE = "instead of GRAPH_CLIENT_SECRET: the app signs in with a certificate"
+
+#: Every variable a deployer sets, and who needs it. The rest have defaults that fit production.
+DEPLOYER_VARIABLES: dict[str, DeployerVariable] = {
+    variable.name: variable
+    for variable in (
+        DeployerVariable("SECRET_KEY", _DJANGO, secret=True),
+        DeployerVariable("ALLOWED_HOSTS", ("web",)),
+        DeployerVariable("CSRF_TRUSTED_ORIGINS", ("web",), when="the browser's origin is not the Host the web sees"),
+        DeployerVariable(
+            "TRUSTED_PROXY_COUNT", ("web",), when="proxies that append to X-Forwarded-For stand in front of the web"
+        ),
+        DeployerVariable("DATABASE_URL", _DJANGO, secret=True),
+        DeployerVariable("REDIS_URL", _REDIS, secret=True),
+        DeployerVariable("REDIS_TLS_VERIFY", _REDIS, when="a rediss:// server's certificate is self-signed (Heroku)"),
+        DeployerVariable("REDIS_TLS_CA_FILE", _REDIS, when="a rediss:// server's CA is not among the system's"),
+        DeployerVariable("STORAGE_BACKEND", _DJANGO, when="the web and the workers share no disk (a PaaS)"),
+        DeployerVariable("AWS_STORAGE_BUCKET_NAME", _DJANGO, when=_S3),
+        DeployerVariable("AWS_ACCESS_KEY_ID", _FILES, secret=True, when=_S3),
+        DeployerVariable("AWS_SECRET_ACCESS_KEY", _FILES, secret=True, when=_S3),
+        DeployerVariable("AWS_S3_REGION_NAME", _FILES, when=_S3),
+        DeployerVariable("AWS_S3_ENDPOINT_URL", _FILES, when=f"{_S3} on an S3-compatible store"),
+        DeployerVariable("GRAPH_TENANT_ID", _GRAPH, secret=True, queues=(DEFAULT_QUEUE,)),
+        DeployerVariable("GRAPH_CLIENT_ID", _GRAPH, secret=True, queues=(DEFAULT_QUEUE,)),
+        DeployerVariable(
+            "GRAPH_CLIENT_SECRET",
+            _GRAPH,
+            secret=True,
+            queues=(DEFAULT_QUEUE,),
+            alternatives=("GRAPH_CLIENT_CERTIFICATE", "GRAPH_CLIENT_CERTIFICATE_PATH"),
+        ),
+        DeployerVariable(
+            "GRAPH_CLIENT_CERTIFICATE", _GRAPH, secret=True, queues=(DEFAULT_QUEUE,), when=_GRAPH_CERTIFICATE
+        ),
+        DeployerVariable("GRAPH_CLIENT_CERTIFICATE_PATH", _GRAPH, queues=(DEFAULT_QUEUE,), when=_GRAPH_CERTIFICATE),
+        DeployerVariable(
+            "GRAPH_CLIENT_CERTIFICATE_THUMBPRINT", _GRAPH, queues=(DEFAULT_QUEUE,), when=_GRAPH_CERTIFICATE
+        ),
+        DeployerVariable("METRICS_TOKEN", ("web",), secret=True, when="/metrics is scraped"),
+    )
+}

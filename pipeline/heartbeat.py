@@ -1,15 +1,20 @@
-"""Liveness from heartbeats in Redis: `python -m pipeline.heartbeat worker|scheduler [--max-age SECONDS]`.
+"""Heartbeats for probes: `python -m pipeline.heartbeat worker|scheduler [--live] [--max-age SECONDS]`.
 
-Each worker process (pipeline/middleware/heartbeat.py) and each scheduler writes
-`invoicemail:<role>:<hostname>:<pid>:heartbeat` with a TTL: a `Beat`, the time it was written
-and, for a worker, each worker thread's state (since when it has been busy with a message, and
-that actor's time limit). The command exits 0 when a heartbeat of this host (a Kubernetes pod's
-hostname is the pod's name) is at most `--max-age` seconds old and no worker process on it is
-stuck: every one of its threads busy for longer than its time limit plus `--grace` (a call
-blocked in C, which Dramatiq's time limit cannot interrupt, never comes back). Otherwise it
-prints one line saying why and exits 1 (missing, stale or stuck) or 2 (Redis could not be
-read). Plain Python, no Django and no Dramatiq, so that an exec probe stays cheap: about 20 MB
-for a fraction of a second.
+Each worker process (pipeline/middleware/heartbeat.py) and each scheduler writes a `Beat` twice:
+to a file of this pod's own disk, `STATE_DIR/heartbeats/<role>-<hostname>-<pid>.json`, and to
+Redis, `invoicemail:<role>:<hostname>:<pid>:heartbeat` with a TTL. A beat holds the time it was
+written and, for a worker, each worker thread's state (since when it has been busy with a
+message, and that actor's time limit).
+
+With `--live` (liveness) the command reads the files only: the process lives, whatever Redis
+does, so an outage of Redis restarts no pod. Without it (readiness) it reads Redis: the process
+lives and reaches what it works with. Either way it exits 0 when a heartbeat of this host (a
+Kubernetes pod's hostname is the pod's name) is at most `--max-age` seconds old and no worker
+process on it is stuck: every one of its threads busy for longer than its time limit plus
+`--grace` (a call blocked in C, which Dramatiq's time limit cannot interrupt, never comes back).
+Otherwise it prints one line saying why and exits 1 (missing, stale or stuck) or 2 (Redis could
+not be read). Plain Python, no Django and no Dramatiq, so that an exec probe stays cheap: about
+20 MB for a fraction of a second.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
@@ -100,6 +106,53 @@ def forget(client: redis.Redis, role: str) -> None:
     client.delete(process_key(role))
 
 
+def beats_dir(state_dir: str | Path | None = None) -> Path:
+    """The folder of the heartbeat files, in the state folder: the pod's own disk (an emptyDir in Kubernetes)."""
+    return (config.state_dir() if state_dir is None else Path(state_dir)) / "heartbeats"
+
+
+def process_file(
+    role: str, *, hostname: str | None = None, pid: int | None = None, directory: Path | None = None
+) -> Path:
+    """The heartbeat file of one process of `role`."""
+    return (directory or beats_dir()) / f"{role}-{hostname or socket.gethostname()}-{pid or os.getpid()}.json"
+
+
+def beat_file(role: str, *, threads: Sequence[ThreadState] = ()) -> None:
+    """Write this process's beat to its file, whole or not at all (a probe never reads half of one)."""
+    path = process_file(role)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(Beat(at=time.time(), threads=tuple(threads)).encode())
+    os.replace(temp, path)
+
+
+def forget_file(role: str) -> None:
+    """Remove this process's heartbeat file: it stopped, so its liveness probe must fail from now on."""
+    process_file(role).unlink(missing_ok=True)
+
+
+def host_files(role: str, *, hostname: str, directory: Path | None = None) -> dict[str, Beat]:
+    """Every heartbeat file of `role` on `hostname`: pid -> the beat."""
+    beats = {}
+    prefix = f"{role}-{hostname}-"
+    try:
+        paths = sorted((directory or beats_dir()).glob(f"{role}-*.json"))
+    except OSError:
+        return {}
+    for path in paths:
+        pid = path.name.removeprefix(prefix).removesuffix(".json")
+        if not path.name.startswith(prefix) or not pid.isdigit():  # another host's, on a shared folder
+            continue
+        try:
+            found = Beat.decode(path.read_bytes())
+        except OSError:  # removed between the listing and the read: that process stopped
+            continue
+        if found is not None:
+            beats[pid] = found
+    return beats
+
+
 def host_beats(client: redis.Redis, role: str, *, hostname: str) -> dict[str, Beat]:
     """Every heartbeat of `role` on `hostname`: key -> the beat."""
     pattern = locks.key(role, _GLOB_SPECIAL.sub(r"\\\1", hostname), "*", "heartbeat")
@@ -125,7 +178,7 @@ def check(
     own_client = client is None
     client = client or locks.redis_client()
     try:
-        beats = host_beats(client, role, hostname=hostname)
+        beats = {key.split(":")[-2]: found for key, found in host_beats(client, role, hostname=hostname).items()}
     except redis.RedisError as exc:
         if redis_clients.certificate_refused(exc):  # a setting to fix, not an outage: say which
             return UNREADABLE, f"{role} heartbeat unreadable: {exc}"
@@ -133,18 +186,28 @@ def check(
     finally:
         if own_client:
             client.close()
+    return judge(role, beats, max_age=max_age, grace=grace, hostname=hostname)
+
+
+def check_live(
+    role: str, *, max_age: float, grace: float = STUCK_GRACE_SECONDS, hostname: str | None = None
+) -> tuple[int, str]:
+    """(exit code, one-line reason) for the heartbeat files of `role` on this host: no Redis involved."""
+    hostname = hostname or socket.gethostname()
+    return judge(role, host_files(role, hostname=hostname), max_age=max_age, grace=grace, hostname=hostname)
+
+
+def judge(role: str, beats: dict[str, Beat], *, max_age: float, grace: float, hostname: str) -> tuple[int, str]:
+    """(exit code, one-line reason) for the beats of `role` on `hostname`, by process id."""
     if not beats:
         return STALE, f"no {role} heartbeat for host {hostname}: the process is not running or never booted"
     now = time.time()
     ages = sorted(now - found.at for found in beats.values())
     if ages[0] > max_age:
         return STALE, f"{role} heartbeat of host {hostname} is {ages[0]:.0f}s old (more than {max_age:g}s)"
-    for key, found in beats.items():
+    for pid, found in beats.items():
         if now - found.at <= max_age and found.stuck(now=now, grace=grace):
-            return (
-                STALE,
-                f"{role} process {key.split(':')[-2]} of host {hostname} is stuck: {stuck_reason(found, now=now)}",
-            )
+            return STALE, f"{role} process {pid} of host {hostname} is stuck: {stuck_reason(found, now=now)}"
     fresh = sum(1 for age in ages if age <= max_age)
     return OK, f"{role} alive on {hostname}: {fresh} fresh heartbeat(s), newest {ages[0]:.1f}s old"
 
@@ -163,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("role", choices=sorted(DEFAULT_MAX_AGE_SECONDS))
     parser.add_argument(
+        "--live",
+        action="store_true",
+        help="liveness: read this pod's heartbeat files, not Redis (a Redis outage fails readiness only)",
+    )
+    parser.add_argument(
         "--max-age",
         type=float,
         default=None,
@@ -179,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     max_age = DEFAULT_MAX_AGE_SECONDS[args.role] if args.max_age is None else args.max_age
     try:
-        code, reason = check(args.role, max_age=max_age, grace=args.grace)
+        if args.live:
+            code, reason = check_live(args.role, max_age=max_age, grace=args.grace)
+        else:
+            code, reason = check(args.role, max_age=max_age, grace=args.grace)
     except config.ConfigError as exc:
         code, reason = UNREADABLE, f"error: {exc}"
     print(reason, file=sys.stdout if code == OK else sys.stderr)

@@ -22,7 +22,8 @@ DEBUG = config.get("DEBUG")
 
 SECRET_KEY = config.secret_key()  # with DEBUG off: required, and refused when short or a placeholder
 
-ALLOWED_HOSTS = config.get("ALLOWED_HOSTS")
+# With the hosts the platform sends by itself: on Railway its health check's (to /health/ only) and the public domain.
+ALLOWED_HOSTS = config.get("ALLOWED_HOSTS") + config.platform_hosts()
 CSRF_TRUSTED_ORIGINS = config.get("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.platform_hosts.HealthCheckHostMiddleware",  # Railway's health check's host reaches /health/ only
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,7 +126,7 @@ STORAGES = {
 }
 # STORAGE_BACKEND=s3: S3 or an S3-compatible store (MinIO, R2, Spaces...). Credentials stay in the
 # environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3), never in settings.
-STORAGE_BACKEND = config.get("STORAGE_BACKEND")  # local or s3, nothing else
+STORAGE_BACKEND = config.storage_backend()  # local or s3; local refused where the disk does not last
 if STORAGE_BACKEND == "s3":
     if not config.get("AWS_STORAGE_BUCKET_NAME"):
         raise ImproperlyConfigured("set AWS_STORAGE_BUCKET_NAME (STORAGE_BACKEND=s3 needs it)")

@@ -1,9 +1,11 @@
-"""A heartbeat in Redis from every worker process, for liveness probes (`python -m pipeline.heartbeat`).
+"""A heartbeat from every worker process, for the probes (`python -m pipeline.heartbeat worker [--live]`).
 
-A background thread writes `invoicemail:worker:<hostname>:<pid>:heartbeat` every
-WORKER_INTERVAL_SECONDS with a WORKER_TTL_SECONDS expiry, but only while every consumer and
-worker thread of the process is alive: a process that booted and lost its threads stops
-beating, and its probe fails. The key is deleted when the worker has shut down.
+A background thread writes its beat every WORKER_INTERVAL_SECONDS, to this pod's own file
+(`STATE_DIR/heartbeats/worker-<hostname>-<pid>.json`, for liveness: Redis has no say in it) and
+to Redis (`invoicemail:worker:<hostname>:<pid>:heartbeat` with a WORKER_TTL_SECONDS expiry, for
+readiness and the pipeline's health), but only while every consumer and worker thread of the
+process is alive: a process that booted and lost its threads stops beating, and its probes fail.
+Both are removed when the worker has shut down.
 
 Each beat also says, per worker thread, since when it has been busy with its message and that
 actor's time limit (as Dramatiq's TimeLimit reads it): a thread blocked in a C call outlives its
@@ -96,6 +98,10 @@ class Heartbeat(Middleware):
         self._stop.set()
         self._thread.join(timeout=5)
         self._thread = None
+        try:
+            heartbeat.forget_file(ROLE)
+        except OSError as exc:
+            logger.warning("heartbeat file not removed: %s", exc)
         client = locks.redis_client()
         try:
             heartbeat.forget(client, ROLE)
@@ -112,6 +118,10 @@ class Heartbeat(Middleware):
                 problem = self.problem(worker)
                 if problem is None:
                     threads = self.threads(worker)
+                    try:
+                        heartbeat.beat_file(ROLE, threads=threads)  # first: it must not wait for Redis
+                    except OSError as exc:
+                        logger.warning("heartbeat file not written: %s", exc)
                     try:
                         heartbeat.beat(client, ROLE, ttl=self.ttl, threads=threads)
                     except Exception as exc:

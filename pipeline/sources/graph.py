@@ -236,7 +236,7 @@ class GraphMessageReader:
         """A forwarded message: stored whole as .eml, then its own attachments one by one."""
         from pipeline import config
 
-        fd, temp = tempfile.mkstemp(prefix="graph-item-", suffix=".eml", dir=_temp_dir())
+        fd, temp = tempfile.mkstemp(prefix="graph-item-", suffix=".eml", dir=config.spool_dir())
         path = Path(temp)
         self._temp_files.append(path)
         size = 0
@@ -247,23 +247,27 @@ class GraphMessageReader:
                     break
                 out.write(chunk)
         eml_name = name if name.lower().endswith(".eml") else f"{name or 'forwarded message'}.eml"
-        if size > config.MAX_ATTACHMENT_BYTES:
+        try:
+            if size > config.MAX_ATTACHMENT_BYTES:
+                yield IncomingAttachment(
+                    filename=eml_name,
+                    content_type="message/rfc822",
+                    skipped_reason="forwarded message larger than the size limit; not stored",
+                )
+                return
             yield IncomingAttachment(
-                filename=eml_name,
-                content_type="message/rfc822",
-                skipped_reason="forwarded message larger than the size limit; not stored",
+                filename=eml_name, content_type="message/rfc822", open_chunks=lambda: _file_chunks(path)
             )
-            return
-        yield IncomingAttachment(
-            filename=eml_name, content_type="message/rfc822", open_chunks=lambda: _file_chunks(path)
-        )
-        with path.open("rb") as fp:
-            reader = MimeReader(fp)
-            try:
-                yield from reader.attachments()
-            except MessageRefused as exc:
-                raise MessageRefused(f"its forwarded message {eml_name!r}: {exc}") from None
-        self.problems.extend(f"forwarded message {eml_name!r}: {problem}" for problem in reader.problems)
+            with path.open("rb") as fp:
+                reader = MimeReader(fp)
+                try:
+                    yield from reader.attachments()
+                except MessageRefused as exc:
+                    raise MessageRefused(f"its forwarded message {eml_name!r}: {exc}") from None
+            self.problems.extend(f"forwarded message {eml_name!r}: {problem}" for problem in reader.problems)
+        finally:
+            # Read: its spool goes now, not at close(), so a mail's forwarded messages never pile up.
+            path.unlink(missing_ok=True)
 
     def close(self) -> None:
         for path in self._temp_files:
@@ -274,14 +278,6 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as fp:
         while chunk := fp.read(CHUNK_SIZE):
             yield chunk
-
-
-def _temp_dir() -> Path:
-    from pipeline import config
-
-    directory = config.state_dir() / "tmp"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def _summary(item: dict[str, Any]) -> MessageSummary:

@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+from pipeline import config
+
 from .base import CHUNK_SIZE
 
 #: Encodings whose content is the body bytes themselves.
@@ -117,7 +119,8 @@ def _decode_uu(lines: Iterable[bytes], problems: list[str]) -> Iterator[bytes]:
     not decode before `end`) it returns the body as it came; so the raw body is spooled beside
     the decoded one until `end` shows which of the two is the content.
     """
-    with _spool() as raw, _spool() as decoded:
+    with _spool() as raw_file, _spool() as decoded_file:
+        raw, decoded = _Capped(raw_file), _Capped(decoded_file)
 
         def teed() -> Iterator[bytes]:
             for line in lines:
@@ -130,13 +133,30 @@ def _decode_uu(lines: Iterable[bytes], problems: list[str]) -> Iterator[bytes]:
             for _ in pieces:  # the rest of the body belongs to the raw content
                 pass
             note(problems, f"uuencoded content {failure}; delivered as it came")
-        content = raw if failure else decoded
+        content = raw_file if failure else decoded_file
         content.seek(0)
         while chunk := content.read(CHUNK_SIZE):
             yield chunk
 
 
-def _uudecode_into(out: IO[bytes], lines: Iterator[bytes]) -> str:
+class _Capped:
+    """A spool that keeps the first MAX_ATTACHMENT_BYTES + 1 bytes written to it and drops the rest.
+
+    One byte past the cap is enough for the reader to refuse the content (storage.spool does), and
+    the spool folder never holds more than the cap for a part, however large the message.
+    """
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self.spool = spool
+        self.room = config.MAX_ATTACHMENT_BYTES + 1
+
+    def write(self, data: bytes) -> None:
+        if self.room > 0:
+            self.spool.write(data[: self.room])
+            self.room -= min(len(data), self.room)
+
+
+def _uudecode_into(out: _Capped, lines: Iterator[bytes]) -> str:
     """Write the decoded lines to `out`; why decoding failed, or "" once `end` (or the body's end) came."""
     for line in lines:
         if line.startswith(b"begin "):
@@ -184,4 +204,4 @@ def _split_lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _spool() -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=str(config.spool_dir()))

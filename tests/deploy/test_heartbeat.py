@@ -1,7 +1,9 @@
 """Liveness from heartbeats, with the real processes: the Procfile's worker and scheduler.py.
 
-`python -m pipeline.heartbeat worker|scheduler` is what the Kubernetes exec probes run: it must
-pass while the process runs, and fail once it stopped (SIGTERM) or froze (stale heartbeat).
+`python -m pipeline.heartbeat worker|scheduler [--live]` is what the Kubernetes exec probes run: it
+must pass while the process runs, and fail once it stopped (SIGTERM) or froze (stale heartbeat).
+With --live (liveness) it reads the pod's own heartbeat files, so a Redis outage fails readiness
+only and restarts no pod.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from pipeline import heartbeat
 from pipeline.config import BASE_DIR
+from pipeline.embedded_redis import EmbeddedRedis
 from pipeline.middleware.heartbeat import Heartbeat
 from tests.support.processes import ProcfileProcess, free_port, wait_for
 
@@ -61,6 +64,8 @@ def test_worker_heartbeat_passes_while_the_worker_runs_and_fails_once_it_stopped
         running = probe("worker", env)
         assert running.returncode == 0, running.stderr
         assert "worker alive on" in running.stdout
+        alive = probe("worker", env, "--live")
+        assert alive.returncode == 0, alive.stderr
         (key,) = [k.decode() for k in redis_client.keys("invoicemail:worker:*")]
         _, _, host, pid, _ = key.split(":")
         assert host == socket.gethostname()
@@ -75,6 +80,7 @@ def test_worker_heartbeat_passes_while_the_worker_runs_and_fails_once_it_stopped
         == f"no worker heartbeat for host {socket.gethostname()}: the process is not running or never booted"
     )
     assert len(stopped.stderr.strip().splitlines()) == 1
+    assert probe("worker", env, "--live").returncode == heartbeat.STALE, "its heartbeat file went with it"
 
 
 def test_a_killed_worker_leaves_a_heartbeat_that_goes_stale(tmp_path, redis_url, redis_client):
@@ -114,6 +120,67 @@ def test_scheduler_heartbeat_passes_while_it_runs_and_fails_once_it_stopped(tmp_
     assert "no scheduler heartbeat" in stopped.stderr
     # The shared key that pipeline_status reads is left to expire: another replica may still be running.
     assert redis_client.exists("invoicemail:scheduler:heartbeat")
+
+
+def _file_beat_after(role: str, env: dict[str, str], moment: float) -> bool:
+    beats = heartbeat.host_files(role, hostname=socket.gethostname(), directory=heartbeat.beats_dir(env["STATE_DIR"]))
+    return any(found.at > moment for found in beats.values())
+
+
+def test_a_redis_outage_fails_readiness_and_leaves_liveness_alone(tmp_path):
+    """A real Redis, stopped under a running worker and scheduler: their processes live on, and say so."""
+    with EmbeddedRedis.start(tmp_path / "redis") as server:
+        env = _env(
+            tmp_path,
+            server.url,
+            REDIS_CONNECT_TIMEOUT="1",
+            REDIS_SOCKET_TIMEOUT="2",
+            SCHEDULE_CRON="0 0 1 1 *",
+            SCHEDULER_TICK_ON_START="false",
+        )
+        processes = [ProcfileProcess("worker", env, tmp_path), ProcfileProcess("scheduler", env, tmp_path)]
+        try:
+            for role in ("worker", "scheduler"):
+                wait_for(
+                    lambda role=role: probe(role, env).returncode == 0 and probe(role, env, "--live").returncode == 0,
+                    timeout=60,
+                    what=f"the {role}'s heartbeats",
+                    processes=processes,
+                )
+            stopped_at = time.time()
+            server.stop()
+            for role in ("worker", "scheduler"):
+                wait_for(
+                    lambda role=role: _file_beat_after(role, env, stopped_at),
+                    timeout=heartbeat.DEFAULT_MAX_AGE_SECONDS[role],
+                    what=f"a {role} heartbeat written while Redis is down",
+                    processes=processes,
+                )
+                ready = probe(role, env)
+                assert ready.returncode == heartbeat.UNREADABLE, ready.stdout
+                assert "Redis did not answer" in ready.stderr
+                alive = probe(role, env, "--live")
+                assert alive.returncode == 0, alive.stderr
+                assert f"{role} alive on {socket.gethostname()}" in alive.stdout
+        finally:
+            codes = [process.stop() for process in processes]
+    assert codes == [0, 0], [process.log()[-3000:] for process in processes]
+    assert [probe(role, env, "--live").returncode for role in ("worker", "scheduler")] == [heartbeat.STALE] * 2
+
+
+def test_liveness_judges_a_stuck_worker_from_its_file(tmp_path):
+    """The stuck-thread rule is the process's own: --live applies it as the Redis probe does."""
+    env = _env(tmp_path, "redis://127.0.0.1:1/0")
+    path = heartbeat.process_file("worker", pid=4242, directory=heartbeat.beats_dir(env["STATE_DIR"]))
+    path.parent.mkdir(parents=True)
+    now = time.time()
+    busy = heartbeat.ThreadState(busy_since=now - 400, time_limit=300)
+    path.write_text(heartbeat.Beat(at=now, threads=(busy, busy)).encode())
+    stuck = probe("worker", env, "--live")
+    assert stuck.returncode == heartbeat.STALE
+    assert f"worker process 4242 of host {socket.gethostname()} is stuck" in stuck.stderr
+    path.write_text(heartbeat.Beat(at=now, threads=(busy, heartbeat.ThreadState())).encode())
+    assert probe("worker", env, "--live").returncode == 0, "one thread still serves"
 
 
 def test_an_unreachable_redis_is_its_own_failure(tmp_path):

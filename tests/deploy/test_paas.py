@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from django.urls import resolve
 
-from pipeline.config import BASE_DIR
+from pipeline.config import BASE_DIR, SETTINGS
 from tests.support import needs
 from tests.support.processes import AS_PID_1, need_pid_1, procfile_commands
 
@@ -72,7 +74,8 @@ def test_heroku_runs_every_process_of_the_procfile_with_what_it_needs():
 def test_railway_starts_each_process_through_its_procfile_line(name):
     config = json.loads(RAILWAY[name].read_text())
     assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
-    assert config["deploy"]["startCommand"] == f"bin/procfile {name}"
+    waits = "" if name == "web" else "--after-migrations "  # only the web migrates (see below)
+    assert config["deploy"]["startCommand"] == f"bin/procfile {waits}{name}"
     assert config["deploy"]["drainingSeconds"] * 1000 > 25000
     if name == "web":
         assert config["deploy"]["preDeployCommand"] == ["bin/procfile release"]
@@ -141,3 +144,152 @@ def test_the_entrypoint_warns_of_nothing_as_pid_1_under_another_init_or_under_no
     for where, run in runs.items():
         assert (run.returncode, run.stderr) == (3, ""), f"{where}: {run.stderr}"
     assert runs["as PID 1 (docker run)"].stdout.strip() == "2", "the Procfile process is tini's child"
+
+
+# --- compose serves plain http, restarts what runs, and lets each process finish (issue 22, item 4) ---------
+
+#: Long-running services: brought back after a crash or a reboot, unless someone stopped them.
+RESTARTED = ("unless-stopped", "always")
+#: Compose's own stop_grace_period when a service sets none.
+COMPOSE_DEFAULT_GRACE = 10
+
+
+def compose_value(raw: str) -> str:
+    """A compose environment value as `docker compose` reads it with nothing set: `${NAME:-default}` is default."""
+    match = re.fullmatch(r"\$\{[A-Za-z_]\w*(?::?-([^}]*))?\}", raw)
+    if match is None:
+        return raw
+    return match.group(1) or ""
+
+
+def compose_seconds(duration: str) -> float:
+    """A compose duration (30s, 1m30s, 1500ms) in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"not a compose duration: {duration!r}"
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def gunicorn_graceful_timeout() -> int:
+    """The web's --graceful-timeout, read from the Procfile's web line."""
+    match = re.search(r"--graceful-timeout[= ](\d+)", procfile_commands()["web"])
+    assert match, "the Procfile's web line sets --graceful-timeout"
+    return int(match.group(1))
+
+
+def test_compose_serves_plain_http_on_localhost_until_told_it_is_behind_tls():
+    for name in procfile_commands():
+        env = SERVICES[name]["environment"]
+        assert compose_value(env["HTTPS"]).lower() == "false", f"{name}: DEBUG is off, so HTTPS would default on"
+        assert "localhost" in compose_value(env["ALLOWED_HOSTS"]).split(",")
+    text = (BASE_DIR / "docker-compose.yml").read_text()
+    assert re.search(r"#.*TLS proxy.*\n(?:\s*#.*\n)*\s*HTTPS: ", text), "a comment says when to turn HTTPS on"
+
+
+def test_compose_restarts_every_long_running_service_and_runs_the_release_once():
+    for name in [*RUNNING, "redis", "postgres"]:
+        assert SERVICES[name].get("restart") in RESTARTED, f"{name} stays down after a crash or a reboot"
+    assert SERVICES["release"]["restart"] == "no", "the migration runs once per `up`"
+
+
+def test_compose_gives_each_process_longer_to_stop_than_its_own_grace():
+    graceful = gunicorn_graceful_timeout()
+    assert compose_seconds(SERVICES["web"]["stop_grace_period"]) > graceful, "gunicorn is killed mid-request"
+    worker_grace_ms = int(os.environ.get("WORKER_SHUTDOWN_TIMEOUT_MS", SETTINGS["WORKER_SHUTDOWN_TIMEOUT_MS"].default))
+    assert compose_seconds(SERVICES["worker"]["stop_grace_period"]) * 1000 > worker_grace_ms
+    assert compose_seconds(SERVICES["scheduler"]["stop_grace_period"]) > COMPOSE_DEFAULT_GRACE
+
+
+def test_compose_starts_no_long_running_process_before_the_release_migrated():
+    for name in RUNNING:
+        assert SERVICES[name]["depends_on"]["release"] == {"condition": "service_completed_successfully"}, name
+    assert SERVICES["scheduler"]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+# --- Railway: only the web migrates; the worker and the scheduler wait for its schema (item 5) ---------------
+
+
+def test_railway_migrates_in_the_web_only_and_the_others_wait_for_the_schema_when_they_start():
+    """Not in a pre-deploy command: Railway gives one a slot of the build queue, which a wait would hold."""
+    configs = {name: json.loads(path.read_text())["deploy"] for name, path in RAILWAY.items()}
+    assert configs["web"]["preDeployCommand"] == ["bin/procfile release"]
+    for name in ("worker", "scheduler"):
+        assert "preDeployCommand" not in configs[name], f"{name} must not migrate, nor wait in the build queue"
+        assert configs[name]["startCommand"] == f"bin/procfile --after-migrations {name}"
+
+
+def _procfile_with_stub_env(tmp_path: Path, database: Path) -> subprocess.Popen:
+    stub = tmp_path / "stub"
+    stub.mkdir(exist_ok=True)
+    (stub / "env").write_text('#!/bin/sh\nprintf "started %s\\n" "$*"\n')
+    (stub / "env").chmod(0o755)
+    path = os.pathsep.join([str(stub), str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = dict(os.environ, PATH=path, DATABASE_URL=f"sqlite:///{database}", DEBUG="true", STATE_DIR=str(tmp_path))
+    return subprocess.Popen(
+        [str(BASE_DIR / "bin/procfile"), "--after-migrations", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_after_migrations_starts_the_line_only_once_the_schema_is_current(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    waiting = _procfile_with_stub_env(tmp_path, database)
+    try:
+        assert waiting.stdout is not None
+        first = waiting.stdout.readline()
+        assert "waiting for the database" in first, first
+        assert waiting.poll() is None, "it waits rather than starting the worker on an empty schema"
+    finally:
+        waiting.kill()
+        waiting.wait(30)
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{database}", DEBUG="true", STATE_DIR=str(tmp_path))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    current = _procfile_with_stub_env(tmp_path, database)
+    output, _ = current.communicate(timeout=120)
+    assert current.returncode == 0, output
+    assert "schema is current" in output and "started LOG_FORMAT=json" in output, output
+
+
+# --- the README's Railway variables and first admin (items 5 and 9) ------------------------------------------
+
+
+def _readme_section(title: str) -> str:
+    return (BASE_DIR / "README.md").read_text().split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_lists_the_shared_variables_railway_needs_in_its_reference_syntax():
+    section = _readme_section("Deploying on Railway or Heroku")
+    for needed in (
+        "`DATABASE_URL=${{Postgres.DATABASE_URL}}`",
+        "`REDIS_URL=${{Redis.REDIS_URL}}`",
+        "`SECRET_KEY`",
+        "`STORAGE_BACKEND=s3`",
+        "`AWS_STORAGE_BUCKET_NAME`",
+        "`AWS_ACCESS_KEY_ID`",
+        "`AWS_SECRET_ACCESS_KEY`",
+        "`ALLOWED_HOSTS`",
+    ):
+        assert needed in section, needed
+    assert "add `healthcheck.railway.app` to `ALLOWED_HOSTS`" not in section, "the settings allow it by themselves"
+
+
+def test_the_readme_says_how_to_make_the_first_admin_on_every_platform():
+    section = _readme_section("Deploying on Railway or Heroku")
+    for command in (
+        "heroku run python manage.py createsuperuser",
+        "railway ssh --service web",
+        "DJANGO_SUPERUSER_USERNAME",
+        "docker compose run --rm release python manage.py createsuperuser",
+        "kubectl -n invoicemail exec -it deploy/web -- python manage.py createsuperuser",
+    ):
+        assert command in section, command

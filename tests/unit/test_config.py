@@ -66,7 +66,8 @@ def settings_read(source: str) -> set[str]:
     return names
 
 
-def _python_reads() -> set[str]:
+def python_reads() -> set[str]:
+    """Every variable the Python of our processes reads through `config.get`."""
     return set().union(*(settings_read(path.read_text()) for path in SOURCES))
 
 
@@ -76,10 +77,10 @@ def _procfile_defaults() -> dict[str, str | None]:
     return {name: default or None for name, default in re.findall(r"\$\{([A-Za-z_]\w*)(?::-([^}]*))?\}", text)}
 
 
-def _env_example_names() -> list[str]:
-    """Variables in .env.example, set (`NAME=`) or shown commented out (`# NAME=`)."""
+def env_example_names(*, set_only: bool = False) -> list[str]:
+    """Variables in .env.example, set (`NAME=`) or shown commented out (`# NAME=`); `set_only`: the set ones."""
     text = (BASE_DIR / ".env.example").read_text()
-    return re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
+    return re.findall(r"^([A-Z][A-Z0-9_]*)=" if set_only else r"^#?\s*([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
 
 
 def test_the_scanner_sees_every_way_of_reading_the_environment():
@@ -102,13 +103,13 @@ def test_no_module_but_the_settings_module_reads_the_environment(path):
 
 
 def test_every_variable_the_code_reads_is_declared():
-    read = _python_reads()
+    read = python_reads()
     assert {"DATABASE_URL", "GRAPH_CLIENT_SECRET", "METRICS_TOKEN", "WORKER_MAX_RSS_MB"} <= read  # the scan works
     assert read - set(config.SETTINGS) == set()
 
 
 def test_every_declared_variable_is_read_by_the_code_or_the_procfile():
-    assert set(config.SETTINGS) - _python_reads() - set(_procfile_defaults()) == set()
+    assert set(config.SETTINGS) - python_reads() - set(_procfile_defaults()) == set()
 
 
 def test_the_procfile_reads_declared_variables_with_the_declared_defaults():
@@ -119,7 +120,7 @@ def test_the_procfile_reads_declared_variables_with_the_declared_defaults():
 
 
 def test_env_example_lists_every_variable_once_and_nothing_else():
-    listed = _env_example_names()
+    listed = env_example_names()
     assert sorted({name for name in listed if listed.count(name) > 1}) == []
     expected = set(config.SETTINGS) | set(config.LIBRARY_VARIABLES) | set(_procfile_defaults())
     assert sorted(expected - set(listed)) == [], "missing from .env.example"

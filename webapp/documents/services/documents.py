@@ -70,7 +70,7 @@ def parsed_attachment(attachment: Attachment) -> ParsedFile:
             problems=[f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB XML limit; not parsed"],
         )
     storage = storages["default"]
-    with local_copy(storage, attachment.blob.storage_name, directory=config.state_dir() / "tmp") as path:
+    with local_copy(storage, attachment.blob.storage_name, directory=config.spool_dir()) as path:
         return parse_path(path, content_type=attachment.content_type)
 
 

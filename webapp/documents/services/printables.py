@@ -45,9 +45,7 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
 
     try:
         pdf = printable_pdf(parsed)
-        directory = config.state_dir() / "tmp"
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(suffix=".pdf", dir=directory) as handle:
+        with tempfile.NamedTemporaryFile(suffix=".pdf", dir=config.spool_dir()) as handle:
             handle.write(pdf)
             handle.flush()
             png = pdf_thumbnail(handle.name)

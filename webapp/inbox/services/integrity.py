@@ -87,7 +87,7 @@ def blob_repair(blob: Blob) -> tuple[bool, str]:
                     with spool(
                         incoming.open_chunks(),
                         max_bytes=config.MAX_ATTACHMENT_BYTES,
-                        directory=config.state_dir() / "tmp",
+                        directory=config.spool_dir(),
                     ) as spooled:
                         if spooled.sha256 != blob.sha256:
                             notes.append(f"message {message.pk}: attachment {position} has other content now")

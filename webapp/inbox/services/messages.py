@@ -186,7 +186,7 @@ def _open_container(
     """Store the members of `container` (and of containers inside it) from `position` on; returns the next free one."""
     assert container.blob is not None
     notes: list[str] = []
-    with local_copy(storages["default"], container.blob.storage_name, directory=config.state_dir() / "tmp") as path:
+    with local_copy(storages["default"], container.blob.storage_name, directory=config.spool_dir()) as path:
         kind = containers.container_kind(
             path, content_type=container.content_type, filename=container.original_filename
         )
@@ -284,7 +284,7 @@ def attachment_store(
         )
     try:
         with spool(
-            incoming.open_chunks(), max_bytes=config.MAX_ATTACHMENT_BYTES, directory=config.state_dir() / "tmp"
+            incoming.open_chunks(), max_bytes=config.MAX_ATTACHMENT_BYTES, directory=config.spool_dir()
         ) as spooled:
             if spooled.size == 0:
                 return _attachment_create(

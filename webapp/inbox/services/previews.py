@@ -60,7 +60,7 @@ def attachment_render_preview(*, attachment: Attachment) -> Attachment:
     storage = storages["default"]
     name = preview_name(attachment.blob.sha256)
     try:
-        with local_copy(storage, attachment.blob.storage_name, directory=config.state_dir() / "tmp") as path:
+        with local_copy(storage, attachment.blob.storage_name, directory=config.spool_dir()) as path:
             png = pdf_thumbnail(path)
     except RenderError as exc:
         return _preview_update(attachment, status=Attachment.PreviewStatus.FAILED, error=str(exc)[:2000])
