@@ -146,10 +146,17 @@ def namespace_pid(pid: int) -> int:
     return int(next(line for line in status if line.startswith("NSpid:")).split()[-1])
 
 
-def pid_1_process(process: ProcfileProcess) -> psutil.Process | None:
-    """What a process started with as_pid_1 runs as PID 1 (the one child of `unshare --fork`), once it runs."""
+def pid_1_process(process: ProcfileProcess, program: str) -> psutil.Process | None:
+    """What a process started with as_pid_1 runs as PID 1 (the one child of `unshare --fork`), once that is
+    `program`: bin/procfile, its bash and the Procfile's env exec into it, and bash forks subshells first."""
     children = psutil.Process(process.pid).children()
-    return children[0] if children else None
+    if not children:
+        return None
+    try:
+        words = children[0].cmdline()
+    except psutil.NoSuchProcess:
+        return None
+    return children[0] if any(Path(word).name == program for word in words[:2]) else None
 
 
 def dramatiq_worker_processes(master: psutil.Process) -> set[int]:
