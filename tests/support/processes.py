@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,9 +13,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from pipeline.config import BASE_DIR
+from tests.support import needs
 
 VENV_BIN = Path(sys.executable).parent
+#: Runs a command as PID 1 of a PID namespace of its own, with its own /proc, as a container runtime does.
+AS_PID_1 = ("unshare", "--pid", "--fork", "--mount-proc")
 
 
 def procfile_commands(path: Path = BASE_DIR / "Procfile") -> dict[str, str]:
@@ -74,10 +81,34 @@ class ProcfileProcess:
         return self.process.returncode
 
 
-def run_procfile_once(name: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+def pid_1_refusal() -> str | None:
+    """Why this machine cannot run a command as PID 1 of its own PID namespace (AS_PID_1), or None."""
+    if shutil.which(AS_PID_1[0]) is None:
+        return f"{AS_PID_1[0]} (util-linux) is not installed"
+    probe = subprocess.run([*AS_PID_1, "sh", "-c", 'test "$$" = 1'], capture_output=True, text=True, timeout=30)
+    return None if probe.returncode == 0 else (probe.stderr.strip() or f"exit {probe.returncode}")
+
+
+def need_pid_1() -> None:
+    """Skip the test (fail it under CI) where a command cannot run as PID 1 of its own PID namespace."""
+    if why := pid_1_refusal():
+        needs.missing(
+            f"a PID namespace of its own ({why})",
+            install="util-linux's unshare, run as root (or where unprivileged user namespaces are allowed)",
+        )
+
+
+def as_pid_1(name: str) -> str:
+    """The command that runs Procfile process `name` through bin/procfile as PID 1, as in a container."""
+    return shlex.join([*AS_PID_1, "bin/procfile", name])
+
+
+def run_procfile_once(
+    name: str, env: dict[str, str], timeout: float = 120, command: str | None = None
+) -> subprocess.CompletedProcess:
     env = dict(env, PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}")
     return subprocess.run(
-        ["bash", "-c", procfile_commands()[name]],
+        ["bash", "-c", command or procfile_commands()[name]],
         env=env,
         cwd=BASE_DIR,
         capture_output=True,
@@ -107,3 +138,63 @@ def wait_for(
         time.sleep(interval)
     logs = "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in processes)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+
+
+def namespace_pid(pid: int) -> int:
+    """A process's pid in its innermost PID namespace: 1 for the main process of a container."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("NSpid:")).split()[-1])
+
+
+def pid_1_process(process: ProcfileProcess, program: str) -> psutil.Process | None:
+    """What a process started with as_pid_1 runs as PID 1 (the one child of `unshare --fork`), once that is
+    `program`: bin/procfile, its bash and the Procfile's env exec into it, and bash forks subshells first."""
+    children = psutil.Process(process.pid).children()
+    if not children:
+        return None
+    try:
+        words = children[0].cmdline()
+    except psutil.NoSuchProcess:
+        return None
+    return children[0] if any(Path(word).name == program for word in words[:2]) else None
+
+
+def dramatiq_worker_processes(master: psutil.Process) -> set[int]:
+    """The pids of a dramatiq master's worker processes: its children that run its own command line.
+
+    Not every child: a master that is PID 1 also adopts orphans (a dead worker's sandbox children).
+    """
+    try:
+        command = master.cmdline()
+        children = master.children()
+    except psutil.NoSuchProcess:
+        return set()
+    workers = set()
+    for child in children:
+        try:
+            if child.cmdline() == command:
+                workers.add(child.pid)
+        except psutil.NoSuchProcess:  # gone, or a zombie not reaped yet
+            pass
+    return workers
+
+
+def dramatiq_idle(redis_url: str, queues: tuple[str, ...] = ("default", "render")) -> bool:
+    """No message of `queues` waits, is delayed or is in flight: dramatiq keeps each in a hash until its ack."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return not any(client.hlen(f"dramatiq:{queue}{delay}.msgs") for queue in queues for delay in ("", ".DQ"))
+    finally:
+        client.close()
+
+
+def dramatiq_settled(log: str) -> bool:
+    """No reload under way in a one-process worker's log: every reload asked for has booted its successor.
+
+    A stop that lands while the master re-executes itself finds it with no handler yet: as PID 1 it
+    would not even notice a SIGTERM. A test stops a recycling worker only once this holds.
+    """
+    boots = log.count("is booting up.")
+    return boots == log.count("asks for a graceful reload") + 1 == log.count("Worker process is ready for action.")

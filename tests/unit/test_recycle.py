@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
+from pipeline.config import BASE_DIR
 from pipeline.middleware.graceful_stop import GracefulStop
 from pipeline.middleware.recycle import Recycle, current_rss_bytes
+from tests.support.processes import AS_PID_1, need_pid_1
 
 
 def _recycle(**options) -> tuple[Recycle, list[int]]:
@@ -43,40 +45,87 @@ def test_zero_turns_both_limits_off():
     assert calls == []
 
 
-#: A stand-in Dramatiq master: runs one "worker" child and prints how many SIGHUPs reached it.
-MASTER = """
-import signal, subprocess, sys
+#: The worker process: the real Recycle, with its real SIGHUP to its master, after three messages.
+WORKER = """
+import os, sys, time
+from pipeline.middleware.recycle import Recycle
+
+def work(mode, booted):
+    master = os.getppid()
+    recycle = Recycle(max_messages=1, max_rss_mb=0)
+    if mode != "not-booted":
+        recycle.after_process_boot(None)
+    booted.set()
+    if mode == "orphaned":  # its master exits now: wait to be adopted
+        deadline = time.monotonic() + 30
+        while os.getppid() == master and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for _ in range(3):
+        recycle.after_process_message(None, None)
+"""
+
+#: A stand-in Dramatiq master: forks one worker process, as the dramatiq command does, and prints
+#: how many SIGHUPs reached it. "orphaned": it exits once the worker booted, leaving it behind.
+MASTER = (
+    WORKER
+    + """
+import multiprocessing, signal
 received = []
 signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
-subprocess.run([sys.executable, "-c", sys.argv[1], sys.argv[2]], check=True)
+fork = multiprocessing.get_context("fork")
+booted = fork.Event()
+worker = fork.Process(target=work, args=(sys.argv[1], booted))
+worker.start()
+booted.wait(30)
+if sys.argv[1] == "orphaned":
+    os._exit(0)
+worker.join()
+print(len(received))
+"""
+)
+
+#: What adopts an orphan: a subreaper, as tini -s or Compose's docker-init is. It runs the master,
+#: waits for every descendant and prints how many SIGHUPs reached it.
+SUBREAPER = """
+import ctypes, os, signal, sys
+received = []
+signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+os.spawnv(os.P_NOWAIT, sys.executable, [sys.executable, "-c", sys.argv[1], "orphaned"])
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
 print(len(received))
 """
 
-#: The worker child: the real Recycle, with its real SIGHUP to the parent, after three messages.
-WORKER = """
-import sys
-from pipeline.middleware.recycle import Recycle
-recycle = Recycle(max_messages=1, max_rss_mb=0)
-if sys.argv[1] == "booted":
-    recycle.after_process_boot(None)
-for _ in range(3):
-    recycle.after_process_message(None, None)
-"""
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, timeout=60, check=True)
 
 
-def sighups_to_the_master(worker_mode: str) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", MASTER, WORKER, worker_mode], capture_output=True, text=True, timeout=60, check=True
-    )
-    return int(done.stdout)
+def sighups(*command: str) -> int:
+    return int(run(*command).stdout)
 
 
 def test_inactive_outside_a_worker_process():
-    assert sighups_to_the_master("not-booted") == 0, "the real SIGHUP sender must not fire before the worker boots"
+    assert sighups(sys.executable, "-c", MASTER, "not-booted") == 0, "no SIGHUP before the worker process boots"
 
 
 def test_a_booted_worker_process_signals_its_master_once():
-    assert sighups_to_the_master("booted") == 1
+    assert sighups(sys.executable, "-c", MASTER, "booted") == 1
+
+
+def test_a_master_that_is_pid_1_is_signalled_too():
+    need_pid_1()
+    assert sighups(*AS_PID_1, sys.executable, "-c", MASTER, "booted") == 1, "as in a container without an init"
+
+
+def test_an_orphan_does_not_signal_what_adopted_it():
+    done = run(sys.executable, "-c", SUBREAPER, MASTER)
+    assert int(done.stdout) == 0
+    assert "orphaned: the Dramatiq master" in done.stderr, "the orphan did reach its limit, and said why it did not ask"
 
 
 def test_limits_come_from_the_environment(monkeypatch):
