@@ -75,7 +75,8 @@ def test_railway_starts_each_process_through_its_procfile_line(name):
     config = json.loads(RAILWAY[name].read_text())
     assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
     waits = "" if name == "web" else "--after-migrations "  # only the web migrates (see below)
-    assert config["deploy"]["startCommand"] == f"bin/procfile {waits}{name}"
+    # Railway's start command replaces the image's ENTRYPOINT: it names tini itself, as the Dockerfile does.
+    assert config["deploy"]["startCommand"] == f"{' '.join(dockerfile_entrypoint())} bin/procfile {waits}{name}"
     assert config["deploy"]["drainingSeconds"] * 1000 > 25000
     if name == "web":
         assert config["deploy"]["preDeployCommand"] == ["bin/procfile release"]
@@ -215,7 +216,7 @@ def test_railway_migrates_in_the_web_only_and_the_others_wait_for_the_schema_whe
     assert configs["web"]["preDeployCommand"] == ["bin/procfile release"]
     for name in ("worker", "scheduler"):
         assert "preDeployCommand" not in configs[name], f"{name} must not migrate, nor wait in the build queue"
-        assert configs[name]["startCommand"] == f"bin/procfile --after-migrations {name}"
+        assert configs[name]["startCommand"].endswith(f" bin/procfile --after-migrations {name}")
 
 
 def _procfile_with_stub_env(tmp_path: Path, database: Path) -> subprocess.Popen:
