@@ -191,7 +191,7 @@ SETTINGS: dict[str, Setting] = {
             "ALLOW_EPHEMERAL_STORAGE",
             bool,
             False,
-            "keep STORAGE_BACKEND=local on a platform whose disk is lost at restart (Heroku, Railway without a volume)",
+            "keep STORAGE_BACKEND=local on a platform whose disk is lost at restart or not shared (Heroku, Railway)",
         ),
         # Operations
         Setting("LOG_LEVEL", str, "INFO", "the root logger's level", choices=_LOG_LEVELS),
@@ -218,7 +218,6 @@ PLATFORM_VARIABLES = {
     "RAILWAY_PROJECT_ID": "Railway: the project's id; set in every deployment",
     "RAILWAY_ENVIRONMENT_NAME": "Railway: the environment's name (production); set in every deployment",
     "RAILWAY_PUBLIC_DOMAIN": "Railway: the service's public domain (example.up.railway.app), when it has one",
-    "RAILWAY_VOLUME_MOUNT_PATH": "Railway: where the service's volume is mounted (/data), when it has one",
 }
 
 #: The Host of Railway's health checks (docs.railway.com: Healthchecks, "Healthcheck Hostname").
@@ -305,11 +304,8 @@ def ephemeral_disk() -> str | None:
     if platform_variable("DYNO"):
         return "on Heroku (DYNO is set) every dyno's disk is lost at each restart and shared with no other dyno"
     if on_railway():
-        volume = platform_variable("RAILWAY_VOLUME_MOUNT_PATH")
-        if not volume:
-            return "on Railway without a volume (RAILWAY_VOLUME_MOUNT_PATH is unset) the disk is lost at each deploy"
-        if not state_dir().is_relative_to(Path(volume).resolve()):
-            return f"on Railway STATE_DIR ({state_dir()}) is outside the service's volume ({volume})"
+        # A volume would not do either: it belongs to one service, and the web serves what the worker stored.
+        return "on Railway each service's disk is lost at each deploy, and a volume belongs to one service only"
     return None
 
 
@@ -335,8 +331,9 @@ def state_dir() -> Path:
 def spool_dir() -> Path:
     """Where temporary files go while an attachment streams through (STATE_DIR/tmp), created if missing.
 
-    Every spool of the pipeline is here, so that a deployment sizes one folder: per thread, at most
-    SPOOL_FILES_PER_THREAD files of MAX_ATTACHMENT_BYTES each at once.
+    Every spool the pipeline itself makes is here, so that a deployment sizes one folder: per thread, at
+    most SPOOL_FILES_PER_THREAD files of MAX_ATTACHMENT_BYTES each at once. Libraries' own temp files
+    (django-storages' buffer of an S3 object being read, Django's uploads) go to the system's temp folder.
     """
     directory = state_dir() / "tmp"
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,12 @@ after a message its resident memory passed `WORKER_MAX_RSS_MB` or it has handled
 
 It only acts inside a worker process of the `dramatiq` command (`after_process_boot`),
 never in a test's in-process Worker or in a process that merely enqueues. The master is the
-process that started this one, as multiprocessing recorded it: not a guess from the parent, since
-the master is PID 1 when bin/procfile is a container's first process (Docker without an init,
-Railway). That is fine: PID 1 only drops signals it has no handler for, and the master blocks
-SIGHUP before it forks its worker processes and unblocks it only once its handler is in place, so
-not even an early request is dropped. The master is signalled only while it is still this process's parent; an orphan, whose
-master died, must not signal whatever adopted it (an init, tini, a subreaper).
+process that started this one, as multiprocessing recorded it, not a guess from the parent: where
+a platform starts bin/procfile as a container's first process the master is PID 1, which is fine,
+since PID 1 only drops signals it has no handler for and the master blocks SIGHUP before it forks
+its worker processes, unblocking it once its handler is in place. The master is signalled only
+while it lives (multiprocessing's sentinel for it, whatever the start method); an orphan must not
+signal whatever adopted it or took its pid (an init, tini, a subreaper).
 """
 
 from __future__ import annotations
@@ -65,14 +65,13 @@ class Recycle(Middleware):
         self._active = active  # a worker process of the dramatiq command turns it on at boot
         self._messages = 0
         self._requested = False
-        self._master: int | None = None
+        self._master: multiprocessing.process.BaseProcess | None = None
 
     def after_process_boot(self, broker: Broker) -> None:
         self._active = True
         self._messages = 0
         self._requested = False
-        master = multiprocessing.parent_process()  # None outside a process that multiprocessing started
-        self._master = master.pid if master is not None else None
+        self._master = multiprocessing.parent_process()  # None outside a process that multiprocessing started
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         logger.info(
@@ -127,6 +126,7 @@ class Recycle(Middleware):
     def _signal_master(self) -> None:
         if self._master is None:
             raise OSError("this process was not started by a Dramatiq master")
-        if os.getppid() != self._master:
-            raise OSError(f"orphaned: the Dramatiq master (pid {self._master}) is no longer this process's parent")
-        os.kill(self._master, signal.SIGHUP)
+        pid = self._master.pid
+        if pid is None or not self._master.is_alive():
+            raise OSError(f"orphaned: the Dramatiq master (pid {pid}) is gone")
+        os.kill(pid, signal.SIGHUP)

@@ -74,7 +74,7 @@ def test_heroku_runs_every_process_of_the_procfile_with_what_it_needs():
 def test_railway_starts_each_process_through_its_procfile_line(name):
     config = json.loads(RAILWAY[name].read_text())
     assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
-    waits = "" if name == "web" else "--after-migrations "  # only the web migrates (see below)
+    waits = "--after-migrations " if name == "worker" else ""  # only the web migrates (see below)
     # Railway's start command replaces the image's ENTRYPOINT: it names tini itself, as the Dockerfile does.
     assert config["deploy"]["startCommand"] == f"{' '.join(dockerfile_entrypoint())} bin/procfile {waits}{name}"
     assert config["deploy"]["drainingSeconds"] * 1000 > 25000
@@ -102,8 +102,9 @@ def test_bin_procfile_runs_exactly_the_procfile_line(tmp_path):
     words = result.stdout.split()
     assert words[:2] == ["LOG_FORMAT=json", "dramatiq_queue_prefetch=3"]
     assert words[2:4] == ["dramatiq", "pipeline.actors"] and "--threads" in words
-    missing = subprocess.run([str(BASE_DIR / "bin/procfile"), "nosuch"], capture_output=True, text=True, timeout=30)
-    assert missing.returncode == 64 and "no process 'nosuch'" in missing.stderr
+    for words in (["nosuch"], ["--after-migrations", "nosuch"]):  # said at once, before any wait
+        missing = subprocess.run([str(BASE_DIR / "bin/procfile"), *words], capture_output=True, text=True, timeout=30)
+        assert missing.returncode == 64 and "no process 'nosuch'" in missing.stderr
 
 
 def dockerfile_entrypoint() -> list[str]:
@@ -210,13 +211,19 @@ def test_compose_starts_no_long_running_process_before_the_release_migrated():
 # --- Railway: only the web migrates; the worker and the scheduler wait for its schema (item 5) ---------------
 
 
-def test_railway_migrates_in_the_web_only_and_the_others_wait_for_the_schema_when_they_start():
-    """Not in a pre-deploy command: Railway gives one a slot of the build queue, which a wait would hold."""
+def test_railway_migrates_in_the_web_only_and_the_worker_waits_for_the_schema_when_it_starts():
+    """Not in a pre-deploy command: Railway gives one a slot of the build queue, which a wait would hold.
+
+    The scheduler reads no table and loads no Django: what it sends is done by a worker that waited.
+    """
     configs = {name: json.loads(path.read_text())["deploy"] for name, path in RAILWAY.items()}
     assert configs["web"]["preDeployCommand"] == ["bin/procfile release"]
     for name in ("worker", "scheduler"):
         assert "preDeployCommand" not in configs[name], f"{name} must not migrate, nor wait in the build queue"
-        assert configs[name]["startCommand"].endswith(f" bin/procfile --after-migrations {name}")
+        assert configs[name]["restartPolicyType"] == "ALWAYS", "a wait that timed out starts again, with no last try"
+    assert configs["worker"]["startCommand"].endswith(" bin/procfile --after-migrations worker")
+    scheduler = (BASE_DIR / "scheduler.py").read_text()
+    assert "django.setup" not in scheduler and "DJANGO_SETTINGS_MODULE" not in scheduler, "it would need the schema"
 
 
 def _procfile_with_stub_env(tmp_path: Path, database: Path) -> subprocess.Popen:

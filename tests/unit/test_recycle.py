@@ -70,17 +70,18 @@ MASTER = (
     WORKER
     + """
 import multiprocessing, signal
-received = []
-signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
-fork = multiprocessing.get_context("fork")
-booted = fork.Event()
-worker = fork.Process(target=work, args=(sys.argv[1], booted))
-worker.start()
-booted.wait(30)
-if sys.argv[1] == "orphaned":
-    os._exit(0)
-worker.join()
-print(len(received))
+if __name__ == "__main__":  # a fork server or spawn imports this file again in each worker process
+    received = []
+    signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
+    fork = multiprocessing.get_context(sys.argv[2] if len(sys.argv) > 2 else "fork")
+    booted = fork.Event()
+    worker = fork.Process(target=work, args=(sys.argv[1], booted))
+    worker.start()
+    booted.wait(30)
+    if sys.argv[1] == "orphaned":
+        os._exit(0)
+    worker.join()
+    print(len(received))
 """
 )
 
@@ -120,6 +121,13 @@ def test_a_booted_worker_process_signals_its_master_once():
 def test_a_master_that_is_pid_1_is_signalled_too():
     need_pid_1()
     assert sighups(*AS_PID_1, sys.executable, "-c", MASTER, "booted") == 1, "as in a container without an init"
+
+
+def test_a_master_that_starts_its_workers_through_a_forkserver_is_signalled(tmp_path):
+    """Python 3.14's default on Linux: the worker process's parent is the fork server, not the master."""
+    script = tmp_path / "master.py"  # forkserver imports the target from the main module's file
+    script.write_text(MASTER)
+    assert sighups(sys.executable, str(script), "booted", "forkserver") == 1
 
 
 def test_an_orphan_does_not_signal_what_adopted_it():
