@@ -4,10 +4,14 @@ Each worker process (pipeline/middleware/heartbeat.py) and each scheduler writes
 to a file of this pod's own disk, `STATE_DIR/heartbeats/<role>-<hostname>-<pid>.json`, and to
 Redis, `invoicemail:<role>:<hostname>:<pid>:heartbeat` with a TTL. A beat holds the time it was
 written and, for a worker, each worker thread's state (since when it has been busy with a
-message, and that actor's time limit).
+message, and that actor's time limit). A file's beat also holds when its process started
+(`/proc/<pid>/stat`): a pid is reused, by the next container's PID 1 for one, and the folder
+outlives a container (an emptyDir, a Compose volume), so a file counts only while the process
+that wrote it runs. Each writer removes the files of its role that no longer count.
 
 With `--live` (liveness) the command reads the files only: the process lives, whatever Redis
-does, so an outage of Redis restarts no pod. Without it (readiness) it reads Redis: the process
+does, so an outage of Redis restarts no pod. It runs in the PID namespace of the processes it
+judges (the container's, or the pod's with shareProcessNamespace). Without it (readiness) it reads Redis: the process
 lives and reaches what it works with. Either way it exits 0 when a heartbeat of this host (a
 Kubernetes pod's hostname is the pod's name) is at most `--max-age` seconds old and no worker
 process on it is stuck: every one of its threads busy for longer than its time limit plus
@@ -26,6 +30,7 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +48,8 @@ DEFAULT_MAX_AGE_SECONDS = {"worker": 60, "scheduler": 90}
 #: Default --grace: how long past its time limit a thread may still be busy. A thread in Python code
 #: gets Dramatiq's TimeLimitExceeded within a second or two (the sandbox's wait polls every 0.5 s).
 STUCK_GRACE_SECONDS = 30.0
+#: A heartbeat file of another host (a recreated Compose container) untouched this long is removed by any writer.
+FORGOTTEN_FILE_SECONDS = 3600
 
 #: Exit codes of the command.
 OK, STALE, UNREADABLE = 0, 1, 2
@@ -70,8 +77,11 @@ class ThreadState:
 
 @dataclass(frozen=True)
 class Beat:
+    """A heartbeat: when, each worker thread's state, and (in a file) when the writing process started."""
+
     at: float
     threads: tuple[ThreadState, ...] = ()
+    started: int | None = None
 
     def stuck(self, *, now: float, grace: float = STUCK_GRACE_SECONDS) -> bool:
         """True when the process has worker threads and every one is busy past its time limit plus `grace`."""
@@ -79,7 +89,10 @@ class Beat:
 
     def encode(self) -> str:
         threads = [[t.busy_since, t.time_limit] if t.busy_since is not None else None for t in self.threads]
-        return json.dumps({"at": round(self.at, 3), "threads": threads})
+        value: dict[str, object] = {"at": round(self.at, 3), "threads": threads}
+        if self.started is not None:
+            value["started"] = self.started
+        return json.dumps(value)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Beat | None:
@@ -92,7 +105,8 @@ class Beat:
                 ThreadState() if t is None else ThreadState(float(t[0]), None if t[1] is None else float(t[1]))
                 for t in value["threads"]
             )
-            return cls(at=float(value["at"]), threads=threads)
+            started = value.get("started")
+            return cls(at=float(value["at"]), threads=threads, started=None if started is None else int(started))
         except (ValueError, TypeError, KeyError, IndexError):
             return None
 
@@ -118,13 +132,62 @@ def process_file(
     return (directory or beats_dir()) / f"{role}-{hostname or socket.gethostname()}-{pid or os.getpid()}.json"
 
 
-def beat_file(role: str, *, threads: Sequence[ThreadState] = ()) -> None:
-    """Write this process's beat to its file, whole or not at all (a probe never reads half of one)."""
-    path = process_file(role)
+def process_started(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat` field 22), or None when
+    there is no such process in this PID namespace (or only its zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()  # the command name, in parentheses, may hold anything
+    try:
+        return None if fields[0] in (b"Z", b"X") else int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def runs(pid: int, found: Beat) -> bool:
+    """True while the process that wrote `found` as `pid` still runs: same pid, same start time."""
+    return found.started is not None and found.started == process_started(pid)
+
+
+def beat_file(role: str, *, threads: Sequence[ThreadState] = (), directory: Path | None = None) -> None:
+    """Write this process's beat to its file, whole or not at all (a probe never reads half of one), and
+    remove the files of `role` whose process is gone."""
+    path = process_file(role, directory=directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(Beat(at=time.time(), threads=tuple(threads)).encode())
-    os.replace(temp, path)
+    found = Beat(at=time.time(), threads=tuple(threads), started=process_started(os.getpid()))
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # a new file, never a link
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(found.encode())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    prune_files(role, directory=path.parent)
+
+
+def prune_files(role: str, *, hostname: str | None = None, directory: Path | None = None) -> None:
+    """Remove the heartbeat files of `role` that no longer count: on this host, those whose process is
+    gone (and their left-over temporary files); of another host, whose processes this one cannot see,
+    those untouched for FORGOTTEN_FILE_SECONDS."""
+    directory = directory or beats_dir()
+    own = re.compile(
+        rf"\.?{re.escape(role)}-{re.escape(hostname or socket.gethostname())}-(\d+)\.json(\.(?:.+\.)?tmp)?"
+    )
+    now = time.time()
+    for path in [*directory.glob(f"{role}-*.json"), *directory.glob(f".{role}-*.tmp")]:
+        try:
+            if (matched := own.fullmatch(path.name)) is None:
+                forgotten = now - path.lstat().st_mtime > FORGOTTEN_FILE_SECONDS
+            else:
+                pid, found = int(matched[1]), None if matched[2] else Beat.decode(path.read_bytes())
+                forgotten = process_started(pid) is None if found is None else not runs(pid, found)
+            if forgotten:
+                path.unlink(missing_ok=True)
+        except OSError:  # removed meanwhile, or unreadable: the next beat tries again
+            continue
 
 
 def forget_file(role: str) -> None:
@@ -133,7 +196,7 @@ def forget_file(role: str) -> None:
 
 
 def host_files(role: str, *, hostname: str, directory: Path | None = None) -> dict[str, Beat]:
-    """Every heartbeat file of `role` on `hostname`: pid -> the beat."""
+    """Every heartbeat file of `role` on `hostname` whose process still runs: pid -> the beat."""
     beats = {}
     prefix = f"{role}-{hostname}-"
     try:
@@ -148,7 +211,7 @@ def host_files(role: str, *, hostname: str, directory: Path | None = None) -> di
             found = Beat.decode(path.read_bytes())
         except OSError:  # removed between the listing and the read: that process stopped
             continue
-        if found is not None:
+        if found is not None and runs(int(pid), found):  # else a dead process's, or another's with its pid
             beats[pid] = found
     return beats
 

@@ -5,7 +5,8 @@ A background thread writes its beat every WORKER_INTERVAL_SECONDS, to this pod's
 to Redis (`invoicemail:worker:<hostname>:<pid>:heartbeat` with a WORKER_TTL_SECONDS expiry, for
 readiness and the pipeline's health), but only while every consumer and worker thread of the
 process is alive: a process that booted and lost its threads stops beating, and its probes fail.
-Both are removed when the worker has shut down.
+Both are removed when the worker has shut down; the file of a killed one goes at the next beat of
+a worker process of this host (pipeline.heartbeat.beat_file).
 
 Each beat also says, per worker thread, since when it has been busy with its message and that
 actor's time limit (as Dramatiq's TimeLimit reads it): a thread blocked in a C call outlives its

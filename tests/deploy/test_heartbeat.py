@@ -8,6 +8,7 @@ only and restarts no pod.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -168,19 +170,106 @@ def test_a_redis_outage_fails_readiness_and_leaves_liveness_alone(tmp_path):
     assert [probe(role, env, "--live").returncode for role in ("worker", "scheduler")] == [heartbeat.STALE] * 2
 
 
+def _plant(env: dict[str, str], pid: int, *, started: int | None, threads=(), role: str = "worker"):
+    """A heartbeat file as a process `pid` that started at `started` (clock ticks since boot) writes it."""
+    path = heartbeat.process_file(role, pid=pid, directory=heartbeat.beats_dir(env["STATE_DIR"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded = [None if t.busy_since is None else [t.busy_since, t.time_limit] for t in threads]
+    path.write_text(json.dumps({"at": time.time(), "threads": encoded, "started": started}))
+    return path
+
+
+def _exited_process() -> tuple[int, int]:
+    """(pid, start time) of a real process that ran and has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    started = int(Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[19])
+    child.communicate(timeout=30)
+    return child.pid, started
+
+
+def _own_start() -> int:
+    return int(Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()[19])
+
+
 def test_liveness_judges_a_stuck_worker_from_its_file(tmp_path):
     """The stuck-thread rule is the process's own: --live applies it as the Redis probe does."""
     env = _env(tmp_path, "redis://127.0.0.1:1/0")
-    path = heartbeat.process_file("worker", pid=4242, directory=heartbeat.beats_dir(env["STATE_DIR"]))
-    path.parent.mkdir(parents=True)
     now = time.time()
     busy = heartbeat.ThreadState(busy_since=now - 400, time_limit=300)
-    path.write_text(heartbeat.Beat(at=now, threads=(busy, busy)).encode())
+    _plant(env, os.getpid(), started=_own_start(), threads=(busy, busy))
     stuck = probe("worker", env, "--live")
     assert stuck.returncode == heartbeat.STALE
-    assert f"worker process 4242 of host {socket.gethostname()} is stuck" in stuck.stderr
-    path.write_text(heartbeat.Beat(at=now, threads=(busy, heartbeat.ThreadState())).encode())
+    assert f"worker process {os.getpid()} of host {socket.gethostname()} is stuck" in stuck.stderr
+    _plant(env, os.getpid(), started=_own_start(), threads=(busy, heartbeat.ThreadState()))
     assert probe("worker", env, "--live").returncode == 0, "one thread still serves"
+
+
+def test_a_fresh_file_of_an_exited_process_does_not_pass_liveness(tmp_path):
+    """A killed process's file outlives it on the pod's disk: the next container must not pass on it."""
+    env = _env(tmp_path, "redis://127.0.0.1:1/0")
+    pid, started = _exited_process()
+    _plant(env, pid, started=started)
+    dead = probe("worker", env, "--live")
+    assert dead.returncode == heartbeat.STALE, dead.stdout
+    assert "no worker heartbeat" in dead.stderr
+
+
+def test_a_stuck_file_of_an_exited_process_does_not_fail_a_live_one(tmp_path):
+    env = _env(tmp_path, "redis://127.0.0.1:1/0")
+    pid, started = _exited_process()
+    busy = heartbeat.ThreadState(busy_since=time.time() - 400, time_limit=300)
+    _plant(env, pid, started=started, threads=(busy, busy))
+    _plant(env, os.getpid(), started=_own_start(), threads=(heartbeat.ThreadState(),))
+    alive = probe("worker", env, "--live")
+    assert alive.returncode == 0, alive.stderr
+    assert "1 fresh heartbeat(s)" in alive.stdout
+
+
+def test_a_file_naming_a_live_pid_with_another_start_time_is_ignored(tmp_path):
+    """A pid repeats (the scheduler is its container's first process): the start time tells the processes apart."""
+    env = _env(tmp_path, "redis://127.0.0.1:1/0")
+    _plant(env, os.getpid(), started=_own_start() - 1)
+    other = probe("worker", env, "--live")
+    assert other.returncode == heartbeat.STALE, other.stdout
+    assert "no worker heartbeat" in other.stderr
+    _plant(env, os.getpid(), started=_own_start())
+    assert probe("worker", env, "--live").returncode == 0, "the same process's file counts"
+
+
+def test_the_beat_file_is_written_through_a_new_file_not_a_link(tmp_path, monkeypatch):
+    env = _env(tmp_path, "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("STATE_DIR", env["STATE_DIR"])
+    path = heartbeat.process_file("worker", directory=heartbeat.beats_dir(env["STATE_DIR"]))
+    path.parent.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched")
+    path.with_name(f".{path.name}.tmp").symlink_to(target)
+    heartbeat.beat_file("worker")
+    assert target.read_text() == "untouched"
+    assert not path.is_symlink()
+    assert probe("worker", env, "--live").returncode == 0, "the test process's own beat"
+
+
+def test_a_writer_removes_the_files_its_role_no_longer_counts(tmp_path, monkeypatch):
+    """A Compose volume or an emptyDir outlives containers: each beat clears what dead processes left."""
+    env = _env(tmp_path, "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("STATE_DIR", env["STATE_DIR"])
+    pid, started = _exited_process()
+    dead = _plant(env, pid, started=started)
+    other_role = _plant(env, pid, started=started, role="scheduler")
+    directory = heartbeat.beats_dir(env["STATE_DIR"])
+    other_host = heartbeat.process_file("worker", hostname="recreated", pid=7, directory=directory)
+    forgotten = heartbeat.process_file("worker", hostname="gone", pid=7, directory=directory)
+    for path in (other_host, forgotten):
+        path.write_text(heartbeat.Beat(at=time.time()).encode())
+    os.utime(forgotten, (0, 0))
+    heartbeat.beat_file("worker")
+    assert not dead.exists() and not forgotten.exists()
+    assert other_role.exists(), "another role's files are its own writer's"
+    assert other_host.exists(), "another host's processes are not visible here: only age tells"
+    assert heartbeat.process_file("worker").exists()
+    heartbeat.beat_file("scheduler")
+    assert not other_role.exists()
 
 
 def test_an_unreachable_redis_is_its_own_failure(tmp_path):
