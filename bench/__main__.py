@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import BASE_DIR
 
 from . import report
+from .figures import Figure, previous_values, table
 from .stack import base_env, migrate, redis_server, temp_root
 
 QUICK = os.environ.get("BENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -45,15 +49,9 @@ def _stop(signum, frame):
     raise SystemExit(128 + signum)  # run the finally blocks: every process we started is stopped
 
 
-def main() -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    started = time.monotonic()
+def _stack(results: dict) -> list[Figure]:
+    """The Procfile's processes on one state: idle RSS, download, drift, throughput, latency, attachments, floor."""
     root = temp_root("main")
-    results: dict = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "quick": QUICK,
-        "machine": _machine(),
-    }
     try:
         with redis_server(root) as redis:
             env = base_env(root / "state", redis.url)
@@ -75,12 +73,69 @@ def main() -> int:
         results["throughput"]["ratio_to_floor"] = results["throughput"]["mails_per_s"] / results["floor"]["mails_per_s"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    return report.figures(results)
+
+
+def _module(name: str) -> Callable[[dict], list[Figure]]:
+    """A section run as `python -m bench.NAME` in a process of its own: its last output line is its JSON."""
+
+    def section(results: dict) -> list[Figure]:
+        done = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=BASE_DIR, capture_output=True, text=True)
+        print(done.stdout.rstrip("\n").rpartition("\n")[0])  # its own table
+        if done.returncode not in (0, 1):  # 1: it ran, and missed a target of its own
+            raise RuntimeError(f"bench.{name} failed:\n{done.stderr[-3000:]}")
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        return importlib.import_module(f"bench.{name}").figures(results[name])
+
+    return section
+
+
+#: Every part of `make bench`, in the order it runs; BENCH_ONLY=name,name runs some of them.
+SECTIONS: dict[str, Callable[[dict], list[Figure]]] = {
+    "stack": _stack,
+    "rcv_import": _module("rcv_import"),
+    "document_export": _module("document_export"),
+}
+
+
+def _chosen() -> list[str]:
+    only = [name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: no section {', '.join(sorted(unknown))}; there are {', '.join(SECTIONS)}")
+    return only or list(SECTIONS)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    started = time.monotonic()
+    chosen = _chosen()
+    earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    # A partial run keeps what the other sections measured last time (the stack's rows are at the top).
+    results: dict = {key: value for key, value in earlier.items() if key not in chosen and key != "figures"}
+    results.update(
+        date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        quick=QUICK,
+        machine=_machine(),
+        sections=chosen,
+    )
+    figures: list[Figure] = []
+    kept = {key: row for key, row in (earlier.get("figures") or {}).items() if key.split(".")[0] not in chosen}
+    for name in chosen:
+        print(f"--- {name}", flush=True)
+        figures += SECTIONS[name](results)
     results["seconds"] = round(time.monotonic() - started, 1)
-    results["targets"] = report.targets(results)
+    results["figures"] = {**kept, **{figure.key: figure.as_json() for figure in figures}}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(report.table(results))
+    if "stack" in chosen:
+        print(report.table(results))
+    m = results["machine"]
+    print(
+        f"\ninvoice-mail bench {results['date']}, {m['cpus']} CPU ({m['cpu_model']}){'  [BENCH_QUICK]' if QUICK else ''}"
+    )
+    print(table(figures, previous_values(earlier)))
     print(f"\nwritten to {RESULTS.relative_to(BASE_DIR)} in {results['seconds']:.0f} s")
-    return 0 if all(t["ok"] for t in results["targets"].values()) else 1
+    return 0 if all(figure.met() is not False for figure in figures) else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import sys
 import time
 import tracemalloc
 
+from .figures import Figure
 from .stack import MB, PeakSampler, base_env, migrate, rss, temp_root
 
 ROWS = 100_000
@@ -149,6 +150,28 @@ def table(r: dict) -> str:
     peak = max(r["csv"]["python_heap_peak_mb"], r["xlsx"]["python_heap_peak_mb"])
     lines.append(f"   [{'ok' if passed(r) else 'MISS'}] Python heap peak <= {MAX_HEAP_PEAK_MB} MB: {peak} MB")
     return "\n".join(lines)
+
+
+def figures(r: dict) -> list[Figure]:
+    out = []
+    for label, key in (("CSV", "csv"), ("Excel", "xlsx")):
+        out += [
+            Figure(
+                f"document_export.{key}_rate",
+                f"{label} export of {r['rows']:,} documents",
+                r[key]["rows_per_s"],
+                "rows/s",
+            ),
+            Figure(
+                f"document_export.{key}_heap_peak",
+                f"{label} export, Python heap peak",
+                r[key]["python_heap_peak_mb"],
+                "MB",
+                MAX_HEAP_PEAK_MB,
+                "lower",
+            ),
+        ]
+    return out
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from .figures import Figure
 from .stack import MB, PeakSampler, base_env, migrate, rss, temp_root
 
 ROWS = 100_000
@@ -111,6 +112,22 @@ def table(r: dict) -> str:
         f"   [{'ok' if ok else 'MISS'}] import rate >= {TARGET_ROWS_PER_S:,} rows/s: {r['new']['rows_per_s']:,}"
     )
     return "\n".join(lines)
+
+
+def figures(r: dict) -> list[Figure]:
+    rows = f"{r['rows']:,}"
+    return [
+        Figure(
+            "rcv_import.new_rate", f"RCV import of {rows} new rows", r["new"]["rows_per_s"], "rows/s", TARGET_ROWS_PER_S
+        ),
+        Figure(
+            "rcv_import.again_rate", f"RCV import of the same {rows} rows again", r["again"]["rows_per_s"], "rows/s"
+        ),
+        Figure(
+            "rcv_import.moved_rate", f"RCV import of {rows} rows moved to registro", r["moved"]["rows_per_s"], "rows/s"
+        ),
+        Figure("rcv_import.heap_peak", "RCV import, Python heap peak", r["python_heap_peak_mb"], "MB", None, "lower"),
+    ]
 
 
 def main() -> int:
