@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-import sys
 
 import pytest
 import requests
 
 from pipeline import samples
-from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis, find_redis_server
 from tests.support import needs
 from tests.support.database import attached_database
@@ -31,6 +28,7 @@ from tests.support.processes import (
     dramatiq_settled,
     dramatiq_worker_processes,
     free_port,
+    manage,
     namespace_pid,
     need_pid_1,
     pid_1_process,
@@ -48,19 +46,6 @@ FIRST_BATCH = range(4001, 4005)
 SECOND_BATCH = range(4005, 4007)
 MAX_MESSAGES = 4  # the first batch alone is 10 messages and more (a tick, a fetch, a save and a preview per mail)
 ADMIN_PASSWORD = "platform-Secret-pass-42"
-
-
-def manage(env: dict[str, str], *args: str, **extra_env: str) -> subprocess.CompletedProcess:
-    """A management command, run as an operator runs it in a one-off container."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=dict(env, **extra_env),
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
 
 
 def test_release_web_worker_and_scheduler_each_as_pid_1(tmp_path, django_db_blocker):

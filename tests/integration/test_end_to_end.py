@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from pipeline import samples
-from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
 from tests.support import needs
 from tests.support.database import attached_database
 from tests.support.postgres import temporary_postgres
-from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from tests.support.processes import ProcfileProcess, free_port, manage, run_procfile_once, wait_for
 from tests.support.web import admin_session
 from webapp.documents.models import Document, XmlClassification
 from webapp.inbox.models import Attachment, Blob, FetchRun, MailMessage
@@ -92,19 +89,6 @@ def _write_mail(inbox: Path) -> dict[str, bytes]:
     (inbox / "04.eml").write_bytes(data)
     files["copia factura 1001.pdf"] = first_pdf
     return files
-
-
-def manage(env: dict, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
-    """A management command, run as a user runs it from a second terminal."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=dict(env, **extra_env),
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
 
 
 def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, django_db_blocker):

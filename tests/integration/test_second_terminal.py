@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import config
 from pipeline.config import BASE_DIR
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import free_port, manage, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -40,24 +40,18 @@ def terminal_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return dict(env, HOME=str(tmp_path), **extra)
 
 
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_a_state_folder_no_make_run_made_is_one_line_saying_what_to_set(tmp_path):
     fresh = tmp_path / "elsewhere"
     for command in ("fetch_mail", "pipeline_status"):
-        result = manage(terminal_env(tmp_path, STATE_DIR=str(fresh)), command)
+        result = manage(terminal_env(tmp_path, STATE_DIR=str(fresh)), command, check=False)
         assert result.returncode == 2, result.stderr
         assert result.stderr.splitlines() == [
             "error: set SECRET_KEY (required when DEBUG is off), or STATE_DIR to the state folder of a `make run`"
             f" ({fresh} has no local.env)"
         ]
-    unclear = manage(terminal_env(tmp_path, STATE_DIR=str(fresh), DEBUG="maybe"), "pipeline_status")
+    unclear = manage(terminal_env(tmp_path, STATE_DIR=str(fresh), DEBUG="maybe"), "pipeline_status", check=False)
     assert (unclear.returncode, unclear.stderr) == (2, "error: DEBUG='maybe' is not a boolean; use true or false\n")
-    empty = manage(terminal_env(tmp_path, STATE_DIR=str(fresh), DEBUG="true"), "fetch_mail")
+    empty = manage(terminal_env(tmp_path, STATE_DIR=str(fresh), DEBUG="true"), "fetch_mail", check=False)
     assert empty.returncode == 2 and len(empty.stderr.splitlines()) == 1, empty.stderr
     assert empty.stderr.startswith("error: set STATE_DIR to the state folder of a `make run`, or DATABASE_URL")
 
@@ -67,12 +61,12 @@ def test_a_stopped_make_runs_redis_is_one_line_saying_what_to_start(tmp_path):
     env = terminal_env(tmp_path, STATE_DIR=str(state))
     state.mkdir()
     (state / "local.env").write_text("DEBUG=true\nSECRET_KEY=second-terminal-test-key-0123456789abcdef\n")
-    assert manage(env, "migrate", "--noinput", "--verbosity", "0").returncode == 0
+    assert manage(env, "migrate", "--noinput", "--verbosity", "0", check=False).returncode == 0
     (tmp_path / "mail").mkdir()
-    assert manage(env, "add_mailbox", "demo", "--folder", str(tmp_path / "mail")).returncode == 0
+    assert manage(env, "add_mailbox", "demo", "--folder", str(tmp_path / "mail"), check=False).returncode == 0
     (state / "redis").mkdir()
     (state / "redis" / "url").write_text(f"redis://127.0.0.1:{free_port()}/0\n")  # its Redis is gone
-    result = manage(env, "fetch_mail")
+    result = manage(env, "fetch_mail", check=False)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith(f"error: set REDIS_URL, or start `make run` with STATE_DIR={state}")
@@ -95,7 +89,7 @@ def test_a_command_without_state_dir_finds_the_make_run_of_this_checkout(tmp_pat
         assert marker.read_text().strip() == str(state)
 
         def status() -> dict | None:
-            result = manage(terminal_env(tmp_path), "pipeline_status", "--json")
+            result = manage(terminal_env(tmp_path), "pipeline_status", "--json", check=False)
             assert result.returncode == 0, result.stderr
             report = json.loads(result.stdout)
             return report if report["recent_runs"] and report["redis"]["ok"] else None

@@ -103,6 +103,19 @@ def as_pid_1(name: str) -> str:
     return shlex.join([*AS_PID_1, "bin/procfile", name])
 
 
+def manage(env: dict[str, str], *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    """A management command in a process of its own, as an operator runs it from a terminal or a one-off container."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=dict(env, **extra_env),
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
 def run_procfile_once(
     name: str, env: dict[str, str], timeout: float = 120, command: str | None = None
 ) -> subprocess.CompletedProcess:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from pipeline.config import BASE_DIR
-from tests.support.processes import ProcfileProcess, run_procfile_once, wait_for
+from tests.support.processes import ProcfileProcess, manage, run_procfile_once, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -26,23 +22,11 @@ def _env(tmp_path) -> dict[str, str]:
     }
 
 
-def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=env,
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.fixture
 def one_unapplied(tmp_path) -> dict[str, str]:
     env = _env(tmp_path)
     run_procfile_once("release", env)
-    unapply = _manage(env, "migrate", "sessions", "zero", "--noinput")
+    unapply = manage(env, "migrate", "sessions", "zero", "--noinput", check=False)
     assert unapply.returncode == 0, unapply.stderr
     return env
 
@@ -70,7 +54,7 @@ def test_it_waits_for_the_missing_migration_and_returns_once_migrate_ran(tmp_pat
 
 
 def test_it_gives_up_after_its_timeout_in_one_line(one_unapplied):
-    result = _manage(one_unapplied, "await_migrations", "--timeout", "1", "--interval", "0.2")
+    result = manage(one_unapplied, "await_migrations", "--timeout", "1", "--interval", "0.2", check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"CommandError: gave up after 1s waiting for the database: 1 unapplied migration(s), the first {UNAPPLIED}"
@@ -80,6 +64,6 @@ def test_it_gives_up_after_its_timeout_in_one_line(one_unapplied):
 def test_a_current_schema_returns_at_once(tmp_path):
     env = _env(tmp_path)
     run_procfile_once("release", env)
-    result = _manage(env, "await_migrations", "--timeout", "0")
+    result = manage(env, "await_migrations", "--timeout", "0", check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "database schema is current: no unapplied migrations"
