@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from django.core.files import File
 from django.core.files.storage import Storage
@@ -66,11 +67,27 @@ def preview_name(sha256: str) -> str:
     return f"previews/{sha256[:2]}/{sha256}.png"
 
 
+class _SpooledFile(File):  # type: ignore[type-arg]
+    """A spooled file that a local storage may move into place (one rename) instead of copying.
+
+    FileSystemStorage moves any file that has a temporary_file_path(), as for a large upload:
+    a rename on the same filesystem, else a copy; the spool is gone after it. Other storages
+    (S3) read it as they would any file.
+    """
+
+    def __init__(self, handle: IO[bytes], name: str, path: Path) -> None:
+        super().__init__(handle, name=name)
+        self._path = path
+
+    def temporary_file_path(self) -> str:
+        return str(self._path)
+
+
 def save_spooled(storage: Storage, spooled: SpooledContent) -> str:
-    """Store the spooled content under its hash name and return that name."""
+    """Store the spooled content under its hash name and return that name; the spool may be moved away."""
     name = blob_name(spooled.sha256)
     with spooled.path.open("rb") as handle:
-        saved = storage.save(name, File(handle, name=name))
+        saved = storage.save(name, _SpooledFile(handle, name=name, path=spooled.path))
     if saved != name:
         # A storage that renames instead of overwriting would break content addressing.
         storage.delete(saved)

@@ -21,6 +21,12 @@ from .mime_headers import BODY_TYPES, MessageHeaders, ParseBudget, PartHeaders, 
 
 #: Longest piece of a line read at once; longer lines arrive in several pieces.
 LINE_LIMIT = 64 * 1024
+#: Bytes read from the file at once, and the most a part's body is handed on in one piece.
+BLOCK_SIZE = 64 * 1024
+#: Most bytes of a uuencoded body handed on in one piece.
+UU_PIECE_SIZE = 4 * 1024
+#: What read_headers reads at once: a listing reads little more than the header block.
+HEADER_BLOCK_SIZE = 8 * 1024
 #: How many message/rfc822 levels we walk into; a deeper message is delivered as a .eml file.
 MAX_MESSAGE_DEPTH = 10
 
@@ -28,6 +34,7 @@ UNCLOSED = "multipart boundary never closed; part may be truncated"
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _Piece = tuple[bytes, bool]  # bytes of a line (or of a piece of a long line), and whether it starts a line
 _TOO_MANY_BYTES, _TOO_MANY_FIELDS = "bytes", "fields"
+_CR, _LF = ord("\r"), ord("\n")
 
 
 @dataclass(frozen=True)
@@ -41,35 +48,88 @@ class Limits:
 
 
 class _Lines:
-    """Line pieces of at most `limit` bytes from a binary file, with one piece of push-back."""
+    """Line pieces of at most `limit` bytes from a binary file, with one piece of push-back.
 
-    def __init__(self, fp: BinaryIO, limit: int = LINE_LIMIT) -> None:
-        self._fp, self._limit = fp, limit
-        self._carry = b""
-        self._back: _Piece | None = None
+    The file is read `block` bytes at a time; `read_block()` hands out the lines that cannot
+    be a boundary line (those that do not start with "--") as one run, without splitting them.
+    """
+
+    def __init__(self, fp: BinaryIO, limit: int = LINE_LIMIT, block: int = BLOCK_SIZE) -> None:
+        self._fp, self._limit, self._block = fp, limit, block
+        self._buffer = b""
+        self._position = 0  # of the next unread byte in the buffer
+        self._eof = False
         self._line_start = True
+        self._last: tuple[int, bool] | None = None  # where the last piece began, for unread()
+
+    def _fill(self, wanted: int) -> int:
+        """Bytes available after the position, reading on until `wanted` are (or the file ends)."""
+        available = len(self._buffer) - self._position
+        if available < wanted and not self._eof:
+            pieces = [self._buffer[self._position :]] if available else []
+            while available < wanted:
+                data = self._fp.read(max(self._block, wanted - available))
+                if not data:
+                    self._eof = True
+                    break
+                pieces.append(data)
+                available += len(data)
+            self._buffer, self._position = pieces[0] if len(pieces) == 1 else b"".join(pieces), 0
+        return available
 
     def read(self) -> _Piece | None:
-        if self._back is not None:
-            piece, self._back = self._back, None
-            return piece
-        data = self._carry + self._fp.readline(self._limit - len(self._carry))
-        self._carry = b""
-        if data.endswith(b"\r") and len(data) >= self._limit:
-            # keep a CRLF split at the limit together, so a line ending is never cut in two
-            following = self._fp.read(1)
-            if following == b"\n":
-                data += following
-            else:
-                self._carry = following
-        if not data:
+        start, wanted = self._position, 1
+        while True:  # read on only as far as this line needs
+            available = self._fill(wanted)
+            start = self._position
+            newline = self._buffer.find(b"\n", start, start + min(available, self._limit))
+            if newline >= 0 or available > self._limit or self._eof:
+                break
+            wanted = available + 1
+        if not available:
             return None
-        piece = (data, self._line_start)
-        self._line_start = data.endswith(b"\n")
+        buffer = self._buffer
+        end = newline + 1 if newline >= 0 else start + min(available, self._limit)
+        if newline < 0 and end - start == self._limit and buffer[end - 1 : end + 1] == b"\r\n":
+            end += 1  # keep a CRLF split at the limit together, so a line ending is never cut in two
+        piece = (buffer[start:end], self._line_start)
+        self._last = (start, self._line_start)
+        self._position, self._line_start = end, buffer[end - 1] == _LF
         return piece
 
     def unread(self, piece: _Piece) -> None:
-        self._back = piece
+        """Push back `piece`, the one `read()` returned last: its bytes are still in the buffer."""
+        if self._last is None or self._position - self._last[0] != len(piece[0]):
+            raise RuntimeError("only the piece read last can be pushed back")
+        self._position, self._line_start = self._last
+        self._last = None
+
+    def read_block(self, most: int = BLOCK_SIZE) -> bytes:
+        """Whole lines (or pieces of a long one) up to the next line that starts with "--", which is left unread.
+
+        At most `most` bytes (and one block); b"" when such a line comes next, or at the end of the file.
+        """
+        self._last = None
+        most = min(most, self._block)
+        available = self._fill(most + 2)  # two more: a "--" just past the block is seen
+        buffer, start = self._buffer, self._position
+        if self._line_start and buffer.startswith(b"--", start):
+            return b""
+        window = start + min(available, most + 2)
+        dash = buffer.find(b"-", start, window)  # a single byte: a fast scan, and base64 has none
+        hit = buffer.find(b"\n--", max(start, dash - 1), window) if dash >= 0 else -1
+        if hit >= 0:
+            end = hit + 1
+        elif available <= most:  # the file ends within the block
+            end = start + available
+        else:  # cut after the last whole line, else inside a long line but never inside a CRLF
+            end = buffer.rfind(b"\n", start, start + most) + 1 or start + most
+            if buffer[end - 1] == _CR:
+                end -= 1
+        self._position = end
+        if end > start:
+            self._line_start = buffer[end - 1] == _LF
+        return buffer[start:end]
 
 
 def read_headers(fp: BinaryIO) -> MessageHeaders:
@@ -77,7 +137,7 @@ def read_headers(fp: BinaryIO) -> MessageHeaders:
 
     A listing never refuses: a header block past the limits is read as far as they go.
     """
-    lines = _Lines(fp)
+    lines = _Lines(fp, block=HEADER_BLOCK_SIZE)
     _skip_mbox_line(lines)
     limits = Limits()
     raw, _ = _header_block(lines, lambda piece: False, max_bytes=limits.header_bytes, max_fields=limits.headers)
@@ -183,7 +243,9 @@ class MimeReader:
         self._count += 1
         name = part.filename or f"attachment-{self._count}{_extension(part.content_type)}"
         attachment = IncomingAttachment(filename=name, content_type=part.content_type, problems=part.problems)
-        body = self._body(attachment.problems)
+        # the uuencode decoder holds its two spools in memory up to SPOOL_MEMORY each: small pieces keep it there
+        uuencoded = part.encoding in transfer_encodings.UUENCODE
+        body = self._body(attachment.problems, most=UU_PIECE_SIZE if uuencoded else BLOCK_SIZE)
         opened: list[bool] = []
         passed: list[bool] = []
 
@@ -207,23 +269,29 @@ class MimeReader:
         for _ in body:  # whatever the consumer did not read
             pass
 
-    def _body(self, problems: list[str]) -> Iterator[bytes]:
-        """Raw lines of the current part up to the next boundary line, which is left unread.
+    def _body(self, problems: list[str], *, most: int = BLOCK_SIZE) -> Iterator[bytes]:
+        """Raw bytes of the current part, in blocks, up to the next boundary line, which is left unread.
 
-        One line is held back: the line ending before a boundary belongs to the boundary.
+        One block is held back: the line ending before a boundary belongs to the boundary.
         """
-        held: bytes | None = None
-        while (piece := self._lines.read()) is not None:
-            if self._boundary_of(piece) is not None:
-                self._lines.unread(piece)
-                if held is not None:
-                    yield _strip_eol(held)
-                return
-            if held is not None:
+        held = b""
+        while True:
+            data = self._lines.read_block(most)
+            if not data:  # a line that starts with "--" comes next, or the end of the file
+                piece = self._lines.read()
+                if piece is None:
+                    break
+                if self._boundary_of(piece) is not None:
+                    self._lines.unread(piece)
+                    if held:
+                        yield _strip_eol(held)
+                    return
+                data = piece[0]
+            if held:
                 yield held
-            held = piece[0]
+            held = data
         self._report_eof(problems)
-        if held is not None:
+        if held:
             yield held
 
     def _drain(self, problems: list[str]) -> None:
@@ -232,11 +300,15 @@ class MimeReader:
 
     def _skip_to_boundary(self) -> tuple[int, bool] | None:
         """Skip to the next boundary line, left unread: (its stack level, is closing), None at EOF."""
-        while (piece := self._lines.read()) is not None:
+        while True:
+            while self._lines.read_block():
+                pass
+            piece = self._lines.read()
+            if piece is None:
+                return None
             if (hit := self._boundary_of(piece)) is not None:
                 self._lines.unread(piece)
                 return hit
-        return None
 
     def _boundary_of(self, piece: _Piece) -> tuple[int, bool] | None:
         data, starts_line = piece

@@ -71,3 +71,16 @@ def test_local_copy_is_the_file_itself_for_a_local_storage(tmp_path):
     with local_copy(storage, "a/b.bin") as path:
         assert path == tmp_path / "a" / "b.bin"
         assert path.read_bytes() == b"abc"
+
+
+def test_a_spool_on_the_storage_filesystem_is_moved_into_place_not_copied(tmp_path):
+    storage = FileSystemStorage(location=tmp_path / "media", allow_overwrite=True, file_permissions_mode=0o640)
+    data = os.urandom(200_000)
+    with spool([data], max_bytes=300_000, directory=tmp_path / "tmp") as spooled:
+        inode = spooled.path.stat().st_ino
+        name = save_spooled(storage, spooled)
+    stored = tmp_path / "media" / name
+    assert stored.stat().st_ino == inode, "the spooled file itself became the object"
+    assert stored.read_bytes() == data
+    assert stored.stat().st_mode & 0o777 == 0o640
+    assert list((tmp_path / "tmp").iterdir()) == []
