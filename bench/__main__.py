@@ -96,6 +96,7 @@ SECTIONS: dict[str, Callable[[dict], list[Figure]]] = {
     "rcv_import": _module("rcv_import"),
     "document_export": _module("document_export"),
     "mime": _module("mime_speed"),
+    "stages": _module("stages"),
 }
 
 

@@ -12,17 +12,14 @@ import sys
 import time
 
 
-def main(inbox: str) -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    django.setup()
+def work(inbox: str, *, name: str = "floor") -> int:
+    """The floor's work on the mails in `inbox`, as a mailbox of its own; how many mails were processed."""
     from pipeline.actors import render_attachment
     from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
     from webapp.inbox.services.messages import message_begin_delivery, message_save
     from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 
-    mailbox = Mailbox.objects.create(name="floor", settings={"path": inbox})
+    mailbox = Mailbox.objects.create(name=name, settings={"path": inbox})
 
     def save_and_render(message_id: int) -> None:
         message = message_begin_delivery(message_id=message_id)
@@ -30,12 +27,23 @@ def main(inbox: str) -> None:
         for attachment_id in outcome.to_render:
             render_attachment.fn(attachment_id)  # the actor's own body, called without the queue
 
-    started = time.perf_counter()
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)
     fetch_run_execute(run=run, on_new_message=save_and_render)
+    mails = MailMessage.objects.filter(mailbox=mailbox, status=MailMessage.Status.PROCESSED).count()
+    assert not Attachment.objects.filter(
+        message__mailbox=mailbox, preview_status=Attachment.PreviewStatus.PENDING
+    ).exists()
+    return mails
+
+
+def main(inbox: str) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    django.setup()
+    started = time.perf_counter()
+    mails = work(inbox)
     seconds = time.perf_counter() - started
-    mails = MailMessage.objects.filter(status=MailMessage.Status.PROCESSED).count()
-    assert not Attachment.objects.filter(preview_status=Attachment.PreviewStatus.PENDING).exists()
     print(json.dumps({"mails": mails, "seconds": seconds}))
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import io
 import threading
 
-import pdf417gen
+from PIL import Image, ImageOps
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.utils import ImageReader, simpleSplit
@@ -32,6 +33,7 @@ from pipeline.dte.model import ParsedDocument, ParsedLine
 from pipeline.dte.rut import format_rut
 from pipeline.dte.sii import DOC_TYPES
 from pipeline.dte.values import ascii_digits
+from pipeline.render.pdf417 import pdf417_codes
 from pipeline.render.printable_text import (
     DESCRIPTION_LINES,
     instalments,
@@ -48,6 +50,8 @@ _RENDER_LOCK = threading.Lock()
 #: PDF417 as the SII asks: error correction level 5; 18 data columns keep it short and about 9 cm wide.
 PDF417_COLUMNS = 18
 PDF417_SECURITY_LEVEL = 5
+#: A module of the barcode, as a grey level: "1" a bar (black), "0" a space (white).
+_MODULE_SHADES = str.maketrans({"1": "\x00", "0": "\xff"})
 
 _MARGIN = 36
 _RED = colors.HexColor("#c00000")
@@ -75,16 +79,19 @@ class PrintableError(ValueError):
     """The document cannot be printed (e.g. its TED is too large for a PDF417)."""
 
 
-def ted_barcode_png(ted: bytes) -> bytes:
-    """The TED as a PDF417 PNG (bytes fed as-is: they are ISO-8859-1 already)."""
+def ted_barcode_image(ted: bytes) -> Image.Image:
+    """The TED as a PDF417 (bytes fed as-is: they are ISO-8859-1 already): 2 pixels per module, rows 3 modules
+    high, 4 pixels of quiet zone; grey-scale, drawn from the code words in one go (pdf417gen's own renderer sets
+    each pixel of an RGB image from Python, and a PNG of it was encoded and decoded again)."""
     try:
-        codes = pdf417gen.encode(ted, columns=PDF417_COLUMNS, security_level=PDF417_SECURITY_LEVEL)
+        codes = pdf417_codes(ted, columns=PDF417_COLUMNS, security_level=PDF417_SECURITY_LEVEL)
     except ValueError as exc:
         raise PrintableError(f"the TED does not fit a PDF417: {exc}") from exc
-    image = pdf417gen.render_image(codes, scale=2, ratio=3, padding=4)
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
+    rows = ["".join(format(word, "b") for word in row) for row in codes]  # every code word starts with a bar
+    width, height = len(rows[0]), len(rows)
+    modules = Image.frombytes("L", (width, height), "".join(rows).translate(_MODULE_SHADES).encode("latin-1"))
+    image = modules.resize((2 * width, 2 * 3 * height), resample=Image.Resampling.NEAREST)
+    return ImageOps.expand(image, 4, fill=255)
 
 
 def printable_pdf(doc: ParsedDocument) -> bytes:
@@ -97,13 +104,19 @@ def printable_pdf(doc: ParsedDocument) -> bytes:
 
 def draw_printable(doc: ParsedDocument) -> bytes:
     """The printable PDF, drawn in this process (the sandbox's child runs this)."""
-    barcode = ted_barcode_png(doc.ted) if doc.ted else None
+    barcode = ted_barcode_image(doc.ted) if doc.ted else None
     with _RENDER_LOCK:
-        return _Printer(doc, barcode).render()
+        # Streams are compressed, not also ASCII85-encoded: reportlab does that in pure Python (without its
+        # optional C accelerator), and it was the larger part of drawing a page. A PDF may hold binary streams.
+        a85, rl_config.useA85 = rl_config.useA85, 0
+        try:
+            return _Printer(doc, barcode).render()
+        finally:
+            rl_config.useA85 = a85
 
 
 class _Printer:
-    def __init__(self, doc: ParsedDocument, barcode: bytes | None) -> None:
+    def __init__(self, doc: ParsedDocument, barcode: Image.Image | None) -> None:
         self.doc = doc
         self.barcode = barcode
         self.buffer = io.BytesIO()
@@ -314,7 +327,7 @@ class _Printer:
         if self.barcode is None:
             self._no_timbre()
             return
-        image = ImageReader(io.BytesIO(self.barcode))
+        image = ImageReader(self.barcode)
         iw, ih = image.getSize()
         width = _TIMBRE_WIDTH
         height = width * ih / iw
