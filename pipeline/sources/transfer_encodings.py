@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+import pybase64
+
 from pipeline import config
 
 from .base import CHUNK_SIZE
@@ -56,7 +58,9 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
     """binascii.a2b_base64 (not strict) over the whole body, a block at a time.
 
     As there, characters outside the alphabet are ignored and decoding ends at the first
-    complete padding: "QQ==" ends it, an "=" where no padding can be is ignored.
+    complete padding: "QQ==" ends it, an "=" where no padding can be is ignored. Those rules
+    are applied here, so what is decoded is whole groups of four alphabet characters (the last
+    perhaps padded), where pybase64's strict decoder gives the same bytes several times faster.
     """
     lines = iter(lines)
     data = bytearray()  # alphabet characters not decoded yet
@@ -82,7 +86,7 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
             break
         if len(data) >= CHUNK_SIZE:
             cut = len(data) - len(data) % 4
-            yield binascii.a2b_base64(data[:cut])
+            yield pybase64.b64decode(data[:cut], validate=True)
             del data[:cut]
     if ended:
         if rest or any(line.translate(None, _NOT_BASE64).strip(b"=") for line in lines):
@@ -94,7 +98,7 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
     elif position:
         note(problems, "base64 content ended without padding; it may be truncated")
     if data:
-        yield binascii.a2b_base64(bytes(data) + b"=" * (-len(data) % 4))
+        yield pybase64.b64decode(bytes(data) + b"=" * (-len(data) % 4), validate=True)
 
 
 def _decode_qp(lines: Iterable[bytes]) -> Iterator[bytes]:
