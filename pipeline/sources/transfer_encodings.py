@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+import pybase64
+
 from pipeline import config
 
 from .base import CHUNK_SIZE
@@ -56,7 +58,9 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
     """binascii.a2b_base64 (not strict) over the whole body, a block at a time.
 
     As there, characters outside the alphabet are ignored and decoding ends at the first
-    complete padding: "QQ==" ends it, an "=" where no padding can be is ignored.
+    complete padding: "QQ==" ends it, an "=" where no padding can be is ignored. Those rules
+    are applied here, so what is decoded is whole groups of four alphabet characters (the last
+    perhaps padded), where pybase64's strict decoder gives the same bytes several times faster.
     """
     lines = iter(lines)
     data = bytearray()  # alphabet characters not decoded yet
@@ -64,6 +68,14 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
     pads = 0  # "=" seen since the last alphabet character, counted from position 2 on
     ended, rest = False, b""
     for line in lines:
+        even = _decode_even_lines(data, line)
+        if even is not None:
+            decoded, leftover = even
+            if decoded:
+                yield decoded
+            data[:] = leftover
+            position, pads = len(leftover), 0
+            continue
         clean = line.translate(None, _NOT_BASE64)
         if line.translate(None, _BASE64_OR_SPACE):
             note(problems, "base64 content held characters outside its alphabet; they were ignored")
@@ -82,7 +94,7 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
             break
         if len(data) >= CHUNK_SIZE:
             cut = len(data) - len(data) % 4
-            yield binascii.a2b_base64(data[:cut])
+            yield pybase64.b64decode(data[:cut], validate=True)
             del data[:cut]
     if ended:
         if rest or any(line.translate(None, _NOT_BASE64).strip(b"=") for line in lines):
@@ -94,7 +106,36 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
     elif position:
         note(problems, "base64 content ended without padding; it may be truncated")
     if data:
-        yield binascii.a2b_base64(bytes(data) + b"=" * (-len(data) % 4))
+        yield pybase64.b64decode(bytes(data) + b"=" * (-len(data) % 4), validate=True)
+
+
+def _decode_even_lines(data: bytearray, block: bytes) -> tuple[bytes, bytes] | None:
+    """`data` and the block decoded, and the alphabet characters left over; None unless the
+    block is lines of alphabet characters of one width, each ended by CRLF, with no "=".
+
+    Nearly every block of a real attachment is, and is decoded here without being stripped
+    first: pybase64 skips the line breaks (as a2b_base64 does), and the length of what it
+    decodes proves that every other character was in the alphabet.
+    """
+    first = block.find(b"\r\n")
+    width = block.find(b"\r\n", first + 2) - first - 2
+    if first < 0 or width <= 0 or b"=" in block:
+        return None
+    returns, newlines = block[first :: width + 2], block[first + 1 :: width + 2]
+    if returns.lstrip(b"\r") or newlines.lstrip(b"\n"):
+        return None
+    letters = len(data) + len(block) - len(returns) - len(newlines)
+    cut = len(block) - letters % 4
+    leftover = block[cut:]
+    if leftover.translate(None, _BASE64_ALPHABET):
+        return None
+    try:
+        decoded = pybase64.b64decode(bytes(data) + block[:cut], validate=False)
+    except binascii.Error:
+        return None
+    if len(decoded) * 4 != (letters - len(leftover)) * 3:
+        return None  # some of the other characters were not in the alphabet
+    return decoded, leftover
 
 
 def _decode_qp(lines: Iterable[bytes]) -> Iterator[bytes]:
