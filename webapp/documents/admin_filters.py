@@ -24,6 +24,8 @@ from .models import CheckState, Document, DocumentAssignment
 ISSUER_SUGGESTIONS = 500
 #: An issuer's name as a valid timbre gives it (anyone may mail a forged DTE under a supplier's RUT), else any.
 ISSUER_NAME = Coalesce(Max("issuer_name", filter=Q(ted=CheckState.VALID)), Max("issuer_name"))
+#: A RUT's check digits.
+DIGITS = tuple("0123456789K")
 #: Receivers listed in the receiver filter.
 RECEIVER_FILTER_LIMIT = 50
 
@@ -99,6 +101,10 @@ class IssuerFilter(admin.ListFilter):
             return queryset
         # a RUT whose check digit is wrong is still the issuer's as written: matched as typed too
         rut = parse_rut(self.value).normalized
+        body, dash, digit = rut.partition("-")
+        if "-" in self.value and dash and len(body) >= 6 and body.isascii() and body.isdigit() and digit in DIGITS:
+            # a RUT as written, with its dash, is no part of a name: its index answers, no scan of every name
+            return queryset.filter(issuer_rut=rut)
         return queryset.filter(Q(issuer_name__icontains=self.value) | (Q(issuer_rut=rut) if rut else Q()))
 
     @cached_property
