@@ -97,6 +97,7 @@ SECTIONS: dict[str, Callable[[dict], list[Figure]]] = {
     "document_export": _module("document_export"),
     "mime": _module("mime_speed"),
     "stages": _module("stages"),
+    "document_list": _module("document_list"),
 }
 
 

@@ -30,17 +30,34 @@ MAILS = 2_000
 BATCH = 5_000
 
 
-def fill(rows: int) -> None:
-    """`rows` documents in one mailbox, each with its copy in one of MAILS mails of November 2026."""
+def _issued(number: int, months: int) -> dt.date:
+    """Document `number`'s issue date: in one of the `months` months up to November 2026."""
+    year, month = divmod(2026 * 12 + 10 - number % months, 12)
+    return dt.date(year, month + 1, 1 + number % 28)
+
+
+def fill(rows: int, *, mailboxes: int = 1, months: int = 1) -> None:
+    """`rows` documents in one mailbox, each with its copy in one of MAILS mails of November 2026.
+
+    With more `mailboxes`, document n is in mailbox n % mailboxes (the mail that carried it too); with
+    more `months`, issued in one of the `months` months up to November 2026. Invoices (33) have a claim
+    deadline around today: a third still pending, the others lapsed.
+    """
+    from django.utils import timezone
+
     from pipeline.dte.rut import check_digit
     from webapp.documents.models import Document, DocumentSource
     from webapp.inbox.models import Attachment, Mailbox, MailMessage
 
-    mailbox = Mailbox.objects.create(name="contabilidad")
+    boxes = [Mailbox.objects.create(name="contabilidad" if n == 0 else f"sucursal-{n}") for n in range(mailboxes)]
     arrived = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+    now = timezone.now()
     messages = MailMessage.objects.bulk_create(
         MailMessage(
-            mailbox=mailbox, source_id=f"m{n}", subject=f"Factura {n}", received_at=arrived + dt.timedelta(minutes=n)
+            mailbox=boxes[n % mailboxes],
+            source_id=f"m{n}",
+            subject=f"Factura {n}",
+            received_at=arrived + dt.timedelta(minutes=n),
         )
         for n in range(MAILS)
     )
@@ -53,11 +70,11 @@ def fill(rows: int) -> None:
         numbers = range(start, min(start + BATCH, rows + 1))
         documents = Document.objects.bulk_create(
             Document(
-                mailbox=mailbox,
+                mailbox=boxes[number % MAILS % mailboxes],
                 doc_type=61 if number % 10 == 0 else 33,
                 type_name="Factura electrónica",
                 folio=number,
-                issue_date=dt.date(2026, 11, 1 + number % 28),
+                issue_date=_issued(number, months),
                 issuer_rut=issuers[number % ISSUERS],
                 issuer_name=f"Proveedor {number % ISSUERS} SpA",
                 receiver_rut="76354771-K",
@@ -65,6 +82,7 @@ def fill(rows: int) -> None:
                 vat=(1_000 + number) * 19 // 100,
                 total=(1_000 + number) * 119 // 100,
                 xml_attachment=xmls[number % MAILS],
+                claim_deadline=None if number % 10 == 0 else now + dt.timedelta(days=number % 29 - 19),
             )
             for number in numbers
         )

@@ -198,3 +198,17 @@ def test_message_page_costs_the_same_for_3_and_30_attachments(admin_client, djan
     with django_assert_max_num_queries(few):
         page = admin_client.get(url).content.decode()
     assert page.count(f"{MANY - 1}.pdf") >= 1 and message.attachments.count() == MANY
+
+
+def test_the_document_list_with_its_totals_is_a_handful_of_queries(admin_client, django_assert_max_num_queries):
+    """Session and user, each filter's choices in one pass (and the cesiones), the count from the totals'
+    own aggregate, the page, the date hierarchy's two: 10 in all, at 30 rows as at 100,000."""
+    add_rows(MANY)
+    url = reverse("admin:documents_document_changelist")
+    admin_client.get(url)
+    with django_assert_max_num_queries(10):
+        response = admin_client.get(url)
+    changelist = response.context["cl"]
+    assert changelist.result_count == MANY and len(changelist.result_list) == MANY
+    assert response.context["totals_bar"].totals.count == MANY
+    assert f"{MANY * 119_000:,}".replace(",", ".") in response.content.decode()  # the totals bar's sum

@@ -86,3 +86,11 @@ def test_an_empty_list_adds_up_to_zero():
 )
 def test_amounts_are_written_as_in_chile_in_their_currency(amount, currency, shown):
     assert money(amount, currency) == shown
+
+
+def test_a_list_in_pesos_only_is_totalled_in_one_query(django_assert_num_queries):
+    _document(33, 1, net=100_000, vat=19_000, total=119_000)
+    _document(61, 2, net=10_000, vat=1_900, total=11_900)
+    with django_assert_num_queries(1):  # no second pass over the list for currencies it has none of
+        totals = document_totals(Document.objects.all())
+    assert (totals.count, totals.total, totals.foreign) == (2, 107_100, {})

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import cast
+
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast, Substr
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -60,7 +67,38 @@ from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, compariso
 from .exports import DocumentExports
 from .models import Document, XmlClassification
 from .reference_labels import document_label, reason_label
+from .totals import Totals, document_totals
 from .views import visible_documents, zip_response
+
+
+class DocumentQuerySet(QuerySet[Document]):
+    """The list's documents; the date hierarchy's years read natively on SQLite."""
+
+    def dates(self, field_name, kind, order="ASC"):
+        """On SQLite, the years without its date_trunc, a Python function called on every row (0.2 s at
+        100,000 documents): a date is stored there as ISO text, its year the first 4 characters."""
+        if kind != "year" or connections[self.db].vendor != "sqlite":
+            return super().dates(field_name, kind, order)
+        years = (
+            self.order_by()
+            .filter(**{f"{field_name}__isnull": False})
+            .annotate(year_text=Substr(Cast(field_name, CharField()), 1, 4))
+            .values_list("year_text", flat=True)
+            .distinct()
+        )
+        return sorted((dt.date(int(year), 1, 1) for year in years), reverse=order == "DESC")
+
+
+class TotalsPaginator(Paginator):
+    """Pages of the filtered list counted by its totals' own aggregate: one pass over the list, not two."""
+
+    @cached_property
+    def totals(self) -> Totals:
+        return document_totals(cast(QuerySet[Document], self.object_list))
+
+    @cached_property
+    def count(self) -> int:
+        return self.totals.count
 
 
 @admin.register(Document)
@@ -105,6 +143,8 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
     search_help_text = _("Folio, RUT (with or without dots) or business name.")
     list_select_related = ("xml_attachment", "pdf_attachment")
     list_per_page = 50
+    paginator = TotalsPaginator
+    show_full_result_count = False  # a second COUNT over every document the user sees, for "(N total)"
     actions = ("download_zip",)
     inlines = (
         LineInline,
@@ -183,13 +223,17 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         return [inline for inline in instances if present.get(inline.model, True)]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
-        return visible_documents(request.user, super().get_queryset(request))
+        queryset = super().get_queryset(request)
+        queryset = DocumentQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
+        return visible_documents(request.user, queryset)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:
-            context["totals_bar"] = totals_bar(context["cl"].queryset)
+            changelist = context["cl"]
+            counted = changelist.paginator.totals if isinstance(changelist.paginator, TotalsPaginator) else None
+            context["totals_bar"] = totals_bar(changelist.queryset, counted)
         return response
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

@@ -217,9 +217,9 @@ class TotalsBar:
     notes: list[str]
 
 
-def totals_bar(queryset: QuerySet[Document]) -> TotalsBar:
-    """What the filtered list adds up to, in pesos, with what is left out said."""
-    totals = document_totals(queryset)
+def totals_bar(queryset: QuerySet[Document], totals: Totals | None = None) -> TotalsBar:
+    """What the filtered list adds up to, in pesos, with what is left out said (`totals`: already counted)."""
+    totals = totals or document_totals(queryset)
     amounts = [
         (gettext("Net"), clp(totals.net)),
         (gettext("Exempt"), clp(totals.exempt)),

@@ -274,6 +274,17 @@ class Document(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        _FACETS = [
+            "doc_type",
+            "adds_up",
+            "payment_form",
+            "ted",
+            "signature",
+            "conflict",
+            "receiver_rut",
+            "receiver_name",
+            "foreign_currency",
+        ]
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -284,6 +295,18 @@ class Document(models.Model):
         indexes = [
             models.Index(fields=["issuer_rut", "issue_date"]),
             models.Index(fields=["country", "issuer_rut", "doc_type", "folio"], name="document_sii_key"),
+            # The list of one mailbox in its own order, newest first, without sorting all of it.
+            models.Index(fields=["mailbox", "-issue_date", "-id"], name="document_list_of_mailbox"),
+            # What the list's filters offer (admin_filters.py) read from an index alone, not from the wide rows:
+            # for all mailboxes, and for one (SQLite picks an index by its first column).
+            models.Index(fields=[*_FACETS, "mailbox"], name="document_list_facets"),
+            models.Index(fields=["mailbox", *_FACETS], name="document_mailbox_facets"),
+            models.Index(fields=["issuer_rut", "ted", "issuer_name", "mailbox"], name="document_list_issuers"),
+            models.Index(fields=["mailbox", "issuer_rut", "ted", "issuer_name"], name="document_mailbox_issuers"),
+            # The list sorted by its total column (either way: an index is read backwards as well).
+            models.Index(fields=["total", "id"], name="document_by_total"),
+            # The claim deadline filter: pending (no decision yet) documents by deadline, a range of the index.
+            models.Index(fields=["claim_decision", "claim_deadline"], name="document_pending_deadlines"),
         ]
         verbose_name = _("document")
         verbose_name_plural = _("documents")

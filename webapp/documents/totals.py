@@ -49,7 +49,7 @@ def _signed(column: str, output: Field, *, include_guides: bool) -> Case:
 
 
 def document_totals(queryset: QuerySet[Document], *, include_guides: bool = False) -> Totals:
-    """Count and signed peso sums of `queryset` (a filtered list), in two queries."""
+    """Count and signed peso sums of `queryset` (a filtered list): one query, a second for foreign currencies."""
     guides = Q(doc_type__in=codes(sign=0))
     summed = Q() if include_guides else ~guides
     sums = {
@@ -65,9 +65,12 @@ def document_totals(queryset: QuerySet[Document], *, include_guides: bool = Fals
         summed=Count("pk", filter=summed),
         guides=Count("pk", filter=guides),
         without_total=Count("pk", filter=summed & Q(total__isnull=True)),
+        foreign=Count("pk", filter=summed & Q(foreign_total__isnull=False) & ~Q(foreign_currency="")),
         **sums,
     )
     foreign: dict[str, Decimal] = {}
+    if not row["foreign"]:  # no foreign-currency document: no second pass over the list
+        return _totals(row, foreign, include_guides=include_guides)
     per_currency = (
         queryset.order_by()
         .filter(summed, foreign_total__isnull=False)
@@ -77,6 +80,10 @@ def document_totals(queryset: QuerySet[Document], *, include_guides: bool = Fals
     )
     for entry in per_currency.order_by("foreign_currency"):
         foreign[entry["foreign_currency"]] = entry["amount"] or Decimal(0)
+    return _totals(row, foreign, include_guides=include_guides)
+
+
+def _totals(row: dict, foreign: dict[str, Decimal], *, include_guides: bool) -> Totals:
     return Totals(
         count=row["count"],
         summed=row["summed"],
