@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 from pipeline.config import BASE_DIR
@@ -102,7 +103,22 @@ def _idle_after_burst(processes: dict[str, ProcfileProcess], inbox: Path, env: d
         processes["worker"], inbox, env, start=900_000, count=BURST_MAILS, expected_total=already + BURST_MAILS
     )
     time.sleep(SETTLE_SECONDS)
-    return {"mails": BURST_MAILS, "settle_s": SETTLE_SECONDS, **_idle(processes)}
+    sandboxes = [
+        proc.pid for proc in tree(processes["worker"].pid) if any("sandbox_child" in part for part in _cmdline(proc))
+    ]
+    return {
+        "mails": BURST_MAILS,
+        "settle_s": SETTLE_SECONDS,
+        **_idle(processes),
+        "sandbox_children_rss_mb": sum(rss(pid) for pid in sandboxes) / MB,  # the warm render children, in the total
+    }
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:
