@@ -95,6 +95,7 @@ SECTIONS: dict[str, Callable[[dict], list[Figure]]] = {
     "stack": _stack,
     "rcv_import": _module("rcv_import"),
     "document_export": _module("document_export"),
+    "supervisors": _module("supervisors"),
 }
 
 
