@@ -119,8 +119,12 @@ def _supervise(env: dict) -> int:
         running[name] = process
         print(f"{_now()} system  | {name}.1 started (pid={process.pid})", flush=True)
         label = f"{name}.1".ljust(width)
-        threading.Thread(target=_relay, args=(process, label, stop, returncode), daemon=True).start()
-    stop.wait()
+        threading.Thread(target=_relay, args=(process, label), daemon=True).start()
+    while not stop.wait(0.5):
+        ended = next((process for process in running.values() if process.poll() is not None), None)
+        if ended is not None:  # one process stopped: make run stops, with its status as a shell gives it
+            returncode.append(128 - ended.returncode if ended.returncode < 0 else ended.returncode)
+            break
     for name, process in running.items():
         if process.poll() is None:
             print(f"{_now()} system  | sending SIGTERM to {name}.1 (pid {process.pid})", flush=True)
@@ -137,16 +141,12 @@ def _supervise(env: dict) -> int:
     return returncode[0]
 
 
-def _relay(process: subprocess.Popen[bytes], label: str, stop: threading.Event, returncode: list[int]) -> None:
-    """Print the process's lines under its name; when it ends, stop the others."""
+def _relay(process: subprocess.Popen[bytes], label: str) -> None:
+    """Print the process's lines under its name."""
     assert process.stdout is not None
     for line in process.stdout:
         sys.stdout.write(f"{_now()} {label}| {line.decode(errors='replace').rstrip()}\n")
         sys.stdout.flush()
-    process.wait()
-    if not stop.is_set():
-        returncode.append(process.returncode)
-        stop.set()
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

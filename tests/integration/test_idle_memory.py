@@ -74,7 +74,7 @@ def test_web_and_worker_release_memory_once_idle_after_a_burst(tmp_path):
     assert "idle after 21 requests: memory released, RSS" in web.log()  # /health/live and the burst: once
 
 
-def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path):
+def _make_run(tmp_path) -> tuple[ProcfileProcess, int]:
     port = free_port()
     env = {
         "STATE_DIR": str(tmp_path / "state"),
@@ -85,8 +85,13 @@ def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path):
         "HOME": str(tmp_path),
     }
     run = ProcfileProcess("make-run", env, tmp_path, command=f"{sys.executable} -m webapp.run_local")
+    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health/live"), timeout=120, processes=[run])
+    return run, port
+
+
+def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path):
+    run, _port = _make_run(tmp_path)
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health/live"), timeout=120, processes=[run])
         children = [" ".join(child.cmdline()) for child in psutil.Process(run.pid).children()]
     finally:
         run.stop(signal.SIGINT, timeout=60)  # Ctrl-C
@@ -101,3 +106,17 @@ def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path):
     log = run.log()
     assert "web.1" in log and "worker.1" in log and "scheduler.1" in log  # each line under its process's name
     assert log.index("sending SIGTERM to web.1") < log.index("Redis stopped.")  # all stopped, then Redis
+
+
+def test_a_process_that_dies_stops_make_run_and_then_its_redis(tmp_path):
+    run, _port = _make_run(tmp_path)
+    try:
+        scheduler = next(c for c in psutil.Process(run.pid).children() if "scheduler.py" in " ".join(c.cmdline()))
+        redis = next(c for c in psutil.Process(run.pid).children() if "redis-server" in " ".join(c.cmdline()))
+        scheduler.kill()
+        assert run.process.wait(timeout=60) == 128 + signal.SIGKILL  # make run's status is the process's
+    finally:
+        run.stop(signal.SIGINT, timeout=60)
+    log = run.log()
+    assert "sending SIGTERM to web.1" in log and "sending SIGTERM to worker.1" in log
+    assert "Redis stopped." in log and not redis.is_running()
