@@ -98,6 +98,7 @@ SECTIONS: dict[str, Callable[[dict], list[Figure]]] = {
     "mime": _module("mime_speed"),
     "stages": _module("stages"),
     "document_list": _module("document_list"),
+    "supervisors": _module("supervisors"),
 }
 
 

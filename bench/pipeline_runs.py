@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 from pipeline.config import BASE_DIR
@@ -37,6 +38,9 @@ ADMIN_PASSWORD = "bench-Admin-pass-42"
 DOWNLOAD_MB = 200
 #: The message row that holds the download's attachment (stored directly, not from the folder).
 DOWNLOAD_SOURCE_ID = "download.eml"
+#: After the runs: a burst of this many mails, then this long with nothing to do, then the idle RSS again.
+BURST_MAILS = 200
+SETTLE_SECONDS = 20
 
 
 def run(env: dict[str, str], root: Path, *, quick: bool) -> dict:
@@ -64,6 +68,7 @@ def run(env: dict[str, str], root: Path, *, quick: bool) -> dict:
         out = {"idle": _idle(processes)}
         out["download"] = _download(base_url, processes["web"], inbox)
         out.update(_mail_runs(processes["worker"], inbox, env, quick=quick))
+        out["idle_after"] = _idle_after_burst(processes, inbox, env, already=out["drift"]["after_last"])
         return out
     finally:
         for process in alive:
@@ -90,6 +95,30 @@ def _idle(processes: dict[str, ProcfileProcess]) -> dict:
         "total_rss_mb": sum(r["rss_mb"] for r in rows.values()),
         "total_pss_mb": sum(r["pss_mb"] for r in rows.values()),
     }
+
+
+def _idle_after_burst(processes: dict[str, ProcfileProcess], inbox: Path, env: dict[str, str], *, already: int) -> dict:
+    """The idle RSS of the same processes (and what they started) once a burst has passed and they sat idle."""
+    _process_batch(
+        processes["worker"], inbox, env, start=900_000, count=BURST_MAILS, expected_total=already + BURST_MAILS
+    )
+    time.sleep(SETTLE_SECONDS)
+    sandboxes = [
+        proc.pid for proc in tree(processes["worker"].pid) if any("sandbox_child" in part for part in _cmdline(proc))
+    ]
+    return {
+        "mails": BURST_MAILS,
+        "settle_s": SETTLE_SECONDS,
+        **_idle(processes),
+        "sandbox_children_rss_mb": sum(rss(pid) for pid in sandboxes) / MB,  # the warm render children, in the total
+    }
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _download(base_url: str, web: ProcfileProcess, inbox: Path) -> dict:

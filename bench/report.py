@@ -111,6 +111,10 @@ def figures(r: dict) -> list[Figure]:
             "higher",
         ),
     ]
+    if "idle_after" in r:  # results written before this figure have none
+        after = r["idle_after"]
+        label = f"idle RSS {after['settle_s']} s after a burst of {after['mails']} mails"
+        out.insert(1, Figure("stack.idle_rss_after_burst", label, after["total_rss_mb"], "MB", 200, "lower"))
     return out
 
 

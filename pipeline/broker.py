@@ -10,6 +10,7 @@ from . import config, redis_clients
 from .middleware.dead_letters import DeadLetterReason
 from .middleware.graceful_stop import GracefulStop
 from .middleware.heartbeat import Heartbeat
+from .middleware.idle_trim import IdleTrim
 from .middleware.log_context import LogContext
 from .middleware.recycle import Recycle
 from .middleware.wakeup import Wakeup
@@ -37,6 +38,7 @@ def build_broker(*, url: str | None = None, with_django: bool = True) -> RedisBr
         from .middleware.prometheus import WorkerPrometheus
 
         middleware.append(WorkerPrometheus())  # an exposition server per worker master, on dramatiq_prom_port (9191)
+    middleware.append(IdleTrim())  # an idle worker process gives its peak memory back
     middleware.append(Recycle())  # last: counts a message once every other hook is done with it
     client = redis_clients.connect(url)
     broker_class = WakeableRedisBroker if config.WORKER_WAKEUP else RedisBroker

@@ -31,6 +31,7 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from pipeline import config
+from pipeline.middleware.memory import IDLE_SECONDS, release_memory, released
 
 #: The most a request's line and headers may take: far above a browser's, well below gunicorn's own limits.
 MAX_HEAD_BYTES = 32 * 1024
@@ -89,6 +90,9 @@ class HeadersFirstWorker(ThreadWorker):
         self.header_timeout = float(config.get("WEB_HEADER_TIMEOUT"))
         #: Connections whose request is still arriving, by deadline (all get the same timeout).
         self.arriving: deque[TConn] = deque()
+        #: Requests begun when this worker last saw a new one, when that was, and at its last trim.
+        self._requests_seen = self._requests_trimmed = 0
+        self._quiet_since = time.monotonic()
 
     def enqueue_req(self, conn: TConn) -> None:
         """Every way a connection reaches a thread goes through here: new, kept alive, read ahead."""
@@ -145,3 +149,13 @@ class HeadersFirstWorker(ThreadWorker):
         while self.arriving and self.arriving[0].arriving_until <= now:
             self.log.debug("Closing a connection whose request did not arrive in %s s", self.header_timeout)
             self._drop(self.arriving[0])
+        self._trim_when_idle(now)
+
+    def _trim_when_idle(self, now: float) -> None:
+        """After a burst of requests, once none began for IDLE_SECONDS, give the freed memory back."""
+        if self.nr != self._requests_seen:
+            self._requests_seen, self._quiet_since = self.nr, now
+        elif self.nr != self._requests_trimmed and now - self._quiet_since >= IDLE_SECONDS:
+            self._requests_trimmed = self.nr
+            before, after = release_memory()
+            self.log.info("idle after %d requests: memory released, %s", self.nr, released(before, after))

@@ -1,17 +1,20 @@
 """`make run`: the whole system on one machine, from nothing, with one command.
 
 State folder (`STATE_DIR`, default var/), embedded Redis unless REDIS_URL is set, migrations,
-a local admin user, a demo mailbox, then the Procfile's web, worker and scheduler under
-honcho. Ctrl-C stops them all, then Redis.
+a local admin user, a demo mailbox, then the Procfile's web, worker and scheduler, run by this
+process as honcho would run them. Ctrl-C stops them all, then Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from pipeline import config
@@ -46,7 +49,7 @@ def main() -> int:
         _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
         _manage(env, "setup_local")
         print(f"\n  Open {_admin_url(env['WEB_BIND'], env['PORT'])}  (Ctrl-C stops everything)\n", flush=True)
-        return _honcho(env)
+        return _supervise(env)
     finally:
         marker.unlink(missing_ok=True)
         if redis is not None:
@@ -72,34 +75,87 @@ def _manage(env: dict, *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], env=env, check=True, cwd=config.BASE_DIR)
 
 
-#: honcho SIGKILLs what is still running 5 s after Ctrl-C; give the worker its shutdown timeout.
-_HONCHO = "import honcho.manager, sys; honcho.manager.KILL_WAIT = int(sys.argv.pop(1)); import honcho.command; honcho.command.main()"
+def _procfile() -> dict[str, str]:
+    commands = {}
+    for line in (config.BASE_DIR / "Procfile").read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and not name.startswith("#") and name.strip() in PROCESSES:
+            commands[name.strip()] = command.strip()
+    return commands
 
 
-def _honcho(env: dict) -> int:
-    kill_wait = str(config.get("WORKER_SHUTDOWN_TIMEOUT_MS") // 1000 + 5)
-    command = [
-        sys.executable,
-        "-c",
-        _HONCHO,
-        kill_wait,
-        "start",
-        "--procfile",
-        "Procfile",
-        "--port",
-        env["PORT"],
-        *PROCESSES,
-    ]
+def _supervise(env: dict) -> int:
+    """The Procfile's processes, run as honcho ran them, by this process (honcho forked a Python per process).
+
+    Each runs in a session of its own, its lines prefixed with its name; once one stops, or at
+    Ctrl-C, the others get SIGTERM, and SIGKILL if still running after the worker's shutdown timeout.
+    """
+    kill_wait = config.get("WORKER_SHUTDOWN_TIMEOUT_MS") / 1000 + 5
     # PATH first lists the virtualenv, so the Procfile's `gunicorn`, `dramatiq` and `python` are ours.
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    process = subprocess.Popen(command, env=env, cwd=config.BASE_DIR)
-    signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())
-    while True:
+    stop = threading.Event()
+    returncode: list[int] = []
+
+    def stopping(signum: int, frame: object) -> None:
+        if not stop.is_set():
+            print(f"{_now()} system  | {signal.Signals(signum).name} received", flush=True)
+            returncode.append(128 + signum)
+            stop.set()
+
+    signal.signal(signal.SIGINT, stopping)
+    signal.signal(signal.SIGTERM, stopping)
+    width = max(map(len, PROCESSES)) + 2
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    for name, command in _procfile().items():
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", f"exec {command}"],
+            env=env,
+            cwd=config.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the terminal's Ctrl-C reaches us only: we stop them in order
+        )
+        running[name] = process
+        print(f"{_now()} system  | {name}.1 started (pid={process.pid})", flush=True)
+        label = f"{name}.1".ljust(width)
+        threading.Thread(target=_relay, args=(process, label), daemon=True).start()
+    while not stop.wait(0.5):
+        ended = next((process for process in running.values() if process.poll() is not None), None)
+        if ended is not None:  # one process stopped: make run stops, with its status as a shell gives it
+            returncode.append(128 - ended.returncode if ended.returncode < 0 else ended.returncode)
+            break
+    for name, process in running.items():
+        if process.poll() is None:
+            print(f"{_now()} system  | sending SIGTERM to {name}.1 (pid {process.pid})", flush=True)
+            _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + kill_wait
+    for name, process in running.items():
         try:
-            return process.wait()
-        except KeyboardInterrupt:
-            # The terminal sent SIGINT to honcho as well: it is stopping its processes.
-            print("\nStopping...", flush=True)
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{_now()} system  | sending SIGKILL to {name}.1 (pid {process.pid})", flush=True)
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        print(f"{_now()} system  | {name}.1 stopped (rc={process.returncode})", flush=True)
+    return returncode[0]
+
+
+def _relay(process: subprocess.Popen[bytes], label: str) -> None:
+    """Print the process's lines under its name."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(f"{_now()} {label}| {line.decode(errors='replace').rstrip()}\n")
+        sys.stdout.flush()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def _now() -> str:
+    return time.strftime("%H:%M:%S")
 
 
 if __name__ == "__main__":

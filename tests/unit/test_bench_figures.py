@@ -38,3 +38,18 @@ def test_the_table_puts_each_figure_beside_its_target_anchor_and_previous_value(
 
 def test_a_results_file_from_before_figures_has_no_previous_values():
     assert previous_values({"idle": {"total_rss_mb": 265}}) == {} and previous_values(None) == {}
+
+
+def test_the_idle_rss_after_a_burst_is_a_figure_once_measured():
+    import json
+
+    from bench import report
+    from pipeline.config import BASE_DIR
+
+    results = json.loads((BASE_DIR / "bench" / "results.json").read_text())
+    results.pop("idle_after", None)
+    assert "stack.idle_rss_after_burst" not in {figure.key for figure in report.figures(results)}
+    results["idle_after"] = {"mails": 200, "settle_s": 20, "processes": {}, "total_rss_mb": 190.0, "total_pss_mb": 1}
+    after = next(figure for figure in report.figures(results) if figure.key == "stack.idle_rss_after_burst")
+    assert (after.value, after.target, after.better, after.met()) == (190.0, 200, "lower", True)
+    assert "20 s after a burst of 200 mails" in after.label

@@ -1,0 +1,93 @@
+"""Give memory back to the system once a worker process has gone idle.
+
+After a burst of messages, CPython's freed objects sit in glibc's malloc arenas: the process
+keeps its peak resident memory while it waits for the next tick. When no message has been in
+hand for IDLE_SECONDS, a background thread runs `gc.collect()` and glibc's `malloc_trim(0)`,
+which hands the free pages back. It waits again for the next message, so an idle process
+trims once, and a busy one never does between messages (at most once per IDLE_SECONDS).
+
+It only acts inside a worker process of the `dramatiq` command (`after_process_boot`), never
+in a test's in-process Worker or in a process that merely enqueues; without glibc it does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from dramatiq import Broker, Worker
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+
+from .memory import IDLE_SECONDS, release_memory, released
+
+logger = logging.getLogger(__name__)
+
+
+class IdleTrim(Middleware):
+    def __init__(self, *, idle_seconds: float = IDLE_SECONDS, active: bool = False) -> None:
+        self.idle_seconds = idle_seconds
+        self._active = active  # a worker process of the dramatiq command turns it on at boot
+        self._lock = threading.Lock()
+        self._in_hand = 0
+        self._went_idle = threading.Event()  # set when the last message in hand is done
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: How many times this process trimmed (for the tests and the logs).
+        self.trims = 0
+
+    def after_process_boot(self, broker: Broker) -> None:
+        self._active = True
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        if not self._active or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="idle trim", daemon=True)
+        self._thread.start()
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        with self._lock:
+            self._in_hand += 1
+            self._went_idle.clear()
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        self._done()
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._done()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+        self._went_idle.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _done(self) -> None:
+        with self._lock:
+            self._in_hand = max(0, self._in_hand - 1)
+            if self._in_hand == 0:
+                self._went_idle.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._went_idle.wait()
+            # Still idle a while later (no message started, none in hand): the burst is over.
+            if self._stop.wait(self.idle_seconds):
+                return
+            with self._lock:
+                if self._in_hand or not self._went_idle.is_set():
+                    continue
+                self._went_idle.clear()
+            try:
+                before, after = release_memory()
+            except Exception:  # never let the trim take the worker process down
+                logger.exception("could not release memory after going idle")
+                continue
+            self.trims += 1
+            logger.info("worker process %d idle: memory released, %s", os.getpid(), released(before, after))
