@@ -100,7 +100,7 @@ def test_a_command_without_state_dir_finds_the_make_run_of_this_checkout(tmp_pat
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C in make run's terminal
         launcher.wait(timeout=60)
-    assert "Redis stopped." in log.read_text()  # honcho's status after a Ctrl-C is 130: the log says it stopped
+    assert "Redis stopped." in log.read_text()  # make run's status after a Ctrl-C is 130: the log says it stopped
     assert not marker.exists(), "a stopped make run is no longer followed"
 
 
