@@ -6,8 +6,6 @@ from .figures import Figure
 
 #: The first floor (issue 16): 63 ms of work per mail, 15.9 mails/s on 2 cores; the new one is 3x faster.
 FIRST_FLOOR_MS_PER_MAIL = 63.0
-#: The old way (Celery, contentBytes in memory) stored a 100 MB attachment in 0.75 s.
-OLD_WAY_100MB_SECONDS = 0.755
 
 
 def figures(r: dict) -> list[Figure]:
