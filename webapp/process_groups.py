@@ -47,7 +47,7 @@ class ProcessGroup:
     def signal(self, sig: int) -> None:
         """Send `sig` to every member; nothing once the group is empty (its id may then be another's)."""
         if self.has_members():
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # gone, or only another user's left
                 os.killpg(self.pgid, sig)
 
 

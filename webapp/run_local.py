@@ -22,6 +22,12 @@ from pipeline.embedded_redis import EmbeddedRedis, port_for_state_dir
 from webapp import process_groups
 
 PROCESSES = ["web", "worker", "scheduler"]
+#: The management commands run before the processes start.
+SET_UP = [
+    ("migrate", "--noinput", "--verbosity", "0"),
+    ("collectstatic", "--noinput", "--verbosity", "0"),
+    ("setup_local",),
+]
 #: Where the web of `make run` listens when WEB_BIND is unset: this machine only.
 LOCAL_BIND = "127.0.0.1"
 #: How long, once the processes stopped, their last lines get to be printed (a pipe held open by a stray).
@@ -44,18 +50,19 @@ def main() -> int:
 
     marker = config.announce_running_state_dir(state)  # commands in a second terminal find this state folder
     redis = None
-    if not config.get("REDIS_URL"):
-        data_dir = state / "redis"
-        redis = EmbeddedRedis.start(data_dir, port=port_for_state_dir(state, data_dir=data_dir))
-        config.embedded_redis_url_file().write_text(redis.url + "\n")
-        print(f"Redis (embedded, AOF on) at {redis.url}, data in {data_dir}", flush=True)
     try:
-        _manage(env, "migrate", "--noinput", "--verbosity", "0")
-        _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-        _manage(env, "setup_local")
-        print(f"\n  Open {_admin_url(env['WEB_BIND'], env['PORT'])}  (Ctrl-C stops everything)\n", flush=True)
+        if not config.get("REDIS_URL"):
+            data_dir = state / "redis"
+            redis = EmbeddedRedis.start(data_dir, port=port_for_state_dir(state, data_dir=data_dir))
+            config.embedded_redis_url_file().write_text(redis.url + "\n")
+            print(f"Redis (embedded, AOF on) at {redis.url}, data in {data_dir}", flush=True)
+        for step in SET_UP:
+            if stopping.asked:  # a SIGTERM, which reaches this process alone: no step more
+                break
+            _manage(env, *step)
         if stopping.asked:
             return 128 + stopping.signals[0]
+        print(f"\n  Open {_admin_url(env['WEB_BIND'], env['PORT'])}  (Ctrl-C stops everything)\n", flush=True)
         return _supervise(env, stopping)
     finally:
         marker.unlink(missing_ok=True)
@@ -94,7 +101,8 @@ class _Stopping:
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._received)
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # under nohup, or started in the background by sh
+                signal.signal(sig, self._received)
 
     def _received(self, signum: int, frame: object) -> None:
         self.signals.append(signum)
