@@ -90,7 +90,7 @@ def _manage(env: dict, *args: str) -> None:
 
 
 class _Stopping:
-    """Ctrl-C, SIGTERM or SIGHUP (the terminal closed) asks for the stop; a second one forces it, as honcho does.
+    """Ctrl-C, SIGTERM or SIGHUP (the terminal closed) asks for the stop; one more during it forces it, as honcho does.
 
     The handler only records: it runs between any two bytecodes of the main thread, even inside a
     print or a lock's acquire, where printing or setting an Event could fail or deadlock.
