@@ -19,13 +19,24 @@ from pathlib import Path
 
 from pipeline import config
 from pipeline.embedded_redis import EmbeddedRedis, port_for_state_dir
+from webapp import process_groups
 
 PROCESSES = ["web", "worker", "scheduler"]
+#: The management commands run before the processes start.
+SET_UP = [
+    ("migrate", "--noinput", "--verbosity", "0"),
+    ("collectstatic", "--noinput", "--verbosity", "0"),
+    ("setup_local",),
+]
 #: Where the web of `make run` listens when WEB_BIND is unset: this machine only.
 LOCAL_BIND = "127.0.0.1"
+#: How long, once the processes stopped, their last lines get to be printed (a pipe held open by a stray).
+RELAY_WAIT = 2.0
 
 
 def main() -> int:
+    stopping = _Stopping()
+    stopping.install()  # from the start: a SIGTERM during the set-up still stops Redis
     state = config.state_dir()
     state.mkdir(parents=True, exist_ok=True)
     _write_local_env(state)
@@ -39,17 +50,20 @@ def main() -> int:
 
     marker = config.announce_running_state_dir(state)  # commands in a second terminal find this state folder
     redis = None
-    if not config.get("REDIS_URL"):
-        data_dir = state / "redis"
-        redis = EmbeddedRedis.start(data_dir, port=port_for_state_dir(state, data_dir=data_dir))
-        config.embedded_redis_url_file().write_text(redis.url + "\n")
-        print(f"Redis (embedded, AOF on) at {redis.url}, data in {data_dir}", flush=True)
     try:
-        _manage(env, "migrate", "--noinput", "--verbosity", "0")
-        _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-        _manage(env, "setup_local")
+        if not config.get("REDIS_URL"):
+            data_dir = state / "redis"
+            redis = EmbeddedRedis.start(data_dir, port=port_for_state_dir(state, data_dir=data_dir))
+            config.embedded_redis_url_file().write_text(redis.url + "\n")
+            print(f"Redis (embedded, AOF on) at {redis.url}, data in {data_dir}", flush=True)
+        for step in SET_UP:
+            if stopping.asked:  # a SIGTERM, which reaches this process alone: no step more
+                break
+            _manage(env, *step)
+        if stopping.asked:
+            return 128 + stopping.signals[0]
         print(f"\n  Open {_admin_url(env['WEB_BIND'], env['PORT'])}  (Ctrl-C stops everything)\n", flush=True)
-        return _supervise(env)
+        return _supervise(env, stopping)
     finally:
         marker.unlink(missing_ok=True)
         if redis is not None:
@@ -75,70 +89,94 @@ def _manage(env: dict, *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], env=env, check=True, cwd=config.BASE_DIR)
 
 
-def _procfile() -> dict[str, str]:
-    commands = {}
-    for line in (config.BASE_DIR / "Procfile").read_text().splitlines():
-        name, sep, command = line.partition(":")
-        if sep and not name.startswith("#") and name.strip() in PROCESSES:
-            commands[name.strip()] = command.strip()
-    return commands
+class _Stopping:
+    """Ctrl-C, SIGTERM or SIGHUP (the terminal closed) asks for the stop; one more during it forces it, as honcho does.
+
+    The handler only records: it runs between any two bytecodes of the main thread, even inside a
+    print or a lock's acquire, where printing or setting an Event could fail or deadlock.
+    """
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # under nohup, or started in the background by sh
+                signal.signal(sig, self._received)
+
+    def _received(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)
+
+    @property
+    def asked(self) -> bool:
+        return bool(self.signals)
 
 
-def _supervise(env: dict) -> int:
-    """The Procfile's processes, run as honcho ran them, by this process (honcho forked a Python per process).
+def _supervise(env: dict, stopping: _Stopping) -> int:
+    """The Procfile's processes, each run by bin/procfile as honcho would run it, by this process.
 
     Each runs in a session of its own, its lines prefixed with its name; once one stops, or at
-    Ctrl-C, the others get SIGTERM, and SIGKILL if still running after the worker's shutdown timeout.
+    Ctrl-C, every group gets SIGTERM, and SIGKILL if it still has members after the worker's
+    shutdown timeout, or at a second Ctrl-C.
     """
     kill_wait = config.get("WORKER_SHUTDOWN_TIMEOUT_MS") / 1000 + 5
     # PATH first lists the virtualenv, so the Procfile's `gunicorn`, `dramatiq` and `python` are ours.
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    stop = threading.Event()
-    returncode: list[int] = []
-
-    def stopping(signum: int, frame: object) -> None:
-        if not stop.is_set():
-            print(f"{_now()} system  | {signal.Signals(signum).name} received", flush=True)
-            returncode.append(128 + signum)
-            stop.set()
-
-    signal.signal(signal.SIGINT, stopping)
-    signal.signal(signal.SIGTERM, stopping)
     width = max(map(len, PROCESSES)) + 2
-    running: dict[str, subprocess.Popen[bytes]] = {}
-    for name, command in _procfile().items():
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {command}"],
-            env=env,
-            cwd=config.BASE_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # the terminal's Ctrl-C reaches us only: we stop them in order
-        )
-        running[name] = process
-        print(f"{_now()} system  | {name}.1 started (pid={process.pid})", flush=True)
-        label = f"{name}.1".ljust(width)
-        threading.Thread(target=_relay, args=(process, label), daemon=True).start()
-    while not stop.wait(0.5):
-        ended = next((process for process in running.values() if process.poll() is not None), None)
-        if ended is not None:  # one process stopped: make run stops, with its status as a shell gives it
-            returncode.append(128 - ended.returncode if ended.returncode < 0 else ended.returncode)
-            break
-    for name, process in running.items():
-        if process.poll() is None:
-            print(f"{_now()} system  | sending SIGTERM to {name}.1 (pid {process.pid})", flush=True)
-            _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + kill_wait
-    for name, process in running.items():
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"{_now()} system  | sending SIGKILL to {name}.1 (pid {process.pid})", flush=True)
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        print(f"{_now()} system  | {name}.1 stopped (rc={process.returncode})", flush=True)
-    return returncode[0]
+    started: dict[str, process_groups.ProcessGroup] = {}
+    relays: list[threading.Thread] = []
+    returncode = None
+    try:
+        for name in PROCESSES:
+            if stopping.asked:
+                break
+            process = subprocess.Popen(
+                [str(config.BASE_DIR / "bin" / "procfile"), name],
+                env=env,
+                cwd=config.BASE_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the terminal's Ctrl-C reaches us only: we stop them in order
+            )
+            started[name] = process_groups.ProcessGroup(process)
+            relay = threading.Thread(target=_relay, args=(process, f"{name}.1".ljust(width)), daemon=True)
+            relay.start()
+            relays.append(relay)
+            _system(f"{name}.1 started (pid={process.pid})")
+        while not stopping.asked:
+            ended = next((group.process for group in started.values() if group.process.poll() is not None), None)
+            if ended is not None:  # one process stopped: make run stops, with its status as a shell gives it
+                returncode = 128 - ended.returncode if ended.returncode < 0 else ended.returncode
+                break
+            time.sleep(0.2)
+    finally:
+        if stopping.asked:
+            _system(f"{signal.Signals(stopping.signals[0]).name} received")
+            returncode = 128 + stopping.signals[0] if returncode is None else returncode
+        _stop(started, kill_wait, stopping)
+        deadline = time.monotonic() + RELAY_WAIT
+        for relay in relays:  # their last lines, which a process often prints as it stops
+            relay.join(max(0.0, deadline - time.monotonic()))
+    assert returncode is not None
+    return returncode
+
+
+def _stop(started: dict[str, process_groups.ProcessGroup], kill_wait: float, stopping: _Stopping) -> None:
+    signals_before = len(stopping.signals)
+
+    def forced() -> bool:  # a signal more during the stop
+        return len(stopping.signals) > signals_before
+
+    for name, group in started.items():
+        if group.has_members():
+            _system(f"sending SIGTERM to {name}.1 (pid {group.pgid})")
+    killed = process_groups.stop(list(started.values()), grace=kill_wait, forced=forced)
+    for name, group in started.items():
+        if group in killed:
+            why = "a second signal" if forced() else f"still running after {kill_wait:g} s"
+            _system(f"sent SIGKILL to {name}.1 (pid {group.pgid}): {why}")
+        _system(f"{name}.1 stopped (rc={group.process.returncode})")
 
 
 def _relay(process: subprocess.Popen[bytes], label: str) -> None:
@@ -149,9 +187,10 @@ def _relay(process: subprocess.Popen[bytes], label: str) -> None:
         sys.stdout.flush()
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
+def _system(message: str) -> None:
+    """A line of make run's own; with the terminal gone (OSError) the stop goes on."""
+    with contextlib.suppress(OSError):
+        print(f"{_now()} system  | {message}", flush=True)
 
 
 def _now() -> str:

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import signal
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,11 +18,19 @@ from dramatiq import Message
 
 from pipeline.broker import build_broker
 from pipeline.embedded_redis import EmbeddedRedis
-from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from tests.support.processes import (
+    ProcfileProcess,
+    dramatiq_worker_processes,
+    free_port,
+    run_procfile_once,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "idle-memory-Secret-pass-42"
+#: What `make run` runs.
+MAKE_RUN = f"{sys.executable} -m webapp.run_local"
 
 
 def _env(tmp_path, redis_url: str) -> dict[str, str]:
@@ -74,27 +87,84 @@ def test_web_and_worker_release_memory_once_idle_after_a_burst(tmp_path):
     assert "idle after 21 requests: memory released, RSS" in web.log()  # /health/live and the burst: once
 
 
-def _make_run(tmp_path) -> tuple[ProcfileProcess, int]:
-    port = free_port()
-    env = {
-        "STATE_DIR": str(tmp_path / "state"),
-        "PORT": str(port),
+def _make_run_env(home: Path, state: Path, **extra: str) -> dict[str, str]:
+    return {
+        "STATE_DIR": str(state),
+        "PORT": str(free_port()),
         "ADMIN_PASSWORD": PASSWORD,
         "WORKER_SHUTDOWN_TIMEOUT_MS": "2000",
         "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
+        "HOME": str(home),
+        **extra,
     }
-    run = ProcfileProcess("make-run", env, tmp_path, command=f"{sys.executable} -m webapp.run_local")
-    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health/live"), timeout=120, processes=[run])
-    return run, port
 
 
-def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path):
-    run, _port = _make_run(tmp_path)
+@pytest.fixture(scope="module")
+def set_up_state(tmp_path_factory) -> Path:
+    """A state folder a `make run` set up (migrated, its admin user and demo mailbox), copied by each test:
+    the set-up from nothing is what takes a `make run` longest, and test_second_terminal does it."""
+    home = tmp_path_factory.mktemp("make-run-set-up")
+    env = _make_run_env(home, home / "state", SCHEDULER_TICK_ON_START="false")
+    run = ProcfileProcess("make-run", env, home, command=MAKE_RUN)
+    try:
+        wait_for(lambda: "Open http://" in run.log(), timeout=120, what="make run's set-up", processes=[run])
+    finally:
+        run.stop(signal.SIGINT, timeout=60)
+    return home / "state"
+
+
+def _make_run(tmp_path: Path, set_up_state: Path, **extra: str) -> tuple[ProcfileProcess, Path]:
+    """`make run` over a copy of the set-up state folder, once its web answers and its worker and scheduler run."""
+    state = tmp_path / "state"
+    shutil.copytree(set_up_state, state, ignore=shutil.ignore_patterns("*.ctl"))
+    env = _make_run_env(tmp_path, state, SCHEDULER_TICK_ON_START="false", **extra)
+    run = ProcfileProcess("make-run", env, tmp_path, command=MAKE_RUN)
+    ready = ("Worker process is ready for action.", "scheduler started", "Booting worker with pid")
+    wait_for(
+        lambda: all(line in run.log() for line in ready), timeout=120, what="make run's processes", processes=[run]
+    )
+    wait_for(lambda: _answers(f"http://127.0.0.1:{env['PORT']}/health/live"), timeout=60, processes=[run])
+    return run, state
+
+
+def _groups(log: str) -> dict[str, int]:
+    """The process group of each Procfile process make run started: each leads its own, its pid."""
+    return {name: int(pid) for name, pid in re.findall(r"system  \| (\w+)\.1 started \(pid=(\d+)\)", log)}
+
+
+def _left_behind(state: Path, groups: Iterable[int]) -> list[str]:
+    """Every process still running (zombies are dead) that has `state` as its STATE_DIR or is in one of `groups`."""
+    groups = set(groups)
+    found = []
+    for process in psutil.process_iter(["status", "environ", "cmdline"]):
+        try:
+            in_a_group = os.getpgid(process.pid) in groups
+        except ProcessLookupError:
+            continue
+        ours = (process.info["environ"] or {}).get("STATE_DIR") == str(state)
+        if (in_a_group or ours) and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])}")
+    return found
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _children(run: ProcfileProcess, word: str) -> list[psutil.Process]:
+    return [c for c in psutil.Process(run.pid).children() if word in " ".join(c.cmdline())]
+
+
+def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path, set_up_state):
+    run, state = _make_run(tmp_path, set_up_state)
     try:
         children = [" ".join(child.cmdline()) for child in psutil.Process(run.pid).children()]
     finally:
-        run.stop(signal.SIGINT, timeout=60)  # Ctrl-C
+        status = run.stop(signal.SIGINT, timeout=60)  # Ctrl-C
+    assert status == 128 + signal.SIGINT
     assert sorted(
         next(w for w in ("redis-server", "gunicorn", "dramatiq", "scheduler.py") if w in c) for c in children
     ) == [
@@ -106,17 +176,47 @@ def test_make_run_runs_the_procfile_processes_as_its_own_children(tmp_path):
     log = run.log()
     assert "web.1" in log and "worker.1" in log and "scheduler.1" in log  # each line under its process's name
     assert log.index("sending SIGTERM to web.1") < log.index("Redis stopped.")  # all stopped, then Redis
+    assert not _left_behind(state, _groups(log).values())
+    # The lines each process prints last, as it stops, are all printed before make run ends.
+    assert re.search(r"web\.1 +\| .*Shutting down: Master", log), log[-3000:]
+    assert re.search(r"worker\.1 +\| .*Worker has been shut down\.", log), log[-3000:]
+    assert re.search(r"scheduler\.1\| .*scheduler stopped", log), log[-3000:]
 
 
-def test_a_process_that_dies_stops_make_run_and_then_its_redis(tmp_path):
-    run, _port = _make_run(tmp_path)
+def test_a_leader_that_dies_stops_make_run_and_its_group_and_then_its_redis(tmp_path, set_up_state):
+    """A gunicorn and a dramatiq master killed leave their workers in their groups: make run stops those too."""
+    run, state = _make_run(tmp_path, set_up_state)
     try:
-        scheduler = next(c for c in psutil.Process(run.pid).children() if "scheduler.py" in " ".join(c.cmdline()))
-        redis = next(c for c in psutil.Process(run.pid).children() if "redis-server" in " ".join(c.cmdline()))
-        scheduler.kill()
+        (gunicorn,) = _children(run, "gunicorn")
+        (dramatiq,) = _children(run, "dramatiq")
+        (redis,) = _children(run, "redis-server")
+        workers = [*gunicorn.children(), *map(psutil.Process, dramatiq_worker_processes(dramatiq))]
+        assert len(workers) == 2, workers
+        gunicorn.kill()
+        dramatiq.kill()
         assert run.process.wait(timeout=60) == 128 + signal.SIGKILL  # make run's status is the process's
     finally:
         run.stop(signal.SIGINT, timeout=60)
     log = run.log()
-    assert "sending SIGTERM to web.1" in log and "sending SIGTERM to worker.1" in log
+    assert "sending SIGTERM to web.1" in log and "sending SIGTERM to worker.1" in log, log[-3000:]
     assert "Redis stopped." in log and not redis.is_running()
+    assert not [worker for worker in workers if _running(worker)]
+    assert not _left_behind(state, _groups(log).values())
+
+
+def test_a_second_ctrl_c_kills_what_the_first_left_stopping(tmp_path, set_up_state):
+    """The first Ctrl-C gives the processes an hour to stop; the scheduler cannot (stopped), a second one kills it."""
+    run, state = _make_run(tmp_path, set_up_state, WORKER_SHUTDOWN_TIMEOUT_MS="3600000")
+    try:
+        (scheduler,) = _children(run, "scheduler.py")
+        scheduler.suspend()  # SIGSTOP: the SIGTERM stays pending, as for a process stuck in its stop
+        os.kill(run.pid, signal.SIGINT)
+        wait_for(lambda: "sending SIGTERM to scheduler.1" in run.log(), timeout=30, processes=[run])
+        os.kill(run.pid, signal.SIGINT)
+        assert run.process.wait(timeout=60) == 128 + signal.SIGINT
+    finally:
+        run.stop(signal.SIGINT, timeout=60)
+    log = run.log()
+    assert f"sent SIGKILL to scheduler.1 (pid {scheduler.pid}): a second signal" in log, log[-3000:]
+    assert "scheduler.1 stopped (rc=-9)" in log and "Redis stopped." in log
+    assert not _left_behind(state, _groups(log).values())

@@ -17,6 +17,7 @@ import psutil
 
 from pipeline.config import BASE_DIR
 from tests.support import needs
+from webapp import process_groups
 
 VENV_BIN = Path(sys.executable).parent
 #: Runs a command as PID 1 of a PID namespace of its own, with its own /proc, as a container runtime does.
@@ -69,14 +70,9 @@ class ProcfileProcess:
         return self.process.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        """Signal the process group and wait; returns the exit code (killed when it ignores us)."""
-        if self.alive():
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        """Signal the process group, even once its leader is gone, and wait until the group is empty;
+        returns the exit code (SIGKILLed when still there after `timeout`)."""
+        process_groups.stop([process_groups.ProcessGroup(self.process)], sig, grace=timeout)
         self._log.close()
         return self.process.returncode
 
