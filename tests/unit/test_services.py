@@ -153,6 +153,21 @@ def test_saving_is_idempotent_and_resumes_after_the_last_stored_attachment(mailb
     assert message_begin_delivery(message_id=message.pk) is None, "a processed message is not worked on again"
 
 
+def test_a_resumed_save_counts_what_the_stopped_delivery_stored_once(mailbox, inbox):
+    drop(inbox, "a.eml", attachments=[("one.pdf", "application/pdf", PDF), ("two.xml", "application/xml", b"<a/>")])
+    run, new = fetch(mailbox)
+    message = MailMessage.objects.get(pk=new[0])
+    blob = Blob.objects.create(sha256="0" * 64, size=1, content_type="application/pdf", storage_name="x")
+    # what a delivery killed after its first attachment left: the row, never counted in the run
+    Attachment.objects.create(
+        message=message, position=0, filename="one.pdf", status=Attachment.Status.STORED, blob=blob
+    )
+    save_all(new)
+    save_all(new)  # done already: counted no more
+    run.refresh_from_db()
+    assert (run.attachments_stored, run.attachments_failed) == (2, 0)
+
+
 def test_oversized_and_empty_attachments_are_recorded_not_stored(mailbox, inbox, monkeypatch):
     monkeypatch.setattr(config, "MAX_ATTACHMENT_BYTES", 1000)
     drop(

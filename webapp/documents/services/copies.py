@@ -50,16 +50,19 @@ def copy_values(parsed: ParsedDocument) -> dict[str, object]:
     }
 
 
-def copy_record(*, document: Document, attachment: Attachment, parsed: ParsedDocument) -> DocumentSource:
+def copy_record(
+    *, document: Document, attachment: Attachment, parsed: ParsedDocument, first: bool = False
+) -> DocumentSource:
     """The copy of `document` that `attachment` carries, with what `parsed` says of it.
 
     Recorded again only when that changed: the same attachment twice changes nothing, its check time included.
+    `first`: the Document was created from this copy a moment ago, in this transaction: its only copy, the chosen one.
     """
     values = copy_values(parsed)
-    copy = DocumentSource.objects.filter(document=document, attachment=attachment).first()
+    copy = None if first else DocumentSource.objects.filter(document=document, attachment=attachment).first()
     if copy is None:
         return DocumentSource.objects.create(
-            document=document, attachment=attachment, **values, checked_at=timezone.now()
+            document=document, attachment=attachment, **values, chosen=first, checked_at=timezone.now()
         )
     if any(getattr(copy, name) != value for name, value in values.items()):
         values["checked_at"] = timezone.now()

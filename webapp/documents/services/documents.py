@@ -20,7 +20,7 @@ from pipeline.dte.xmlsafe import MAX_XML_BYTES
 from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
 
-from ..models import Document, DocumentReference, DocumentSource, XmlClassification
+from ..models import CheckState, Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
 from .claims import claim_deadline_set
 from .copies import copies_settle, copy_record
@@ -127,20 +127,22 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
 
 def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
     failed = parsed.kind is Kind.INVALID
-    classification, _ = XmlClassification.objects.update_or_create(
-        attachment=attachment,
-        defaults={
-            "format": parsed.format,
-            "kind": parsed.kind.value,
-            "status": XmlClassification.Status.FAILED if failed else XmlClassification.Status.PARSED,
-            "summary": parsed.summary[:500],
-            "error": "; ".join(parsed.problems)[:5000],
-            "document_count": len(parsed.documents),
-            "resolution_number": parsed.resolution_number,
-            "resolution_date": parsed.resolution_date,
-            "parsed_at": timezone.now(),
-        },
-    )
+    values = {
+        "format": parsed.format,
+        "kind": parsed.kind.value,
+        "status": XmlClassification.Status.FAILED if failed else XmlClassification.Status.PARSED,
+        "summary": parsed.summary[:500],
+        "error": "; ".join(parsed.problems)[:5000],
+        "document_count": len(parsed.documents),
+        "resolution_number": parsed.resolution_number,
+        "resolution_date": parsed.resolution_date,
+        "parsed_at": timezone.now(),
+    }
+    try:  # most files are classified once: the INSERT alone
+        with transaction.atomic():
+            classification = XmlClassification.objects.create(attachment=attachment, **values)
+    except IntegrityError:  # a retry or a reprocess: classified before
+        classification, _ = XmlClassification.objects.update_or_create(attachment=attachment, defaults=values)
     if failed:
         logger.warning("XML attachment %s refused: %s", attachment.pk, classification.error)
     return classification
@@ -166,16 +168,20 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         "folio": parsed.folio,
     }
     fields = document_fields(parsed)
-    document = Document.objects.filter(**key).first()
-    if document is None:
-        try:
-            with transaction.atomic():
-                document = Document.objects.create(**key, **fields, xml_attachment=attachment)
-        except IntegrityError:  # another worker thread recorded it at the same moment
-            document = Document.objects.get(**key)
     with transaction.atomic():
         # One copy at a time per Document: two worker threads recording two copies choose in turn.
-        document = Document.objects.select_for_update().get(pk=document.pk)
+        document = Document.objects.select_for_update().filter(**key).first()
+        if document is None:
+            document = _document_first(key, fields, attachment=attachment, parsed=parsed, single=single)
+            if document.pk is None:  # another worker thread recorded it at the same moment
+                document = Document.objects.select_for_update().get(**key)
+            else:  # read from this copy, its only one, already: nothing to replace, nothing to choose
+                copy_record(document=document, attachment=attachment, parsed=parsed, first=True)
+                _references_replace(document, parsed, fresh=True)
+                money_rows_replace(document, parsed, fresh=True)
+                _link_earlier_records(document)
+                claim_deadline_set(document)
+                return document
         copy = copy_record(document=document, attachment=attachment, parsed=parsed)
         was_read_from = document.xml_attachment_id
         chosen = copies_settle(document)
@@ -194,20 +200,42 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
         ):
             # an identical resend may bring the PDF the first mail lacked; a conflicting copy may not
             _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=single))
-        # Notes of this mailbox that arrived before this document point at it from now on.
-        DocumentReference.objects.filter(
-            target__isnull=True,
-            document__mailbox_id=document.mailbox_id,
-            document__country=document.country,
-            document__issuer_rut=document.issuer_rut,
-            ref_type=str(document.doc_type),
-            ref_folio=str(document.folio),
-        ).exclude(document=document).update(target=document)
-        assignments_link(document)  # and so do cesiones read before it
-        responses_link(document)  # and receivers' answers
+        _link_earlier_records(document)
         claim_deadline_set(document)
-    document.refresh_from_db()
-    return document
+    return document  # every write above kept the instance in step with its row
+
+
+def _document_first(
+    key: dict[str, Any], fields: dict[str, Any], *, attachment: Attachment, parsed: ParsedDocument, single: bool
+) -> Document:
+    """A new Document read from its first copy: fields, checks and supplier PDF in one INSERT.
+
+    Call inside document_record's transaction. Unsaved (no pk) when another worker thread created it first.
+    """
+    checks = {
+        "ted": CheckState(parsed.ted_check.state.value),
+        "signature": CheckState(parsed.signature_check.state.value),
+    }
+    pdf = pdf_for(attachment=attachment, parsed=parsed, single=single)
+    try:
+        with transaction.atomic():
+            return Document.objects.create(**key, **fields, **checks, xml_attachment=attachment, pdf_attachment=pdf)
+    except IntegrityError:
+        return Document()
+
+
+def _link_earlier_records(document: Document) -> None:
+    """Notes, cesiones and receivers' answers of this mailbox that arrived before this document point at it."""
+    DocumentReference.objects.filter(
+        target__isnull=True,
+        document__mailbox_id=document.mailbox_id,
+        document__country=document.country,
+        document__issuer_rut=document.issuer_rut,
+        ref_type=str(document.doc_type),
+        ref_folio=str(document.folio),
+    ).exclude(document=document).update(target=document)
+    assignments_link(document)
+    responses_link(document)
 
 
 def _read_from(document: Document, attachment: Attachment, parsed: ParsedDocument, fields: dict[str, Any]) -> None:
@@ -216,6 +244,8 @@ def _read_from(document: Document, attachment: Attachment, parsed: ParsedDocumen
         {} if document.xml_attachment_id == attachment.pk else {"printable_status": Document.PrintableStatus.PENDING}
     )
     Document.objects.filter(pk=document.pk).update(**fields, **again, xml_attachment=attachment)
+    for name, value in (fields | again).items():
+        setattr(document, name, value)
     document.xml_attachment_id = attachment.pk
     _references_replace(document, parsed)
     money_rows_replace(document, parsed)
@@ -251,8 +281,11 @@ def _normal_folio(text: str) -> str:
     return str(int(text)) if ascii_digits(text) else text
 
 
-def _references_replace(document: Document, parsed: ParsedDocument) -> None:
-    """Make the document's references those of `parsed`, updating rows in place (same ids when unchanged)."""
+def _references_replace(document: Document, parsed: ParsedDocument, *, fresh: bool = False) -> None:
+    """Make the document's references those of `parsed`, updating rows in place (same ids when unchanged).
+
+    `fresh`: the document was created a moment ago and has none yet.
+    """
     lines = []
     for ref in parsed.references:
         if ref.line in lines:
@@ -268,19 +301,20 @@ def _references_replace(document: Document, parsed: ParsedDocument) -> None:
                 doc_type=int(ref_type),
                 folio=int(ref_folio),
             ).first()
-        DocumentReference.objects.update_or_create(
-            document=document,
-            line=ref.line,
-            defaults={
-                "ref_type": ref_type,
-                "ref_folio": ref_folio,
-                "ref_date": ref.ref_date,
-                "code": ref.code,
-                "reason": ref.reason[:200],
-                "target": target,
-            },
-        )
-    DocumentReference.objects.filter(document=document).exclude(line__in=lines).delete()
+        values = {
+            "ref_type": ref_type,
+            "ref_folio": ref_folio,
+            "ref_date": ref.ref_date,
+            "code": ref.code,
+            "reason": ref.reason[:200],
+            "target": target,
+        }
+        if fresh:
+            DocumentReference.objects.create(document=document, line=ref.line, **values)
+        else:
+            DocumentReference.objects.update_or_create(document=document, line=ref.line, defaults=values)
+    if not fresh:
+        DocumentReference.objects.filter(document=document).exclude(line__in=lines).delete()
 
 
 def pdf_for(*, attachment: Attachment, parsed: ParsedDocument, single: bool) -> Attachment | None:

@@ -19,21 +19,30 @@ from ..models import Document, DocumentDiscount, DocumentLine, DocumentPayment, 
 from .columns import fitted
 
 
-def money_rows_replace(document: Document, parsed: ParsedDocument) -> None:
-    """Make the document's DocumentLine, DocumentTax, DocumentDiscount and DocumentPayment rows those of `parsed`."""
+def money_rows_replace(document: Document, parsed: ParsedDocument, *, fresh: bool = False) -> None:
+    """Make the document's DocumentLine, DocumentTax, DocumentDiscount and DocumentPayment rows those of `parsed`.
+
+    `fresh`: the document was created a moment ago and has none yet: they are only inserted.
+    """
     numbers = _numbers([line.number for line in parsed.lines])
-    _replace(document, DocumentLine, [_line(n, line) for n, line in zip(numbers, parsed.lines, strict=True)])
+    lines = [_line(n, line) for n, line in zip(numbers, parsed.lines, strict=True)]
+    _replace(document, DocumentLine, lines, fresh=fresh)
     taxes = [_tax(tax) for tax in parsed.taxes]
-    _replace(document, DocumentTax, [row for row in taxes if row["code"] is not None])
-    lines = _numbers([discount.line for discount in parsed.discounts])
-    discounts = [_discount(n, d) for n, d in zip(lines, parsed.discounts, strict=True)]
-    _replace(document, DocumentDiscount, [row for row in discounts if row["value"] is not None])
-    _replace(document, DocumentPayment, [_payment(n, p) for n, p in enumerate(parsed.payments, start=1)])
+    _replace(document, DocumentTax, [row for row in taxes if row["code"] is not None], fresh=fresh)
+    positions = _numbers([discount.line for discount in parsed.discounts])
+    discounts = [_discount(n, d) for n, d in zip(positions, parsed.discounts, strict=True)]
+    _replace(document, DocumentDiscount, [row for row in discounts if row["value"] is not None], fresh=fresh)
+    payments = [_payment(n, p) for n, p in enumerate(parsed.payments, start=1)]
+    _replace(document, DocumentPayment, payments, fresh=fresh)
 
 
-def _replace(document: Document, model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0]) if rows else ["pk"]
+def _replace(document: Document, model: type[models.Model], rows: list[dict[str, Any]], *, fresh: bool) -> None:
     manager = model._default_manager
+    if fresh:
+        if rows:
+            manager.bulk_create([model(document=document, **row) for row in rows])
+        return
+    names = list(rows[0]) if rows else ["pk"]
     present = manager.filter(document=document)
     stated = list(present.order_by("pk").values_list(*names))
     if stated == [tuple(row[name] for name in names) for row in rows]:

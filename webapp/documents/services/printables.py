@@ -60,12 +60,16 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     name, thumb = printable_name(sha256), preview_name(sha256)
     _save_once(name, pdf)
     _save_once(thumb, png)
-    _still_read_from(document).update(
-        printable_status=Document.PrintableStatus.READY,
-        printable_name=name,
-        printable_size=len(pdf),
-        preview_name=thumb,
-        printable_error="",
-    )
-    document.refresh_from_db()
+    recorded = {
+        "printable_status": Document.PrintableStatus.READY,
+        "printable_name": name,
+        "printable_size": len(pdf),
+        "preview_name": thumb,
+        "printable_error": "",
+    }
+    if _still_read_from(document).update(**recorded):
+        for field, value in recorded.items():
+            setattr(document, field, value)
+    else:  # another copy was chosen meanwhile: the row says what its own processing recorded
+        document.refresh_from_db()
     return document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
 
@@ -45,6 +46,8 @@ class SaveOutcome:
 
     to_render: list[int] = field(default_factory=list)
     quarantined: bool = False
+    #: the run's attachment counters for what this save stored, added to the run once at its end
+    counts: Counter[str] = field(default_factory=Counter)
 
 
 def message_begin_delivery(*, message_id: int) -> MailMessage | None:
@@ -57,7 +60,7 @@ def message_begin_delivery(*, message_id: int) -> MailMessage | None:
     """
     if not delivery_begin(work=unfinished_messages(), pk=message_id):
         return None
-    message = MailMessage.objects.get(pk=message_id)
+    message = MailMessage.objects.select_related("mailbox").get(pk=message_id)
     if message.delivery_attempts > config.MAX_DELIVERIES:
         last = f" Last error: {message.error}" if message.error else ""
         with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
@@ -96,7 +99,13 @@ def message_mark_settled(*, message_id: int) -> None:
 
 
 def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcome) -> None:
-    done_positions = set(message.attachments.values_list("position", flat=True))
+    done = list(message.attachments.values_list("position", "status"))
+    done_positions = {position for position, _ in done}
+    # stored by a delivery that stopped before counting them (their deduplication is not known)
+    outcome.counts.update(
+        attachments_stored=sum(status == Attachment.Status.STORED for _, status in done),
+        attachments_failed=sum(status == Attachment.Status.FAILED for _, status in done),
+    )
     try:
         digest = source.content_digest(message.source_id)
         original = original_of(message, digest) if digest else None
@@ -106,19 +115,32 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
         limit = config.MAX_ATTACHMENTS_PER_MESSAGE
         with source.open_message(message.source_id) as reader:
             count = 0
+            containers_maybe = bool(done_positions)  # what an earlier delivery stored is not looked at here
             for position, incoming in enumerate(reader.attachments()):
                 count += 1
                 if position in done_positions or position >= limit:  # past the limit: counted, never opened
                     continue
-                attachment = attachment_store(message=message, position=position, incoming=incoming)
+                attachment = attachment_store(
+                    message=message, position=position, incoming=incoming, counts=outcome.counts
+                )
                 if attachment.preview_status == Attachment.PreviewStatus.PENDING:
                     outcome.to_render.append(attachment.pk)
+                containers_maybe = containers_maybe or (
+                    attachment.status == Attachment.Status.STORED
+                    and containers.may_be_container(
+                        content_type=attachment.content_type, filename=attachment.original_filename
+                    )
+                )
             notes = list(reader.problems)
         kept = min(count, limit)
         budget = members_budget(room=limit - kept)
-        _open_containers(message, first_position=kept, budget=budget, done_positions=done_positions, outcome=outcome)
+        if containers_maybe:
+            _open_containers(
+                message, first_position=kept, budget=budget, done_positions=done_positions, outcome=outcome
+            )
         notes += limit_notes(found=count, kept=kept, budget=budget)
     except MessageGone:
+        _count_attachments(message, outcome.counts)
         message_quarantine(
             message=message,
             reason="The message is no longer at the source; it was moved or deleted before it could be read.",
@@ -126,20 +148,31 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
         outcome.quarantined = True
         return
     except MessageRefused as exc:
+        _count_attachments(message, outcome.counts)
         message_quarantine(message=message, reason=f"The message was not read to its end: {exc}.")
         outcome.quarantined = True
         return
     fingerprint = digest or message_fingerprint(message=message)
-    with transaction.atomic():
-        MailMessage.objects.filter(pk=message.pk).update(
+    with transaction.atomic():  # the counters once, with the status that says the message is done
+        _count_attachments(message, outcome.counts)
+        original = message_identify(
+            message=message,
+            fingerprint=fingerprint,
             status=MailMessage.Status.PROCESSED,
             processed_at=timezone.now(),
             updated_at=timezone.now(),
             attachment_count=kept,
             error=reading_notes(notes, attachments=count),
         )
-    if message_identify(message=message, fingerprint=fingerprint) is not None:
+    if original is not None:
         outcome.to_render = []  # the original's files are rendered already, or will be by its own save
+
+
+def _count_attachments(message: MailMessage, counts: Counter[str]) -> None:
+    """Add what a save stored to its run's counters, in one UPDATE; the tally is spent."""
+    if message.fetch_run_id and any(counts.values()):
+        fetch_run_count(run_id=message.fetch_run_id, **{name: n for name, n in counts.items() if n})
+    counts.clear()
 
 
 def _open_containers(
@@ -199,7 +232,9 @@ def _open_container(
             if position in done:
                 member = Attachment.objects.select_related("blob").get(message=message, position=position)
             else:
-                member = attachment_store(message=message, position=position, incoming=incoming, container=container)
+                member = attachment_store(
+                    message=message, position=position, incoming=incoming, container=container, counts=outcome.counts
+                )
                 if member.preview_status == Attachment.PreviewStatus.PENDING:
                     outcome.to_render.append(member.pk)
             position += 1
@@ -264,9 +299,17 @@ def message_release_delivery(*, message_id: int, error: str) -> None:
 
 
 def attachment_store(
-    *, message: MailMessage, position: int, incoming: IncomingAttachment, container: Attachment | None = None
+    *,
+    message: MailMessage,
+    position: int,
+    incoming: IncomingAttachment,
+    container: Attachment | None = None,
+    counts: Counter[str] | None = None,
 ) -> Attachment:
-    """Stream one attachment (or a member of `container`) into storage, once per distinct content, and record it."""
+    """Stream one attachment (or a member of `container`) into storage, once per distinct content, and record it.
+
+    It is counted in `counts` (the caller adds them to the run), else in its run's counters at once.
+    """
     fallback = f"attachment-{position + 1}"
     row: _AttachmentNames = {
         "original_filename": (incoming.filename or "")[:1024],
@@ -278,6 +321,7 @@ def attachment_store(
         return _attachment_create(
             message,
             position,
+            counts=counts,
             status=Attachment.Status.SKIPPED,
             container=container,
             **(row | {"error": incoming.skipped_reason or "nothing to read"}),
@@ -290,6 +334,7 @@ def attachment_store(
                 return _attachment_create(
                     message,
                     position,
+                    counts=counts,
                     status=Attachment.Status.SKIPPED,
                     container=container,
                     **(row | {"error": "empty attachment (0 bytes)"}),
@@ -300,6 +345,7 @@ def attachment_store(
         return _attachment_create(
             message,
             position,
+            counts=counts,
             status=Attachment.Status.FAILED,
             container=container,
             **(row | {"error": f"not stored: attachment {exc}"}),
@@ -308,6 +354,7 @@ def attachment_store(
         return _attachment_create(
             message,
             position,
+            counts=counts,
             status=Attachment.Status.FAILED,
             container=container,
             **(row | {"error": f"not stored: {exc}"}),
@@ -321,6 +368,7 @@ def attachment_store(
     return _attachment_create(
         message,
         position,
+        counts=counts,
         status=Attachment.Status.STORED,
         container=container,
         blob=blob,
@@ -358,6 +406,7 @@ def _attachment_create(
     blob: Blob | None = None,
     deduplicated: bool = False,
     preview_status: str = Attachment.PreviewStatus.NONE,
+    counts: Counter[str] | None = None,
     **names: Unpack[_AttachmentNames],
 ) -> Attachment:
     try:
@@ -373,11 +422,13 @@ def _attachment_create(
             )
     except IntegrityError:
         return Attachment.objects.get(message=message, position=position)
-    if message.fetch_run_id:
-        fetch_run_count(
-            run_id=message.fetch_run_id,
-            attachments_stored=int(status == Attachment.Status.STORED),
-            attachments_deduplicated=int(deduplicated),
-            attachments_failed=int(status == Attachment.Status.FAILED),
-        )
+    counted = Counter(
+        attachments_stored=int(status == Attachment.Status.STORED),
+        attachments_deduplicated=int(deduplicated),
+        attachments_failed=int(status == Attachment.Status.FAILED),
+    )
+    if counts is not None:
+        counts.update(counted)
+    else:
+        _count_attachments(message, counted)
     return attachment
