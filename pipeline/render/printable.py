@@ -29,9 +29,9 @@ from reportlab.pdfgen import canvas
 from pipeline import sandbox
 from pipeline.dte.formatting import dmy as _date
 from pipeline.dte.formatting import money
+from pipeline.dte.kinds import DOC_TYPES
 from pipeline.dte.model import ParsedDocument, ParsedLine
 from pipeline.dte.rut import format_rut
-from pipeline.dte.sii import DOC_TYPES
 from pipeline.dte.values import ascii_digits
 from pipeline.render.pdf417 import pdf417_codes
 from pipeline.render.printable_text import (
