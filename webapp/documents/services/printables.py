@@ -37,11 +37,12 @@ def _still_read_from(document: Document) -> QuerySet[Document]:
 
 def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     """Render, store and record; a document that cannot be printed is recorded as FAILED with why."""
-    from pipeline.render.printable import (  # reportlab/PDFium only where rendering happens
+    from pipeline.render.calls import (  # reportlab/PDFium only in the sandbox's child
         PrintableError,
+        RenderError,
+        pdf_thumbnail,
         printable_pdf,
     )
-    from pipeline.render.thumbnails import RenderError, pdf_thumbnail
 
     try:
         pdf = printable_pdf(parsed)
