@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from pathlib import Path
 
 import dj_database_url
 from django.db import connections
 
+from tests.support.processes import run_procfile_once
+
 ALIAS = "stack"
+_migrated_sqlite: Path | None = None
 
 
 @contextmanager
@@ -23,3 +29,17 @@ def attached_database(url: str, alias: str = ALIAS) -> Iterator[str]:
             connections[alias].close()
             delattr(connections._connections, alias)
         del connections.settings[alias]
+
+
+def released_sqlite(env: dict[str, str]) -> None:
+    """Give env's SQLite database what the Procfile's `release` makes: a copy of the database one real
+    `release` migrated this session, for tests that need the schema and do not test migrating
+    (migrate costs seconds of CPU each time)."""
+    global _migrated_sqlite
+    target = dj_database_url.parse(env["DATABASE_URL"])["NAME"]
+    if _migrated_sqlite is None:
+        template = Path(tempfile.mkdtemp(prefix="invoicemail-released-")) / "db.sqlite3"
+        run_procfile_once("release", dict(env, DATABASE_URL=f"sqlite:///{template}"))
+        _migrated_sqlite = template
+    with closing(sqlite3.connect(_migrated_sqlite)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
