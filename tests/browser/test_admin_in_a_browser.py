@@ -8,39 +8,18 @@ Needs chromium (`apt-get install -y chromium`); skipped, saying so, where none i
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline import samples
-from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
 from tests.support.browser_pages import ARTIFACTS, PASSWORD, laptop_page, log_in
 from tests.support.database import attached_database, released_sqlite
-from tests.support.processes import ProcfileProcess, free_port, wait_for
+from tests.support.processes import ProcfileProcess, free_port, manage_side_by_side, wait_for
 from webapp.inbox.models import Attachment, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
-
-
-def _manage(env: dict, *commands: tuple[str, ...], **extra: str) -> None:
-    """Management commands that do not depend on each other, run side by side."""
-    running = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", *args],
-            env=dict(env, **extra),
-            cwd=BASE_DIR,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for args in commands
-    ]
-    for args, process in zip(commands, running, strict=True):
-        output, _ = process.communicate(timeout=120)
-        assert process.returncode == 0, (args, output)
 
 
 def _all_images_loaded(page) -> bool:
@@ -87,7 +66,7 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
             "HOME": str(tmp_path),
         }
         released_sqlite(env)
-        _manage(
+        manage_side_by_side(
             env,
             ("collectstatic", "--noinput"),  # as the image build does: the admin's CSS and icons
             ("createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl"),
