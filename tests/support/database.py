@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -36,9 +38,13 @@ def released_sqlite(env: dict[str, str]) -> None:
     `release` migrated this session, for tests that need the schema and do not test migrating
     (migrate costs seconds of CPU each time)."""
     global _migrated_sqlite
-    target = dj_database_url.parse(env["DATABASE_URL"])["NAME"]
+    database = dj_database_url.parse(env["DATABASE_URL"])
+    assert database["ENGINE"] == "django.db.backends.sqlite3", f"not SQLite: {env['DATABASE_URL']}"
+    target = database["NAME"]
     if _migrated_sqlite is None:
-        template = Path(tempfile.mkdtemp(prefix="invoicemail-released-")) / "db.sqlite3"
+        folder = Path(tempfile.mkdtemp(prefix="invoicemail-released-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = folder / "db.sqlite3"
         run_procfile_once("release", dict(env, DATABASE_URL=f"sqlite:///{template}"))
         _migrated_sqlite = template
     with closing(sqlite3.connect(_migrated_sqlite)) as source, closing(sqlite3.connect(target)) as copy:
