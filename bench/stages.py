@@ -202,6 +202,7 @@ def instrument(stages: Stages) -> None:
         ("webapp.inbox.services.messages", "save_spooled", "hash_store"),
         ("pipeline.actors.render", "attachment_begin_render", "render_rows"),
         ("pipeline.actors.render", "attachment_end_render", "render_rows"),
+        ("pipeline.actors.render", "attachment_finish_render", "render_rows"),
         ("pipeline.actors.render", "attachment_render_preview", "render_rows"),
         ("pipeline.actors.render", "xml_attachment_process", "document_rows"),
         ("webapp.documents.services.documents", "parse_path", "dte_parse"),

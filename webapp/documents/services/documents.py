@@ -19,6 +19,7 @@ from pipeline.dte.values import ascii_digits
 from pipeline.dte.xmlsafe import MAX_XML_BYTES
 from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
+from webapp.inbox.services.previews import attachment_preview_record
 
 from ..models import CheckState, Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
@@ -149,9 +150,7 @@ def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
 
 
 def _attachment_preview(attachment: Attachment, *, status: str, name: str = "", error: str = "") -> None:
-    Attachment.objects.filter(pk=attachment.pk).update(
-        preview_status=status, preview_name=name, preview_error=error[:2000]
-    )
+    attachment_preview_record(attachment=attachment, status=status, name=name, error=error)
 
 
 def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: bool = True) -> Document:
