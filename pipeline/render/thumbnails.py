@@ -15,7 +15,6 @@ under that lock (never left to the garbage collector, which could run elsewhere)
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
@@ -27,7 +26,7 @@ import pypdfium2.raw as pdfium_c
 from pipeline import sandbox
 
 try:
-    from PIL import Image
+    from PIL import Image, ImageChops
 except ImportError:  # pragma: no cover - Pillow comes with reportlab; fallback below
     Image = None  # type: ignore[assignment]
 
@@ -142,17 +141,25 @@ def _render_first_page(path: str, max_width: int, max_height: int) -> tuple[int,
 
 
 def _encode_png(width: int, height: int, stride: int, rgb: bytes) -> bytes:
-    """PNG from RGB rows of `stride` bytes; Pillow when present, else zlib + struct."""
-    if Image is not None:
-        out = io.BytesIO()
-        # Level 1: a third faster than Pillow's default here, and no larger for a page's thumbnail.
-        Image.frombuffer("RGB", (width, height), rgb, "raw", "RGB", stride, 1).save(out, "PNG", compress_level=1)
-        return out.getvalue()
+    """PNG from RGB rows of `stride` bytes: every row filtered Up (less the row above it), deflated at level 1.
+
+    Pillow's own encoder tries the five filters on each row: twice the time for a page's thumbnail, for
+    some 5% fewer bytes. Up alone keeps a scan or photo as small (no filter makes it two thirds larger);
+    Pillow computes it (ImageChops), and without Pillow the rows go unfiltered.
+    """
     row = width * 3
-    raw = b"".join(b"\x00" + rgb[y * stride : y * stride + row] for y in range(height))
+    if Image is not None:
+        image = Image.frombuffer("RGB", (width, height), rgb, "raw", "RGB", stride, 1)
+        above = Image.new("RGB", (width, height))  # the row above the first is zeros
+        if height > 1:
+            above.paste(image.crop((0, 0, width, height - 1)), (0, 1))
+        rows, stride, kind = ImageChops.subtract_modulo(image, above).tobytes(), row, b"\x02"
+    else:
+        rows, kind = rgb, b"\x00"
+    raw = b"".join(kind + rows[y * stride : y * stride + row] for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return _PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return _PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")
