@@ -10,7 +10,8 @@ lines with their description and adjustments under them; references; the totals
 document's own currency. It prints what the XML says, never our checks of its sums.
 
 `printable_pdf` draws in the sandbox's child process (pipeline/sandbox.py): a document of
-100,000 lines costs that child its memory or CPU cap, never the worker.
+100,000 lines costs that child its memory or CPU cap, never the worker. `printable_pdf_and_thumbnail`
+draws the thumbnail there too, from the PDF still in the child's memory: one call, no file.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pipeline.render.printable_text import (
     unit_price,
 )
 from pipeline.render.printable_totals import totals_rows
+from pipeline.render.thumbnails import pdf_data_png
 
 #: reportlab keeps module-level caches; one rendering at a time per process.
 _RENDER_LOCK = threading.Lock()
@@ -100,6 +102,23 @@ def printable_pdf(doc: ParsedDocument) -> bytes:
         return sandbox.run(draw_printable, doc, task="drawing the printable PDF")
     except sandbox.SandboxError as exc:
         raise PrintableError(f"{exc}; not printed") from None
+
+
+def printable_pdf_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:
+    """The printable PDF of one parsed DTE and its first page's PNG thumbnail, both drawn in one sandbox call.
+
+    Over a limit it is a PrintableError; a printable PDFium cannot draw (never seen) is a RenderError.
+    """
+    try:
+        return sandbox.run(draw_printable_and_thumbnail, doc, task="drawing the printable PDF")
+    except sandbox.SandboxError as exc:
+        raise PrintableError(f"{exc}; not printed") from None
+
+
+def draw_printable_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:
+    """The printable PDF and its thumbnail, drawn in this process from the PDF in memory (the sandbox's child runs this)."""
+    pdf = draw_printable(doc)
+    return pdf, pdf_data_png(pdf)
 
 
 def draw_printable(doc: ParsedDocument) -> bytes:

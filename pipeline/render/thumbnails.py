@@ -80,6 +80,13 @@ def first_page_png(path: str, max_width: int, max_height: int) -> bytes:
     return _encode_png(width, height, stride, pixels)
 
 
+def pdf_data_png(data: bytes, *, max_width: int = 320, max_height: int = 420) -> bytes:
+    """The thumbnail of a PDF held in memory, rendered in this process: one just drawn here (a printable)."""
+    with _PDFIUM_LOCK:
+        width, height, stride, pixels = _render_first_page(data, max_width, max_height)
+    return _encode_png(width, height, stride, pixels)
+
+
 def _check_pdf_file(path: str) -> None:
     """Refuse files that are not PDFs, or that were cut short, before PDFium sees them."""
     with open(path, "rb") as handle:
@@ -102,11 +109,14 @@ def _describe(head: bytes) -> str:
     return f"the file starts with {head[:16]!r}"
 
 
-def _render_first_page(path: str, max_width: int, max_height: int) -> tuple[int, int, int, bytes]:
-    """Open, measure, render and close; the caller holds _PDFIUM_LOCK. Returns RGB rows."""
+def _render_first_page(source: str | bytes, max_width: int, max_height: int) -> tuple[int, int, int, bytes]:
+    """Open (a path, or the PDF's bytes), measure, render and close; the caller holds _PDFIUM_LOCK. Returns RGB rows."""
     # Load through the raw API: pypdfium2's PdfDocument(path) reports a document with no
     # pages as a load failure carrying PDFium's *previous* (stale) error code.
-    raw = pdfium_c.FPDF_LoadDocument(os.fsencode(path) + b"\x00", None)
+    if isinstance(source, bytes):  # PDFium reads it in place: `source` outlives the document, closed below
+        raw = pdfium_c.FPDF_LoadMemDocument64(source, len(source), None)
+    else:
+        raw = pdfium_c.FPDF_LoadDocument(os.fsencode(source) + b"\x00", None)
     if not raw:
         error = pdfium_c.FPDF_GetLastError()  # set by every failed load: fresh here
         if error == pdfium_c.FPDF_ERR_PASSWORD:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db.models import QuerySet
 
-from pipeline import config
 from pipeline.dte import ParsedDocument
 from pipeline.storage import preview_name
 
@@ -39,16 +37,12 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     """Render, store and record; a document that cannot be printed is recorded as FAILED with why."""
     from pipeline.render.printable import (  # reportlab/PDFium only where rendering happens
         PrintableError,
-        printable_pdf,
+        printable_pdf_and_thumbnail,
     )
-    from pipeline.render.thumbnails import RenderError, pdf_thumbnail
+    from pipeline.render.thumbnails import RenderError
 
     try:
-        pdf = printable_pdf(parsed)
-        with tempfile.NamedTemporaryFile(suffix=".pdf", dir=config.spool_dir()) as handle:
-            handle.write(pdf)
-            handle.flush()
-            png = pdf_thumbnail(handle.name)
+        pdf, png = printable_pdf_and_thumbnail(parsed)
     except (PrintableError, RenderError) as exc:
         logger.warning("no printable for document %s: %s", document.pk, exc)
         _still_read_from(document).update(
