@@ -179,7 +179,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
                 _references_replace(document, parsed, fresh=True)
                 money_rows_replace(document, parsed, fresh=True)
                 _link_earlier_records(document)
-                claim_deadline_set(document)
+                claim_deadline_set(document, only_mail=attachment.message)
                 return document
         copy = copy_record(document=document, attachment=attachment, parsed=parsed)
         was_read_from = document.xml_attachment_id
