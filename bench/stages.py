@@ -203,8 +203,8 @@ def instrument(stages: Stages) -> None:
         ("pipeline.actors.render", "xml_attachment_process", "document_rows"),
         ("webapp.documents.services.documents", "parse_path", "dte_parse"),
         ("webapp.documents.services.documents", "document_render", "printable_rows"),
-        ("pipeline.render.printable", "printable_pdf_and_thumbnail", "printable_pdf"),
-        ("pipeline.render.thumbnails", "pdf_thumbnail", "pdf_thumbnail"),
+        ("pipeline.render.calls", "printable_pdf_and_thumbnail", "printable_pdf"),
+        ("pipeline.render.calls", "pdf_thumbnail", "pdf_thumbnail"),
     ]
     messages.spool = _spool_timed(stages, messages.spool)  # type: ignore[assignment]
     for module, attribute, name in wraps:

@@ -12,9 +12,10 @@ in between), never a fork of the threaded worker; it forks the one process that 
 calls and reports how that one died (pipeline/sandbox_child.py). Each calling thread keeps one
 warm child that serves calls one at a time: a fresh interpreter importing PDFium, Pillow,
 reportlab and lxml costs about 0.25 s, a warm child answers in well under a millisecond. A
-child that was killed, crashed or grew large is replaced at the next call. Inputs are passed
-by path and read in the child; calls and answers go over pipes, pickled. The parent trusts
-what it sends, not what comes back: answers are unpickled with an allow-list of classes.
+child that was killed, crashed or grew large is replaced at the next call, and so is one that
+`close_idle_children()` let go between calls (an idle worker gives its children's memory back).
+Inputs are passed by path and read in the child; calls and answers go over pipes, pickled. The
+parent trusts what it sends, not what comes back: answers are unpickled with an allow-list of classes.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ _BOOTSTRAP = (
     "serve(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), parent=int(sys.argv[5]))"
 )
 
-__all__ = ["Limits", "SandboxCrashed", "SandboxError", "SandboxLimit", "near_memory_cap", "run"]
+__all__ = ["Limits", "SandboxCrashed", "SandboxError", "SandboxLimit", "close_idle_children", "near_memory_cap", "run"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def run(func: Callable[..., T], *args: Any, task: str, limits: Limits | None = N
         return func(*args)
     limits = limits or Limits.from_config()
     call = pickle.dumps((func, args), protocol=pickle.HIGHEST_PROTOCOL)
-    child = _thread_child()
+    child = _thread_child()  # taken for this call: close_idle_children() leaves it alone until it is done
     try:
         kind, value, peak = child.call(call, limits)
     except _Overrun:
@@ -120,6 +121,8 @@ def run(func: Callable[..., T], *args: Any, task: str, limits: Limits | None = N
         child.kill()
         _forget(child)
         raise
+    finally:
+        child.done()
     if kind == "memory" or peak > min(_RETIRE_PEAK_BYTES, limits.memory_bytes // 2):
         child.close()
         _forget(child)
@@ -181,6 +184,32 @@ class _Child:
                 os.close(fd)
         self.pid = self.process.pid
         self._finalizer = weakref.finalize(self, _stop, self.process, self._calls, self._answers, self._deaths)
+        self._state = threading.Lock()  # guards `_in_call` and `_closed` between the owning thread and others
+        self._in_call = False
+        self._closed = False
+        with _children_lock:
+            _children.add(self)
+
+    def take(self) -> bool:
+        """The owning thread, before a call: False when the child was let go (the thread starts another)."""
+        with self._state:
+            if self._closed:
+                return False
+            self._in_call = True
+            return True
+
+    def done(self) -> None:
+        with self._state:
+            self._in_call = False
+
+    def close_if_idle(self) -> bool:
+        """From any thread: let the child go unless its thread is in a call with it; True if it was let go."""
+        with self._state:
+            if self._in_call or self._closed:
+                return False
+            self._closed = True
+        self.close()
+        return True
 
     def call(self, call: bytes, limits: Limits) -> tuple[str, Any, int]:
         deadline = time.monotonic() + limits.wall_seconds
@@ -230,6 +259,8 @@ class _Child:
         return self.process.poll() is None
 
     def kill(self) -> None:
+        with self._state:
+            self._closed = True
         if self.process.returncode is None:  # not reaped yet: its process group cannot have been reused
             os.killpg(self.pid, signal.SIGKILL)
             self.process.wait()
@@ -237,6 +268,8 @@ class _Child:
 
     def close(self) -> None:
         """Let an idle child go: its server exits when the calls pipe closes, and the supervisor after it."""
+        with self._state:
+            self._closed = True
         self._finalizer()
 
 
@@ -253,15 +286,33 @@ def _stop(process: subprocess.Popen[bytes], *fds: int) -> None:
 
 
 _local = threading.local()
+#: Every live child, whichever thread owns it, for `close_idle_children`; a thread that ends drops its own.
+_children: weakref.WeakSet[_Child] = weakref.WeakSet()
+_children_lock = threading.Lock()
 
 
 def _thread_child() -> _Child:
+    """This thread's child, taken for a call: the warm one, or a new one when it died or was let go."""
     child: _Child | None = getattr(_local, "child", None)
-    if child is None or not child.alive():
-        if child is not None:
-            child.kill()
-        child = _local.child = _Child()
+    if child is not None and child.alive() and child.take():
+        return child
+    if child is not None:
+        child.kill()
+    child = _local.child = _Child()
+    child.take()
     return child
+
+
+def close_idle_children() -> int:
+    """Let every child that is not in a call go, whichever thread owns it; how many were let go.
+
+    For a worker process that has gone idle: a warm child holds tens of MB, and the next call of
+    its thread starts a fresh one (about 0.25 s). Safe while other threads start calls: a child
+    taken for a call is left alone, and a thread whose child was let go starts another.
+    """
+    with _children_lock:
+        children = list(_children)
+    return sum(child.close_if_idle() for child in children)
 
 
 def _forget(child: _Child) -> None:

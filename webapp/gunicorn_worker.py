@@ -152,10 +152,19 @@ class HeadersFirstWorker(ThreadWorker):
         self._trim_when_idle(now)
 
     def _trim_when_idle(self, now: float) -> None:
-        """After a burst of requests, once none began for IDLE_SECONDS, give the freed memory back."""
+        """After a burst of requests, once none began for IDLE_SECONDS, give the freed memory back
+        (and the warm sandbox children of the threads that drew a printable or a preview)."""
         if self.nr != self._requests_seen:
             self._requests_seen, self._quiet_since = self.nr, now
         elif self.nr != self._requests_trimmed and now - self._quiet_since >= IDLE_SECONDS:
             self._requests_trimmed = self.nr
+            from pipeline import sandbox  # here: the master loads this module too, and only a worker trims
+
+            children = sandbox.close_idle_children()
             before, after = release_memory()
-            self.log.info("idle after %d requests: memory released, %s", self.nr, released(before, after))
+            self.log.info(
+                "idle after %d requests: memory released, %s, %d sandbox children let go",
+                self.nr,
+                released(before, after),
+                children,
+            )

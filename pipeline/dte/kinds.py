@@ -34,6 +34,22 @@ class DocumentKind:
     claimable: bool = False
 
 
+#: SII document type codes and their names.
+DOC_TYPES = {
+    33: "Factura electrónica",
+    34: "Factura no afecta o exenta electrónica",
+    39: "Boleta electrónica",
+    41: "Boleta exenta electrónica",
+    43: "Liquidación factura electrónica",
+    46: "Factura de compra electrónica",
+    52: "Guía de despacho electrónica",
+    56: "Nota de débito electrónica",
+    61: "Nota de crédito electrónica",
+    110: "Factura de exportación electrónica",
+    111: "Nota de débito de exportación electrónica",
+    112: "Nota de crédito de exportación electrónica",
+}
+
 #: Calendar days after the SII received a claimable document that its receiver may claim (Ley 19.983, art. 3).
 CLAIM_DAYS = 8
 

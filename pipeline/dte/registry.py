@@ -3,29 +3,28 @@
 A parser for another country (El Salvador's JSON DTE, Guatemala's FEL XML) registers a
 `Format` with a detector and a parse function; nothing else changes.
 
-`parse_path` is what the worker calls: the file is read and parsed in the sandbox's child
-process (pipeline/sandbox.py), so a huge or hostile XML costs that child its memory, CPU or
-wall-clock limit, never the worker, and a parse that blocks can always be killed.
+`parse_path` (pipeline/dte/files.py) is what the worker calls: the file is read and parsed in
+the sandbox's child process (pipeline/sandbox.py), so a huge or hostile XML costs that child its
+memory, CPU or wall-clock limit, never the worker, and a parse that blocks can always be killed.
+The parsers this package ships register when this module is first asked to parse or list formats.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pipeline import sandbox
-
+from .files import MAX_XML_BYTES, UNKNOWN_FORMAT, invalid, parse_path, parse_stored
 from .model import Kind, ParsedFile
-from .xmlsafe import MAX_XML_BYTES, XmlRejected, local_name, parse_xml, starts_like_xml
+from .xmlsafe import XmlRejected, local_name, parse_xml, starts_like_xml
+
+__all__ = ["UNKNOWN_FORMAT", "Format", "Payload", "formats", "parse_file", "parse_path", "parse_stored", "register"]
 
 logger = logging.getLogger(__name__)
-
-#: Format name of a file no registered parser claims.
-UNKNOWN_FORMAT = "unknown"
 
 
 @dataclass
@@ -74,42 +73,32 @@ def register(fmt: Format) -> Format:
     return fmt
 
 
+@functools.cache
+def _shipped() -> None:
+    """Register the parsers this package ships (they import this module: not at its import)."""
+    from . import aec, sii  # noqa: F401
+
+
 def formats() -> list[str]:
+    _shipped()
     return list(_FORMATS)
-
-
-def parse_path(path: str | os.PathLike[str], *, content_type: str = "") -> ParsedFile:
-    """`parse_file` of the file at `path`, read and parsed in the sandbox; never raises for bad input.
-
-    A limit the file goes over makes it INVALID with the reason; OSError (file missing) propagates.
-    """
-    try:
-        return sandbox.run(parse_stored, os.fspath(path), content_type, task="reading the XML")
-    except sandbox.SandboxError as exc:
-        return _invalid(f"{exc}; not parsed")
-
-
-def parse_stored(path: str, content_type: str) -> ParsedFile:
-    """Read at most the size cap from `path` and parse it, in this process (the sandbox's child runs this)."""
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_XML_BYTES + 1)
-    return parse_file(data, content_type=content_type)
 
 
 def parse_file(data: bytes, *, content_type: str = "") -> ParsedFile:
     """Classify and parse one file, in this process; never raises for bad input (the result says what was wrong)."""
+    _shipped()
     if len(data) > MAX_XML_BYTES:
-        return _invalid(f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed")
+        return invalid(f"larger than the {MAX_XML_BYTES // (1024 * 1024)} MB limit; not parsed")
     payload = Payload(data=data, content_type=content_type)
     try:
         result = _parsed(payload)
     except XmlRejected as exc:
-        return _invalid(str(exc))
+        return invalid(str(exc))
     except MemoryError:
         raise  # the sandbox reports it as the memory limit
     except Exception as exc:  # a value no parser check foresaw: retrying reads the same bytes again
         logger.exception("parser failed on a file")
-        return _invalid(f"the parser could not read this file ({type(exc).__name__}: {str(exc)[:200]})")
+        return invalid(f"the parser could not read this file ({type(exc).__name__}: {str(exc)[:200]})")
     result.problems[:0] = payload.notes  # how the file was read comes before what was found in it
     return result
 
@@ -123,7 +112,3 @@ def _parsed(payload: Payload) -> ParsedFile:
         root = payload.xml_root
         return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary=f"XML with root <{local_name(root)}>")
     return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.OTHER, summary="not a format any parser knows")
-
-
-def _invalid(problem: str) -> ParsedFile:
-    return ParsedFile(format=UNKNOWN_FORMAT, kind=Kind.INVALID, problems=[problem])

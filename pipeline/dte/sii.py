@@ -12,6 +12,7 @@ import dataclasses
 from lxml import etree
 
 from . import arithmetic
+from .kinds import DOC_TYPES
 from .model import Kind, ParsedDocument, ParsedFile, ParsedReference
 from .registry import Format, Payload, register
 from .rut import parse_rut
@@ -32,22 +33,6 @@ FORMAT = "cl-sii-xml"
 #: file is checked whole in the sandbox but must not reach the worker, its rows and printable whole.
 MAX_LINES = 1_000
 SII_NS = "http://www.sii.cl/SiiDte"
-
-#: SII document type codes and their names.
-DOC_TYPES = {
-    33: "Factura electrónica",
-    34: "Factura no afecta o exenta electrónica",
-    39: "Boleta electrónica",
-    41: "Boleta exenta electrónica",
-    43: "Liquidación factura electrónica",
-    46: "Factura de compra electrónica",
-    52: "Guía de despacho electrónica",
-    56: "Nota de débito electrónica",
-    61: "Nota de crédito electrónica",
-    110: "Factura de exportación electrónica",
-    111: "Nota de débito de exportación electrónica",
-    112: "Nota de crédito de exportación electrónica",
-}
 
 _ROOTS = {
     "EnvioDTE": Kind.ENVELOPE,

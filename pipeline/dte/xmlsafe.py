@@ -25,10 +25,9 @@ from typing import Any
 
 from lxml import etree
 
-from pipeline import config, sandbox
+from pipeline import sandbox
 
-#: Largest XML we parse; a real EnvioDTE of hundreds of DTE is a few MB.
-MAX_XML_BYTES = config.get("DTE_MAX_XML_MB") * 1024 * 1024
+from .files import MAX_XML_BYTES
 
 _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")

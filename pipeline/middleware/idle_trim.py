@@ -1,13 +1,15 @@
 """Give memory back to the system once a worker process has gone idle.
 
-After a burst of messages, CPython's freed objects sit in glibc's malloc arenas: the process
-keeps its peak resident memory while it waits for the next tick. When no message has been in
-hand for IDLE_SECONDS, a background thread runs `gc.collect()` and glibc's `malloc_trim(0)`,
-which hands the free pages back. It waits again for the next message, so an idle process
-trims once, and a busy one never does between messages (at most once per IDLE_SECONDS).
+After a burst of messages, CPython's freed objects sit in glibc's malloc arenas, and each worker
+thread keeps its warm sandbox child (pipeline/sandbox.py, tens of MB each): the process keeps its
+peak memory while it waits for the next tick. Once no message has been in hand for IDLE_SECONDS
+since the last one ended, a background thread lets the idle sandbox children go (the next call
+starts a fresh one), then runs `gc.collect()` and glibc's `malloc_trim(0)`, which hands the free
+pages back. It waits again for the next message, so an idle process trims once, and a busy one
+never does between messages.
 
 It only acts inside a worker process of the `dramatiq` command (`after_process_boot`), never
-in a test's in-process Worker or in a process that merely enqueues; without glibc it does nothing.
+in a test's in-process Worker or in a process that merely enqueues; without glibc it does not trim.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from dramatiq import Broker, Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
+from .. import sandbox
 from .memory import IDLE_SECONDS, release_memory, released
 
 logger = logging.getLogger(__name__)
@@ -32,7 +36,8 @@ class IdleTrim(Middleware):
         self._active = active  # a worker process of the dramatiq command turns it on at boot
         self._lock = threading.Lock()
         self._in_hand = 0
-        self._went_idle = threading.Event()  # set when the last message in hand is done
+        self._last_done = time.monotonic()  # when the last message in hand ended
+        self._went_idle = threading.Event()  # set when the last message in hand is done, until the trim
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: How many times this process trimmed (for the tests and the logs).
@@ -72,22 +77,45 @@ class IdleTrim(Middleware):
         with self._lock:
             self._in_hand = max(0, self._in_hand - 1)
             if self._in_hand == 0:
+                self._last_done = time.monotonic()
                 self._went_idle.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._went_idle.wait()
-            # Still idle a while later (no message started, none in hand): the burst is over.
-            if self._stop.wait(self.idle_seconds):
+            if self._stop.is_set():
                 return
-            with self._lock:
-                if self._in_hand or not self._went_idle.is_set():
-                    continue
-                self._went_idle.clear()
-            try:
-                before, after = release_memory()
-            except Exception:  # never let the trim take the worker process down
-                logger.exception("could not release memory after going idle")
+            wait = self._idle_left()
+            if wait is None:  # a message started: wait for the last one in hand to end
                 continue
-            self.trims += 1
-            logger.info("worker process %d idle: memory released, %s", os.getpid(), released(before, after))
+            if wait > 0:  # wait out the rest, then look again: another message may have come and gone
+                if self._stop.wait(wait):
+                    return
+                continue
+            self._trim()
+
+    def _idle_left(self) -> float | None:
+        """How long until the process has been idle for `idle_seconds` (None: a message is in hand);
+        at 0 or less it counts as trimmed, and waits for the next message to end."""
+        with self._lock:
+            if self._in_hand:
+                return None
+            left = self._last_done + self.idle_seconds - time.monotonic()
+            if left <= 0:
+                self._went_idle.clear()
+            return left
+
+    def _trim(self) -> None:
+        try:
+            children = sandbox.close_idle_children()
+            before, after = release_memory()
+        except Exception:  # never let the trim take the worker process down
+            logger.exception("could not release memory after going idle")
+            return
+        self.trims += 1
+        logger.info(
+            "worker process %d idle: memory released, %s, %d sandbox children let go",
+            os.getpid(),
+            released(before, after),
+            children,
+        )

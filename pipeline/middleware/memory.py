@@ -5,7 +5,6 @@ Plain Python, no Dramatiq and no Django: the web imports it too.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import gc
 import os
@@ -18,6 +17,8 @@ IDLE_SECONDS = 2.0
 @functools.cache
 def glibc_trim() -> Callable[[], object] | None:
     """glibc's malloc_trim(0), or None where the C library has none (musl, macOS)."""
+    import ctypes  # here: the gunicorn master imports this module too, and never trims
+
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the symbols this process already has loaded
     except (OSError, AttributeError):
@@ -27,12 +28,14 @@ def glibc_trim() -> Callable[[], object] | None:
 
 
 def resident_bytes() -> int:
-    """This process's resident memory now (0 where /proc has no statm)."""
+    """This process's resident memory now (not the peak), cheap enough for every message."""
     try:
         with open("/proc/self/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    except (OSError, ValueError, IndexError):  # no /proc (macOS)
+        import psutil
+
+        return psutil.Process().memory_info().rss
 
 
 def release_memory() -> tuple[int, int]:

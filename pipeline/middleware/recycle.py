@@ -32,19 +32,9 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from .. import config
+from .memory import resident_bytes
 
 logger = logging.getLogger(__name__)
-
-
-def current_rss_bytes() -> int:
-    """Resident set size of this process now (not the peak), cheap enough for every message."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import psutil
-
-        return psutil.Process().memory_info().rss
 
 
 class Recycle(Middleware):
@@ -115,7 +105,7 @@ class Recycle(Middleware):
         if self.max_messages and self._messages >= self.max_messages:
             return f"{self._messages} messages handled (WORKER_MAX_MESSAGES={self.max_messages})"
         if self.max_rss_bytes:
-            rss = current_rss_bytes()
+            rss = resident_bytes()
             if rss >= self.max_rss_bytes:
                 return (
                     f"resident memory {rss / 1048576:.0f} MB past WORKER_MAX_RSS_MB="

@@ -9,9 +9,10 @@ lines with their description and adjustments under them; references; the totals
 "Timbre Electrónico SII" and the resolution under it at the bottom left. Amounts are in the
 document's own currency. It prints what the XML says, never our checks of its sums.
 
-`printable_pdf` draws in the sandbox's child process (pipeline/sandbox.py): a document of
-100,000 lines costs that child its memory or CPU cap, never the worker. `printable_pdf_and_thumbnail`
-draws the thumbnail there too, from the PDF still in the child's memory: one call, no file.
+`printable_pdf` (pipeline/render/calls.py, which loads none of this) draws in the sandbox's child
+process (pipeline/sandbox.py): a document of 100,000 lines costs that child its memory or CPU
+cap, never the worker. `printable_pdf_and_thumbnail` (calls.py too) draws the thumbnail there, from the PDF
+still in the child's memory: one call, no file.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
-from pipeline import sandbox
 from pipeline.dte.formatting import dmy as _date
 from pipeline.dte.formatting import money
+from pipeline.dte.kinds import DOC_TYPES
 from pipeline.dte.model import ParsedDocument, ParsedLine
 from pipeline.dte.rut import format_rut
-from pipeline.dte.sii import DOC_TYPES
 from pipeline.dte.values import ascii_digits
 from pipeline.render.pdf417 import pdf417_codes
 from pipeline.render.printable_text import (
@@ -45,6 +45,17 @@ from pipeline.render.printable_text import (
 )
 from pipeline.render.printable_totals import totals_rows
 from pipeline.render.thumbnails import pdf_data_png
+
+from .calls import PrintableError, printable_pdf
+
+__all__ = [
+    "PDF417_COLUMNS",
+    "PDF417_SECURITY_LEVEL",
+    "PrintableError",
+    "draw_printable",
+    "draw_printable_and_thumbnail",
+    "printable_pdf",
+]
 
 #: reportlab keeps module-level caches; one rendering at a time per process.
 _RENDER_LOCK = threading.Lock()
@@ -77,10 +88,6 @@ _TOTALS_WIDTH = 260
 _TIMBRE_WIDTH = 260
 
 
-class PrintableError(ValueError):
-    """The document cannot be printed (e.g. its TED is too large for a PDF417)."""
-
-
 def ted_barcode_image(ted: bytes) -> Image.Image:
     """The TED as a PDF417 (bytes fed as-is: they are ISO-8859-1 already): 2 pixels per module, rows 3 modules
     high, 4 pixels of quiet zone; grey-scale, drawn from the code words in one go (pdf417gen's own renderer sets
@@ -94,25 +101,6 @@ def ted_barcode_image(ted: bytes) -> Image.Image:
     modules = Image.frombytes("L", (width, height), "".join(rows).translate(_MODULE_SHADES).encode("latin-1"))
     image = modules.resize((2 * width, 2 * 3 * height), resample=Image.Resampling.NEAREST)
     return ImageOps.expand(image, 4, fill=255)
-
-
-def printable_pdf(doc: ParsedDocument) -> bytes:
-    """The printable PDF of one parsed DTE, drawn in the sandbox; over a limit it is a PrintableError."""
-    try:
-        return sandbox.run(draw_printable, doc, task="drawing the printable PDF")
-    except sandbox.SandboxError as exc:
-        raise PrintableError(f"{exc}; not printed") from None
-
-
-def printable_pdf_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:
-    """The printable PDF of one parsed DTE and its first page's PNG thumbnail, both drawn in one sandbox call.
-
-    Over a limit it is a PrintableError; a printable PDFium cannot draw (never seen) is a RenderError.
-    """
-    try:
-        return sandbox.run(draw_printable_and_thumbnail, doc, task="drawing the printable PDF")
-    except sandbox.SandboxError as exc:
-        raise PrintableError(f"{exc}; not printed") from None
 
 
 def draw_printable_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:

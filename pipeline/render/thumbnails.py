@@ -4,9 +4,10 @@ Plain Python: no Django, no Dramatiq. Failures that retrying cannot fix (not a P
 encrypted, damaged, no pages, absurd page size) raise RenderError with a reason a
 person can read; OSError (file missing, disk) propagates untouched.
 
-`pdf_thumbnail` renders in the sandbox's child process (pipeline/sandbox.py), which opens the
-file by path: a PDF that makes PDFium allocate gigabytes or spin for minutes costs that child
-its memory, CPU or wall-clock limit and is a RenderError saying which; the worker never feels it.
+`pdf_thumbnail` (pipeline/render/calls.py, which loads none of this) renders in the sandbox's
+child process (pipeline/sandbox.py), which opens the file by path: a PDF that makes PDFium
+allocate gigabytes or spin for minutes costs that child its memory, CPU or wall-clock limit and
+is a RenderError saying which; the worker never feels it.
 
 PDFium is not thread-safe, so every pypdfium2 call in a process runs under the one
 module-level ``_PDFIUM_LOCK``; every document, page and bitmap is closed explicitly
@@ -23,12 +24,14 @@ import zlib
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from pipeline import sandbox
+from .calls import RenderError, pdf_thumbnail
 
 try:
     from PIL import Image, ImageChops
 except ImportError:  # pragma: no cover - Pillow comes with reportlab; fallback below
     Image = None  # type: ignore[assignment]
+
+__all__ = ["RenderError", "first_page_png", "pdf_data_png", "pdf_thumbnail"]
 
 #: Serialises every pypdfium2 call in the process (PDFium is not thread-safe).
 _PDFIUM_LOCK = threading.Lock()
@@ -50,26 +53,6 @@ _LOOKS_LIKE = [
     (b"\xef\xbb\xbf<", "an XML document"),
     (b"<", "XML or HTML"),
 ]
-
-
-class RenderError(Exception):
-    """A permanent rendering failure, with a reason a person can read. Retrying will not help."""
-
-
-def pdf_thumbnail(pdf_path: str | os.PathLike[str], *, max_width: int = 320, max_height: int = 420) -> bytes:
-    """PNG bytes of the PDF's first page, scaled to fit max_width x max_height (aspect kept).
-
-    Rendered in the sandbox, which opens the file by path: the document is never read whole
-    into the worker's memory. A limit the PDF goes over is a RenderError.
-    """
-    if max_width < 1 or max_height < 1:
-        raise ValueError(f"thumbnail box must be at least 1 x 1, got {max_width} x {max_height}")
-    try:
-        return sandbox.run(
-            first_page_png, os.fspath(pdf_path), max_width, max_height, task="drawing the PDF's first page"
-        )
-    except sandbox.SandboxError as exc:
-        raise RenderError(f"{exc}; not rendered") from None
 
 
 def first_page_png(path: str, max_width: int, max_height: int) -> bytes:

@@ -7,7 +7,6 @@ from typing import Any
 
 from .base import Source
 from .folder import FolderSource
-from .graph import GraphSource
 
 
 def _folder(settings: dict[str, Any]) -> Source:
@@ -17,8 +16,14 @@ def _folder(settings: dict[str, Any]) -> Source:
     return FolderSource(path)
 
 
+def _graph(settings: dict[str, Any]) -> Source:
+    from .graph import GraphSource  # requests, only in a process that reads a Microsoft 365 mailbox
+
+    return GraphSource(settings)
+
+
 #: Kind name -> factory(settings) -> Source.
-SOURCE_KINDS: dict[str, Callable[[dict[str, Any]], Source]] = {"folder": _folder, "graph": GraphSource}
+SOURCE_KINDS: dict[str, Callable[[dict[str, Any]], Source]] = {"folder": _folder, "graph": _graph}
 
 
 def open_source(kind: str, settings: dict[str, Any]) -> Source:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from .base import CHUNK_SIZE, MessageGone, MessageSummary, SourceError
+from .base import MessageGone, MessageSummary, SourceError
 from .mime import MimeReader, read_headers
 
 logger = logging.getLogger(__name__)
@@ -112,11 +112,9 @@ class FolderSource:
 
     def content_digest(self, source_id: str) -> str | None:
         """The .eml file's own bytes: two files with the same bytes are one mail, whatever their names."""
-        digest = hashlib.sha256()
         try:
             with open(self.path / check_source_id(source_id), "rb") as fp:
-                for chunk in iter(lambda: fp.read(CHUNK_SIZE), b""):
-                    digest.update(chunk)
+                digest = hashlib.file_digest(fp, "sha256")  # read into one reused buffer, no bytes per chunk
         except FileNotFoundError:
             raise MessageGone(f"{source_id} is no longer in {self.path}") from None
         except OSError as exc:

@@ -363,8 +363,12 @@ def _header_block(
 
 
 def _rechunk(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces, joined or cut to at most CHUNK_SIZE bytes; one that fits goes on as it is, not copied."""
     buffer = bytearray()
     for piece in pieces:
+        if not buffer and 0 < len(piece) <= CHUNK_SIZE:
+            yield piece
+            continue
         buffer += piece
         while len(buffer) >= CHUNK_SIZE:
             yield bytes(buffer[:CHUNK_SIZE])

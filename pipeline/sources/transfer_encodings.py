@@ -36,6 +36,7 @@ _ALL_BYTES = bytes(range(256))
 _NOT_BASE64 = bytes(set(_ALL_BYTES) - set(_BASE64_ALPHABET + b"="))
 _BASE64_OR_SPACE = _BASE64_ALPHABET + b"= \t\r\n\f\v"
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_CR = ord("\r")
 
 
 def decode(lines: Iterable[bytes], encoding: str, problems: list[str]) -> Iterable[bytes]:
@@ -111,26 +112,29 @@ def _decode_base64(lines: Iterable[bytes], problems: list[str]) -> Iterator[byte
 
 def _decode_even_lines(data: bytearray, block: bytes) -> tuple[bytes, bytes] | None:
     """`data` and the block decoded, and the alphabet characters left over; None unless the
-    block is lines of alphabet characters of one width, each ended by CRLF, with no "=".
+    block is lines of alphabet characters of one width, each ended by CRLF or each by LF, with no "=".
 
     Nearly every block of a real attachment is, and is decoded here without being stripped
     first: pybase64 skips the line breaks (as a2b_base64 does), and the length of what it
     decodes proves that every other character was in the alphabet.
     """
-    first = block.find(b"\r\n")
-    width = block.find(b"\r\n", first + 2) - first - 2
-    if first < 0 or width <= 0 or b"=" in block:
+    first = block.find(b"\n")
+    if first < 0 or b"=" in block:
         return None
-    returns, newlines = block[first :: width + 2], block[first + 1 :: width + 2]
-    if returns.lstrip(b"\r") or newlines.lstrip(b"\n"):
+    ending = 2 if first and block[first - 1] == _CR else 1  # CRLF or LF
+    width = block.find(b"\n", first + 1) - first - ending
+    if width <= 0:
         return None
-    letters = len(data) + len(block) - len(returns) - len(newlines)
+    newlines = block[first :: width + ending]
+    if newlines.lstrip(b"\n") or (ending == 2 and block[first - 1 :: width + 2].lstrip(b"\r")):
+        return None
+    letters = len(data) + len(block) - len(newlines) * ending
     cut = len(block) - letters % 4
     leftover = block[cut:]
     if leftover.translate(None, _BASE64_ALPHABET):
         return None
     try:
-        decoded = pybase64.b64decode(bytes(data) + block[:cut], validate=False)
+        decoded = pybase64.b64decode(bytes(data) + block[:cut] if data else block[:cut], validate=False)
     except binascii.Error:
         return None
     if len(decoded) * 4 != (letters - len(leftover)) * 3:

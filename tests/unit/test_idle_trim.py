@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import dramatiq
+import psutil
 import pytest
 from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 
+from pipeline import sandbox
 from pipeline.middleware.idle_trim import IdleTrim
 from pipeline.middleware.memory import glibc_trim, release_memory
+from tests.support import sandbox_jobs
 from tests.support.processes import wait_for
 
 IDLE = 0.2
@@ -60,7 +65,75 @@ def test_a_worker_releases_memory_once_after_each_burst(stack):
     for _ in range(5):
         work.send(2000)
     wait_for(lambda: trim.trims == 2, timeout=30, what="a release after the second burst")
-    assert trim.trims == 2, "idle between bursts, it released once per burst"
+    threading.Event().wait(10 * IDLE)
+    assert trim.trims == 2, "idle since, it did not release again"
+
+
+def test_the_release_waits_idle_seconds_after_the_last_message_ends(caplog):
+    """A message that comes and goes while the trim waits puts the trim off: idle means since the last."""
+    idle = 1.0
+    trim = IdleTrim(idle_seconds=idle, active=True)
+    broker = StubBroker(middleware=[trim])
+    ended: list[float] = []
+
+    @dramatiq.actor(broker=broker, queue_name="default")
+    def work(seconds: float) -> None:
+        time.sleep(seconds)
+        ended.append(time.time())
+
+    worker = Worker(broker, worker_timeout=20, worker_threads=1)
+    worker.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="pipeline.middleware.idle_trim"):
+            work.send(0)
+            wait_for(lambda: ended, timeout=30, interval=0.01, what="the first message")
+            work.send(0.6 * idle)  # starts and ends while the trim waits out the first message's idle time
+            wait_for(lambda: len(ended) == 2, timeout=30, interval=0.01, what="the second message")
+            wait_for(lambda: trim.trims == 1, timeout=30, what="the release")
+    finally:
+        worker.stop()
+        broker.close()
+    (released,) = [record for record in caplog.records if "idle: memory released" in record.getMessage()]
+    assert released.created - ended[-1] >= idle, "released only once idle for idle_seconds after the last message"
+
+
+def test_an_idle_worker_lets_its_sandbox_children_go_and_the_next_message_starts_one(stack_with_sandbox):
+    trim, calls, pids = stack_with_sandbox
+    for _ in range(4):
+        calls.send()
+    wait_for(lambda: trim.trims == 1, timeout=60, what="a release after the burst")
+    assert len(pids) == 4 and 1 <= len(set(pids)) <= 2, "each worker thread kept a warm child"
+    assert all(gone(pid) for pid in set(pids)), "idle, the worker let its children go"
+    calls.send()
+    wait_for(lambda: len(pids) == 5, timeout=60, what="a call after the release")
+    assert pids[-1] not in pids[:-1] and not gone(pids[-1]), "the next message started a fresh child"
+
+
+@pytest.fixture
+def stack_with_sandbox():
+    """The middleware active, and an actor that makes a call in its thread's sandbox child."""
+    trim = IdleTrim(idle_seconds=IDLE, active=True)
+    broker = StubBroker(middleware=[trim])
+    pids: list[int] = []
+
+    @dramatiq.actor(broker=broker, queue_name="default")
+    def calls() -> None:
+        pids.append(sandbox.run(sandbox_jobs.pid, task="a call"))
+
+    worker = Worker(broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    try:
+        yield trim, calls, pids
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_no_release_while_a_message_is_in_hand(stack):

@@ -242,7 +242,8 @@ def test_an_unread_or_half_read_attachment_is_skipped_correctly():
         seen[attachment.filename] = attachment
         if attachment.filename == "half.bin":
             half_read = attachment.open_chunks()
-            assert next(half_read) == big[:CHUNK_SIZE]
+            first = next(half_read)
+            assert 0 < len(first) <= CHUNK_SIZE and big.startswith(first)
         elif attachment.filename == "last.xml":
             assert b"".join(attachment.open_chunks()) == XML
     assert list(seen) == ["unread.pdf", "half.bin", "last.xml"]

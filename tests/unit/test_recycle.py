@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.config import BASE_DIR
 from pipeline.middleware.graceful_stop import GracefulStop
-from pipeline.middleware.recycle import Recycle, current_rss_bytes
+from pipeline.middleware.memory import resident_bytes
+from pipeline.middleware.recycle import Recycle
 from tests.support.processes import AS_PID_1, need_pid_1
 
 
@@ -144,7 +145,7 @@ def test_limits_come_from_the_environment(monkeypatch):
 
 
 def test_current_rss_is_plausible():
-    assert 5 * 2**20 < current_rss_bytes() < 4 * 2**30
+    assert 5 * 2**20 < resident_bytes() < 4 * 2**30
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.dte.kinds import Family, kind_of
+from pipeline.dte.kinds import DOC_TYPES, Family, kind_of
 from pipeline.dte.rut import format_rut, parse_rut
-from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, cut
 from webapp.inbox.admin_scoping import MailboxFilter
 from webapp.inbox.search import whole_number

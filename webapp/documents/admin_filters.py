@@ -12,9 +12,8 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.dte.kinds import Family, codes
+from pipeline.dte.kinds import DOC_TYPES, Family, codes
 from pipeline.dte.rut import format_rut, parse_rut
-from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.services.access import limit_to_user
 
 from .admin_trust import STATE_LABELS, TED_FAILING

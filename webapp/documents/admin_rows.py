@@ -17,8 +17,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.formatting import money
+from pipeline.dte.kinds import DOC_TYPES
 from pipeline.dte.rut import format_rut
-from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import EMPTY, ReadOnlyAdmin, _admin_link
 from webapp.inbox.inlines import FirstRowsInline
 from webapp.inbox.services.access import limit_to_user, visible_mailbox_ids

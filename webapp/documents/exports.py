@@ -14,8 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from pipeline.dte.kinds import kind_of
-from pipeline.dte.sii import DOC_TYPES
+from pipeline.dte.kinds import DOC_TYPES, kind_of
 from webapp.exports_admin import DATE, DATETIME, DECIMAL, PESOS, ExportMixin, Table, UrlOf, chunked, local
 
 from .admin_claims import STATE_LABELS

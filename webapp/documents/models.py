@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.dte.sii import DOC_TYPES
+from pipeline.dte.kinds import DOC_TYPES
 from webapp.inbox.models import Attachment, Mailbox
 
 DOC_TYPE_CHOICES: list[tuple[int, str]] = [(code, f"{code} {name}") for code, name in DOC_TYPES.items()]

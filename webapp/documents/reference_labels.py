@@ -12,7 +12,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.dte.sii import DOC_TYPES
+from pipeline.dte.kinds import DOC_TYPES
 
 if TYPE_CHECKING:
     from .models import Document

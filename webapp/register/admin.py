@@ -21,8 +21,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.formatting import clp
+from pipeline.dte.kinds import DOC_TYPES
 from pipeline.dte.rut import format_rut, parse_rut
-from pipeline.dte.sii import DOC_TYPES
 from webapp.inbox.admin import cut, under
 from webapp.inbox.admin_scoping import EMPTY, MailboxFilter, MailboxScoped, ReadOnlyAdmin, visible_mailboxes
 from webapp.inbox.models import Mailbox

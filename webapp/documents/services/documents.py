@@ -14,9 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pipeline import config
-from pipeline.dte import XML_CONTENT_TYPES, Kind, ParsedDocument, ParsedFile, parse_path
+from pipeline.dte import MAX_XML_BYTES, XML_CONTENT_TYPES, Kind, ParsedDocument, ParsedFile, parse_path
 from pipeline.dte.values import ascii_digits
-from pipeline.dte.xmlsafe import MAX_XML_BYTES
 from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
 from webapp.inbox.services.previews import attachment_preview_record

@@ -35,11 +35,11 @@ def _still_read_from(document: Document) -> QuerySet[Document]:
 
 def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     """Render, store and record; a document that cannot be printed is recorded as FAILED with why."""
-    from pipeline.render.printable import (  # reportlab/PDFium only where rendering happens
+    from pipeline.render.calls import (  # reportlab/PDFium only in the sandbox's child
         PrintableError,
+        RenderError,
         printable_pdf_and_thumbnail,
     )
-    from pipeline.render.thumbnails import RenderError
 
     try:
         pdf, png = printable_pdf_and_thumbnail(parsed)

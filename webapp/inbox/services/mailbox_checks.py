@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 from django.utils.translation import gettext as _
 
 from pipeline.sources.base import SourceError
@@ -154,6 +153,8 @@ def _folder(client: Any, path: str) -> dict[str, Any]:
 
 
 def _failure_text(exc: Exception, user: str) -> str:
+    import requests  # loaded by the Graph client that failed; not by every process that shows the form
+
     detail = str(exc)
     cause = exc.__cause__
     if isinstance(cause, requests.Timeout):

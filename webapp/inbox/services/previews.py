@@ -75,7 +75,7 @@ def attachment_preview_record(*, attachment: Attachment, status: str, name: str 
 
 def attachment_render_preview(*, attachment: Attachment) -> Attachment:
     """Render and store the preview; a file PDFium cannot read is recorded as FAILED with why."""
-    from pipeline.render.thumbnails import RenderError, pdf_thumbnail  # PDFium loads only where previews are made
+    from pipeline.render.calls import RenderError, pdf_thumbnail  # PDFium loads only in the sandbox's child
 
     if attachment.preview_status != Attachment.PreviewStatus.PENDING or attachment.blob is None:
         return attachment
