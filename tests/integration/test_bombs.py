@@ -21,7 +21,8 @@ from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
 from tests.support import hostile_files
 from tests.support.database import attached_database
-from tests.support.processes import ProcfileProcess, run_procfile_once, wait_for
+from tests.support.migrated import migrated_sqlite
+from tests.support.processes import ProcfileProcess, wait_for
 from webapp.documents.models import Document, XmlClassification
 from webapp.inbox.models import Attachment, Mailbox
 
@@ -89,7 +90,6 @@ def test_a_pdf_bomb_and_a_huge_dte_fail_alone_and_the_worker_stays_small(tmp_pat
     with EmbeddedRedis.start(tmp_path / "redis") as redis_server:
         env = {
             "STATE_DIR": str(tmp_path / "state"),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bombs.sqlite3'}",
             "REDIS_URL": redis_server.url,
             "SECRET_KEY": "bomb-test-secret-key-0123456789-abcdefghijklmnopqrstuv",
             "DEBUG": "false",
@@ -100,7 +100,7 @@ def test_a_pdf_bomb_and_a_huge_dte_fail_alone_and_the_worker_stays_small(tmp_pat
             "PATH": "/usr/bin:/bin",
             "HOME": str(tmp_path),
         }
-        run_procfile_once("release", env)
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "bombs.sqlite3", env)
         warm_xml = samples.dte_xml(folio=100)
         (inbox / "00-warm.eml").write_bytes(
             _mail(100, ("DTE_100.xml", "application/xml", warm_xml), ("Factura_100.pdf", "application/pdf", _pdf(100)))
