@@ -24,7 +24,7 @@ from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
 pytestmark = [pytest.mark.slow]
 
 MAILS = 30
-MAX_MESSAGES = 12  # 62 messages, and a process keeps working for up to 1 s after asking: a few reloads
+MAX_MESSAGES = 12  # 92 messages (a save and two previews a mail), and a process works on for up to 1 s after asking
 
 
 def _worker_children(master_pid: int) -> set[int]:
