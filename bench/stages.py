@@ -40,8 +40,7 @@ STAGES = {
     "message_rows": "message rows: deliveries, attachments, blobs",
     "dte_parse": "DTE parse (sandbox)",
     "document_rows": "document rows: classification, document, copies",
-    "printable_pdf": "printable PDF drawing (sandbox)",
-    "printable_thumbnail": "printable's thumbnail (sandbox)",
+    "printable_pdf": "printable PDF and its thumbnail (sandbox)",
     "printable_rows": "printable stored and recorded",
     "pdf_thumbnail": "supplier PDF thumbnail (sandbox)",
     "render_rows": "render deliveries and preview rows",
@@ -50,7 +49,7 @@ STAGES = {
 
 
 #: Stages whose work runs in the sandbox's child: the child's CPU during them is theirs.
-SANDBOXED = {"dte_parse", "printable_pdf", "printable_thumbnail", "pdf_thumbnail"}
+SANDBOXED = {"dte_parse", "printable_pdf", "pdf_thumbnail"}
 
 
 def _sandbox_nanoseconds() -> tuple[object, int]:
@@ -190,9 +189,6 @@ def instrument(stages: Stages) -> None:
 
     import webapp.inbox.services.messages as messages
 
-    def thumbnail(stack: list[str]) -> str:
-        return "printable_thumbnail" if "printable_rows" in stack else "pdf_thumbnail"
-
     wraps = [
         ("pipeline.sources.folder", "read_headers", "mime_read"),
         ("pipeline.sources.folder", "FolderSource.content_digest", "hash_store"),
@@ -202,12 +198,13 @@ def instrument(stages: Stages) -> None:
         ("webapp.inbox.services.messages", "save_spooled", "hash_store"),
         ("pipeline.actors.render", "attachment_begin_render", "render_rows"),
         ("pipeline.actors.render", "attachment_end_render", "render_rows"),
+        ("pipeline.actors.render", "attachment_finish_render", "render_rows"),
         ("pipeline.actors.render", "attachment_render_preview", "render_rows"),
         ("pipeline.actors.render", "xml_attachment_process", "document_rows"),
         ("webapp.documents.services.documents", "parse_path", "dte_parse"),
         ("webapp.documents.services.documents", "document_render", "printable_rows"),
-        ("pipeline.render.printable", "printable_pdf", "printable_pdf"),
-        ("pipeline.render.thumbnails", "pdf_thumbnail", thumbnail),
+        ("pipeline.render.calls", "printable_pdf_and_thumbnail", "printable_pdf"),
+        ("pipeline.render.calls", "pdf_thumbnail", "pdf_thumbnail"),
     ]
     messages.spool = _spool_timed(stages, messages.spool)  # type: ignore[assignment]
     for module, attribute, name in wraps:

@@ -19,6 +19,7 @@ import resource
 import signal
 import struct
 import sys
+from collections.abc import Callable
 from typing import Any
 
 #: Every frame on the calls and answers pipes: its length, then a pickle.
@@ -58,8 +59,13 @@ def _serve_calls(calls_fd: int, answers_fd: int) -> None:
     calls = os.fdopen(calls_fd, "rb")
     while (frame := read_frame(calls)) is not None:
         memory_bytes, cpu_seconds, call = pickle.loads(frame)
-        _arm(memory_bytes, cpu_seconds)
-        kind, value = _perform(call)
+        try:
+            func, args = pickle.loads(call)  # before the limits: importing the function's module is not its work
+        except Exception as exc:
+            kind, value = _failed(exc)
+        else:
+            _arm(memory_bytes, cpu_seconds)
+            kind, value = _perform(func, args)
         try:
             answer = pickle.dumps((kind, value, peak_bytes()), protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:
@@ -71,16 +77,19 @@ def _serve_calls(calls_fd: int, answers_fd: int) -> None:
             return  # after a failed allocation the state is not to be trusted; the parent starts another
 
 
-def _perform(call: bytes) -> tuple[str, Any]:
+def _perform(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
     try:
-        func, args = pickle.loads(call)
         return "ok", func(*args)
-    except MemoryError:
-        return "memory", None
     except Exception as exc:
-        exc.__traceback__ = None
-        exc.__context__ = exc.__cause__ = None
-        return "raised", exc
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> tuple[str, Exception | None]:
+    if isinstance(exc, MemoryError):
+        return "memory", None
+    exc.__traceback__ = None
+    exc.__context__ = exc.__cause__ = None
+    return "raised", exc
 
 
 def _arm(memory_bytes: int, cpu_seconds: int) -> None:

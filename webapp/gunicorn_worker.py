@@ -30,7 +30,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
-from pipeline import config, sandbox
+from pipeline import config
 from pipeline.middleware.memory import IDLE_SECONDS, release_memory, released
 
 #: The most a request's line and headers may take: far above a browser's, well below gunicorn's own limits.
@@ -158,6 +158,8 @@ class HeadersFirstWorker(ThreadWorker):
             self._requests_seen, self._quiet_since = self.nr, now
         elif self.nr != self._requests_trimmed and now - self._quiet_since >= IDLE_SECONDS:
             self._requests_trimmed = self.nr
+            from pipeline import sandbox  # here: the master loads this module too, and only a worker trims
+
             children = sandbox.close_idle_children()
             before, after = release_memory()
             self.log.info(

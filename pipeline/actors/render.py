@@ -6,6 +6,7 @@ from webapp.documents.services.documents import is_xml_attachment, xml_attachmen
 from webapp.inbox.services.previews import (
     attachment_begin_render,
     attachment_end_render,
+    attachment_finish_render,
     attachment_preview_failed,
     attachment_render_preview,
 )
@@ -41,4 +42,4 @@ def render_attachment(attachment_id: int) -> None:
         ):
             raise
         return
-    attachment_end_render(attachment_id=attachment_id)
+    attachment_finish_render(attachment=attachment)

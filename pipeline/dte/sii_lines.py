@@ -8,7 +8,7 @@ from typing import TypedDict
 from lxml import etree
 
 from .model import ParsedLine, ParsedPayment
-from .sii_xml import carries, child, children, note_unheld, read_date, text
+from .sii_xml import carries, child, children, first_children, note_unheld, read_date, text
 from .values import MAX_INT, Values
 
 _LINE = [
@@ -35,22 +35,27 @@ _RECEIPTS = frozenset({39, 41})  # boletas: their lines include VAT unless IndMn
 
 def read_line(detail: etree._Element, values: Values) -> ParsedLine:
     note_unheld(detail, _LINE, "Detalle", values)
-    code = child(detail, "CdgItem")
+    fields = first_children(detail)  # one pass over the line, not one per field: a DTE may hold 80,000 lines
+
+    def field(name: str) -> str:
+        found = fields.get(name)
+        return (found.text or "").strip() if found is not None else ""
+
     return ParsedLine(
-        name=text(detail, "NmbItem") or text(detail, "DscItem"),
-        quantity=values.number_text(text(detail, "QtyItem"), "QtyItem"),
-        unit_price=values.number_text(text(detail, "PrcItem"), "PrcItem"),
-        amount=values.decimal(text(detail, "MontoItem"), "MontoItem"),
-        number=values.whole(text(detail, "NroLinDet"), "NroLinDet", low=1, high=MAX_INT),
-        code=text(code, "VlrCodigo"),
-        description=text(detail, "DscItem"),
-        unit=text(detail, "UnmdItem"),
-        discount_percent=values.decimal(text(detail, "DescuentoPct"), "DescuentoPct", places=2),
-        discount_amount=values.decimal(text(detail, "DescuentoMonto"), "DescuentoMonto"),
-        surcharge_percent=values.decimal(text(detail, "RecargoPct"), "RecargoPct", places=2),
-        surcharge_amount=values.decimal(text(detail, "RecargoMonto"), "RecargoMonto"),
-        exemption_code=values.whole(text(detail, "IndExe"), "IndExe", low=1, high=6),
-        additional_tax_code=values.whole(text(detail, "CodImpAdic"), "CodImpAdic", low=1, high=999),
+        name=field("NmbItem") or field("DscItem"),
+        quantity=values.number_text(field("QtyItem"), "QtyItem"),
+        unit_price=values.number_text(field("PrcItem"), "PrcItem"),
+        amount=values.decimal(field("MontoItem"), "MontoItem"),
+        number=values.whole(field("NroLinDet"), "NroLinDet", low=1, high=MAX_INT),
+        code=text(fields.get("CdgItem"), "VlrCodigo"),
+        description=field("DscItem"),
+        unit=field("UnmdItem"),
+        discount_percent=values.decimal(field("DescuentoPct"), "DescuentoPct", places=2),
+        discount_amount=values.decimal(field("DescuentoMonto"), "DescuentoMonto"),
+        surcharge_percent=values.decimal(field("RecargoPct"), "RecargoPct", places=2),
+        surcharge_amount=values.decimal(field("RecargoMonto"), "RecargoMonto"),
+        exemption_code=values.whole(field("IndExe"), "IndExe", low=1, high=6),
+        additional_tax_code=values.whole(field("CodImpAdic"), "CodImpAdic", low=1, high=999),
     )
 
 

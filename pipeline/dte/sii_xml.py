@@ -24,6 +24,14 @@ def children(element: etree._Element | None, name: str) -> list[etree._Element]:
     return [] if element is None else [c for c in element if local_name(c) == name]
 
 
+def first_children(element: etree._Element) -> dict[str, etree._Element]:
+    """The first child of each local name, as `child` finds it: for an element read field by field."""
+    found: dict[str, etree._Element] = {}
+    for element_child in element:
+        found.setdefault(local_name(element_child), element_child)
+    return found
+
+
 def path(element: etree._Element | None, *names: str) -> etree._Element | None:
     for name in names:
         element = child(element, name)

@@ -5,7 +5,6 @@ Plain Python, no Dramatiq and no Django: the web imports it too.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import gc
 import os
@@ -18,6 +17,8 @@ IDLE_SECONDS = 2.0
 @functools.cache
 def glibc_trim() -> Callable[[], object] | None:
     """glibc's malloc_trim(0), or None where the C library has none (musl, macOS)."""
+    import ctypes  # here: the gunicorn master imports this module too, and never trims
+
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the symbols this process already has loaded
     except (OSError, AttributeError):

@@ -48,6 +48,17 @@ def printable_pdf(doc: ParsedDocument) -> bytes:
         raise PrintableError(f"{exc}; not printed") from None
 
 
+def printable_pdf_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:
+    """The printable PDF of one parsed DTE and its first page's PNG thumbnail, both drawn in one sandbox call.
+
+    Over a limit it is a PrintableError; a printable PDFium cannot draw (never seen) is a RenderError.
+    """
+    try:
+        return sandbox.run(_draw_printable_and_thumbnail, doc, task="drawing the printable PDF")
+    except sandbox.SandboxError as exc:
+        raise PrintableError(f"{exc}; not printed") from None
+
+
 def _first_page_png(path: str, max_width: int, max_height: int) -> bytes:
     from .thumbnails import first_page_png
 
@@ -58,3 +69,9 @@ def _draw_printable(doc: ParsedDocument) -> bytes:
     from .printable import draw_printable
 
     return draw_printable(doc)
+
+
+def _draw_printable_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:
+    from .printable import draw_printable_and_thumbnail
+
+    return draw_printable_and_thumbnail(doc)

@@ -11,7 +11,8 @@ document's own currency. It prints what the XML says, never our checks of its su
 
 `printable_pdf` (pipeline/render/calls.py, which loads none of this) draws in the sandbox's child
 process (pipeline/sandbox.py): a document of 100,000 lines costs that child its memory or CPU
-cap, never the worker.
+cap, never the worker. `printable_pdf_and_thumbnail` (calls.py too) draws the thumbnail there, from the PDF
+still in the child's memory: one call, no file.
 """
 
 from __future__ import annotations
@@ -43,10 +44,18 @@ from pipeline.render.printable_text import (
     unit_price,
 )
 from pipeline.render.printable_totals import totals_rows
+from pipeline.render.thumbnails import pdf_data_png
 
 from .calls import PrintableError, printable_pdf
 
-__all__ = ["PDF417_COLUMNS", "PDF417_SECURITY_LEVEL", "PrintableError", "draw_printable", "printable_pdf"]
+__all__ = [
+    "PDF417_COLUMNS",
+    "PDF417_SECURITY_LEVEL",
+    "PrintableError",
+    "draw_printable",
+    "draw_printable_and_thumbnail",
+    "printable_pdf",
+]
 
 #: reportlab keeps module-level caches; one rendering at a time per process.
 _RENDER_LOCK = threading.Lock()
@@ -92,6 +101,12 @@ def ted_barcode_image(ted: bytes) -> Image.Image:
     modules = Image.frombytes("L", (width, height), "".join(rows).translate(_MODULE_SHADES).encode("latin-1"))
     image = modules.resize((2 * width, 2 * 3 * height), resample=Image.Resampling.NEAREST)
     return ImageOps.expand(image, 4, fill=255)
+
+
+def draw_printable_and_thumbnail(doc: ParsedDocument) -> tuple[bytes, bytes]:
+    """The printable PDF and its thumbnail, drawn in this process from the PDF in memory (the sandbox's child runs this)."""
+    pdf = draw_printable(doc)
+    return pdf, pdf_data_png(pdf)
 
 
 def draw_printable(doc: ParsedDocument) -> bytes:

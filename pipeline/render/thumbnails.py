@@ -16,7 +16,6 @@ under that lock (never left to the garbage collector, which could run elsewhere)
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
@@ -28,11 +27,11 @@ import pypdfium2.raw as pdfium_c
 from .calls import RenderError, pdf_thumbnail
 
 try:
-    from PIL import Image
+    from PIL import Image, ImageChops
 except ImportError:  # pragma: no cover - Pillow comes with reportlab; fallback below
     Image = None  # type: ignore[assignment]
 
-__all__ = ["RenderError", "first_page_png", "pdf_thumbnail"]
+__all__ = ["RenderError", "first_page_png", "pdf_data_png", "pdf_thumbnail"]
 
 #: Serialises every pypdfium2 call in the process (PDFium is not thread-safe).
 _PDFIUM_LOCK = threading.Lock()
@@ -64,6 +63,13 @@ def first_page_png(path: str, max_width: int, max_height: int) -> bytes:
     return _encode_png(width, height, stride, pixels)
 
 
+def pdf_data_png(data: bytes, *, max_width: int = 320, max_height: int = 420) -> bytes:
+    """The thumbnail of a PDF held in memory, rendered in this process: one just drawn here (a printable)."""
+    with _PDFIUM_LOCK:
+        width, height, stride, pixels = _render_first_page(data, max_width, max_height)
+    return _encode_png(width, height, stride, pixels)
+
+
 def _check_pdf_file(path: str) -> None:
     """Refuse files that are not PDFs, or that were cut short, before PDFium sees them."""
     with open(path, "rb") as handle:
@@ -86,11 +92,14 @@ def _describe(head: bytes) -> str:
     return f"the file starts with {head[:16]!r}"
 
 
-def _render_first_page(path: str, max_width: int, max_height: int) -> tuple[int, int, int, bytes]:
-    """Open, measure, render and close; the caller holds _PDFIUM_LOCK. Returns RGB rows."""
+def _render_first_page(source: str | bytes, max_width: int, max_height: int) -> tuple[int, int, int, bytes]:
+    """Open (a path, or the PDF's bytes), measure, render and close; the caller holds _PDFIUM_LOCK. Returns RGB rows."""
     # Load through the raw API: pypdfium2's PdfDocument(path) reports a document with no
     # pages as a load failure carrying PDFium's *previous* (stale) error code.
-    raw = pdfium_c.FPDF_LoadDocument(os.fsencode(path) + b"\x00", None)
+    if isinstance(source, bytes):  # PDFium reads it in place: `source` outlives the document, closed below
+        raw = pdfium_c.FPDF_LoadMemDocument64(source, len(source), None)
+    else:
+        raw = pdfium_c.FPDF_LoadDocument(os.fsencode(source) + b"\x00", None)
     if not raw:
         error = pdfium_c.FPDF_GetLastError()  # set by every failed load: fresh here
         if error == pdfium_c.FPDF_ERR_PASSWORD:
@@ -125,17 +134,24 @@ def _render_first_page(path: str, max_width: int, max_height: int) -> tuple[int,
 
 
 def _encode_png(width: int, height: int, stride: int, rgb: bytes) -> bytes:
-    """PNG from RGB rows of `stride` bytes; Pillow when present, else zlib + struct."""
-    if Image is not None:
-        out = io.BytesIO()
-        # Level 1: a third faster than Pillow's default here, and no larger for a page's thumbnail.
-        Image.frombuffer("RGB", (width, height), rgb, "raw", "RGB", stride, 1).save(out, "PNG", compress_level=1)
-        return out.getvalue()
+    """PNG from RGB rows of `stride` bytes: each row but the first filtered Up (less the row above), deflated at level 1.
+
+    Pillow's own encoder tries the five filters on each row: twice the time for a page's thumbnail, for
+    some 5% fewer bytes. Up alone keeps a scan or photo as small (no filter makes it two thirds larger).
+    Pillow subtracts the rows (the bitmap seen as bytes, one row less, against itself); without Pillow
+    the rows go unfiltered.
+    """
     row = width * 3
-    raw = b"".join(b"\x00" + rgb[y * stride : y * stride + row] for y in range(height))
+    if Image is not None and height > 1:
+        below = Image.frombytes("L", (stride, height - 1), rgb[stride : stride * height])
+        above = Image.frombytes("L", (stride, height - 1), rgb[: stride * (height - 1)])
+        up = ImageChops.subtract_modulo(below, above).tobytes()
+        raw = b"\x00" + rgb[:row] + b"".join(b"\x02" + up[y * stride : y * stride + row] for y in range(height - 1))
+    else:
+        raw = b"".join(b"\x00" + rgb[y * stride : y * stride + row] for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return _PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return _PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")

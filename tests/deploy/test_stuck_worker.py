@@ -44,6 +44,11 @@ def probe(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+def judged(redis_client) -> int:
+    """What the probe would exit with, judged here: polling with a new interpreter each time cost seconds of CPU."""
+    return heartbeat.check("worker", max_age=heartbeat.DEFAULT_MAX_AGE_SECONDS["worker"], client=redis_client)[0]
+
+
 def busy_threads(redis_client) -> list[heartbeat.ThreadState]:
     beats = heartbeat.host_beats(redis_client, "worker", hostname=socket.gethostname())
     return [t for found in beats.values() for t in found.threads if t.busy_since is not None]
@@ -64,7 +69,7 @@ def test_a_worker_whose_every_thread_is_past_its_time_limit_is_unhealthy(tmp_pat
     }
     worker = ProcfileProcess("worker", env, tmp_path, command=STUCK_WORKER)
     try:
-        wait_for(lambda: probe(env).returncode == heartbeat.OK, timeout=60, what="a heartbeat", processes=[worker])
+        wait_for(lambda: judged(redis_client) == heartbeat.OK, timeout=60, what="a heartbeat", processes=[worker])
         broker = RedisBroker(client=redis_client)
         for _ in range(2):  # one for each worker thread
             broker.enqueue(
@@ -77,19 +82,21 @@ def test_a_worker_whose_every_thread_is_past_its_time_limit_is_unhealthy(tmp_pat
             processes=[worker],
         )
         assert probe(env).returncode == heartbeat.OK, "within the grace: still alive"
-        stuck = wait_for(
-            lambda: (answer := probe(env)).returncode == heartbeat.STALE and answer,
+        wait_for(
+            lambda: judged(redis_client) == heartbeat.STALE,
             timeout=60,  # the time limit, the grace (30 s), and one beat interval (15 s)
             interval=1,
-            what="the probe to call the worker stuck",
+            what="the worker to be judged stuck",
             processes=[worker],
         )
+        stuck = probe(env)
         healthy, report = pipeline_health(client=redis_client)
         lenient = probe(env, "--grace", "3600")
         threads = busy_threads(redis_client)
         assert worker.alive(), "the worker process is still there, serving nothing"
     finally:
         worker.stop()
+    assert stuck.returncode == heartbeat.STALE, stuck.stdout
     assert "is stuck: every worker thread is busy past its time limit" in stuck.stderr
     assert f"(limit {TIME_LIMIT_SECONDS}s)" in stuck.stderr and len(stuck.stderr.strip().splitlines()) == 1
     assert lenient.returncode == heartbeat.OK, lenient.stderr

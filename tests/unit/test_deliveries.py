@@ -21,10 +21,11 @@ from pipeline import config, samples
 from pipeline.actors import broker, fetch_mailbox, render_attachment, save_message
 from pipeline.actors.policy import describe
 from pipeline.storage import save_spooled, spool
+from webapp.documents.services.documents import xml_attachment_process
 from webapp.inbox.models import Attachment, Blob, DeliveryState, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.catchup import StaleWork, stale_work_claim
 from webapp.inbox.services.messages import message_begin_delivery, message_end_delivery
-from webapp.inbox.services.previews import attachment_begin_render, attachment_end_render
+from webapp.inbox.services.previews import attachment_begin_render, attachment_end_render, attachment_render_preview
 from webapp.inbox.services.runs import fetch_run_create
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +128,37 @@ def test_render_deliveries_that_report_back_are_not_held_against_the_file(mailbo
     damaged.refresh_from_db()
     assert damaged.preview_status == Attachment.PreviewStatus.FAILED and "gave up" not in damaged.preview_error
     assert state(damaged) == (DeliveryState.IDLE, 0)
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "data"),
+    [("factura.pdf", "application/pdf", PDF), ("dte.xml", "application/xml", samples.dte_xml(folio=78))],
+)
+def test_recording_the_preview_ends_its_delivery_so_a_death_after_it_redoes_nothing(
+    mailbox, filename, content_type, data
+):
+    attachment = stored(mailbox, filename, content_type, data)
+    Attachment.objects.filter(pk=attachment.pk).update(delivery_attempts=1)  # an earlier delivery died
+    begun = attachment_begin_render(attachment_id=attachment.pk)
+    assert begun is not None and state(attachment) == (DeliveryState.RUNNING, 2)
+    if content_type == "application/pdf":
+        attachment_render_preview(attachment=begun)
+    else:
+        xml_attachment_process(attachment=begun)
+    # ... and the worker dies before the actor reports back
+    assert begun.preview_status == Attachment.PreviewStatus.READY
+    assert state(attachment) == (DeliveryState.IDLE, 1), "ended with its outcome, in the same write"
+    later(attachment)
+    assert stale_work_claim().previews == [], "nothing sends it again"
+
+
+def test_a_delivery_ended_twice_takes_back_its_count_once(mailbox):
+    attachment = stored(mailbox, "factura.pdf", "application/pdf", PDF)
+    Attachment.objects.filter(pk=attachment.pk).update(delivery_attempts=1)  # an earlier delivery died
+    assert attachment_begin_render(attachment_id=attachment.pk) is not None
+    attachment_end_render(attachment_id=attachment.pk)
+    attachment_end_render(attachment_id=attachment.pk)
+    assert state(attachment) == (DeliveryState.IDLE, 1), "the death still counts"
 
 
 # -- 2. suspects are sent one at a time ----------------------------------------------------------

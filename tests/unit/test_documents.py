@@ -13,10 +13,12 @@ from django.contrib.auth.models import Permission, User
 from django.core.files.storage import storages
 from django.core.management import call_command
 from django.urls import reverse
+from PIL import Image
 
 from pipeline import samples
 from pipeline.actors import render_attachment
 from pipeline.dte import parse_file
+from pipeline.render.thumbnails import pdf_thumbnail
 from pipeline.storage import save_spooled, spool
 from tests.support import dte_files
 from webapp.documents.models import (
@@ -263,6 +265,19 @@ def test_printable_pdf_text_and_pdf417_hold_the_document(mailbox):
     assert barcodes[0].bytes == parsed.ted and barcodes[0].bytes.startswith(b"<TED")
     page.close()
     pdf.close()
+
+
+def test_the_printables_thumbnail_is_its_first_page_as_a_file_of_it_draws_it(mailbox, tmp_path):
+    render_all(mail(mailbox, ("d.xml", "application/xml", dte_files.bare_windows_1252())))
+    document = Document.objects.get()
+    with storages["default"].open(document.printable_name) as handle:
+        printable = tmp_path / "printable.pdf"
+        printable.write_bytes(handle.read())
+    with storages["default"].open(document.preview_name) as handle:
+        thumbnail = Image.open(io.BytesIO(handle.read()))
+    from_file = Image.open(io.BytesIO(pdf_thumbnail(printable)))
+    assert thumbnail.size == from_file.size and thumbnail.size[0] == 320
+    assert thumbnail.convert("RGB").tobytes() == from_file.convert("RGB").tobytes()
 
 
 def test_printable_shows_the_resolution_of_the_envelope(mailbox):

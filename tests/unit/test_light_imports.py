@@ -35,6 +35,15 @@ def test_a_process_starts_without_the_parsers_and_the_graph_client(process, tmp_
     assert [name for name in HEAVY if name in loaded] == []
 
 
+def test_the_web_master_loads_its_worker_class_without_what_only_a_worker_uses(tmp_path):
+    """gunicorn's master imports the worker class too; the sandbox and ctypes (the trim) load in the worker."""
+    loaded = _modules_after(
+        "import gunicorn.arbiter, gunicorn.workers.gthread; import webapp.gunicorn_worker", tmp_path
+    )
+    assert "webapp.gunicorn_worker" in loaded
+    assert [name for name in ("pipeline.sandbox", "ctypes", "django") if name in loaded] == []
+
+
 def test_parsing_printing_and_drawing_load_nothing_heavy_where_they_are_called(tmp_path):
     (tmp_path / "dte.xml").write_bytes(samples.dte_xml(folio=501))
     (tmp_path / "invoice.pdf").write_bytes(samples.invoice_pdf(issuer_name="Austral", folio=501, total=1190))

@@ -6,8 +6,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from webapp.inbox.models import Attachment, Blob, Mailbox, MailMessage
+from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.identity import message_fingerprint, message_identify
+from webapp.inbox.services.runs import fetch_run_count
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,25 @@ def test_a_crafted_message_id_cannot_pass_for_another_mail_s_attachments(mailbox
     _stored(invoice, 0, "F77.xml", xml)
     assert message_identify(message=nothing, fingerprint=message_fingerprint(message=nothing)) is None
     assert message_identify(message=invoice, fingerprint=message_fingerprint(message=invoice)) is None
+
+
+def test_what_goes_along_is_written_once_for_a_new_mail_and_once_for_a_copy(mailbox):
+    run = FetchRun.objects.create(mailbox=mailbox, status=FetchRun.Status.RUNNING)
+    first, second = _message(mailbox, "a.eml"), _message(mailbox, "b.eml")
+
+    def count() -> None:
+        fetch_run_count(run_id=run.pk, attachments_stored=1)
+
+    assert (
+        message_identify(message=first, fingerprint="b" * 64, along=count, status=MailMessage.Status.PROCESSED) is None
+    )
+    run.refresh_from_db()
+    assert run.attachments_stored == 1
+    assert (
+        message_identify(message=second, fingerprint="b" * 64, along=count, status=MailMessage.Status.PROCESSED)
+        == first
+    )
+    run.refresh_from_db()
+    second.refresh_from_db()
+    assert run.attachments_stored == 2, "the refused UPDATE took its counters back with it"
+    assert (second.copy_of, second.status) == (first, MailMessage.Status.PROCESSED)

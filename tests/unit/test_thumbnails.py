@@ -92,6 +92,22 @@ def test_the_fallback_png_writer_matches_pillow(invoice, monkeypatch):
     assert decoded.tobytes() == Image.open(io.BytesIO(with_pillow)).convert("RGB").tobytes()
 
 
+def test_the_png_holds_the_pages_pixels_exactly(invoice):
+    width, height, stride, rgb = thumbnails._render_first_page(str(invoice), 320, 420)
+    decoded = Image.open(io.BytesIO(render_here(invoice)))
+    assert decoded.mode == "RGB" and decoded.size == (width, height)
+    assert decoded.tobytes() == Image.frombuffer("RGB", (width, height), rgb, "raw", "RGB", stride, 1).tobytes()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (7, 1), (1, 5), (3, 4)])
+def test_the_png_of_any_bitmap_decodes_to_it_whatever_its_row_padding(width, height):
+    pixels = os.urandom(width * 3 * height)
+    padded = b"".join(pixels[y * width * 3 : (y + 1) * width * 3] + b"pad" for y in range(height))
+    decoded = Image.open(io.BytesIO(thumbnails._encode_png(width, height, width * 3 + 3, padded)))
+    decoded.load()  # verifies the CRCs and the zlib stream
+    assert decoded.tobytes() == pixels
+
+
 def test_a_truncated_pdf_is_damaged(tmp_path, invoice):
     data = invoice.read_bytes()
     truncated = tmp_path / "truncated.pdf"

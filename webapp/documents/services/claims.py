@@ -55,8 +55,13 @@ def _deadline_from(start: dt.datetime) -> dt.datetime | None:
         return None
 
 
-def _mail_arrival(document: Document) -> dt.datetime | None:
-    """When the earliest copy's mail arrived, as far as it can be believed (_believed_arrival)."""
+def _mail_arrival(document: Document, only_mail: MailMessage | None = None) -> dt.datetime | None:
+    """When the earliest copy's mail arrived, as far as it can be believed (_believed_arrival).
+
+    `only_mail`: the mail of the document's only copy, known to the caller (no look-up).
+    """
+    if only_mail is not None:
+        return _believed_arrival(only_mail.received_at, only_mail.created_at, only_mail.mailbox.kind)
     messages = MailMessage.objects.filter(attachments__document_sources__document_id=document.pk).values_list(
         "received_at", "created_at", "mailbox__kind"
     )
@@ -89,15 +94,18 @@ def sii_reception_of(document: Document) -> dt.datetime | None:
     return entries.values_list("received_at", flat=True).first()
 
 
-def claim_deadline_set(document: Document) -> dt.datetime | None:
-    """Work out and store `document`'s claim deadline (None for a type that is not claimed); returns it."""
+def claim_deadline_set(document: Document, *, only_mail: MailMessage | None = None) -> dt.datetime | None:
+    """Work out and store `document`'s claim deadline (None for a type that is not claimed); returns it.
+
+    `only_mail`: the mail of its only copy, when the caller has just recorded that copy.
+    """
     values: dict[str, Any] = {"claim_deadline": None, "claim_deadline_estimated": False}
     if is_claimable(document):
         received = document.sii_received_at or sii_reception_of(document)
         values["sii_received_at"] = received
         if received is not None:
             values["claim_deadline"] = _deadline_from(received)
-        elif (arrival := _mail_arrival(document)) is not None:
+        elif (arrival := _mail_arrival(document, only_mail)) is not None:
             values.update(claim_deadline=_deadline_from(arrival), claim_deadline_estimated=True)
     changed = {name: value for name, value in values.items() if getattr(document, name) != value}
     if changed:

@@ -18,6 +18,7 @@ from pipeline.dte import MAX_XML_BYTES, XML_CONTENT_TYPES, Kind, ParsedDocument,
 from pipeline.dte.values import ascii_digits
 from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
+from webapp.inbox.services.previews import attachment_preview_record
 
 from ..models import CheckState, Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
@@ -148,9 +149,7 @@ def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
 
 
 def _attachment_preview(attachment: Attachment, *, status: str, name: str = "", error: str = "") -> None:
-    Attachment.objects.filter(pk=attachment.pk).update(
-        preview_status=status, preview_name=name, preview_error=error[:2000]
-    )
+    attachment_preview_record(attachment=attachment, status=status, name=name, error=error)
 
 
 def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: bool = True) -> Document:
@@ -179,7 +178,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
                 _references_replace(document, parsed, fresh=True)
                 money_rows_replace(document, parsed, fresh=True)
                 _link_earlier_records(document)
-                claim_deadline_set(document)
+                claim_deadline_set(document, only_mail=attachment.message)
                 return document
         copy = copy_record(document=document, attachment=attachment, parsed=parsed)
         was_read_from = document.xml_attachment_id

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db.models import QuerySet
 
-from pipeline import config
 from pipeline.dte import ParsedDocument
 from pipeline.storage import preview_name
 
@@ -40,16 +38,11 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
     from pipeline.render.calls import (  # reportlab/PDFium only in the sandbox's child
         PrintableError,
         RenderError,
-        pdf_thumbnail,
-        printable_pdf,
+        printable_pdf_and_thumbnail,
     )
 
     try:
-        pdf = printable_pdf(parsed)
-        with tempfile.NamedTemporaryFile(suffix=".pdf", dir=config.spool_dir()) as handle:
-            handle.write(pdf)
-            handle.flush()
-            png = pdf_thumbnail(handle.name)
+        pdf, png = printable_pdf_and_thumbnail(parsed)
     except (PrintableError, RenderError) as exc:
         logger.warning("no printable for document %s: %s", document.pk, exc)
         _still_read_from(document).update(

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from typing import TypeVar
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -77,20 +77,19 @@ def delivery_begin(*, work: QuerySet[Row], pk: int) -> bool:
     """Count one delivery of row `pk` of `work` (the rows still to do); False when it must not run now."""
     now = timezone.now()
     turn = Q(delivery_state=DeliveryState.TURN, delivery_at__gte=stale_before())
-    with transaction.atomic():
-        begun = (
-            work.filter(pk=pk)
-            .filter(Q(delivery_state=DeliveryState.IDLE) | turn)
-            .update(
-                delivery_attempts=F("delivery_attempts") + 1,
-                delivery_state=Case(
-                    When(delivery_state=DeliveryState.TURN, then=Value(DeliveryState.ALONE)),
-                    default=Value(DeliveryState.RUNNING),
-                ),
-                delivery_at=now,
-                updated_at=now,
-            )
+    begun = (  # one UPDATE: the test and the count together, no transaction needed around it
+        work.filter(pk=pk)
+        .filter(Q(delivery_state=DeliveryState.IDLE) | turn)
+        .update(
+            delivery_attempts=F("delivery_attempts") + 1,
+            delivery_state=Case(
+                When(delivery_state=DeliveryState.TURN, then=Value(DeliveryState.ALONE)),
+                default=Value(DeliveryState.RUNNING),
+            ),
+            delivery_at=now,
+            updated_at=now,
         )
+    )
     if not begun:
         state = work.filter(pk=pk).values_list("delivery_state", flat=True).first()
         if state is not None:
@@ -100,10 +99,21 @@ def delivery_begin(*, work: QuerySet[Row], pk: int) -> bool:
 
 def delivery_end(*, model: type[Row], pk: int, uncount: bool = False, **fields: object) -> None:
     """The delivery reported back: the row is idle; `uncount` takes back what it counted."""
-    changes: dict[str, object] = {"delivery_state": DeliveryState.IDLE, "delivery_at": timezone.now(), **fields}
+    model._default_manager.filter(pk=pk).update(**delivery_over(uncount=uncount), **fields)
+
+
+def delivery_over(*, uncount: bool = False) -> dict[str, object]:
+    """The changes that end a delivery, for the UPDATE that records its outcome (delivery_end's).
+
+    `uncount` takes back what it counted, once: a delivery already over is not uncounted again.
+    """
+    changes: dict[str, object] = {"delivery_state": DeliveryState.IDLE, "delivery_at": timezone.now()}
     if uncount:
-        changes["delivery_attempts"] = Greatest(F("delivery_attempts") - 1, Value(0))
-    model._default_manager.filter(pk=pk).update(**changes)
+        changes["delivery_attempts"] = Case(
+            When(delivery_state=DeliveryState.IDLE, then=F("delivery_attempts")),
+            default=Greatest(F("delivery_attempts") - 1, Value(0)),
+        )
+    return changes
 
 
 def suspects_mark(*, work: Work) -> int:

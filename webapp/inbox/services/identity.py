@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -58,28 +59,36 @@ def message_mark_copy(*, message: MailMessage, original: MailMessage, fingerprin
     logger.info("message %s is a copy of message %s (the same content)", message.pk, original.pk)
 
 
-def message_identify(*, message: MailMessage, fingerprint: str, **fields: object) -> MailMessage | None:
+def message_identify(
+    *, message: MailMessage, fingerprint: str, along: Callable[[], None] | None = None, **fields: object
+) -> MailMessage | None:
     """Record the message's content identity, with `fields` in the same UPDATE; a repeat of an earlier mail
-    becomes its copy.
+    becomes its copy. `along` (the run's counters) is written in the same transaction, whichever way it goes.
 
     Returns the original when `message` turned out a copy. The first of two copies to finish
     is the original: the conditional unique constraint on the content says which, so that a
     new mail costs one UPDATE and no look-up.
     """
     mine = MailMessage.objects.filter(pk=message.pk)
+    along = along or (lambda: None)
     if fingerprint:
         for _ in range(2):
             try:
-                with transaction.atomic():
+                with transaction.atomic():  # refused whole: `along` is written again below
                     mine.update(content_sha256=fingerprint, **fields)
+                    along()
                 return None
             except IntegrityError:  # another mail of this mailbox has this content: it is the original
                 original = original_of(message, fingerprint)
                 if original is not None:
-                    if fields:
-                        mine.update(**fields)
-                    message_mark_copy(message=message, original=original, fingerprint=fingerprint)
+                    with transaction.atomic():
+                        if fields:
+                            mine.update(**fields)
+                        along()
+                        message_mark_copy(message=message, original=original, fingerprint=fingerprint)
                     return original
-    if fields:
-        mine.update(**fields)
+    with transaction.atomic():
+        if fields:
+            mine.update(**fields)
+        along()
     return None

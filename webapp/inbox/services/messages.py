@@ -153,17 +153,18 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
         outcome.quarantined = True
         return
     fingerprint = digest or message_fingerprint(message=message)
-    with transaction.atomic():  # the counters once, with the status that says the message is done
-        _count_attachments(message, outcome.counts)
-        original = message_identify(
-            message=message,
-            fingerprint=fingerprint,
-            status=MailMessage.Status.PROCESSED,
-            processed_at=timezone.now(),
-            updated_at=timezone.now(),
-            attachment_count=kept,
-            error=reading_notes(notes, attachments=count),
-        )
+    counts = Counter(outcome.counts)
+    original = message_identify(  # the counters once, with the status that says the message is done
+        message=message,
+        fingerprint=fingerprint,
+        along=lambda: _count_attachments(message, Counter(counts)),
+        status=MailMessage.Status.PROCESSED,
+        processed_at=timezone.now(),
+        updated_at=timezone.now(),
+        attachment_count=kept,
+        error=reading_notes(notes, attachments=count),
+    )
+    outcome.counts.clear()
     if original is not None:
         outcome.to_render = []  # the original's files are rendered already, or will be by its own save
 

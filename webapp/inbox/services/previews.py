@@ -14,7 +14,7 @@ from pipeline import config
 from pipeline.storage import local_copy, preview_name
 
 from ..models import Attachment
-from .deliveries import delivery_begin, delivery_end, pending_previews
+from .deliveries import delivery_begin, delivery_end, delivery_over, pending_previews
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ def attachment_begin_render(*, attachment_id: int) -> Attachment | None:
     if not delivery_begin(work=pending_previews(), pk=attachment_id):
         return None
     attachment = Attachment.objects.select_related("blob", "message__mailbox").get(pk=attachment_id)
+    if attachment.preview_status != Attachment.PreviewStatus.PENDING:  # recorded since, by an earlier delivery
+        attachment_end_render(attachment_id=attachment_id)
+        return None
     if attachment.delivery_attempts > config.MAX_DELIVERIES:
         count = config.MAX_DELIVERIES
         with translation.override(settings.LANGUAGE_CODE):  # the site's language, whatever this thread served last
@@ -47,8 +50,27 @@ def attachment_end_render(*, attachment_id: int) -> None:
 
     Its own errors end with the actor's retries (the last records the preview as FAILED); only
     deliveries that never report back, because they stopped the worker, count toward the limit.
+    A preview recorded (attachment_preview_record) ended its delivery already.
     """
     delivery_end(model=Attachment, pk=attachment_id, uncount=True)
+
+
+def attachment_finish_render(*, attachment: Attachment) -> None:
+    """The render delivery reported back: it ends here, unless recording the preview ended it already."""
+    if attachment.preview_status == Attachment.PreviewStatus.PENDING:
+        attachment_end_render(attachment_id=attachment.pk)
+
+
+def attachment_preview_record(*, attachment: Attachment, status: str, name: str = "", error: str = "") -> None:
+    """Record the preview's outcome on the row and the instance; the render delivery ends in the same UPDATE.
+
+    Once the preview is no longer PENDING nothing delivers it again, so the outcome and the end
+    of the delivery are one write: a worker killed before it redoes the work, after it nothing.
+    """
+    fields = {"preview_status": status, "preview_name": name, "preview_error": error[:2000]}
+    Attachment.objects.filter(pk=attachment.pk).update(**fields, **delivery_over(uncount=True))
+    for field, value in fields.items():
+        setattr(attachment, field, value)
 
 
 def attachment_render_preview(*, attachment: Attachment) -> Attachment:
@@ -70,13 +92,11 @@ def attachment_render_preview(*, attachment: Attachment) -> Attachment:
 
 def attachment_preview_failed(*, attachment: Attachment, error: str) -> Attachment:
     """Give up on a preview: recorded as FAILED with why, so the catch-up stops sending it; the delivery is over."""
-    attachment_end_render(attachment_id=attachment.pk)
     return _preview_update(attachment, status=Attachment.PreviewStatus.FAILED, error=error[:2000])
 
 
 def _preview_update(attachment: Attachment, *, status: str, name: str = "", error: str = "") -> Attachment:
-    Attachment.objects.filter(pk=attachment.pk).update(preview_status=status, preview_name=name, preview_error=error)
-    attachment.refresh_from_db()
+    attachment_preview_record(attachment=attachment, status=status, name=name, error=error)
     if status == Attachment.PreviewStatus.FAILED:
         logger.warning("no preview for attachment %s: %s", attachment.pk, error)
     return attachment
