@@ -15,7 +15,8 @@ import pytest
 from pipeline import samples
 from pipeline.embedded_redis import EmbeddedRedis
 from tests.support.browser_pages import ARTIFACTS, PASSWORD, laptop_page, log_in
-from tests.support.database import attached_database, released_sqlite
+from tests.support.database import attached_database
+from tests.support.migrated import migrated_sqlite
 from tests.support.processes import ProcfileProcess, free_port, manage_side_by_side, wait_for
 from webapp.inbox.models import Attachment, FetchRun, MailMessage
 
@@ -65,7 +66,7 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
             "PATH": "/usr/bin:/bin",
             "HOME": str(tmp_path),
         }
-        released_sqlite(env)
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "db.sqlite3", env)
         manage_side_by_side(
             env,
             ("collectstatic", "--noinput"),  # as the image build does: the admin's CSS and icons

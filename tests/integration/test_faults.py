@@ -24,7 +24,8 @@ from dramatiq.brokers.redis import RedisBroker
 from pipeline import queues, samples
 from pipeline.embedded_redis import EmbeddedRedis, find_redis_server
 from tests.support import needs
-from tests.support.database import attached_database, released_sqlite
+from tests.support.database import attached_database
+from tests.support.migrated import migrated_sqlite
 from tests.support.postgres import temporary_postgres
 from tests.support.processes import ProcfileProcess, free_port, procfile_commands, run_procfile_once, wait_for
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
@@ -60,7 +61,7 @@ def base_env(tmp_path: Path, redis_url: str, database_url: str | None = None) ->
 def stack(tmp_path):
     with EmbeddedRedis.start(tmp_path / "redis") as server:
         env = base_env(tmp_path, server.url)
-        released_sqlite(env)
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
         (tmp_path / "logs").mkdir()
         (tmp_path / "inbox").mkdir()
         yield env, server
@@ -243,7 +244,7 @@ def test_redis_restart_keeps_a_backlog_of_messages(tmp_path, django_db_blocker):
         (inbox / f"{n:03d}.eml").write_bytes(mail(n, note(f"n-{n}.txt", 200)))
     server = EmbeddedRedis.start(tmp_path / "redis")
     env = dict(base_env(tmp_path, server.url), WORKER_THREADS="4", SCHEDULER_TICK_ON_START="false")
-    released_sqlite(env)
+    env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
     try:
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
             mailbox = folder_mailbox(db, inbox)
@@ -329,7 +330,7 @@ def test_redis_down_at_tick_time_with_a_password(tmp_path, django_db_blocker):
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     env = dict(base_env(tmp_path, url), SCHEDULER_TICK_ON_START="false")
     (tmp_path / "logs").mkdir()
-    released_sqlite(env)
+    env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
     web_port = free_port()
     client = redis.Redis.from_url(url)
     scheduler = ProcfileProcess("scheduler", env, tmp_path / "logs")
