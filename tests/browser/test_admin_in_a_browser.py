@@ -8,33 +8,19 @@ Needs chromium (`apt-get install -y chromium`); skipped, saying so, where none i
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline import samples
-from pipeline.config import BASE_DIR
 from pipeline.embedded_redis import EmbeddedRedis
 from tests.support.browser_pages import ARTIFACTS, PASSWORD, laptop_page, log_in
 from tests.support.database import attached_database
-from tests.support.processes import ProcfileProcess, free_port, run_procfile_once, wait_for
+from tests.support.migrated import migrated_sqlite
+from tests.support.processes import ProcfileProcess, free_port, manage_side_by_side, wait_for
 from webapp.inbox.models import Attachment, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
-
-
-def _manage(env: dict, *args: str, **extra: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=dict(env, **extra),
-        cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _all_images_loaded(page) -> bool:
@@ -80,19 +66,14 @@ def test_the_accountant_browses_downloads_and_fetches(browser, tmp_path, django_
             "PATH": "/usr/bin:/bin",
             "HOME": str(tmp_path),
         }
-        run_procfile_once("release", env)
-        _manage(env, "collectstatic", "--noinput")  # as the image build does: the admin's CSS and icons
-        _manage(
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "db.sqlite3", env)
+        manage_side_by_side(
             env,
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            "admin",
-            "--email",
-            "a@b.cl",
+            ("collectstatic", "--noinput"),  # as the image build does: the admin's CSS and icons
+            ("createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.cl"),
+            ("add_mailbox", "suppliers", "--folder", str(inbox)),
             DJANGO_SUPERUSER_PASSWORD=PASSWORD,
         )
-        _manage(env, "add_mailbox", "suppliers", "--folder", str(inbox))
         logs = tmp_path / "logs"
         logs.mkdir()
         with django_db_blocker.unblock(), attached_database(env["DATABASE_URL"]) as db:
@@ -162,7 +143,7 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
         page.goto(f"{base}/admin/inbox/fetchrun/{run_id}/change/")
         return "Completed" in page.locator("#content").inner_text()
 
-    wait_for(completed, timeout=60, interval=1, what=f"mailbox read {run_id} to show Completed", processes=processes)
+    wait_for(completed, timeout=60, interval=0.5, what=f"mailbox read {run_id} to show Completed", processes=processes)
     page.screenshot(path=str(ARTIFACTS / "fetch-run-completed.png"), full_page=True)
     assert FetchRun.objects.using(db).get(pk=run_id).messages_new == 1
     context.close()

@@ -22,7 +22,8 @@ from pipeline.embedded_redis import EmbeddedRedis, TlsFiles, find_redis_server
 from pipeline.redis_clients import CERTIFICATE_HINT
 from tests.support import needs
 from tests.support.database import attached_database
-from tests.support.processes import ProcfileProcess, run_procfile_once, wait_for
+from tests.support.migrated import migrated_sqlite
+from tests.support.processes import ProcfileProcess, wait_for
 from tests.support.tls import make_certificates
 from webapp.inbox.models import Attachment, FetchRun
 
@@ -69,7 +70,7 @@ def test_worker_scheduler_probe_and_status_work_over_tls_with_the_ca_given(tmp_p
         with pytest.raises(redis.ConnectionError):  # TLS only: no plain port to fall back to
             redis.Redis(port=server.port, socket_timeout=2, socket_connect_timeout=2).ping()
         env = _env(tmp_path, server.url, REDIS_TLS_CA_FILE=str(ours.ca))
-        run_procfile_once("release", env)
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
         inbox = tmp_path / "inbox"
         inbox.mkdir()
         (inbox / "01.eml").write_bytes(samples.supplier_email(folio=4242))
@@ -126,7 +127,7 @@ def test_a_server_certificate_from_another_ca_is_refused_in_one_line(tmp_path, c
             assert "CERTIFICATE_VERIFY_FAILED" in probe.stderr and CERTIFICATE_HINT in probe.stderr
 
         env = _env(tmp_path, server.url, REDIS_TLS_CA_FILE=str(ours.ca))
-        run_procfile_once("release", env)
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
         (tmp_path / "inbox").mkdir()
         assert _run(env, "manage.py", "add_mailbox", "suppliers", "--folder", str(tmp_path / "inbox")).returncode == 0
         sent = _run(env, "manage.py", "fetch_mail")
@@ -150,7 +151,7 @@ def test_a_server_certificate_from_another_ca_is_refused_in_one_line(tmp_path, c
 
 def test_a_ca_file_that_is_not_there_is_a_setting_error(tmp_path):
     env = _env(tmp_path, "rediss://127.0.0.1:1/0", REDIS_TLS_CA_FILE=str(tmp_path / "missing.pem"))
-    run_procfile_once("release", env)
+    env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
     line = f"error: REDIS_TLS_CA_FILE='{tmp_path / 'missing.pem'}' is not a file; set it to the CA's PEM file"
     for command in (["manage.py", "fetch_mail"], ["scheduler.py"], ["-m", "pipeline.heartbeat", "worker"]):
         result = _run(env, *command)

@@ -23,7 +23,8 @@ from pipeline import queues, samples
 from pipeline.embedded_redis import EmbeddedRedis
 from tests.integration.test_faults import PROBED_WORKER, base_env, folder_mailbox, mail, note, processed
 from tests.support.database import attached_database
-from tests.support.processes import ProcfileProcess, run_procfile_once, wait_for
+from tests.support.migrated import migrated_sqlite
+from tests.support.processes import ProcfileProcess, wait_for
 from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, MailMessage
 
@@ -35,7 +36,7 @@ def stack(tmp_path):
     """Redis and a migrated SQLite database of their own, an inbox folder, a folder for the logs."""
     with EmbeddedRedis.start(tmp_path / "redis") as server:
         env = dict(base_env(tmp_path, server.url), PIPELINE_MAX_DELIVERIES="2")
-        run_procfile_once("release", env)
+        env["DATABASE_URL"] = migrated_sqlite(tmp_path / "stack.sqlite3", env)
         (tmp_path / "logs").mkdir()
         (tmp_path / "inbox").mkdir()
         yield env, server
