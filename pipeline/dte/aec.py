@@ -8,13 +8,12 @@ by local name, so files with and without the SII namespace read the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
 from lxml import etree
 
 from . import sii
+from .chile_clock import CHILE, FixedOffset
 from .model import Kind, ParsedAssignment, ParsedDocument, ParsedFile
 from .registry import Format, Payload, register
 from .rut import parse_rut
@@ -22,29 +21,6 @@ from .values import MAX_DOC_TYPE, MAX_FOLIO, MAX_SMALL_INT, Values
 from .xmlsafe import XmlRejected, local_name, namespace
 
 FORMAT = "cl-sii-aec"
-#: The clock of a TmstCesion that names no offset.
-CHILE = ZoneInfo("America/Santiago")
-
-
-@dataclass(frozen=True)
-class FixedOffset(tzinfo):
-    """A fixed offset from UTC, as datetime.timezone is; a sandbox answer may hold this one (a dataclass of
-    ours), not datetime.timezone, which its unpickler does not allow (pipeline/sandbox.py)."""
-
-    offset: timedelta
-
-    def utcoffset(self, dt: datetime | None) -> timedelta:
-        return self.offset
-
-    def dst(self, dt: datetime | None) -> None:
-        return None
-
-    def tzname(self, dt: datetime | None) -> str:
-        minutes = int(self.offset.total_seconds()) // 60
-        return f"UTC{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-    def __getinitargs__(self) -> tuple[timedelta]:  # how tzinfo pickles
-        return (self.offset,)
 
 
 def _detect(payload: Payload) -> bool:

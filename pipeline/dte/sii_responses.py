@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-# aec imports sii, which imports this module: aec's names are read when a file is, not at import.
-from . import aec
+from .chile_clock import CHILE, FixedOffset
 from .model import ParsedFile, ParsedResponse
 from .rut import parse_rut
 from .sii_xml import child, children, path, read_date, text
@@ -198,9 +197,9 @@ def _instant(value: str, name: str, values: Values) -> datetime | None:
     if stamp is None:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=aec.CHILE)
+        stamp = stamp.replace(tzinfo=CHILE)
     try:
-        on_chiles_clock = stamp.astimezone(UTC).astimezone(aec.CHILE)
+        on_chiles_clock = stamp.astimezone(UTC).astimezone(CHILE)
     except OverflowError:  # year 1 or 9999 moved past the calendar's ends
         on_chiles_clock = None
     if on_chiles_clock is None or on_chiles_clock.year not in SIGNED_YEARS:
@@ -208,4 +207,4 @@ def _instant(value: str, name: str, values: Values) -> datetime | None:
         return None
     offset = on_chiles_clock.utcoffset()
     assert offset is not None  # CHILE names one for every instant
-    return on_chiles_clock.replace(tzinfo=aec.FixedOffset(offset))
+    return on_chiles_clock.replace(tzinfo=FixedOffset(offset))

@@ -44,6 +44,17 @@ def test_the_web_master_loads_its_worker_class_without_what_only_a_worker_uses(t
     assert [name for name in ("pipeline.sandbox", "ctypes", "django") if name in loaded] == []
 
 
+def test_every_dte_module_imports_first():
+    """pipeline.dte loads its parsers lazily, so any of its modules may be the first one imported."""
+    names = sorted(f"pipeline.dte.{path.stem}" for path in (BASE_DIR / "pipeline" / "dte").glob("[a-z]*.py"))
+    started = {
+        name: subprocess.Popen([sys.executable, "-c", f"import {name}"], cwd=BASE_DIR, stderr=subprocess.PIPE)
+        for name in names
+    }
+    failed = {name: process.communicate()[1].decode()[-300:] for name, process in started.items() if process.wait()}
+    assert len(names) > 10 and failed == {}
+
+
 def test_parsing_printing_and_drawing_load_nothing_heavy_where_they_are_called(tmp_path):
     (tmp_path / "dte.xml").write_bytes(samples.dte_xml(folio=501))
     (tmp_path / "invoice.pdf").write_bytes(samples.invoice_pdf(issuer_name="Austral", folio=501, total=1190))
