@@ -185,7 +185,7 @@ class _Child:
         self.pid = self.process.pid
         self._finalizer = weakref.finalize(self, _stop, self.process, self._calls, self._answers, self._deaths)
         self._state = threading.Lock()  # guards `_in_call` and `_closed` between the owning thread and others
-        self._in_call = False
+        self._in_call = True  # taken by the thread that starts it: close_idle_children must not close it first
         self._closed = False
         with _children_lock:
             _children.add(self)
@@ -298,8 +298,7 @@ def _thread_child() -> _Child:
         return child
     if child is not None:
         child.kill()
-    child = _local.child = _Child()
-    child.take()
+    child = _local.child = _Child()  # born taken
     return child
 
 

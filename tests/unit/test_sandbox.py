@@ -184,6 +184,16 @@ def test_idle_children_of_every_thread_are_let_go_and_the_next_call_starts_a_fre
         thread.join(timeout=30)
 
 
+def test_a_child_just_started_is_not_let_go_before_its_first_call():
+    """A thread's new child is its own from birth: an idle trim between its start and its call leaves it."""
+    child = sandbox._Child()
+    try:
+        sandbox.close_idle_children()  # other idle children of this process go, not this one
+    finally:
+        child.done()
+    assert child.close_if_idle(), "it was still open, and goes only now that its thread is done with it"
+
+
 def test_a_child_in_a_call_is_not_let_go(tmp_path):
     started, release = tmp_path / "started", tmp_path / "release"
     answers: list[int] = []
