@@ -6,7 +6,6 @@ stored object's name says nothing about the sender's filename.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import secrets
@@ -120,9 +119,7 @@ def _stage(storage: Storage, name: str, path: Path) -> Path:
     staged = target.with_name(f".{target.name}.{secrets.token_hex(8)}.part")
     try:
         os.rename(path, staged)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
+    except OSError:  # another filesystem (EXDEV), or one that renames nothing (some FUSE, CIFS): as Django would
         _copy_durably(path, staged)
     return staged
 
