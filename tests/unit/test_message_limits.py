@@ -116,3 +116,22 @@ def test_the_limit_counts_the_files_taken_out_of_containers(run_mail, monkeypatc
     assert sorted(box.members.values_list("original_filename", flat=True)) == ["m0.pdf", "m1.pdf"]
     assert box.error == "1 member(s) not opened: the message has 4 attachments already, the most kept"
     assert message.error == "only 4 attachments are kept for one message: 1 files inside its containers were not stored"
+
+
+def test_a_quarantined_messages_stored_files_are_not_counted_again_at_each_retry(run_mail):
+    """A run counts a message's files once, when it is processed: a refusal and its retries add nothing."""
+    from pipeline.actors import save_message
+    from webapp.inbox.services.dashboard import messages_retry_failed
+
+    first = b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF-1.4 1"
+    run = run_mail(multipart(first, *[b"Content-Type: text/plain\r\n\r\nx"] * 1_001))
+    message = saved()
+    assert message.status == MailMessage.Status.QUARANTINED and message.attachments.count() == 1
+    assert run.attachments_stored == 1, "the good mail's file only"
+    for _ in range(2):
+        assert messages_retry_failed(mailbox_ids=None) == 1
+        save_message.fn(message.pk)
+        message.refresh_from_db()
+        assert message.status == MailMessage.Status.QUARANTINED
+    run.refresh_from_db()
+    assert run.attachments_stored == 1

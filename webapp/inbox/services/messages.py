@@ -101,7 +101,8 @@ def message_mark_settled(*, message_id: int) -> None:
 def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcome) -> None:
     done = list(message.attachments.values_list("position", "status"))
     done_positions = {position for position, _ in done}
-    # stored by a delivery that stopped before counting them (their deduplication is not known)
+    # stored by a delivery that stopped or was quarantined: a run counts a message's rows once, when it is
+    # processed (their deduplication is not known)
     outcome.counts.update(
         attachments_stored=sum(status == Attachment.Status.STORED for _, status in done),
         attachments_failed=sum(status == Attachment.Status.FAILED for _, status in done),
@@ -140,7 +141,6 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
             )
         notes += limit_notes(found=count, kept=kept, budget=budget)
     except MessageGone:
-        _count_attachments(message, outcome.counts)
         message_quarantine(
             message=message,
             reason="The message is no longer at the source; it was moved or deleted before it could be read.",
@@ -148,7 +148,6 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
         outcome.quarantined = True
         return
     except MessageRefused as exc:
-        _count_attachments(message, outcome.counts)
         message_quarantine(message=message, reason=f"The message was not read to its end: {exc}.")
         outcome.quarantined = True
         return
