@@ -38,8 +38,9 @@ def build_broker(*, url: str | None = None, with_django: bool = True) -> RedisBr
         from .middleware.prometheus import WorkerPrometheus
 
         middleware.append(WorkerPrometheus())  # an exposition server per worker master, on dramatiq_prom_port (9191)
-    middleware.append(IdleTrim())  # an idle worker process gives its peak memory back
-    middleware.append(Recycle())  # last: counts a message once every other hook is done with it
+    recycle = Recycle()
+    middleware.append(IdleTrim(after_trim=recycle.after_idle_trim))  # an idle worker process gives its peak back
+    middleware.append(recycle)  # last: counts a message once every other hook is done with it
     client = redis_clients.connect(url)
     broker_class = WakeableRedisBroker if config.WORKER_WAKEUP else RedisBroker
     return broker_class(client=client, middleware=middleware)

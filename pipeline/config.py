@@ -137,6 +137,14 @@ SETTINGS: dict[str, Setting] = {
         # 300 MB: a 512 MB plan holds web + scheduler + a worker process that reaches it. A reload costs about 2 s.
         Setting("WORKER_MAX_RSS_MB", int, 300, "reload a worker process past this memory; 0: never", minimum=0),
         Setting("WORKER_MAX_MESSAGES", int, 10_000, "reload a worker process after this many; 0: never", minimum=0),
+        # After a burst, what stays is modules a message loaded and heap malloc_trim cannot return; a reload costs ~2 s.
+        Setting(
+            "WORKER_IDLE_RELOAD_MB",
+            int,
+            6,
+            "reload an idle worker process still this much over its start size; 0: never",
+            minimum=0,
+        ),
         Setting("WORKER_WAKEUP", bool, True, "wake idle consumers through Redis pub/sub; off: plain polling"),
         Setting("WORKER_IDLE_POLL_MS", int, 5000, "slowest idle poll with wake-ups on (ms)", minimum=100),
         # The pipeline

@@ -6,7 +6,8 @@ peak memory while it waits for the next tick. Once no message has been in hand f
 since the last one ended, a background thread lets the idle sandbox children go (the next call
 starts a fresh one), then runs `gc.collect()` and glibc's `malloc_trim(0)`, which hands the free
 pages back. It waits again for the next message, so an idle process trims once, and a busy one
-never does between messages.
+never does between messages. What the process still holds then goes to `after_trim` (Recycle's,
+which reloads a process that stayed much bigger than it started).
 
 It only acts inside a worker process of the `dramatiq` command (`after_process_boot`), never
 in a test's in-process Worker or in a process that merely enqueues; without glibc it does not trim.
@@ -18,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dramatiq import Broker, Worker
@@ -31,8 +33,15 @@ logger = logging.getLogger(__name__)
 
 
 class IdleTrim(Middleware):
-    def __init__(self, *, idle_seconds: float = IDLE_SECONDS, active: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        after_trim: Callable[[int], None] | None = None,
+        active: bool = False,
+    ) -> None:
         self.idle_seconds = idle_seconds
+        self._after_trim = after_trim
         self._active = active  # a worker process of the dramatiq command turns it on at boot
         self._lock = threading.Lock()
         self._in_hand = 0
@@ -119,3 +128,5 @@ class IdleTrim(Middleware):
             released(before, after),
             children,
         )
+        if self._after_trim is not None:
+            self._after_trim(after)

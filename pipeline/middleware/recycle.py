@@ -5,7 +5,10 @@ which stops every worker process gracefully (in-flight messages finish and are a
 prefetched ones go back to Redis) and then execs itself again with the same arguments
 and environment. This middleware sends that SIGHUP from a worker process, once, when
 after a message its resident memory passed `WORKER_MAX_RSS_MB` or it has handled
-`WORKER_MAX_MESSAGES` messages. 0 turns a limit off.
+`WORKER_MAX_MESSAGES` messages, or when, idle after work and trimmed (IdleTrim), it still holds
+`WORKER_IDLE_RELOAD_MB` more than at its start: what a burst leaves behind (the modules its
+messages loaded, heap that malloc_trim cannot return) goes only with the process. 0 turns a
+limit off.
 
 It only acts inside a worker process of the `dramatiq` command (`after_process_boot`),
 never in a test's in-process Worker or in a process that merely enqueues. The master is the
@@ -45,11 +48,15 @@ class Recycle(Middleware):
         *,
         max_rss_mb: int | None = None,
         max_messages: int | None = None,
+        idle_growth_mb: int | None = None,
         request_reload: Callable[[], None] | None = None,
         active: bool = False,
     ) -> None:
         self.max_rss_bytes = (config.get("WORKER_MAX_RSS_MB") if max_rss_mb is None else max_rss_mb) * 1024 * 1024
         self.max_messages = config.get("WORKER_MAX_MESSAGES") if max_messages is None else max_messages
+        idle_growth_mb = config.get("WORKER_IDLE_RELOAD_MB") if idle_growth_mb is None else idle_growth_mb
+        self.idle_growth_bytes = idle_growth_mb * 1024 * 1024
+        self._start_rss = 0
         self._request_reload = request_reload or self._signal_master
         self._lock = threading.Lock()
         self._active = active  # a worker process of the dramatiq command turns it on at boot
@@ -64,6 +71,7 @@ class Recycle(Middleware):
         self._master = multiprocessing.parent_process()  # None outside a process that multiprocessing started
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        self._start_rss = resident_bytes()
         logger.info(
             "worker process %d: %d threads, prefetch %d, poll timeout %d ms, queues %s; "
             "recycled after %s messages or %s MB",
@@ -84,6 +92,23 @@ class Recycle(Middleware):
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         self._count()
 
+    def after_idle_trim(self, rss: int) -> None:
+        """IdleTrim's word that this process went idle and gave back what it could: `rss` is what it still holds."""
+        if not self._active or not self.idle_growth_bytes or not self._start_rss:
+            return
+        grown = rss - self._start_rss
+        if grown < self.idle_growth_bytes:
+            return
+        with self._lock:
+            if self._requested:
+                return
+            self._requested = True
+        self._reload(
+            logging.INFO,
+            f"idle at {rss / 1048576:.0f} MB, {grown / 1048576:.0f} MB over its start "
+            f"(WORKER_IDLE_RELOAD_MB={self.idle_growth_bytes // 1048576})",
+        )
+
     def _count(self) -> None:
         if not self._active:
             return
@@ -95,7 +120,10 @@ class Recycle(Middleware):
             if why is None:
                 return
             self._requested = True
-        logger.warning("worker process %d asks for a graceful reload: %s", os.getpid(), why)
+        self._reload(logging.WARNING, why)
+
+    def _reload(self, level: int, why: str) -> None:
+        logger.log(level, "worker process %d asks for a graceful reload: %s", os.getpid(), why)
         try:
             self._request_reload()
         except OSError:

@@ -61,7 +61,7 @@ def test_web_and_worker_release_memory_once_idle_after_a_burst(tmp_path):
         run_procfile_once("release", env)
         port = free_port()
         web = ProcfileProcess("web", dict(env, PORT=str(port)), tmp_path)
-        worker = ProcfileProcess("worker", env, tmp_path)
+        worker = ProcfileProcess("worker", dict(env, WORKER_IDLE_RELOAD_MB="1"), tmp_path)
         try:
             base = f"http://127.0.0.1:{port}"
             wait_for(lambda: _answers(f"{base}/health/live"), timeout=60, what="the web", processes=[web])
@@ -81,10 +81,17 @@ def test_web_and_worker_release_memory_once_idle_after_a_burst(tmp_path):
                 what="the worker's release",
                 processes=[worker],
             )
+            wait_for(
+                lambda: worker.log().count("Worker process is ready for action.") == 2,
+                timeout=60,
+                what="a fresh worker process: idle, the first stayed bigger than it started",
+                processes=[worker],
+            )
         finally:
             web.stop()
             worker.stop()
     assert "idle after 21 requests: memory released, RSS" in web.log()  # /health/live and the burst: once
+    assert "asks for a graceful reload: idle at" in worker.log()
 
 
 def _make_run_env(home: Path, state: Path, **extra: str) -> dict[str, str]:

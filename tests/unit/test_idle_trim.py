@@ -69,6 +69,26 @@ def test_a_worker_releases_memory_once_after_each_burst(stack):
     assert trim.trims == 2, "idle since, it did not release again"
 
 
+def test_after_a_release_it_says_what_the_process_still_holds():
+    held: list[int] = []
+    trim = IdleTrim(idle_seconds=IDLE, after_trim=held.append, active=True)
+    broker = StubBroker(middleware=[trim])
+
+    @dramatiq.actor(broker=broker, queue_name="default")
+    def work() -> None:
+        pass
+
+    worker = Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        work.send()
+        wait_for(lambda: held, timeout=30, what="the word after the release")
+        assert abs(held[0] - psutil.Process().memory_info().rss) < 16 * MB, "its resident bytes, just trimmed"
+    finally:
+        worker.stop()
+        broker.close()
+
+
 def test_the_release_waits_idle_seconds_after_the_last_message_ends(caplog):
     """A message that comes and goes while the trim waits puts the trim off: idle means since the last."""
     idle = 1.0

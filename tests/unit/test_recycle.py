@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
 
 from pipeline.config import BASE_DIR
 from pipeline.middleware.graceful_stop import GracefulStop
@@ -43,6 +45,33 @@ def test_zero_turns_both_limits_off():
     recycle, calls = _recycle(max_messages=0, max_rss_mb=0)
     for _ in range(1000):
         recycle.after_process_message(None, None)
+    assert calls == []
+
+
+def _booted(recycle: Recycle) -> Recycle:
+    broker = StubBroker()
+    recycle.after_worker_boot(broker, Worker(broker, worker_threads=1))  # notes its size at start
+    broker.close()
+    return recycle
+
+
+def test_an_idle_process_much_bigger_than_at_start_asks_once():
+    recycle, calls = _recycle(max_messages=0, max_rss_mb=0, idle_growth_mb=4)
+    start = _booted(recycle)._start_rss
+    recycle.after_idle_trim(start + 3 * 2**20)
+    assert calls == [], "3 MB over its start is within 4"
+    recycle.after_idle_trim(start + 5 * 2**20)
+    assert calls == [1]
+    recycle.after_idle_trim(start + 50 * 2**20)
+    recycle.after_process_message(None, None)
+    assert calls == [1], "only once per process"
+
+
+def test_an_idle_reload_is_off_at_zero_and_outside_a_worker_process():
+    recycle, calls = _recycle(max_messages=0, max_rss_mb=0, idle_growth_mb=0)
+    _booted(recycle).after_idle_trim(recycle._start_rss + 2**30)
+    inactive = _booted(Recycle(request_reload=lambda: calls.append(1), idle_growth_mb=1))
+    inactive.after_idle_trim(inactive._start_rss + 2**30)
     assert calls == []
 
 
@@ -140,8 +169,9 @@ def test_an_orphan_does_not_signal_what_adopted_it():
 def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("WORKER_MAX_MESSAGES", "7")
     monkeypatch.setenv("WORKER_MAX_RSS_MB", "0")
+    monkeypatch.setenv("WORKER_IDLE_RELOAD_MB", "3")
     recycle = Recycle()
-    assert (recycle.max_messages, recycle.max_rss_bytes) == (7, 0)
+    assert (recycle.max_messages, recycle.max_rss_bytes, recycle.idle_growth_bytes) == (7, 0, 3 * 2**20)
 
 
 def test_current_rss_is_plausible():
