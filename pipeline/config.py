@@ -138,10 +138,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("WORKER_MAX_RSS_MB", int, 300, "reload a worker process past this memory; 0: never", minimum=0),
         Setting("WORKER_MAX_MESSAGES", int, 10_000, "reload a worker process after this many; 0: never", minimum=0),
         # After a burst, what stays is modules a message loaded and heap malloc_trim cannot return; a reload costs ~2 s.
+        # Off by default until a stop that lands during such a reload is proven clean (README, Recycling).
         Setting(
             "WORKER_IDLE_RELOAD_MB",
             int,
-            4,
+            0,
             "reload an idle worker process still this much over its start size; 0: never",
             minimum=0,
         ),
