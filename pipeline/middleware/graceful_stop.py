@@ -6,6 +6,9 @@ abandoning the messages it is finishing. A repeat inside a short window is the s
 request arriving twice, so it is ignored here; a SIGTERM sent later still kills.
 A SIGHUP (the graceful reload that recycling asks for) counts as the first request too,
 and a repeated SIGHUP is always ignored: it never means "kill now".
+
+bin/dramatiq filters from the moment Dramatiq puts its handlers in place, before the actors are
+imported; the middleware covers a worker started by the plain `dramatiq` command.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from dramatiq import Broker
 from dramatiq.middleware import Middleware
@@ -24,29 +29,36 @@ logger = logging.getLogger(__name__)
 DUPLICATE_WINDOW_SECONDS = 5.0
 
 
+def filter_repeated_stops() -> None:
+    """Wrap this process's SIGTERM and SIGHUP handlers (Dramatiq's) once, so that a repeat is ignored."""
+    first_seen: float | None = None
+
+    def wrap(signum: signal.Signals) -> None:
+        original = signal.getsignal(signum)
+        if not callable(original) or getattr(original, "filters_repeats", False):
+            return
+
+        def handler(sig: int, frame: FrameType | None) -> None:
+            nonlocal first_seen
+            now = time.monotonic()
+            if first_seen is not None and (signum == signal.SIGHUP or now - first_seen < DUPLICATE_WINDOW_SECONDS):
+                # A reload (SIGHUP, see recycle.py) already stops this process gracefully; a second
+                # SIGHUP, sent when two worker processes ask for a reload at once, must not kill it.
+                logger.info("repeated %s ignored: still finishing the messages in hand", signal.Signals(sig).name)
+                return
+            if first_seen is None:
+                first_seen = now
+            original(sig, frame)
+
+        marked: Callable[[int, FrameType | None], Any] = handler
+        marked.filters_repeats = True  # type: ignore[attr-defined]
+        signal.signal(signum, marked)
+
+    wrap(signal.SIGTERM)
+    if hasattr(signal, "SIGHUP"):
+        wrap(signal.SIGHUP)
+
+
 class GracefulStop(Middleware):
     def after_process_boot(self, broker: Broker) -> None:
-        first_seen: float | None = None
-
-        def wrap(signum: signal.Signals) -> None:
-            original = signal.getsignal(signum)
-            if not callable(original):
-                return
-
-            def handler(sig: int, frame: FrameType | None) -> None:
-                nonlocal first_seen
-                now = time.monotonic()
-                if first_seen is not None and (signum == signal.SIGHUP or now - first_seen < DUPLICATE_WINDOW_SECONDS):
-                    # A reload (SIGHUP, see recycle.py) already stops this process gracefully; a second
-                    # SIGHUP, sent when two worker processes ask for a reload at once, must not kill it.
-                    logger.info("repeated %s ignored: still finishing the messages in hand", signal.Signals(sig).name)
-                    return
-                if first_seen is None:
-                    first_seen = now
-                original(sig, frame)
-
-            signal.signal(signum, handler)
-
-        wrap(signal.SIGTERM)
-        if hasattr(signal, "SIGHUP"):
-            wrap(signal.SIGHUP)
+        filter_repeated_stops()

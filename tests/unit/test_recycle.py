@@ -12,7 +12,7 @@ from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 
 from pipeline.config import BASE_DIR
-from pipeline.middleware.graceful_stop import GracefulStop
+from pipeline.middleware.graceful_stop import GracefulStop, filter_repeated_stops
 from pipeline.middleware.memory import resident_bytes
 from pipeline.middleware.recycle import Recycle
 from tests.support.processes import AS_PID_1, need_pid_1
@@ -195,3 +195,17 @@ def test_a_repeated_sighup_or_a_sigterm_right_after_it_does_not_kill(saved_handl
     os.kill(os.getpid(), signal.SIGHUP)
     os.kill(os.getpid(), signal.SIGTERM)
     assert seen == [signal.SIGHUP], "one reload request reaches dramatiq's handler; the repeats do not"
+
+
+def test_filtering_twice_wraps_once(saved_handlers):
+    """bin/dramatiq filters before the actors load, GracefulStop again after they did: one filter."""
+    seen: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: seen.append(signum))
+    filter_repeated_stops()
+    filtered = signal.getsignal(signal.SIGTERM)
+    GracefulStop().after_process_boot(None)
+    assert signal.getsignal(signal.SIGTERM) is filtered
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert seen == [signal.SIGTERM]
