@@ -101,7 +101,7 @@ def test_bin_procfile_runs_exactly_the_procfile_line(tmp_path):
     )
     words = result.stdout.split()
     assert words[:2] == ["LOG_FORMAT=json", "dramatiq_queue_prefetch=3"]
-    assert words[2:4] == ["dramatiq", "pipeline.actors"] and "--threads" in words
+    assert words[2:4] == ["bin/dramatiq", "pipeline.actors"] and "--threads" in words
     for words in (["nosuch"], ["--after-migrations", "nosuch"]):  # said at once, before any wait
         missing = subprocess.run([str(BASE_DIR / "bin/procfile"), *words], capture_output=True, text=True, timeout=30)
         assert missing.returncode == 64 and "no process 'nosuch'" in missing.stderr

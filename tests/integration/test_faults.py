@@ -223,6 +223,9 @@ def test_sigterm_during_a_burst_loses_nothing(tmp_path, stack, django_db_blocker
             worker.stop()
             worker = ProcfileProcess("worker", env, tmp_path / "logs")  # the new release
             wait_for(lambda: processed(db) == 40, timeout=90, what="every message", processes=[worker, scheduler])
+            # the first worker may have finished the burst: a stop before the new one's interpreter runs
+            # its first line (a deploy stopping a release it just started) dies by the signal
+            wait_for(lambda: "is ready for action" in worker.log(), timeout=30, what="the new release up")
         finally:
             codes = [p.stop() for p in (worker, scheduler)]
         assert Attachment.objects.using(db).count() == 80
