@@ -142,7 +142,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "WORKER_IDLE_RELOAD_MB",
             int,
-            0,
+            4,
             "reload an idle worker process still this much over its start size; 0: never",
             minimum=0,
         ),
