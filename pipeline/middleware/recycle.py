@@ -74,7 +74,7 @@ class Recycle(Middleware):
         self._start_rss = resident_bytes()
         logger.info(
             "worker process %d: %d threads, prefetch %d, poll timeout %d ms, queues %s; "
-            "recycled after %s messages or %s MB",
+            "recycled after %s messages or %s MB; %s",
             os.getpid(),
             worker.worker_threads,
             worker.queue_prefetch,
@@ -82,6 +82,9 @@ class Recycle(Middleware):
             ",".join(sorted(worker.consumer_whitelist or [])) or "all",
             self.max_messages or "unlimited",
             self.max_rss_bytes // (1024 * 1024) or "unlimited",
+            f"reloaded when idle {self.idle_growth_bytes // 1048576} MB over its {self._start_rss // 1048576} MB at start"
+            if self.idle_growth_bytes
+            else "never reloaded for its size when idle",
         )
 
     def after_process_message(

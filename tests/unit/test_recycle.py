@@ -174,6 +174,17 @@ def test_limits_come_from_the_environment(monkeypatch):
     assert (recycle.max_messages, recycle.max_rss_bytes, recycle.idle_growth_bytes) == (7, 0, 3 * 2**20)
 
 
+def test_the_boot_line_says_every_limit(caplog):
+    broker = StubBroker()
+    worker = Worker(broker, worker_threads=2)
+    with caplog.at_level("INFO", logger="pipeline.middleware.recycle"):
+        _recycle(max_messages=5, max_rss_mb=300, idle_growth_mb=4)[0].after_worker_boot(broker, worker)
+        _recycle(max_messages=0, max_rss_mb=0, idle_growth_mb=0)[0].after_worker_boot(broker, worker)
+    first, second = (record.getMessage() for record in caplog.records)
+    assert "recycled after 5 messages or 300 MB; reloaded when idle 4 MB over its " in first
+    assert "recycled after unlimited messages or unlimited MB; never reloaded for its size when idle" in second
+
+
 def test_current_rss_is_plausible():
     assert 5 * 2**20 < resident_bytes() < 4 * 2**30
 
