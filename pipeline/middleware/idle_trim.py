@@ -129,4 +129,7 @@ class IdleTrim(Middleware):
             children,
         )
         if self._after_trim is not None:
-            self._after_trim(after)
+            try:
+                self._after_trim(after)
+            except Exception:  # the next idle spell still trims
+                logger.exception("could not act on the memory held after going idle")

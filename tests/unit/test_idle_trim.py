@@ -89,6 +89,31 @@ def test_after_a_release_it_says_what_the_process_still_holds():
         broker.close()
 
 
+def test_a_failing_listener_does_not_end_the_trims(caplog):
+    def broken(rss: int) -> None:
+        raise ValueError("listener broke")
+
+    trim = IdleTrim(idle_seconds=IDLE, after_trim=broken, active=True)
+    broker = StubBroker(middleware=[trim])
+
+    @dramatiq.actor(broker=broker, queue_name="default")
+    def work() -> None:
+        pass
+
+    worker = Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="pipeline.middleware.idle_trim"):
+            work.send()
+            wait_for(lambda: trim.trims == 1, timeout=30, what="the first release")
+            work.send()
+            wait_for(lambda: trim.trims == 2, timeout=30, what="a release after the next burst: the thread lives on")
+    finally:
+        worker.stop()
+        broker.close()
+    assert any("could not act on the memory held" in record.getMessage() for record in caplog.records)
+
+
 def test_the_release_waits_idle_seconds_after_the_last_message_ends(caplog):
     """A message that comes and goes while the trim waits puts the trim off: idle means since the last."""
     idle = 1.0
