@@ -27,6 +27,8 @@ BLOCK_SIZE = 64 * 1024
 UU_PIECE_SIZE = 4 * 1024
 #: What read_headers reads at once: a listing reads little more than the header block.
 HEADER_BLOCK_SIZE = 8 * 1024
+#: A decoded piece at least this long goes on unjoined.
+_PASS_ON = CHUNK_SIZE // 4
 #: How many message/rfc822 levels we walk into; a deeper message is delivered as a .eml file.
 MAX_MESSAGE_DEPTH = 10
 
@@ -363,16 +365,26 @@ def _header_block(
 
 
 def _rechunk(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """The pieces, joined or cut to at most CHUNK_SIZE bytes; one that fits goes on as it is, not copied."""
+    """The pieces, small ones joined and large ones cut, in chunks of at most CHUNK_SIZE bytes.
+
+    A piece of at least a quarter chunk that fits goes on as it is, never copied: whatever is
+    joined so far goes first, smaller than a chunk, so that one odd piece (a base64 block after
+    a short line) does not send every later piece through the buffer.
+    """
     buffer = bytearray()
     for piece in pieces:
-        if not buffer and 0 < len(piece) <= CHUNK_SIZE:
-            yield piece
+        if buffer and (len(buffer) + len(piece) > CHUNK_SIZE or len(piece) >= _PASS_ON):
+            yield bytes(buffer)
+            buffer.clear()
+        if len(piece) < _PASS_ON:
+            buffer += piece
             continue
-        buffer += piece
-        while len(buffer) >= CHUNK_SIZE:
-            yield bytes(buffer[:CHUNK_SIZE])
-            del buffer[:CHUNK_SIZE]
+        for start in range(0, len(piece), CHUNK_SIZE):
+            rest = piece[start : start + CHUNK_SIZE] if len(piece) > CHUNK_SIZE else piece
+            if len(rest) < _PASS_ON:
+                buffer += rest
+            else:
+                yield rest
     if buffer:
         yield bytes(buffer)
 

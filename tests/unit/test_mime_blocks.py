@@ -73,3 +73,18 @@ def test_a_crlf_at_the_edge_of_a_block_in_a_line_longer_than_a_block_stays_whole
     raw = multipart(b"Content-Type: application/octet-stream; name=a.bin\r\n\r\n" + long_line)
     [(_attachment, data)] = read_all(raw)
     assert data == long_line == _stdlib_payloads(raw)[0]
+
+
+def test_decoded_pieces_are_joined_when_small_cut_when_large_and_else_passed_on_uncopied():
+    from pipeline.sources.base import CHUNK_SIZE
+    from pipeline.sources.mime import _rechunk
+
+    odd = os.urandom(CHUNK_SIZE + CHUNK_SIZE // 2)  # one block decoded with a carried-over one
+    regular = [os.urandom(CHUNK_SIZE * 3 // 4) for _ in range(4)]
+    lines = [os.urandom(57) for _ in range(3000)]  # quoted-printable and broken base64 come line by line
+    pieces = [*lines[:10], odd, *regular, *lines]
+    chunks = list(_rechunk(iter(pieces)))
+    assert b"".join(chunks) == b"".join(pieces)
+    assert all(0 < len(chunk) <= CHUNK_SIZE for chunk in chunks)
+    assert all(any(chunk is piece for chunk in chunks) for piece in regular), "after an odd piece, no copying"
+    assert len(chunks) <= 1 + 2 + 4 + len(lines) * 57 // CHUNK_SIZE + 1, "small pieces are joined into chunks"
