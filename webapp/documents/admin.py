@@ -8,7 +8,7 @@ from typing import cast
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, QuerySet
 from django.db.models.functions import Cast, Substr
 from django.http import HttpRequest
 from django.urls import reverse
@@ -19,10 +19,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.kinds import DOC_TYPES, Family, kind_of
-from pipeline.dte.rut import format_rut, parse_rut
+from pipeline.dte.rut import format_rut
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, cut
 from webapp.inbox.admin_scoping import MailboxFilter
-from webapp.inbox.search import whole_number
+from webapp.inbox.search import with_folio_or_rut
 
 from .admin_claims import ClaimDeadlineFilter, ClaimsAdmin, ClaimStateFilter, DecisionInline
 from .admin_filters import (
@@ -245,23 +245,9 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        if not term:
-            return queryset, may_have_duplicates
-        extra = Q()
-        if (folio := whole_number(term)) is not None:
-            extra |= Q(folio=folio)
-        rut = parse_rut(term)
-        if rut.normalized and "-" in rut.normalized:
-            extra |= Q(issuer_rut=rut.normalized) | Q(receiver_rut=rut.normalized)
-        body = term.replace(".", "").split("-")[0]
-        if (number := whole_number(body)) is not None and len(body) >= 6:  # a RUT without its check digit
-            extra |= Q(issuer_rut__startswith=f"{number}-") | Q(receiver_rut__startswith=f"{number}-")
-        if extra:
-            # the extra matches come from the user's documents only, never from every mailbox
-            queryset = queryset | self.get_queryset(request).filter(extra)
-        return queryset, may_have_duplicates
+        searched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        found = with_folio_or_rut(searched, queryset, search_term, rut_fields=("issuer_rut", "receiver_rut"))
+        return found, may_have_duplicates
 
     @admin.action(description=_("Download selected documents as a ZIP"), permissions=["view"])
     def download_zip(self, request: HttpRequest, queryset: QuerySet[Document]):
