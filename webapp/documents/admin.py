@@ -8,7 +8,7 @@ from typing import cast
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import CharField, QuerySet
+from django.db.models import CharField, Max, Min, QuerySet
 from django.db.models.functions import Cast, Substr
 from django.http import HttpRequest
 from django.urls import reverse
@@ -71,21 +71,49 @@ from .views import visible_documents, zip_response
 
 
 class DocumentQuerySet(QuerySet[Document]):
-    """The list's documents; the date hierarchy's years read natively on SQLite."""
+    """The list's documents; the date hierarchy's years read natively on SQLite, its range from the totals."""
+
+    #: The list's first and last issue dates, when its totals already read them (changelist_view).
+    issue_dates: tuple[dt.date | None, dt.date | None] | None = None
+
+    def aggregate(self, *args, **kwargs):
+        """The date hierarchy's range (Min and Max of the issue date, as `first` and `last`) from the totals'
+        own pass over the list when it has been made: not a second pass over every document listed."""
+        if self.issue_dates is not None and not args and _is_issue_date_range(kwargs):
+            first, last = self.issue_dates
+            return {"first": first, "last": last}
+        return super().aggregate(*args, **kwargs)
 
     def dates(self, field_name, kind, order="ASC"):
-        """On SQLite, the years without its date_trunc, a Python function called on every row (0.2 s at
-        100,000 documents): a date is stored there as ISO text, its year the first 4 characters."""
-        if kind != "year" or connections[self.db].vendor != "sqlite":
+        """On SQLite, the years, months or days without its date_trunc, a Python function called on every
+        row (0.2 s at 100,000 documents): a date is stored there as ISO text, its year the first 4
+        characters, its month the first 7."""
+        if kind not in _ISO_PREFIX or connections[self.db].vendor != "sqlite":
             return super().dates(field_name, kind, order)
-        years = (
+        prefixes = (
             self.order_by()
             .filter(**{f"{field_name}__isnull": False})
-            .annotate(year_text=Substr(Cast(field_name, CharField()), 1, 4))
-            .values_list("year_text", flat=True)
+            .annotate(prefix=Substr(Cast(field_name, CharField()), 1, _ISO_LENGTH[kind]))
+            .values_list("prefix", flat=True)
             .distinct()
         )
-        return sorted((dt.date(int(year), 1, 1) for year in years), reverse=order == "DESC")
+        days = {dt.date.fromisoformat(prefix + _ISO_PREFIX[kind][len(prefix) :]) for prefix in prefixes}
+        return sorted(days, reverse=order == "DESC")
+
+
+#: What of an ISO date names its year, month and day, completed to the first day of that year or month.
+_ISO_PREFIX = {"year": "YYYY-01-01", "month": "YYYY-MM-01", "day": "YYYY-MM-DD"}
+_ISO_LENGTH = {"year": 4, "month": 7, "day": 10}
+
+
+def _is_issue_date_range(aggregates: dict) -> bool:
+    wanted = {"first": Min, "last": Max}
+    return aggregates.keys() == wanted.keys() and all(
+        type(aggregate) is wanted[name]
+        and aggregate.filter is None
+        and getattr(aggregate.get_source_expressions()[0], "name", None) == "issue_date"
+        for name, aggregate in aggregates.items()
+    )
 
 
 class TotalsPaginator(Paginator):
@@ -233,6 +261,8 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
             changelist = context["cl"]
             counted = changelist.paginator.totals if isinstance(changelist.paginator, TotalsPaginator) else None
             context["totals_bar"] = totals_bar(changelist.queryset, counted)
+            if counted is not None and isinstance(changelist.queryset, DocumentQuerySet):
+                changelist.queryset.issue_dates = (counted.first_issued, counted.last_issued)
         return response
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
