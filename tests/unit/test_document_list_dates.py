@@ -72,3 +72,23 @@ def test_the_range_comes_from_the_totals_query(admin_client, documents):
         admin_client.get(url)
     ranges = [q["sql"] for q in captured if 'MIN("documents_document"."issue_date")' in q["sql"]]
     assert len(ranges) == 1 and '"summed"' in ranges[0], ranges  # the totals' query, no second pass
+    # 2025 and 2026, the first and last documents' years, are all its years: not read again
+    assert not [q["sql"] for q in captured if "SUBSTR" in q["sql"] or "django_date_trunc" in q["sql"]]
+
+
+def test_months_apart_are_read_and_months_in_a_row_are_not(admin_client, documents):
+    url = reverse("admin:documents_document_changelist")
+    for query, expected, reads in (
+        ({"issue_date__year": 2026}, [(2026, 1), (2026, 3)], True),  # February between: it may have some or none
+        ({"issue_date__year": 2026, "issue_date__month": 3}, [(2026, 3, 2), (2026, 3, 17)], True),
+        ({"issue_date__year": 2025}, [(2025, 12)], False),  # one document: its month
+    ):
+        admin_client.get(url, query)
+        with CaptureQueriesContext(connection) as captured:
+            assert _offered(admin_client, query) == expected
+        read = [q["sql"] for q in captured if "SUBSTR" in q["sql"] or "django_date_trunc" in q["sql"]]
+        assert bool(read) == reads, (query, read)
+    Document.objects.filter(issue_date=dt.date(2026, 1, 5)).update(issue_date=dt.date(2026, 2, 28))
+    with CaptureQueriesContext(connection) as captured:
+        assert _offered(admin_client, {"issue_date__year": 2026}) == [(2026, 2), (2026, 3)]
+    assert not [q["sql"] for q in captured if "SUBSTR" in q["sql"]]
