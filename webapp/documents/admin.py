@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.paginator import Page, Paginator
 from django.db import connections
-from django.db.models import CharField, Max, Min, QuerySet
+from django.db.models import CharField, F, Max, Min, QuerySet, Value
 from django.db.models.functions import Cast, Substr
 from django.http import HttpRequest
 from django.urls import reverse
@@ -145,7 +146,19 @@ def _is_issue_date_range(aggregates: dict) -> bool:
 
 
 class TotalsPaginator(Paginator):
-    """Pages of the filtered list counted by its totals' own aggregate: one pass over the list, not two."""
+    """Pages of the filtered list counted by its totals' own aggregate: one pass over the list, not two.
+
+    With `by_ids`, a page is read as the ids the list holds, then those documents in the list's order:
+    for a search on SQLite, which otherwise walks the whole list in its order (the issue date index),
+    reading every row to try the search's LIKE on it until a page is found: 124 ms at 100,000
+    documents for a name that 100 of them have, 42 this way (the ids are one pass over the rows, and
+    the walk of the index then reads none). A search that most documents match pays that one pass
+    (4 ms -> 35): every search costs about what its totals do, never a walk of every row.
+    """
+
+    def __init__(self, *args: Any, by_ids: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.by_ids = by_ids
 
     @cached_property
     def totals(self) -> Totals:
@@ -154,6 +167,24 @@ class TotalsPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.totals.count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        listed = cast(QuerySet[Document], self.object_list)
+        rows = _listed_by_ids(listed) if self.by_ids else listed
+        return Page(rows[bottom:top], number, self)
+
+
+def _listed_by_ids(listed: QuerySet[Document]) -> QuerySet[Document]:
+    """The documents of `listed`, in its order and with its related rows, found by their ids. The id is
+    compared as `id + 0`: not a lookup by primary key of each id, but a walk of the order's index."""
+    rows = Document.objects.alias(listed_id=F("pk") + Value(0)).filter(listed_id__in=listed.order_by().values("pk"))
+    rows.query.select_related = listed.query.select_related
+    return rows.order_by(*listed.query.order_by)
 
 
 @admin.register(Document)
@@ -276,6 +307,10 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
             return instances
         present = rows_present(obj, request)
         return [inline for inline in instances if present.get(inline.model, True)]
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        searched = bool(request.GET.get(SEARCH_VAR, "").strip()) and connections[queryset.db].vendor == "sqlite"
+        return TotalsPaginator(queryset, per_page, orphans, allow_empty_first_page, by_ids=searched)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         queryset = super().get_queryset(request)
