@@ -51,7 +51,7 @@ def _pages(client, query: dict) -> list[list[int]]:
     ("query", "order"),
     [
         ({"q": "Ferretería"}, ("-issue_date", "-id")),
-        ({"q": "Ferretería", "o": "6"}, ("total", "-id")),  # sorted by the total column
+        ({"q": "Ferretería", "o": "6"}, ("total", "id")),  # sorted by the total column, ties by id the same way
         ({"q": "Ferretería", "o": "-6"}, ("-total", "-id")),
         ({"q": "Ferretería", "doc_type": "33"}, ("-issue_date", "-id")),
         ({"q": "ería 1"}, ("-issue_date", "-id")),
@@ -80,3 +80,17 @@ def test_a_searched_page_costs_what_an_unsearched_one_does(admin_client, documen
         assert page.context["cl"].paginator.by_ids == bool(query)
         counts.append(len(captured))
     assert counts[1] <= counts[0]
+
+
+@pytest.mark.parametrize(
+    ("column", "field"), [("2", "doc_type"), ("3", "folio"), ("4", "issuer_name"), ("5", "issue_date"), ("6", "total")]
+)
+def test_a_sorted_list_breaks_its_ties_by_id_the_same_way(admin_client, documents, column, field):
+    """Each way is then one index read forwards or backwards, not a sort of the list (`folio, -id`)."""
+    url = reverse("admin:documents_document_changelist")
+    for sign, tie in (("", "pk"), ("-", "-pk")):
+        changelist = admin_client.get(url, {"o": f"{sign}{column}"}).context["cl"]
+        ordering = list(changelist.queryset.query.order_by)
+        assert ordering == [f"{sign}{field}", tie]
+        expected = list(Document.objects.order_by(f"{sign}{field}", tie).values_list("pk", flat=True)[:PER_PAGE])
+        assert [document.pk for document in changelist.result_list] == expected

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, cast
 
 from django.contrib import admin
-from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import CharField, F, Max, Min, QuerySet, Value
@@ -23,7 +23,7 @@ from pipeline.dte.kinds import DOC_TYPES, Family, kind_of
 from pipeline.dte.rut import format_rut
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, cut
 from webapp.inbox.admin_scoping import MailboxFilter
-from webapp.inbox.search import with_folio_or_rut
+from webapp.inbox.search import BoundedSearchChangeList, with_folio_or_rut
 
 from .admin_claims import ClaimDeadlineFilter, ClaimsAdmin, ClaimStateFilter, DecisionInline
 from .admin_filters import (
@@ -187,6 +187,18 @@ def _listed_by_ids(listed: QuerySet[Document]) -> QuerySet[Document]:
     return rows.order_by(*listed.query.order_by)
 
 
+class DocumentChangeList(BoundedSearchChangeList):
+    """The list sorted by a column, its ties in the same direction: `folio, pk` and `-folio, -pk` are each
+    an index (the column's, which ends in the id) read forwards or backwards. Django breaks ties by
+    `-pk` whichever way the column goes, and `folio, -pk` is an index of no order: a sort of the list."""
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
+        ordering = list(super().get_ordering(request, queryset))
+        if len(ordering) > 1 and ordering[-1] == "-pk" and isinstance(ordering[0], str) and ordering[0][:1] != "-":
+            ordering[-1] = "pk"
+        return ordering
+
+
 @admin.register(Document)
 class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
     change_list_template = "admin/documents/document/change_list.html"
@@ -307,6 +319,9 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
             return instances
         present = rows_present(obj, request)
         return [inline for inline in instances if present.get(inline.model, True)]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return DocumentChangeList
 
     def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
         searched = bool(request.GET.get(SEARCH_VAR, "").strip()) and connections[queryset.db].vendor == "sqlite"
