@@ -77,7 +77,7 @@ def test_a_searched_page_costs_what_an_unsearched_one_does(admin_client, documen
         with CaptureQueriesContext(connection) as captured:
             page = admin_client.get(url, query)
         assert len(page.context["cl"].result_list) == PER_PAGE
-        assert page.context["cl"].paginator.by_ids == bool(query)
+        assert page.context["cl"].paginator.by_ids == (bool(query) and connection.vendor == "sqlite")
         counts.append(len(captured))
     assert counts[1] <= counts[0]
 
