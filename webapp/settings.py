@@ -160,7 +160,8 @@ LOGIN_URL = "admin:login"
 # account they named, and apart from it the address they came from, for LOGIN_LOCKOUT_MINUTES; a
 # failure meanwhile starts the time again. A good login wipes nothing: axes would wipe every failure
 # from its address too, so a clerk could guess a colleague's password between logins of their own.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# webapp/permissions.py: ModelBackend, a user's and their groups' permissions read in one query.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "webapp.permissions.OneQueryModelBackend"]
 AXES_FAILURE_LIMIT = config.get("LOGIN_FAILURE_LIMIT")
 AXES_COOLOFF_TIME = dt.timedelta(minutes=config.get("LOGIN_LOCKOUT_MINUTES"))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -94,3 +95,74 @@ def test_a_list_in_pesos_only_is_totalled_in_one_query(django_assert_num_queries
     with django_assert_num_queries(1):  # no second pass over the list for currencies it has none of
         totals = document_totals(Document.objects.all())
     assert (totals.count, totals.total, totals.foreign) == (2, 107_100, {})
+
+
+def test_a_list_in_dollars_is_totalled_in_one_query_with_its_dates(django_assert_num_queries):
+    _document(33, 1, net=100_000, vat=19_000, total=119_000, issue_date=dt.date(2026, 3, 9))
+    _document(
+        61, 2, net=None, vat=0, total=950_000, exempt=950_000, foreign_currency="USD", foreign_total=Decimal("1000.10")
+    )
+    _document(
+        110,
+        3,
+        net=None,
+        vat=0,
+        total=27_000_000,
+        exempt=27_000_000,
+        foreign_currency="USD",
+        foreign_total=Decimal("28689.40"),
+        issue_date=dt.date(2025, 12, 1),
+    )
+    with django_assert_num_queries(1):
+        totals = document_totals(Document.objects.all())
+    assert totals.foreign == {"USD": Decimal("27689.30")}
+    assert money(totals.foreign["USD"], "USD") == "US$ 27.689,30"
+    assert (totals.first_issued, totals.last_issued) == (dt.date(2025, 12, 1), dt.date(2026, 3, 9))
+
+
+def test_a_list_in_several_currencies_is_totalled_in_two_queries(django_assert_num_queries):
+    _document(33, 1, net=100_000, vat=19_000, total=119_000, issue_date=dt.date(2026, 3, 9))
+    _document(
+        61, 2, net=None, vat=0, total=950_000, exempt=950_000, foreign_currency="USD", foreign_total=Decimal("1000.10")
+    )
+    _document(
+        110,
+        3,
+        net=None,
+        vat=0,
+        total=27_000_000,
+        exempt=27_000_000,
+        foreign_currency="USD",
+        foreign_total=Decimal("28689.40"),
+        issue_date=dt.date(2025, 12, 1),
+    )
+    _document(
+        110,
+        4,
+        net=None,
+        vat=0,
+        total=1_000_000,
+        exempt=1_000_000,
+        foreign_currency="EUR",
+        foreign_total=Decimal("12.3456"),
+    )
+    _document(
+        52,
+        5,
+        net=None,
+        vat=0,
+        total=5_000,
+        exempt=5_000,
+        foreign_currency="CHF",
+        foreign_total=Decimal("5"),
+        issue_date=dt.date(2026, 4, 1),
+    )
+    with django_assert_num_queries(2):  # the second groups the foreign documents by currency
+        totals = document_totals(Document.objects.all())
+    assert (totals.count, totals.summed, totals.guides) == (5, 4, 1)
+    assert totals.exempt == -950_000 + 27_000_000 + 1_000_000
+    assert totals.total == 119_000 - 950_000 + 27_000_000 + 1_000_000
+    assert totals.foreign == {"EUR": Decimal("12.3456"), "USD": Decimal("27689.30")}  # the guide's francs left out
+    assert list(totals.foreign) == ["EUR", "USD"]
+    assert [money(amount, code) for code, amount in totals.foreign.items()] == ["€ 12,3456", "US$ 27.689,30"]
+    assert (totals.first_issued, totals.last_issued) == (dt.date(2025, 12, 1), dt.date(2026, 4, 1))

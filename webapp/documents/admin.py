@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.core.paginator import Page, Paginator
 from django.db import connections
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, F, Max, Min, QuerySet, Value
 from django.db.models.functions import Cast, Substr
 from django.http import HttpRequest
 from django.urls import reverse
@@ -19,10 +20,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.dte.kinds import DOC_TYPES, Family, kind_of
-from pipeline.dte.rut import format_rut, parse_rut
+from pipeline.dte.rut import format_rut
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link, cut
 from webapp.inbox.admin_scoping import MailboxFilter
-from webapp.inbox.search import whole_number
+from webapp.inbox.search import BoundedSearchChangeList, with_folio_or_rut
 
 from .admin_claims import ClaimDeadlineFilter, ClaimsAdmin, ClaimStateFilter, DecisionInline
 from .admin_filters import (
@@ -71,25 +72,93 @@ from .views import visible_documents, zip_response
 
 
 class DocumentQuerySet(QuerySet[Document]):
-    """The list's documents; the date hierarchy's years read natively on SQLite."""
+    """The list's documents; the date hierarchy's years read natively on SQLite, its range from the totals."""
+
+    #: The list's first and last issue dates, when its totals already read them (changelist_view).
+    issue_dates: tuple[dt.date | None, dt.date | None] | None = None
+
+    def aggregate(self, *args, **kwargs):
+        """The date hierarchy's range (Min and Max of the issue date, as `first` and `last`) from the totals'
+        own pass over the list when it has been made: not a second pass over every document listed."""
+        if self.issue_dates is not None and not args and _is_issue_date_range(kwargs):
+            first, last = self.issue_dates
+            return {"first": first, "last": last}
+        return super().aggregate(*args, **kwargs)
 
     def dates(self, field_name, kind, order="ASC"):
-        """On SQLite, the years without its date_trunc, a Python function called on every row (0.2 s at
-        100,000 documents): a date is stored there as ISO text, its year the first 4 characters."""
-        if kind != "year" or connections[self.db].vendor != "sqlite":
+        """On SQLite, the years, months or days without its date_trunc, a Python function called on every
+        row (0.2 s at 100,000 documents): a date is stored there as ISO text, its year the first 4
+        characters, its month the first 7."""
+        if (known := self._dates_from_range(field_name, kind)) is not None:
+            return sorted(known, reverse=order == "DESC")
+        if kind not in _ISO_PREFIX or connections[self.db].vendor != "sqlite":
             return super().dates(field_name, kind, order)
-        years = (
+        prefixes = (
             self.order_by()
             .filter(**{f"{field_name}__isnull": False})
-            .annotate(year_text=Substr(Cast(field_name, CharField()), 1, 4))
-            .values_list("year_text", flat=True)
+            .annotate(prefix=Substr(Cast(field_name, CharField()), 1, _ISO_LENGTH[kind]))
+            .values_list("prefix", flat=True)
             .distinct()
         )
-        return sorted((dt.date(int(year), 1, 1) for year in years), reverse=order == "DESC")
+        days = {dt.date.fromisoformat(prefix + _ISO_PREFIX[kind][len(prefix) :]) for prefix in prefixes}
+        return sorted(days, reverse=order == "DESC")
+
+    def _dates_from_range(self, field_name: str, kind: str) -> set[dt.date] | None:
+        """The years (months, days) of the list when its first and last issue dates tell them: the same
+        year, or two years in a row, are all its years, since both dates are documents' own."""
+        if self.issue_dates is None or field_name != "issue_date" or kind not in _ISO_PREFIX:
+            return None
+        first, last = self.issue_dates
+        if first is None or last is None:
+            return set()
+        start, end = _truncate(first, kind), _truncate(last, kind)
+        if end not in (start, _next(start, kind)):
+            return None
+        return {start, end}
+
+
+def _truncate(day: dt.date, kind: str) -> dt.date:
+    return {"year": day.replace(month=1, day=1), "month": day.replace(day=1), "day": day}[kind]
+
+
+def _next(day: dt.date, kind: str) -> dt.date:
+    """The first day of the year, month or day after the one `day` starts."""
+    if kind == "year":
+        return day.replace(year=day.year + 1)
+    if kind == "month":
+        return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return day + dt.timedelta(days=1)
+
+
+#: What of an ISO date names its year, month and day, completed to the first day of that year or month.
+_ISO_PREFIX = {"year": "YYYY-01-01", "month": "YYYY-MM-01", "day": "YYYY-MM-DD"}
+_ISO_LENGTH = {"year": 4, "month": 7, "day": 10}
+
+
+def _is_issue_date_range(aggregates: dict) -> bool:
+    wanted = {"first": Min, "last": Max}
+    return aggregates.keys() == wanted.keys() and all(
+        type(aggregate) is wanted[name]
+        and aggregate.filter is None
+        and getattr(aggregate.get_source_expressions()[0], "name", None) == "issue_date"
+        for name, aggregate in aggregates.items()
+    )
 
 
 class TotalsPaginator(Paginator):
-    """Pages of the filtered list counted by its totals' own aggregate: one pass over the list, not two."""
+    """Pages of the filtered list counted by its totals' own aggregate: one pass over the list, not two.
+
+    With `by_ids`, a page is read as the ids the list holds, then those documents in the list's order:
+    for a search on SQLite, which otherwise walks the whole list in its order (the issue date index),
+    reading every row to try the search's LIKE on it until a page is found: 124 ms at 100,000
+    documents for a name that 100 of them have, 42 this way (the ids are one pass over the rows, and
+    the walk of the index then reads none). A search that most documents match pays that one pass
+    (4 ms -> 35): every search costs about what its totals do, never a walk of every row.
+    """
+
+    def __init__(self, *args: Any, by_ids: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.by_ids = by_ids
 
     @cached_property
     def totals(self) -> Totals:
@@ -98,6 +167,36 @@ class TotalsPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.totals.count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        listed = cast(QuerySet[Document], self.object_list)
+        rows = _listed_by_ids(listed) if self.by_ids else listed
+        return Page(rows[bottom:top], number, self)
+
+
+def _listed_by_ids(listed: QuerySet[Document]) -> QuerySet[Document]:
+    """The documents of `listed`, in its order and with its related rows, found by their ids. The id is
+    compared as `id + 0`: not a lookup by primary key of each id, but a walk of the order's index."""
+    rows = Document.objects.alias(listed_id=F("pk") + Value(0)).filter(listed_id__in=listed.order_by().values("pk"))
+    rows.query.select_related = listed.query.select_related
+    return rows.order_by(*listed.query.order_by)
+
+
+class DocumentChangeList(BoundedSearchChangeList):
+    """The list sorted by a column, its ties in the same direction: `folio, pk` and `-folio, -pk` are each
+    an index (the column's, which ends in the id) read forwards or backwards. Django breaks ties by
+    `-pk` whichever way the column goes, and `folio, -pk` is an index of no order: a sort of the list."""
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
+        ordering = list(super().get_ordering(request, queryset))
+        if len(ordering) > 1 and ordering[-1] == "-pk" and isinstance(ordering[0], str) and ordering[0][:1] != "-":
+            ordering[-1] = "pk"
+        return ordering
 
 
 @admin.register(Document)
@@ -221,6 +320,13 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         present = rows_present(obj, request)
         return [inline for inline in instances if present.get(inline.model, True)]
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return DocumentChangeList
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        searched = bool(request.GET.get(SEARCH_VAR, "").strip()) and connections[queryset.db].vendor == "sqlite"
+        return TotalsPaginator(queryset, per_page, orphans, allow_empty_first_page, by_ids=searched)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         queryset = super().get_queryset(request)
         queryset = DocumentQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
@@ -233,6 +339,8 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
             changelist = context["cl"]
             counted = changelist.paginator.totals if isinstance(changelist.paginator, TotalsPaginator) else None
             context["totals_bar"] = totals_bar(changelist.queryset, counted)
+            if counted is not None and isinstance(changelist.queryset, DocumentQuerySet):
+                changelist.queryset.issue_dates = (counted.first_issued, counted.last_issued)
         return response
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -245,23 +353,9 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        if not term:
-            return queryset, may_have_duplicates
-        extra = Q()
-        if (folio := whole_number(term)) is not None:
-            extra |= Q(folio=folio)
-        rut = parse_rut(term)
-        if rut.normalized and "-" in rut.normalized:
-            extra |= Q(issuer_rut=rut.normalized) | Q(receiver_rut=rut.normalized)
-        body = term.replace(".", "").split("-")[0]
-        if (number := whole_number(body)) is not None and len(body) >= 6:  # a RUT without its check digit
-            extra |= Q(issuer_rut__startswith=f"{number}-") | Q(receiver_rut__startswith=f"{number}-")
-        if extra:
-            # the extra matches come from the user's documents only, never from every mailbox
-            queryset = queryset | self.get_queryset(request).filter(extra)
-        return queryset, may_have_duplicates
+        searched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        found = with_folio_or_rut(searched, queryset, search_term, rut_fields=("issuer_rut", "receiver_rut"))
+        return found, may_have_duplicates
 
     @admin.action(description=_("Download selected documents as a ZIP"), permissions=["view"])
     def download_zip(self, request: HttpRequest, queryset: QuerySet[Document]):

@@ -11,9 +11,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.dte.rut import format_rut, parse_rut
+from pipeline.dte.rut import format_rut
 from webapp.inbox.admin import EMPTY, MailboxScoped, ReadOnlyAdmin, _admin_link
-from webapp.inbox.search import whole_number
+from webapp.inbox.search import with_folio_or_rut
 from webapp.inbox.services.access import limit_to_user
 
 from .admin_rows import ReadOnlyInline
@@ -99,18 +99,9 @@ class DocumentResponseAdmin(MailboxScoped, ReadOnlyAdmin):
     list_per_page = 100
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        extra = Q()
-        if (folio := whole_number(term)) is not None:
-            extra |= Q(folio=folio)
-        rut = parse_rut(term)
-        if term and rut.normalized and "-" in rut.normalized:
-            extra |= Q(issuer_rut=rut.normalized) | Q(receiver_rut=rut.normalized) | Q(responder_rut=rut.normalized)
-        if extra:
-            # the extra matches come from the user's answers only, never from every mailbox
-            queryset = queryset | self.get_queryset(request).filter(extra)
-        return queryset, may_have_duplicates
+        searched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        rut_fields = ("issuer_rut", "receiver_rut", "responder_rut")
+        return with_folio_or_rut(searched, queryset, search_term, rut_fields=rut_fields), may_have_duplicates
 
     @admin.display(description=_("issuer"), ordering="issuer_rut")
     def issuer_display(self, row: DocumentResponse) -> str:

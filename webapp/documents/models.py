@@ -285,6 +285,19 @@ class Document(models.Model):
             "receiver_name",
             "foreign_currency",
         ]
+        #: What the totals bar reads of each document (totals.py).
+        _TOTALS = [
+            "doc_type",
+            "net",
+            "exempt",
+            "vat",
+            "other_taxes",
+            "vat_withheld",
+            "total",
+            "foreign_currency",
+            "foreign_total",
+            "issue_date",
+        ]
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -303,8 +316,19 @@ class Document(models.Model):
             models.Index(fields=["mailbox", *_FACETS], name="document_mailbox_facets"),
             models.Index(fields=["issuer_rut", "ted", "issuer_name", "mailbox"], name="document_list_issuers"),
             models.Index(fields=["mailbox", "issuer_rut", "ted", "issuer_name"], name="document_mailbox_issuers"),
-            # The list sorted by its total column (either way: an index is read backwards as well).
+            # The list sorted by one of its columns, either way (an index is read backwards as well; its ties by
+            # id in the same direction: admin.DocumentChangeList), of every mailbox and of one. The issue date
+            # and the type have an index of their own (db_index), and the folio for every mailbox.
             models.Index(fields=["total", "id"], name="document_by_total"),
+            models.Index(fields=["mailbox", "total", "id"], name="document_mailbox_by_total"),
+            models.Index(fields=["issuer_name", "id"], name="document_by_issuer"),
+            models.Index(fields=["mailbox", "issuer_name", "id"], name="document_mailbox_by_issuer"),
+            models.Index(fields=["mailbox", "folio", "id"], name="document_mailbox_by_folio"),
+            models.Index(fields=["mailbox", "doc_type", "id"], name="document_mailbox_by_type"),
+            # The totals bar (and the date hierarchy's range) read from an index alone, not from the wide rows:
+            # one mailbox's a range of it (20,000 documents: 51 ms read from the rows, 13 from here), every
+            # mailbox's all of it (SQLite takes any index that holds every column a query reads).
+            models.Index(fields=["mailbox", *_TOTALS], name="document_mailbox_totals"),
             # The claim deadline filter: pending (no decision yet) documents by deadline, a range of the index.
             models.Index(fields=["claim_decision", "claim_deadline"], name="document_pending_deadlines"),
         ]

@@ -8,10 +8,25 @@ given beside, per currency.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, Case, Count, DecimalField, F, Field, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DecimalField,
+    F,
+    Field,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from pipeline.dte.kinds import codes
@@ -39,6 +54,9 @@ class Totals:
     guides: int = 0
     #: Own-currency totals of foreign-currency documents, signed: {"USD": Decimal("28689.40")}.
     foreign: dict[str, Decimal] = field(default_factory=dict)
+    #: The earliest and latest issue date in the list (guides too): the date hierarchy's range.
+    first_issued: dt.date | None = None
+    last_issued: dt.date | None = None
 
 
 def _signed(column: str, output: Field, *, include_guides: bool) -> Case:
@@ -49,9 +67,20 @@ def _signed(column: str, output: Field, *, include_guides: bool) -> Case:
 
 
 def document_totals(queryset: QuerySet[Document], *, include_guides: bool = False) -> Totals:
-    """Count and signed peso sums of `queryset` (a filtered list): one query, a second for foreign currencies."""
+    """Count and signed peso sums of `queryset` (a filtered list), its own-currency totals and issue dates.
+
+    One query, of conditional aggregates, when the list's foreign-currency documents are of one currency
+    (or none): its lowest and highest currency are read with the sums, and when they are the same the
+    one foreign sum is that currency's. Only a list of several currencies takes a second pass, grouped
+    by currency. Not one query grouped by currency always: GROUP BY makes SQLite walk the list in
+    currency order (an index, or a sort of every row) where a filter's own index would read a few rows.
+    Each currency's total is summed by the database over that currency's rows, so its decimals come
+    out the same either way.
+    """
     guides = Q(doc_type__in=codes(sign=0))
     summed = Q() if include_guides else ~guides
+    in_foreign = summed & Q(foreign_total__isnull=False) & ~Q(foreign_currency="")
+    foreign_amount = _signed("foreign_total", DecimalField(), include_guides=include_guides)
     sums = {
         name: Coalesce(
             Sum(_signed(name, BigIntegerField(), include_guides=include_guides)),
@@ -65,21 +94,27 @@ def document_totals(queryset: QuerySet[Document], *, include_guides: bool = Fals
         summed=Count("pk", filter=summed),
         guides=Count("pk", filter=guides),
         without_total=Count("pk", filter=summed & Q(total__isnull=True)),
-        foreign=Count("pk", filter=summed & Q(foreign_total__isnull=False) & ~Q(foreign_currency="")),
+        foreign=Count("pk", filter=in_foreign),
+        lowest_currency=Min("foreign_currency", filter=in_foreign),
+        highest_currency=Max("foreign_currency", filter=in_foreign),
+        foreign_amount=Sum(foreign_amount, filter=in_foreign),
+        first_issued=Min("issue_date"),
+        last_issued=Max("issue_date"),
         **sums,
     )
     foreign: dict[str, Decimal] = {}
-    if not row["foreign"]:  # no foreign-currency document: no second pass over the list
-        return _totals(row, foreign, include_guides=include_guides)
-    per_currency = (
-        queryset.order_by()
-        .filter(summed, foreign_total__isnull=False)
-        .exclude(foreign_currency="")
-        .values("foreign_currency")
-        .annotate(amount=Sum(_signed("foreign_total", DecimalField(), include_guides=include_guides)))
-    )
-    for entry in per_currency.order_by("foreign_currency"):
-        foreign[entry["foreign_currency"]] = entry["amount"] or Decimal(0)
+    if row["foreign"] and row["lowest_currency"] == row["highest_currency"]:  # one currency: its sum is read
+        foreign[row["lowest_currency"]] = row["foreign_amount"] or Decimal(0)
+    elif row["foreign"]:
+        per_currency = (
+            queryset.order_by()
+            .filter(in_foreign)
+            .values("foreign_currency")
+            .annotate(amount=Sum(foreign_amount))
+            .order_by("foreign_currency")
+        )
+        for entry in per_currency:
+            foreign[entry["foreign_currency"]] = entry["amount"] or Decimal(0)
     return _totals(row, foreign, include_guides=include_guides)
 
 
@@ -90,5 +125,7 @@ def _totals(row: dict, foreign: dict[str, Decimal], *, include_guides: bool) -> 
         guides=0 if include_guides else row["guides"],
         without_total=row["without_total"],
         foreign=foreign,
+        first_issued=row["first_issued"],
+        last_issued=row["last_issued"],
         **{name: row[name] for name in AMOUNTS},
     )

@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 
 from .models import Mailbox
 from .search import BoundedSearch
-from .services.access import limit_to_user
+from .services.access import limit_to_user, visible_mailbox_names
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -45,6 +45,9 @@ class MailboxFilter(admin.RelatedFieldListFilter):
         self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin
     ) -> list[tuple[str, str | StrPromise]]:
         ordering = self.field_admin_ordering(field, request, model_admin) or ("name",)
+        names = visible_mailbox_names(request.user)
+        if names is not None and tuple(ordering) == ("name",):  # the user's mailboxes, read with their scope
+            return [(str(pk), name) for pk, name in sorted(names.items(), key=lambda item: (item[1], item[0]))]
         return [(str(mailbox.pk), str(mailbox)) for mailbox in visible_mailboxes(request).order_by(*ordering)]
 
 

@@ -8,12 +8,16 @@ every word becomes a condition per search field and SQLite refuses an expression
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList, ChangeListSearchForm
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+
+from pipeline.dte.rut import parse_rut
 
 #: Longest search query, in characters: a pasted subject line or file name fits.
 MAX_SEARCH_LENGTH = 200
@@ -44,3 +48,36 @@ def whole_number(text: str) -> int | None:
     if text.isascii() and text.isdigit():
         return int(text)
     return None
+
+
+#: Fewest digits of a RUT searched without its check digit: a shorter number is more likely a folio.
+RUT_BODY_DIGITS = 6
+
+
+def folio_or_rut(term: str, *, rut_fields: Sequence[str]) -> Q:
+    """The rows `term` names as a folio ("4521"), a RUT in any of `rut_fields` ("76.086.428-5",
+    "76086428-5") or a RUT without its check digit ("76086428"); an empty Q when it is none of them."""
+    term = term.strip()
+    found = Q()
+    if (folio := whole_number(term)) is not None:
+        found |= Q(folio=folio)
+    rut = parse_rut(term)
+    if rut.normalized and "-" in rut.normalized:
+        for field in rut_fields:
+            found |= Q(**{field: rut.normalized})
+    body = term.replace(".", "").split("-")[0]
+    if (number := whole_number(body)) is not None and len(body) >= RUT_BODY_DIGITS:
+        for field in rut_fields:
+            found |= Q(**{f"{field}__startswith": f"{number}-"})
+    return found
+
+
+def with_folio_or_rut(searched: QuerySet, listed: QuerySet, term: str, *, rut_fields: Sequence[str]) -> QuerySet:
+    """`searched` (the name search's rows) and the rows of `listed` that `term` names by folio or RUT.
+
+    `listed` is the queryset get_search_results was given: the user's rows with the list's filters
+    on (mailbox, month, type...). Taking the matches from it, not from ModelAdmin.get_queryset, keeps
+    a folio searched in one month's list from listing, and totalling, the same folio of another month.
+    """
+    extra = folio_or_rut(term, rut_fields=rut_fields)
+    return searched | listed.filter(extra) if extra else searched

@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -26,7 +26,7 @@ from pipeline.dte.rut import format_rut, parse_rut
 from webapp.inbox.admin import cut, under
 from webapp.inbox.admin_scoping import EMPTY, MailboxFilter, MailboxScoped, ReadOnlyAdmin, visible_mailboxes
 from webapp.inbox.models import Mailbox
-from webapp.inbox.search import whole_number
+from webapp.inbox.search import with_folio_or_rut
 from webapp.inbox.services.access import visible_mailbox_ids
 
 from .models import RcvEntry, RcvImport
@@ -241,20 +241,9 @@ class RcvEntryAdmin(MailboxScoped, ReadOnlyAdmin):
         return format_rut(obj.receiver_rut)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        extra = Q()
-        if (folio := whole_number(term)) is not None:
-            extra |= Q(folio=folio)
-        rut = parse_rut(term)
-        if term and rut.normalized and "-" in rut.normalized:
-            extra |= Q(issuer_rut=rut.normalized) | Q(receiver_rut=rut.normalized)
-        body = term.replace(".", "").split("-")[0]
-        if (number := whole_number(body)) is not None and len(body) >= 6:  # a RUT without its check digit
-            extra |= Q(issuer_rut__startswith=f"{number}-") | Q(receiver_rut__startswith=f"{number}-")
-        if extra:
-            queryset = queryset | self.get_queryset(request).filter(extra)  # still only the user's mailboxes
-        return queryset, may_have_duplicates
+        searched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        found = with_folio_or_rut(searched, queryset, search_term, rut_fields=("issuer_rut", "receiver_rut"))
+        return found, may_have_duplicates
 
 
 # The reconciliation page (a proxy of RcvEntry) registers itself when loaded.

@@ -17,18 +17,26 @@ ALL_MAILBOXES_PERMISSION = "inbox.view_all_mailboxes"
 
 def visible_mailbox_ids(user) -> set[int] | None:
     """None when `user` sees every mailbox, else the ids of the mailboxes they may see."""
+    names = visible_mailbox_names(user)
+    return None if names is None else set(names)
+
+
+def visible_mailbox_names(user) -> dict[int, str] | None:
+    """None when `user` sees every mailbox, else the names of the mailboxes they may see, by id.
+
+    Read once per request (cached on the user), ids and names in one query: the lists' scope and their
+    filter by mailbox both come from it."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return set()
+        return {}
     if user.is_superuser or user.has_perm(ALL_MAILBOXES_PERMISSION):
         return None
-    cached = getattr(user, "_visible_mailbox_ids", None)
+    cached = getattr(user, "_visible_mailboxes", None)
     if cached is None:
-        cached = set(
-            MailboxAccess.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).values_list(
-                "mailbox_id", flat=True
-            )
+        rows = MailboxAccess.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).values_list(
+            "mailbox_id", "mailbox__name"
         )
-        user._visible_mailbox_ids = cached  # one query per request
+        cached = dict(rows)
+        user._visible_mailboxes = cached  # one query per request
     return cached
 
 
