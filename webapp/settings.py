@@ -161,7 +161,13 @@ LOGIN_URL = "admin:login"
 # failure meanwhile starts the time again. A good login wipes nothing: axes would wipe every failure
 # from its address too, so a clerk could guess a colleague's password between logins of their own.
 # webapp/permissions.py: ModelBackend, a user's and their groups' permissions read in one query.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "webapp.permissions.OneQueryModelBackend"]
+# ModelBackend stays listed after it so that sessions opened under it stay valid across the deploy;
+# it shares the permission cache, so it adds no query.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "webapp.permissions.OneQueryModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AXES_FAILURE_LIMIT = config.get("LOGIN_FAILURE_LIMIT")
 AXES_COOLOFF_TIME = dt.timedelta(minutes=config.get("LOGIN_LOCKOUT_MINUTES"))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

@@ -82,3 +82,15 @@ def test_the_document_list_costs_a_clerk_one_query_more_than_a_superuser(admin_c
     assert _queries(clerk, url) == _queries(admin_client, url) + 1 <= 10
     filtered = {"mailbox__id__exact": zeta.pk}
     assert [d.mailbox_id for d in clerk.get(url, filtered).context["cl"].result_list] == [zeta.pk]
+
+
+def test_a_session_opened_before_the_one_query_backend_stays_logged_in(clerk_in_two_mailboxes):
+    """Sessions name the backend that logged them in: one from before the deploy still opens the list,
+    at the same cost as a new one."""
+    user, _mailboxes = clerk_in_two_mailboxes
+    url = reverse("admin:documents_document_changelist")
+    old, new = Client(), Client()
+    old.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    new.force_login(user, backend="webapp.permissions.OneQueryModelBackend")
+    assert old.get(url).status_code == 200
+    assert _queries(old, url) == _queries(new, url)
