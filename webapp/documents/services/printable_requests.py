@@ -133,8 +133,10 @@ def _previews_of_copies(document: Document) -> None:
             preview_error="",
             updated_at=timezone.now(),
         )
-    else:
-        attachments.filter(preview_status=Attachment.PreviewStatus.NONE).update(
+    else:  # a cesión (AEC) is no document to print: its DTE's failure is no failure of the file
+        attachments.filter(preview_status=Attachment.PreviewStatus.NONE).exclude(
+            xml_classification__kind=Kind.ASSIGNMENT.value
+        ).update(
             preview_status=Attachment.PreviewStatus.FAILED,
             preview_error=document.printable_error[:2000],
             updated_at=timezone.now(),
