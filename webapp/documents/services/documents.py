@@ -100,7 +100,7 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
         [
             document
             for document, _doc in documents
-            if document.printable_status != Document.PrintableStatus.READY
+            if document.printable_status not in (Document.PrintableStatus.READY, Document.PrintableStatus.ON_REQUEST)
             and document.xml_attachment_id == attachment.pk
         ]
     )
@@ -233,7 +233,14 @@ def _document_first(
     pdf = pdf_for(attachment=attachment, parsed=parsed, single=single)
     try:
         with transaction.atomic():
-            return Document.objects.create(**key, **fields, **checks, xml_attachment=attachment, pdf_attachment=pdf)
+            return Document.objects.create(
+                **key,
+                **fields,
+                **checks,
+                xml_attachment=attachment,
+                pdf_attachment=pdf,
+                printable_status=Document.PrintableStatus.ON_REQUEST,  # printed on its first request
+            )
     except IntegrityError:
         return Document()
 
