@@ -6,6 +6,11 @@ only: each stage is charged the time spent inside it less that of the stages ins
 stages add up to the whole. CPU time is this process's (time.process_time) plus that of the
 sandbox's child processes (pipeline/sandbox.py: parsing and drawing run there), read from
 /proc/PID/schedstat in nanoseconds; wall time is kept beside it, and the queries each stage makes.
+
+The printable PDF is no stage of the floor: it is drawn on a Document's first request (webapp/
+documents/services/printable_requests.py). What that first request costs is measured after the
+floor, on FIRST_REQUESTS of its Documents: the stored XML parsed again and the printable drawn (both
+in the sandbox), stored and recorded; wall and CPU ms per printable, with a warm sandbox child.
 Prints a short table and one JSON line.
 """
 
@@ -31,6 +36,9 @@ from .stack import base_env, migrate, redis_server, temp_root
 QUICK = os.environ.get("BENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
 MAILS = 50 if QUICK else 200
 WARM_UP_MAILS = 3
+#: Documents whose printable is asked for once the floor is done (the first of them warms nothing up:
+#: the floor left the sandbox's child warm, as a web thread that drew before has it).
+FIRST_REQUESTS = 10 if QUICK else 30
 
 #: Each stage, what it covers, in the order the table prints them; "other" is what no stage claims
 #: (the loop, listing the folder, recording each message's row, the fetch run's counters).
@@ -40,8 +48,6 @@ STAGES = {
     "message_rows": "message rows: deliveries, attachments, blobs",
     "dte_parse": "DTE parse (sandbox)",
     "document_rows": "document rows: classification, document, copies",
-    "printable_pdf": "printable PDF and its thumbnail (sandbox)",
-    "printable_rows": "printable stored and recorded",
     "pdf_thumbnail": "supplier PDF thumbnail (sandbox)",
     "render_rows": "render deliveries and preview rows",
     "other": "the loop, listing, message and run rows",
@@ -49,7 +55,7 @@ STAGES = {
 
 
 #: Stages whose work runs in the sandbox's child: the child's CPU during them is theirs.
-SANDBOXED = {"dte_parse", "printable_pdf", "pdf_thumbnail"}
+SANDBOXED = {"dte_parse", "pdf_thumbnail"}
 
 
 def _sandbox_nanoseconds() -> tuple[object, int]:
@@ -202,8 +208,6 @@ def instrument(stages: Stages) -> None:
         ("pipeline.actors.render", "attachment_render_preview", "render_rows"),
         ("pipeline.actors.render", "xml_attachment_process", "document_rows"),
         ("webapp.documents.services.documents", "parse_path", "dte_parse"),
-        ("webapp.documents.services.documents", "document_render", "printable_rows"),
-        ("pipeline.render.calls", "printable_pdf_and_thumbnail", "printable_pdf"),
         ("pipeline.render.calls", "pdf_thumbnail", "pdf_thumbnail"),
     ]
     messages.spool = _spool_timed(stages, messages.spool)  # type: ignore[assignment]
@@ -234,6 +238,7 @@ def run(mails: int) -> dict:
             done = floor.work(str(root / "inbox"))
             stages._charge()
             assert done == mails, (done, mails)
+            printables = first_requests(min(FIRST_REQUESTS, mails))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     names = [*STAGES, *sorted(set(stages.cpu) - set(STAGES))]
@@ -245,6 +250,36 @@ def run(mails: int) -> dict:
         "total_ms": round(1000 * sum(stages.cpu.values()) / mails, 2),
         "total_wall_ms": round(1000 * sum(stages.wall.values()) / mails, 2),
         "queries_per_mail": round(sum(stages.queries.values()) / mails, 1),
+        "printable_first_request": printables,
+    }
+
+
+def first_requests(count: int) -> dict:
+    """Wall and CPU ms (this process and the sandbox's child) of a printable's first request, per printable."""
+    from webapp.documents.models import Document
+    from webapp.documents.services.printable_requests import document_printable
+
+    documents = list(
+        Document.objects.filter(printable_status=Document.PrintableStatus.ON_REQUEST, mailbox__name="floor")
+        .order_by("pk")
+        .select_related("xml_attachment")[:count]
+    )
+    assert len(documents) == count, "the floor leaves every printable to be made on request"
+    walls, cpus = [], []
+    for document in documents:
+        child, child_before = _sandbox_nanoseconds()
+        cpu, wall = time.process_time(), time.perf_counter()
+        made = document_printable(document=document)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        now, child_after = _sandbox_nanoseconds()
+        assert made.printable_status == Document.PrintableStatus.READY, made.printable_error
+        walls.append(wall)
+        cpus.append(cpu + (child_after - child_before if now is child else child_after) / 1e9)
+    return {
+        "count": count,
+        "wall_ms": round(1000 * sum(walls) / count, 2),
+        "cpu_ms": round(1000 * sum(cpus) / count, 2),
+        "max_wall_ms": round(1000 * max(walls), 2),
     }
 
 
@@ -255,6 +290,13 @@ def table(r: dict) -> str:
         label = STAGES.get(name, name)
         lines.append(f"   {label:<52} {cpu:8.2f} {r['wall_ms'][name]:8.2f} {r['queries'][name]:8.1f}")
     lines.append(f"   {'total':<52} {r['total_ms']:8.2f} {r['total_wall_ms']:8.2f} {r['queries_per_mail']:8.1f}")
+    first = r["printable_first_request"]
+    lines.append(
+        f"Not in the floor: a printable's first request (parse again, draw, store, record; {first['count']} documents):"
+    )
+    lines.append(
+        f"   {'per printable':<52} {first['cpu_ms']:8.2f} {first['wall_ms']:8.2f}   (slowest {first['max_wall_ms']} ms)"
+    )
     return "\n".join(lines)
 
 
@@ -268,6 +310,22 @@ def figures(r: dict) -> list[Figure]:
         Figure("stages.total_ms", "floor stages: CPU per mail, all stages", r["total_ms"], "ms", None, "lower"),
         Figure(
             "stages.queries_per_mail", "floor stages: queries per mail", r["queries_per_mail"], "queries", None, "lower"
+        ),
+        Figure(
+            "stages.printable_first_request_ms",
+            "a printable's first request (not in the floor): wall",
+            r["printable_first_request"]["wall_ms"],
+            "ms",
+            None,
+            "lower",
+        ),
+        Figure(
+            "stages.printable_first_request_cpu_ms",
+            "a printable's first request: CPU, with the sandbox's",
+            r["printable_first_request"]["cpu_ms"],
+            "ms",
+            None,
+            "lower",
         ),
     ]
 

@@ -1,6 +1,7 @@
 """The admin in a real browser (Debian's chromium driven by Playwright) over the Procfile's real processes.
 
-Log in, see the attachments and documents with their thumbnails loaded, download a file and compare
+Log in, see the attachments and documents with their thumbnails loaded (a document's drawn on its list's
+first showing, and the XML's preview with it), download a file and compare
 its bytes, press "Read now" on a mailbox and watch the read complete. Screenshots go to test-artifacts/.
 Needs chromium (`apt-get install -y chromium`); skipped, saying so, where none is installed; under CI that fails.
 """
@@ -18,6 +19,7 @@ from tests.support.browser_pages import ARTIFACTS, PASSWORD, laptop_page, log_in
 from tests.support.database import attached_database
 from tests.support.migrated import migrated_sqlite
 from tests.support.processes import ProcfileProcess, free_port, manage_side_by_side, wait_for
+from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, FetchRun, MailMessage
 
 pytestmark = [pytest.mark.slow]
@@ -115,7 +117,7 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
     page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
     page.screenshot(path=str(ARTIFACTS / "attachments.png"), full_page=True)
     assert _all_images_loaded(page), "every thumbnail is a real image"
-    assert page.locator("#result_list img").count() == 4, "two PDFs and two XML (their printable's thumbnail)"
+    assert page.locator("#result_list img").count() == 2, "the two PDFs; an XML's comes with its printable"
 
     row = page.locator("#result_list tr", has_text="Factura_2002.pdf")
     with page.expect_download() as download_info:
@@ -127,8 +129,14 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
     page.goto(f"{base}/admin/documents/document/")
     page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
-    assert _all_images_loaded(page)
+    assert _all_images_loaded(page), "each printable's thumbnail, drawn on this first request"
     assert page.locator("#result_list tbody tr").count() == 2
+    assert page.locator("#result_list img").count() == 2
+
+    page.goto(f"{base}/admin/inbox/attachment/")
+    page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
+    assert _all_images_loaded(page)
+    assert page.locator("#result_list img").count() == 4, "two PDFs and two XML (their printable's thumbnail)"
 
     # New mail, then "Read now" on the mailbox page: the read is queued, and completes.
     (inbox / "new.eml").write_bytes(samples.supplier_email(folio=2003))
@@ -146,6 +154,20 @@ def _browse(browser, base: str, sent: dict[str, bytes], inbox: Path, db: str, pr
     wait_for(completed, timeout=60, interval=0.5, what=f"mailbox read {run_id} to show Completed", processes=processes)
     page.screenshot(path=str(ARTIFACTS / "fetch-run-completed.png"), full_page=True)
     assert FetchRun.objects.using(db).get(pk=run_id).messages_new == 1
+
+    # The new mail's document: listed with its thumbnail, drawn when the list asks for it.
+    wait_for(
+        lambda: Document.objects.using(db).filter(folio=2003).exists(),
+        timeout=60,
+        what="the new document",
+        processes=processes,
+    )
+    page.goto(f"{base}/admin/documents/document/")
+    page.wait_for_function("() => [...document.querySelectorAll('#result_list img')].every(i => i.complete)")
+    page.screenshot(path=str(ARTIFACTS / "documents-new.png"), full_page=True)
+    assert page.locator("#result_list tbody tr").count() == 3
+    assert _all_images_loaded(page) and page.locator("#result_list img").count() == 3
+    assert Document.objects.using(db).get(folio=2003).printable_status == Document.PrintableStatus.READY
     context.close()
     _browse_in_spanish(browser, base, inbox, db, processes)
 

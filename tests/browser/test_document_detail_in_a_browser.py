@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 
 from tests.support.browser_pages import ARTIFACTS, PASSWORD, logged_in_page, no_sideways_scroll
 from tests.unit.test_document_detail import Month
+from webapp.documents.models import Document
 
 pytestmark = [pytest.mark.slow]
 
@@ -35,6 +36,13 @@ def test_the_accountant_follows_a_credit_note_to_the_invoice_and_its_files(brows
     assert page.locator("ul.referenced-by").inner_text() == "Nota de crédito electrónica N° 88: 1: anula el documento"
     files = page.locator("ul.document-files").inner_text()
     assert "XML original" in files and "PDF del proveedor" in files and "Representación impresa (nuestra)" in files
+    # its printable was never drawn: the page's thumbnail draws it on this first request
+    page.wait_for_function("() => [...document.querySelectorAll('.field-preview img')].every(i => i.complete)")
+    assert page.evaluate(
+        "() => { const i = document.querySelector('.field-preview img'); return !!i && i.naturalWidth > 0; }"
+    ), "the printable's thumbnail is a real image"
+    month.invoice.refresh_from_db()
+    assert month.invoice.printable_status == Document.PrintableStatus.READY
     copies = page.locator(".document-copies td.field-attachment_link").all_inner_texts()
     assert len(copies) == 2 and all("enviado por Proveedora Austral SpA" in copy for copy in copies)
     no_sideways_scroll(page)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -89,6 +90,18 @@ def _write_mail(inbox: Path) -> dict[str, bytes]:
     (inbox / "04.eml").write_bytes(data)
     files["copia factura 1001.pdf"] = first_pdf
     return files
+
+
+def _sandbox_children(pid: int) -> list[psutil.Process]:
+    """The sandbox children (pipeline/sandbox.py) anywhere under process `pid`."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if any("pipeline.sandbox_child" in word for word in child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, django_db_blocker):
@@ -177,13 +190,12 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             assert download.content == sent["Factura_1002.pdf"]
             assert 'filename="Factura_1002.pdf"' in download.headers["Content-Disposition"]
 
-            # The worker's render queue turned every DTE XML into a Document with its printable PDF.
+            # The worker's render queue turned every DTE XML into a Document, its printable PDF to be made on request.
             documents = {d.folio: d for d in Document.objects.using(db).select_related("pdf_attachment")}
             assert sorted(documents) == [1001, 1002, 1003, 1004]
             assert set(XmlClassification.objects.using(db).values_list("kind", flat=True)) == {"envelope"}
             for document in documents.values():
-                assert document.printable_status == Document.PrintableStatus.READY, document.printable_error
-                assert (media / document.printable_name).read_bytes().startswith(b"%PDF")
+                assert document.printable_status == Document.PrintableStatus.ON_REQUEST, document.printable_error
             paired = {f: d.pdf_attachment.original_filename if d.pdf_attachment else None for f, d in documents.items()}
             assert paired == {
                 1001: "Factura_1001.pdf",
@@ -194,8 +206,14 @@ def test_mail_becomes_stored_previewed_downloadable_files(tmp_path, stack_env, d
             printable = admin_session(base_url, password=ADMIN_PASSWORD).get(
                 f"{base_url}/downloads/documents/{documents[1002].pk}/printable/", timeout=10
             )
-            assert printable.status_code == 200
+            assert printable.status_code == 200 and printable.content.startswith(b"%PDF")
+            documents[1002].refresh_from_db(using=db)  # the web process drew it, in its sandbox, and stored it
+            assert documents[1002].printable_status == Document.PrintableStatus.READY, documents[1002].printable_error
             assert printable.content == (media / documents[1002].printable_name).read_bytes()
+            # The web's sandbox child drew it; once the web is idle (IDLE_SECONDS) it lets the child go.
+            web = processes[2]
+            assert _sandbox_children(web.pid), "drawn in the web's own sandbox child, kept warm a moment"
+            wait_for(lambda: not _sandbox_children(web.pid), timeout=30, what="the web's idle sandbox child to go")
 
             health = requests.get(f"{base_url}/health/", timeout=10)
             assert health.status_code == 200 and health.json()["status"] == "ok"

@@ -11,8 +11,10 @@ import pytest
 
 from pipeline.dte import Kind, ParsedDocument, ParsedFile
 from pipeline.dte.model import ParsedAssignment, ParsedLine
+from tests.support.printables import make_printables
 from tests.unit.test_document_money_records import dte, xml_attachment
 from webapp.documents.models import Document, DocumentAssignment, DocumentSource
+from webapp.documents.services import printable_requests
 from webapp.documents.services.assignments import assignments_record, current_assignment
 from webapp.documents.services.documents import document_record, xml_attachment_record, xml_attachment_reset
 from webapp.inbox.models import Attachment, Mailbox
@@ -158,14 +160,19 @@ def test_cesiones_of_an_invoice_not_yet_known_are_linked_when_it_arrives(mailbox
     assert current_assignment(invoice).sequence == 2
 
 
-def test_an_aec_preview_is_its_dtes_printable_and_none_without_one(mailbox):
+def test_an_aec_preview_is_its_dtes_printable_and_none_without_one(mailbox, monkeypatch):
     with_dte, unprintable, without = xml_attachment(mailbox), xml_attachment(mailbox), xml_attachment(mailbox)
     too_large_ted = dataclasses.replace(INVOICE, folio=4712, ted=b"<TED>" + b"x" * 3000 + b"</TED>")
 
     xml_attachment_record(attachment=with_dte, parsed=aec(TO_FACTORING))
     xml_attachment_record(attachment=unprintable, parsed=aec(documents=(too_large_ted,)))
     xml_attachment_record(attachment=without, parsed=aec(TO_FACTORING, documents=()))
+    assert set(Document.objects.values_list("printable_status", flat=True)) == {Document.PrintableStatus.ON_REQUEST}
 
+    # Made on their first request: the stored files here are stand-ins, so the DTE "parsed again" is the one above.
+    parsed = {INVOICE.folio: INVOICE, too_large_ted.folio: too_large_ted}
+    monkeypatch.setattr(printable_requests, "_parsed_again", lambda document: (parsed[document.folio], ""))
+    make_printables()
     invoice = Document.objects.get(folio=4711)
     assert invoice.printable_status == Document.PrintableStatus.READY
     assert Document.objects.get(folio=4712).printable_status == Document.PrintableStatus.FAILED

@@ -20,6 +20,7 @@ from pipeline import samples
 from pipeline.dte import Kind, ParsedFile
 from pipeline.dte.model import Check, CheckState, ParsedAssignment
 from tests.support import response_cases
+from tests.support.printables import make_printables
 from tests.unit.test_document_money_records import xml_attachment
 from webapp.documents.models import Document, DocumentAssignment, DocumentLine, DocumentResponse, DocumentSource
 from webapp.documents.services.assignments import assignments_record
@@ -138,7 +139,9 @@ def test_the_copy_whose_ted_verifies_is_chosen_whatever_the_order_of_arrival(mai
     assert now["receiver"] == "Receptor Verdadero SpA" and now["total"] == 148_750
     assert now["lines"] == [("Cafe de grano", 125_000)]
     assert (now["xml"], now["ted"], now["conflict"]) == (genuine.pk, "valid", True)
-    assert now["printable"][0] == Document.PrintableStatus.READY
+    assert now["printable"][0] == Document.PrintableStatus.ON_REQUEST  # drawn, from the chosen copy, when asked
+    make_printables([document])
+    assert state(document)["printable"][0] == Document.PrintableStatus.READY
     chosen = {copy[0]: copy[5] for copy in now["copies"]}
     assert chosen == {genuine.pk: True, forged.pk: False}
     assert DocumentSource.objects.get(attachment=forged).ted_error == INVALID.reason
@@ -146,9 +149,13 @@ def test_the_copy_whose_ted_verifies_is_chosen_whatever_the_order_of_arrival(mai
 
 def test_the_printable_is_made_again_from_the_genuine_copy_when_it_arrives_second(mailbox, other_mailbox):
     arrive(mailbox, FORGED, ted=INVALID)
+    make_printables()  # someone opened it: the forged copy's printable
     forged_printable = state(the_document(mailbox))["printable"]
+    assert forged_printable[0] == Document.PrintableStatus.READY
     arrive(mailbox, GENUINE, ted=VALID)
+    assert state(the_document(mailbox))["printable"][0] == Document.PrintableStatus.ON_REQUEST, "to be made again"
     arrive(other_mailbox, GENUINE, ted=VALID)  # what the genuine copy alone prints
+    make_printables()
 
     assert state(the_document(mailbox))["printable"] == state(the_document(other_mailbox))["printable"]
     assert state(the_document(mailbox))["printable"] != forged_printable

@@ -21,6 +21,7 @@ from pipeline.dte import parse_file
 from pipeline.render.thumbnails import pdf_thumbnail
 from pipeline.storage import save_spooled, spool
 from tests.support import dte_files
+from tests.support.printables import make_printables
 from webapp.documents.models import (
     Document,
     DocumentReference,
@@ -137,6 +138,13 @@ def test_envelope_with_three_dte_becomes_three_documents_with_every_field(mailbo
     assert exempt.pdf_attachment is None and note.pdf_attachment is None, "several DTE: no guessing"
     (ref,) = note.references.all()
     assert (ref.ref_type, ref.ref_folio, ref.code, ref.target) == ("33", "501", 1, invoice)
+    # the pipeline draws no printable: each is made on its first request, and the XML's preview with the first
+    assert {(doc.printable_status, doc.printable_name) for doc in (invoice, exempt, note)} == {
+        (Document.PrintableStatus.ON_REQUEST, "")
+    }
+    xml.refresh_from_db()
+    assert (xml.preview_status, xml.preview_name) == (Attachment.PreviewStatus.NONE, "")
+    invoice, exempt, note = make_printables([invoice, exempt, note])
     for doc in (invoice, exempt, note):
         assert doc.printable_status == Document.PrintableStatus.READY, doc.printable_error
         assert storages["default"].exists(doc.printable_name) and storages["default"].exists(doc.preview_name)
@@ -217,11 +225,16 @@ def test_processing_twice_gives_the_same_rows_and_files(mailbox):
         ("Factura_501.pdf", "application/pdf", PDF),
     )
     render_all(attachments)
-    before, files = snapshot(), sorted(storages["default"].listdir("printables")[0])
+    before = snapshot()
     call_command("reprocess_documents", "--sync")
     render_attachment(attachments[0].pk)  # a duplicate delivery changes nothing either
     assert snapshot() == before
-    assert sorted(storages["default"].listdir("printables")[0]) == files
+    make_printables()
+    files = sorted(storages["default"].listdir("printables")[0])
+    call_command("reprocess_documents", "--sync")  # a parser change: each printable is made again on request
+    assert {d.printable_status for d in Document.objects.all()} == {Document.PrintableStatus.ON_REQUEST}
+    make_printables()
+    assert sorted(storages["default"].listdir("printables")[0]) == files, "the same bytes under the same names"
 
 
 def test_reprocess_since_only_touches_newer_attachments(mailbox):
@@ -238,7 +251,7 @@ def test_reprocess_since_only_touches_newer_attachments(mailbox):
 def test_printable_pdf_text_and_pdf417_hold_the_document(mailbox):
     xml = dte_files.bare_windows_1252()
     render_all(mail(mailbox, ("d.xml", "application/xml", xml)))
-    document = Document.objects.get()
+    (document,) = make_printables()
     parsed = parse_file(xml).documents[0]
     with storages["default"].open(document.printable_name) as handle:
         pdf = pdfium.PdfDocument(handle.read())
@@ -269,7 +282,7 @@ def test_printable_pdf_text_and_pdf417_hold_the_document(mailbox):
 
 def test_the_printables_thumbnail_is_its_first_page_as_a_file_of_it_draws_it(mailbox, tmp_path):
     render_all(mail(mailbox, ("d.xml", "application/xml", dte_files.bare_windows_1252())))
-    document = Document.objects.get()
+    (document,) = make_printables()
     with storages["default"].open(document.printable_name) as handle:
         printable = tmp_path / "printable.pdf"
         printable.write_bytes(handle.read())
@@ -282,7 +295,7 @@ def test_the_printables_thumbnail_is_its_first_page_as_a_file_of_it_draws_it(mai
 
 def test_printable_shows_the_resolution_of_the_envelope(mailbox):
     render_all(mail(mailbox, ("e.xml", "application/xml", dte_files.three_dte_envelope())))
-    note = Document.objects.get(folio=77)
+    (note,) = make_printables(Document.objects.filter(folio=77))
     with storages["default"].open(note.printable_name) as handle:
         pdf = pdfium.PdfDocument(handle.read())
     text = pdf[0].get_textpage().get_text_range()
@@ -332,7 +345,7 @@ def test_admin_list_shows_documents_with_clp_totals_and_filters(staff, documents
     assert folios(issuer="76086428-5") == [77, 501, 502, 4321]
     assert folios(issue_date_from="2024-05-03", issue_date_to="2024-05-10") == [77]
     assert folios(issue_date_from="2024-05-14") == [4321]
-    assert folios(printable_status="ready") == [77, 501, 502, 4321]
+    assert folios(printable_status="on_request") == [77, 501, 502, 4321], "made on their first request"
     assert folios(q="4321") == [4321]
     assert folios(q="76.086.428-5") == [77, 501, 502, 4321]
     assert folios(q="77500100") == [77, 501, 502, 4321]
@@ -390,6 +403,8 @@ def test_zip_action_streams_the_selection_by_issuer(staff, documents):
         "61-77-76086428-5.xml",
     ]
     assert archive.read("33-4321-76086428-5.xml") == dte_files.bare_windows_1252()
+    documents[501].refresh_from_db()  # its printable was made for the ZIP
+    assert documents[501].printable_status == Document.PrintableStatus.READY
     with storages["default"].open(documents[501].printable_name) as handle:
         assert archive.read("33-501-76086428-5-impreso.pdf") == handle.read()
     assert archive.read("33-501-76086428-5-proveedor.pdf") == PDF

@@ -1,7 +1,8 @@
 """verify_storage checks what is made from the Blobs too: previews, printables and their thumbnails.
 
-Real files are deleted from the storage; the command reports each, --repair sets its row back to
-pending, and the render actor (what the tick's catch-up sends) makes it again.
+Real files are deleted from the storage; the command reports each, --repair sets a preview's row back
+to pending, and the render actor (what the tick's catch-up sends) makes it again; a printable goes back
+to "on request", and its next request makes it again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.core.management.base import CommandError
 
 from pipeline import samples
 from tests.support.inline import process_mailbox
+from tests.support.printables import make_printables
 from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, Mailbox
 
@@ -28,7 +30,11 @@ def processed_invoice(tmp_path, redis_client):
     assert processed.raised == []
     pdf = Attachment.objects.get(content_type="application/pdf")
     xml = Attachment.objects.exclude(pk=pdf.pk).get()
-    document = Document.objects.get()
+    assert Document.objects.get().printable_status == Document.PrintableStatus.ON_REQUEST
+    assert xml.preview_status == Attachment.PreviewStatus.NONE, "its preview comes with the printable"
+    call_command("verify_storage")  # nothing made yet: nothing missing
+    (document,) = make_printables()  # a first request
+    xml.refresh_from_db()
     assert pdf.preview_status == xml.preview_status == Attachment.PreviewStatus.READY
     assert document.printable_status == Document.PrintableStatus.READY
     return pdf, xml, document
@@ -63,17 +69,19 @@ def test_missing_previews_and_printables_are_reported_and_made_again(processed_i
 
     call_command("verify_storage", "--repair")
     out = capsys.readouterr().out
-    assert out.count("-> reset to pending") == 3, out  # the XML's preview goes back with its Document
-    assert "3 missing, 3 reset to pending, 0 still missing" in out
+    assert out.count("-> reset to pending: the next tick's catch-up makes it again") == 1, out  # the PDF's preview
+    assert out.count("-> reset: made again on its next request") == 2, out  # the XML's preview waits with it
+    assert "3 missing, 3 reset to be made again, 0 still missing" in out
     pdf.refresh_from_db()
     document.refresh_from_db()
     assert pdf.preview_status == Attachment.PreviewStatus.PENDING and pdf.preview_name == ""
-    assert document.printable_status == Document.PrintableStatus.PENDING
-    assert Attachment.objects.get(pk=xml.pk).preview_status == Attachment.PreviewStatus.PENDING
+    assert document.printable_status == Document.PrintableStatus.ON_REQUEST
+    assert Attachment.objects.get(pk=xml.pk).preview_status == Attachment.PreviewStatus.NONE
 
     _remake_pending()
+    assert Attachment.objects.get(pk=xml.pk).preview_status == Attachment.PreviewStatus.NONE, "not sent to the worker"
+    (document,) = make_printables()
     pdf.refresh_from_db()
-    document.refresh_from_db()
     assert pdf.preview_status == Attachment.PreviewStatus.READY and storage.exists(pdf.preview_name)
     assert document.printable_status == Document.PrintableStatus.READY
     assert storage.exists(document.printable_name) and storage.exists(document.preview_name)

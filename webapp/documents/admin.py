@@ -67,6 +67,7 @@ from .admin_trust import SIGNATURE_LABELS, TED_LABELS, check_sentence, compariso
 from .exports import DocumentExports
 from .models import Document, XmlClassification
 from .reference_labels import document_label, reason_label
+from .services.printable_requests import printable_offered
 from .totals import Totals, document_totals
 from .views import visible_documents, zip_response
 
@@ -363,7 +364,7 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("preview"))
     def thumbnail(self, obj: Document) -> str:
-        if obj.printable_status != Document.PrintableStatus.READY:
+        if not printable_offered(obj):  # a printable not made yet is drawn when its thumbnail is asked for
             return EMPTY
         return format_html(
             '<img class="thumb" src="{}" alt="{}" loading="lazy" width="64">',
@@ -373,7 +374,7 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("preview"))
     def preview(self, obj: Document) -> str:
-        if obj.printable_status != Document.PrintableStatus.READY:
+        if not printable_offered(obj):
             return obj.printable_error or gettext("no printable yet")
         return format_html(
             '<a href="{}"><img src="{}" alt="{}" width="320" style="border:1px solid #ccc"></a>',
@@ -405,7 +406,7 @@ class DocumentAdmin(DocumentExports, ClaimsAdmin, ReadOnlyAdmin):
         else:
             links = format_html("{}", gettext("The e-mail brought none."))
         rows.append(("files-supplier-pdf", gettext("Supplier's PDF"), links))
-        if obj.printable_status == Document.PrintableStatus.READY:
+        if printable_offered(obj):
             links = format_html('<a href="{}">{}</a>', reverse("documents:printable_download", args=[obj.pk]), download)
         else:
             links = format_html("{}", obj.printable_error or gettext("no printable yet"))

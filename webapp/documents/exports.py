@@ -21,6 +21,7 @@ from .admin_claims import STATE_LABELS
 from .admin_money import is_foreign
 from .models import CheckState, Document, DocumentSource
 from .services.claims import claim_state
+from .services.printable_requests import printable_offered
 
 
 def header() -> list[str]:
@@ -135,5 +136,5 @@ class _DocumentRow:
             doc.mailbox_name,
             self.page(doc.pk),
             self.xml(doc.pk) if doc.xml_attachment_id else "",
-            self.printable(doc.pk) if doc.printable_status == Document.PrintableStatus.READY else "",
+            self.printable(doc.pk) if printable_offered(doc) else "",  # made, or made when the link is opened
         ]

@@ -96,6 +96,8 @@ class XmlClassification(models.Model):
 class Document(models.Model):
     class PrintableStatus(models.TextChoices):
         PENDING = "pending", _("Pending")
+        # recorded by the pipeline: the printable is drawn on its first request (services/printable_requests.py)
+        ON_REQUEST = "on_request", _("On request")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
 

@@ -1,4 +1,8 @@
-"""Document downloads: the printable PDF, the XML, the thumbnail; login + staff + view permission."""
+"""Document downloads: the printable PDF, the XML, the thumbnail; login + staff + view permission.
+
+The printable and its thumbnail are drawn on their first request (services/printable_requests.py),
+after the access check: a user who may not see the document gets 404 and draws nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from django.http import (
     HttpResponseBase,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -21,6 +25,7 @@ from webapp.inbox.views import PREVIEW_MAX_AGE
 from .models import Document
 from .selectors import documents_of_mailboxes
 from .services.archive import PRINTABLE_SUFFIX, document_name_parts, stream_zip
+from .services.printable_requests import PrintableNotNow, document_printable
 
 #: The permission a staff user needs to download documents.
 VIEW_PERMISSION = "documents.view_document"
@@ -48,13 +53,37 @@ def _file_response(name: str, *, filename: str, content_type: str, attachment: b
     return harden(response)
 
 
+def _printable_made(request: HttpRequest, document: Document) -> HttpResponseBase | None:
+    """Draw the printable on its first request (scoped already); a page saying why when there is none."""
+    try:
+        document = document_printable(document=document)
+    except PrintableNotNow:
+        response = render(
+            request,
+            "documents/printable_unavailable.html",
+            {"document": document, "reason": "", "later": True},
+            status=503,
+        )
+        response["Retry-After"] = "30"
+        return response
+    if document.printable_status == Document.PrintableStatus.READY:
+        return None
+    reason = document.printable_error if document.printable_status == Document.PrintableStatus.FAILED else ""
+    return render(
+        request,
+        "documents/printable_unavailable.html",
+        {"document": document, "reason": reason, "later": False},
+        status=404,
+    )
+
+
 @require_safe
 def printable_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
-    if document.printable_status != Document.PrintableStatus.READY:
-        raise Http404(_("This document has no printable PDF yet."))
+    if (unavailable := _printable_made(request, document)) is not None:
+        return unavailable
     return _file_response(
         document.printable_name,
         filename=_filename(document, f"-{PRINTABLE_SUFFIX}.pdf"),
@@ -80,8 +109,8 @@ def document_preview(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     document = get_object_or_404(visible_documents(request.user), pk=pk)
-    if document.printable_status != Document.PrintableStatus.READY:
-        raise Http404(_("This document has no preview yet."))
+    if (unavailable := _printable_made(request, document)) is not None:
+        return unavailable
     response = _file_response(
         document.preview_name, filename=f"preview-{document.pk}.png", content_type="image/png", attachment=False
     )

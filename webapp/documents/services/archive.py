@@ -19,6 +19,7 @@ from django.utils import timezone
 from webapp.inbox.models import Attachment
 
 from ..models import Document
+from .printable_requests import PrintableNotNow, document_printable
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,17 @@ def document_files(document: Document, stem: str | None = None) -> list[tuple[st
     return files
 
 
+def _with_printable(document: Document) -> Document:
+    """The document with its printable made now if it was to be made on request: the ZIP holds it all the same.
+
+    One that cannot be made is left out of the ZIP (its page says why), as a missing file is."""
+    try:
+        return document_printable(document=document)
+    except PrintableNotNow as exc:
+        logger.error("printable of document %s not made now; left out of the ZIP: %s", document.pk, exc)
+        return document
+
+
 def _stored_name(attachment: Attachment | None) -> str | None:
     """The storage name of an attachment's content; None without one (no query for an empty relation)."""
     if attachment is None or attachment.blob is None:
@@ -115,6 +127,7 @@ def stream_zip(documents: Iterable[Document]) -> Iterator[bytes]:
             if (folder, stem) in stems:  # another mailbox's document of one (issuer, type, folio)
                 stem = f"{stem}-{document.pk}"
             stems.add((folder, stem))
+            document = _with_printable(document)
             for arcname, storage_name in document_files(document, stem):
                 try:
                     source = storage.open(storage_name, "rb")

@@ -1,4 +1,4 @@
-"""From an XML attachment to Documents: classify, parse, record (one copy each), pair, render.
+"""From an XML attachment to Documents: classify, parse, record (one copy each), pair; printables on request.
 
 Idempotent: the same attachment processed twice gives the same rows and files.
 """
@@ -26,7 +26,6 @@ from .claims import claim_deadline_set
 from .copies import copies_settle, copy_record
 from .document_fields import document_fields
 from .money_rows import money_rows_replace
-from .printables import document_render
 from .responses import responses_link, responses_record
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def is_xml_attachment(attachment: Attachment) -> bool:
 
 
 def xml_attachment_process(*, attachment: Attachment, last_attempt: bool = True) -> XmlClassification | None:
-    """Parse a PENDING XML attachment into Documents and render them; records the outcome on the attachment.
+    """Parse a PENDING XML attachment into Documents (printed on request); records the outcome on the attachment.
 
     Unexpected errors (storage, database) propagate so the actor retries; on the last
     attempt they are recorded first, so the attachment does not stay pending for ever.
@@ -94,18 +93,24 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
         assignments_record(attachment=attachment, parsed=parsed)
     if parsed.kind in (Kind.RESPONSE, Kind.RECEIPTS):  # what receivers said of documents
         responses_record(attachment=attachment, parsed=parsed)
-    # Only what is not printed yet, and only from the chosen copy: a retry after a time limit carries on
-    # where it stopped, and a DTE seen before in another e-mail keeps its printable (reprocessing sets
-    # them PENDING first).
-    rendered = [
-        document_render(document=document, parsed=doc)
-        if document.printable_status != Document.PrintableStatus.READY and document.xml_attachment_id == attachment.pk
-        else document
-        for document, doc in documents
-    ]
+    # The printable is drawn on its first request (printable_requests.py), not here: only what is not
+    # printed yet, and only from the chosen copy, is recorded as such; a DTE seen before in another e-mail
+    # keeps its printable (reprocessing sets them PENDING first).
+    _printables_on_request(
+        [
+            document
+            for document, _doc in documents
+            if document.printable_status not in (Document.PrintableStatus.READY, Document.PrintableStatus.ON_REQUEST)
+            and document.xml_attachment_id == attachment.pk
+        ]
+    )
+    rendered = [document for document, _doc in documents]
     ready = [d for d in rendered if d.printable_status == Document.PrintableStatus.READY]
     if ready:
         _attachment_preview(attachment, status=Attachment.PreviewStatus.READY, name=ready[0].preview_name)
+    elif any(d.printable_status != Document.PrintableStatus.FAILED for d in rendered):
+        # its preview is its first printable, made when one is asked for (printable_requests.py)
+        _attachment_preview(attachment, status=Attachment.PreviewStatus.NONE)
     elif parsed.kind is Kind.ASSIGNMENT:  # a cesión is not a document to print: no preview is no failure
         _attachment_preview(attachment, status=Attachment.PreviewStatus.NONE)
     elif rendered:
@@ -123,6 +128,17 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
     else:  # a response, receipts or other XML: stored and labelled, nothing to preview
         _attachment_preview(attachment, status=Attachment.PreviewStatus.NONE)
     return classification
+
+
+def _printables_on_request(documents: list[Document]) -> None:
+    """Record that these Documents' printables are made on their first request; one UPDATE for them all."""
+    if not documents:
+        return
+    Document.objects.filter(pk__in=[d.pk for d in documents]).update(
+        printable_status=Document.PrintableStatus.ON_REQUEST, printable_error=""
+    )
+    for document in documents:
+        document.printable_status, document.printable_error = Document.PrintableStatus.ON_REQUEST, ""
 
 
 def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
@@ -217,7 +233,14 @@ def _document_first(
     pdf = pdf_for(attachment=attachment, parsed=parsed, single=single)
     try:
         with transaction.atomic():
-            return Document.objects.create(**key, **fields, **checks, xml_attachment=attachment, pdf_attachment=pdf)
+            return Document.objects.create(
+                **key,
+                **fields,
+                **checks,
+                xml_attachment=attachment,
+                pdf_attachment=pdf,
+                printable_status=Document.PrintableStatus.ON_REQUEST,  # printed on its first request
+            )
     except IntegrityError:
         return Document()
 
@@ -238,8 +261,10 @@ def _link_earlier_records(document: Document) -> None:
 
 def _read_from(document: Document, attachment: Attachment, parsed: ParsedDocument, fields: dict[str, Any]) -> None:
     """Rewrite the Document's fields, references and money rows from `parsed`, the copy `attachment` carries."""
-    again = (
-        {} if document.xml_attachment_id == attachment.pk else {"printable_status": Document.PrintableStatus.PENDING}
+    again = (  # another copy's printable: made again on its next request
+        {}
+        if document.xml_attachment_id == attachment.pk
+        else {"printable_status": Document.PrintableStatus.ON_REQUEST, "printable_error": ""}
     )
     Document.objects.filter(pk=document.pk).update(**fields, **again, xml_attachment=attachment)
     for name, value in (fields | again).items():
@@ -259,7 +284,7 @@ def _read_again_from(document: Document, copy: DocumentSource) -> None:
         return
     _read_from(document, attachment, parsed, document_fields(parsed))
     _pdf_set(document, pdf_for(attachment=attachment, parsed=parsed, single=len(parsed_file.documents) == 1))
-    document_render(document=document, parsed=parsed)  # that copy's own processing printed the one before
+    # _read_from recorded its printable as made on request: that of the copy before is not this one's
 
 
 def document_in(parsed: ParsedFile, document: Document, *, position: int) -> ParsedDocument | None:

@@ -1,18 +1,24 @@
 """Is every printable there? A Document whose printable is ready has its PDF and thumbnail in storage.
 
-One that is missing is made again, not fetched: the Document goes back to pending with the XML
-attachments it was read from, and the tick's catch-up sends those to the render actor, which
-parses them and renders what is pending (webapp/inbox/services/integrity.py checks the Blobs and
-the attachments' previews).
+One that is missing is made again, not fetched: the Document goes back to "on request", and the
+XML attachments whose preview was its thumbnail wait with it; its next request draws it again
+(printable_requests.py). A printable still to be made on request has nothing in storage to check.
+(webapp/inbox/services/integrity.py checks the Blobs and the attachments' previews.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from webapp.inbox.services.integrity import DerivedProblem, previews_reset, stored_file_checker
+from django.utils import timezone
+
+from webapp.inbox.models import Attachment
+from webapp.inbox.services.integrity import DerivedProblem, stored_file_checker
 
 from ..models import Document, DocumentSource
+
+#: What --repair does with a missing printable.
+REMEDY = "reset: made again on its next request"
 
 
 def verify_printables(*, reset: bool = False, check: Callable[[str], str] | None = None) -> Iterator[DerivedProblem]:
@@ -28,20 +34,27 @@ def verify_printables(*, reset: bool = False, check: Callable[[str], str] | None
         if reset:
             printables_reset(document_ids=[document_id])
         for label, name, problem in missing:
-            yield DerivedProblem(f"{label} of document {document_id}", name, problem, reset=reset)
+            yield DerivedProblem(f"{label} of document {document_id}", name, problem, reset=reset, remedy=REMEDY)
 
 
 def printables_reset(*, document_ids: list[int]) -> int:
-    """Printables to make again: the Documents pending, and every XML attachment they were read from.
-
-    Each of those attachments is parsed again, so each takes the new thumbnail as its preview
-    (a printable made again may differ in its bytes, and so in its name). Returns the Documents reset.
+    """Printables to make again: the Documents back to "on request", and the XML attachments whose preview
+    was their thumbnail waiting with them (a printable made again takes its own name). Returns the Documents reset.
     """
+    thumbnails = (
+        Document.objects.filter(pk__in=document_ids).exclude(preview_name="").values_list("preview_name", flat=True)
+    )
     sources = DocumentSource.objects.filter(document_id__in=document_ids).values_list("attachment_id", flat=True)
     firsts = Document.objects.filter(pk__in=document_ids, xml_attachment__isnull=False).values_list(
         "xml_attachment_id", flat=True
     )
-    previews_reset(attachment_ids=sorted({*sources, *firsts}))
+    Attachment.objects.filter(
+        pk__in={*sources, *firsts}, preview_status=Attachment.PreviewStatus.READY, preview_name__in=list(thumbnails)
+    ).update(preview_status=Attachment.PreviewStatus.NONE, preview_name="", preview_error="", updated_at=timezone.now())
     return Document.objects.filter(pk__in=document_ids).update(
-        printable_status=Document.PrintableStatus.PENDING, printable_error=""
+        printable_status=Document.PrintableStatus.ON_REQUEST,
+        printable_name="",
+        printable_size=None,
+        preview_name="",
+        printable_error="",
     )

@@ -1,4 +1,8 @@
-"""The printable PDF of a Document and its thumbnail, stored under hash-derived names."""
+"""The printable PDF of a Document and its thumbnail, stored under hash-derived names.
+
+Drawn on a Document's first request (printable_requests.py), not by the pipeline: the drawing is
+most of a mail's CPU, and most printables are never asked for.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,11 @@ def printable_name(sha256: str) -> str:
 
 def _save_once(name: str, data: bytes) -> None:
     storage = storages["default"]
-    if not storage.exists(name):  # the name is the content's hash: present means identical
-        storage.save(name, ContentFile(data, name=name))
+    if storage.exists(name):  # the name is the content's hash: present means identical
+        return
+    saved = storage.save(name, ContentFile(data, name=name))
+    if saved != name:  # another request stored the same bytes meanwhile, and storage chose another name: one copy
+        storage.delete(saved)
 
 
 def _still_read_from(document: Document) -> QuerySet[Document]:

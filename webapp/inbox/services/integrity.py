@@ -7,7 +7,8 @@ hash is the Blob's.
 
 What is made from a Blob (an attachment's preview here, a Document's printable and thumbnail in
 webapp/documents/services/integrity.py) is checked for being there; one that is missing is made
-again rather than fetched: its row goes back to pending, and the tick's catch-up renders it.
+again rather than fetched: a preview's row goes back to pending, and the tick's catch-up renders
+it; a printable goes back to "on request", and its next request draws it.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class DerivedProblem:
     storage_name: str
     problem: str
     reset: bool = False
+    remedy: str = "reset to pending: the next tick's catch-up makes it again"  # what the reset does
 
 
 def stored_file_checker() -> Callable[[str], str]:

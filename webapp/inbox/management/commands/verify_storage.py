@@ -8,7 +8,8 @@ class Command(BaseCommand):
     help = (
         "Check that every stored Blob is in storage with the right size and sha256 (streamed), and that every "
         "preview and printable the database says was made is there. With --repair, fetch the broken Blobs again "
-        "from their source and set missing previews and printables back to pending, so they are made again. "
+        "from their source and set missing previews back to pending and printables back to on request, so they "
+        "are made again. "
         "Exits 1 while anything is still broken."
     )
 
@@ -47,16 +48,16 @@ class Command(BaseCommand):
 
     def _derived(self, *, repair: bool) -> int:
         check = stored_file_checker()  # a thumbnail shared by a Document and its attachments is asked once
-        # Printables first: their reset sends the XML attachments back to pending, whose previews they are.
+        # Printables first: their reset takes the previews of the XML attachments that were their thumbnails.
         problems = [*verify_printables(reset=repair, check=check), *verify_previews(reset=repair, check=check)]
         for problem in problems:
             line = f"{problem.what} ({problem.storage_name}): {problem.problem}"
             if problem.reset:
-                line += " -> reset to pending: the next tick's catch-up makes it again"
+                line += f" -> {problem.remedy}"
             self.stdout.write(line)
         reset = sum(1 for problem in problems if problem.reset)
         self.stdout.write(
-            f"previews and printables: {len(problems)} missing, {reset} reset to pending, "
+            f"previews and printables: {len(problems)} missing, {reset} reset to be made again, "
             f"{len(problems) - reset} still missing"
         )
         return len(problems) - reset
