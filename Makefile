@@ -11,8 +11,12 @@ DEV_LOCK := requirements-dev.lock
 run: $(STAMP)
 	$(VENV)/bin/python -m webapp.run_local
 
+# The suite in TEST_PROCESSES processes (pytest-xdist; a module's tests stay in one, see tests/conftest.py);
+# TEST_PROCESSES=0 runs it in this one.
+TEST_PROCESSES ?= 2
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 
 # The checks CI runs before the tests: formatting, lint and types. `make format` fixes what it can.
 lint: $(STAMP)

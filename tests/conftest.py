@@ -27,6 +27,23 @@ def pytest_unconfigure(config):
         _redis.stop()
 
 
+#: Modules that start `make run` in this checkout: a second terminal's commands find every one
+#: running here (and its default port), so they never run beside each other.
+_ONE_MAKE_RUN_AT_A_TIME = {"test_second_terminal", "test_web_serving", "test_idle_memory"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `make test`'s parallel processes (pytest-xdist, --dist loadgroup) a module's tests run in
+    one process, in order, sharing their module fixtures; the `make run` modules share one."""
+    if not hasattr(config, "workerinput"):
+        return
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        group = "make-run" if module in _ONE_MAKE_RUN_AT_A_TIME else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
