@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dramatiq
 import psutil
@@ -69,9 +71,9 @@ def test_a_worker_releases_memory_once_after_each_burst(stack):
     assert trim.trims == 2, "idle since, it did not release again"
 
 
-def test_after_a_release_it_says_what_the_process_still_holds():
-    held: list[int] = []
-    trim = IdleTrim(idle_seconds=IDLE, after_trim=held.append, active=True)
+@contextmanager
+def _one_thread_worker(trim: IdleTrim) -> Iterator[dramatiq.Actor]:
+    """A stub broker with `trim`, a worker of one thread, and an actor that does nothing."""
     broker = StubBroker(middleware=[trim])
 
     @dramatiq.actor(broker=broker, queue_name="default")
@@ -81,12 +83,18 @@ def test_after_a_release_it_says_what_the_process_still_holds():
     worker = Worker(broker, worker_timeout=50, worker_threads=1)
     worker.start()
     try:
-        work.send()
-        wait_for(lambda: held, timeout=30, what="the word after the release")
-        assert abs(held[0] - psutil.Process().memory_info().rss) < 16 * MB, "its resident bytes, just trimmed"
+        yield work
     finally:
         worker.stop()
         broker.close()
+
+
+def test_after_a_release_it_says_what_the_process_still_holds():
+    held: list[int] = []
+    with _one_thread_worker(IdleTrim(idle_seconds=IDLE, after_trim=held.append, active=True)) as work:
+        work.send()
+        wait_for(lambda: held, timeout=30, what="the word after the release")
+        assert abs(held[0] - psutil.Process().memory_info().rss) < 16 * MB, "its resident bytes, just trimmed"
 
 
 def test_a_failing_listener_does_not_end_the_trims(caplog):
@@ -94,23 +102,11 @@ def test_a_failing_listener_does_not_end_the_trims(caplog):
         raise ValueError("listener broke")
 
     trim = IdleTrim(idle_seconds=IDLE, after_trim=broken, active=True)
-    broker = StubBroker(middleware=[trim])
-
-    @dramatiq.actor(broker=broker, queue_name="default")
-    def work() -> None:
-        pass
-
-    worker = Worker(broker, worker_timeout=50, worker_threads=1)
-    worker.start()
-    try:
-        with caplog.at_level(logging.ERROR, logger="pipeline.middleware.idle_trim"):
-            work.send()
-            wait_for(lambda: trim.trims == 1, timeout=30, what="the first release")
-            work.send()
-            wait_for(lambda: trim.trims == 2, timeout=30, what="a release after the next burst: the thread lives on")
-    finally:
-        worker.stop()
-        broker.close()
+    with _one_thread_worker(trim) as work, caplog.at_level(logging.ERROR, logger="pipeline.middleware.idle_trim"):
+        work.send()
+        wait_for(lambda: trim.trims == 1, timeout=30, what="the first release")
+        work.send()
+        wait_for(lambda: trim.trims == 2, timeout=30, what="a release after the next burst: the thread lives on")
     assert any("could not act on the memory held" in record.getMessage() for record in caplog.records)
 
 
