@@ -142,6 +142,9 @@ def test_a_printable_that_cannot_be_made_is_failed_with_its_reason_shown_in_span
     text = page.content.decode()
     assert "El PDF imprimible de este documento no se puede generar." in text
     assert "the TED is too large for a PDF417; not printed" in text
+    back = reverse("admin:documents_document_change", args=[norte.pk])
+    assert f'<a href="{back}">Volver al documento</a>' in text, "the way back to the document's page"
+    assert f"Factura electrónica N° {norte.folio}" in text and "Cerrar sesión" in text, "inside the admin's frame"
     norte.refresh_from_db()
     assert norte.printable_status == Document.PrintableStatus.FAILED
     assert norte.printable_error == "the TED is too large for a PDF417; not printed"

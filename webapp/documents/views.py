@@ -6,13 +6,16 @@ after the access check: a user who may not see the document gets 404 and draws n
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.http import (
     Http404,
     HttpRequest,
+    HttpResponse,
     HttpResponseBase,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -23,6 +26,7 @@ from webapp.inbox.services.access import visible_mailbox_ids
 from webapp.inbox.views import PREVIEW_MAX_AGE
 
 from .models import Document
+from .reference_labels import document_label
 from .selectors import documents_of_mailboxes
 from .services.archive import PRINTABLE_SUFFIX, document_name_parts, stream_zip
 from .services.printable_requests import PrintableNotNow, document_printable
@@ -58,23 +62,26 @@ def _printable_made(request: HttpRequest, document: Document) -> HttpResponseBas
     try:
         document = document_printable(document=document)
     except PrintableNotNow:
-        response = render(
-            request,
-            "documents/printable_unavailable.html",
-            {"document": document, "reason": "", "later": True},
-            status=503,
-        )
+        response = _unavailable(request, document, reason="", later=True, status=503)
         response["Retry-After"] = "30"
         return response
     if document.printable_status == Document.PrintableStatus.READY:
         return None
     reason = document.printable_error if document.printable_status == Document.PrintableStatus.FAILED else ""
-    return render(
-        request,
-        "documents/printable_unavailable.html",
-        {"document": document, "reason": reason, "later": False},
-        status=404,
-    )
+    return _unavailable(request, document, reason=reason, later=False, status=404)
+
+
+def _unavailable(request: HttpRequest, document: Document, *, reason: str, later: bool, status: int) -> HttpResponse:
+    """The page that says why there is no printable, inside the admin's frame, linking back to the document."""
+    context = {
+        **admin.site.each_context(request),
+        "document": document,
+        "document_url": reverse("admin:documents_document_change", args=[document.pk]),
+        "document_name": document_label(document),
+        "reason": reason,
+        "later": later,
+    }
+    return render(request, "documents/printable_unavailable.html", context, status=status)
 
 
 @require_safe
