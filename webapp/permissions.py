@@ -11,10 +11,25 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest
 
 
 class OneQueryModelBackend(ModelBackend):
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        """As ModelBackend's; a wrong password or an unknown user ends the login here, failed (axes counts it).
+
+        ModelBackend stays listed after this one only so that sessions it opened stay valid
+        (settings.py): it must not hash the same wrong password a second time.
+        """
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None and username is not None and password is not None:
+            raise PermissionDenied
+        return user
+
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()

@@ -109,3 +109,25 @@ def test_logging_in_to_ones_own_account_does_not_wipe_the_failures_against_anoth
     for n in range(2):
         log_in("alicia", f"guess-again-{n}", address="10.0.0.7")
     assert log_in("alicia", PASSWORDS["alicia"], address="10.0.0.9").status_code == 429
+
+
+def test_a_failed_login_hashes_the_password_once_and_counts_once(monkeypatch):
+    """Two password backends are listed (settings.py: the second keeps old sessions valid); a wrong
+    password or an unknown account must not make the web hash it twice."""
+    from django.contrib.auth import hashers
+
+    hashed: list[str] = []
+    for hasher in hashers.get_hashers():
+        original = type(hasher).encode
+
+        def counted(self, password, salt, *args, _original=original, **kwargs):
+            hashed.append(password)
+            return _original(self, password, salt, *args, **kwargs)
+
+        monkeypatch.setattr(type(hasher), "encode", counted)
+    for username in ("alicia", "nadie"):
+        hashed.clear()
+        assert not logged_in(log_in(username, "clave-equivocada", address="10.1.1.1"))
+        assert len(hashed) == 1, username
+    assert sorted(a.failures_since_start for a in AccessAttempt.objects.all()) == [1, 1]
+    assert logged_in(log_in("bruno", PASSWORDS["bruno"], address="10.1.1.2"))
