@@ -197,6 +197,27 @@ def test_two_first_requests_at_once_store_one_object_and_write_one_row(documents
     assert (norte.printable_status, norte.printable_name) == (Document.PrintableStatus.READY, first.printable_name)
 
 
+def test_a_drawing_that_fails_after_another_process_made_it_leaves_it_ready(documents, monkeypatch):
+    """Two web processes draw one first request; one records READY, the other's sandbox then hits a limit:
+    FAILED (never drawn again) must not take the READY row's place."""
+    norte, _sur = documents
+    from pipeline.dte import parse_file
+
+    with storages["default"].open(norte.xml_attachment.blob.storage_name) as handle:
+        (parsed,) = parse_file(handle.read()).documents
+    late = Document.objects.get(pk=norte.pk)  # read ON_REQUEST, as both processes did
+    made = document_render(document=Document.objects.get(pk=norte.pk), parsed=parsed)
+
+    def overloaded(doc):
+        raise calls.PrintableError("drawing the printable PDF took longer than 30 s; not printed")
+
+    monkeypatch.setattr(calls, "printable_pdf_and_thumbnail", overloaded)
+    document_render(document=late, parsed=parsed)
+    norte.refresh_from_db()
+    assert (norte.printable_status, norte.printable_name) == (Document.PrintableStatus.READY, made.printable_name)
+    assert norte.printable_error == ""
+
+
 def test_a_second_request_after_the_first_finds_it_made(documents, drawings):
     norte, _sur = documents
     made = document_printable(document=Document.objects.get(pk=norte.pk))

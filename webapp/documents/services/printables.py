@@ -52,7 +52,8 @@ def document_render(*, document: Document, parsed: ParsedDocument) -> Document:
         pdf, png = printable_pdf_and_thumbnail(parsed)
     except (PrintableError, RenderError) as exc:
         logger.warning("no printable for document %s: %s", document.pk, exc)
-        _still_read_from(document).update(
+        # never over a READY one: another process may have drawn it meanwhile, and FAILED is not tried again
+        _still_read_from(document).exclude(printable_status=Document.PrintableStatus.READY).update(
             printable_status=Document.PrintableStatus.FAILED, printable_error=str(exc)[:2000]
         )
         document.refresh_from_db()
