@@ -138,13 +138,9 @@ def test_envelope_with_three_dte_becomes_three_documents_with_every_field(mailbo
     assert exempt.pdf_attachment is None and note.pdf_attachment is None, "several DTE: no guessing"
     (ref,) = note.references.all()
     assert (ref.ref_type, ref.ref_folio, ref.code, ref.target) == ("33", "501", 1, invoice)
-    # the pipeline draws no printable: each is made on its first request, and the XML's preview with the first
-    assert {(doc.printable_status, doc.printable_name) for doc in (invoice, exempt, note)} == {
-        (Document.PrintableStatus.ON_REQUEST, "")
-    }
+    # an envelope's printables are drawn from the worker's one parse (on request, each would parse it all again)
     xml.refresh_from_db()
-    assert (xml.preview_status, xml.preview_name) == (Attachment.PreviewStatus.NONE, "")
-    invoice, exempt, note = make_printables([invoice, exempt, note])
+    assert (xml.preview_status, xml.preview_name) == (Attachment.PreviewStatus.READY, invoice.preview_name)
     for doc in (invoice, exempt, note):
         assert doc.printable_status == Document.PrintableStatus.READY, doc.printable_error
         assert storages["default"].exists(doc.printable_name) and storages["default"].exists(doc.preview_name)
@@ -229,11 +225,10 @@ def test_processing_twice_gives_the_same_rows_and_files(mailbox):
     call_command("reprocess_documents", "--sync")
     render_attachment(attachments[0].pk)  # a duplicate delivery changes nothing either
     assert snapshot() == before
-    make_printables()
     files = sorted(storages["default"].listdir("printables")[0])
-    call_command("reprocess_documents", "--sync")  # a parser change: each printable is made again on request
-    assert {d.printable_status for d in Document.objects.all()} == {Document.PrintableStatus.ON_REQUEST}
-    make_printables()
+    assert len(files) == 3, "an envelope's printables are drawn by the worker"
+    call_command("reprocess_documents", "--sync")  # a parser change: each printable is drawn again
+    assert {d.printable_status for d in Document.objects.all()} == {Document.PrintableStatus.READY}
     assert sorted(storages["default"].listdir("printables")[0]) == files, "the same bytes under the same names"
 
 
@@ -345,7 +340,8 @@ def test_admin_list_shows_documents_with_clp_totals_and_filters(staff, documents
     assert folios(issuer="76086428-5") == [77, 501, 502, 4321]
     assert folios(issue_date_from="2024-05-03", issue_date_to="2024-05-10") == [77]
     assert folios(issue_date_from="2024-05-14") == [4321]
-    assert folios(printable_status="on_request") == [77, 501, 502, 4321], "made on their first request"
+    assert folios(printable_status="ready") == [77, 501, 502], "an envelope's, drawn from the worker's parse"
+    assert folios(printable_status="on_request") == [4321], "a lone DTE's, made on its first request"
     assert folios(q="4321") == [4321]
     assert folios(q="76.086.428-5") == [77, 501, 502, 4321]
     assert folios(q="77500100") == [77, 501, 502, 4321]

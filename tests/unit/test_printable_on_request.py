@@ -11,6 +11,7 @@ import io
 import zipfile
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.storage import storages
 from django.urls import reverse
 
@@ -21,7 +22,7 @@ from tests.support.mailbox_pair import clerk_of
 from webapp.documents.models import Document
 from webapp.documents.services.printable_requests import document_printable
 from webapp.documents.services.printables import document_render
-from webapp.inbox.models import Attachment, Mailbox
+from webapp.inbox.models import Attachment, Mailbox, MailboxAccess
 
 pytestmark = pytest.mark.django_db
 
@@ -216,6 +217,28 @@ def test_a_drawing_that_fails_after_another_process_made_it_leaves_it_ready(docu
     norte.refresh_from_db()
     assert (norte.printable_status, norte.printable_name) == (Document.PrintableStatus.READY, made.printable_name)
     assert norte.printable_error == ""
+
+
+def test_an_envelopes_printables_are_drawn_from_the_workers_one_parse(tmp_path, clerk, monkeypatch, redis_client):
+    """On request, each of an envelope's DTE would parse the whole envelope again in the web: a sender who
+    sends 1,500 in one file would cost minutes of web CPU per list page. The worker draws them instead."""
+    from webapp.documents.services import documents as documents_service
+
+    folder = tmp_path / "sobre"
+    folder.mkdir()
+    envelope = samples.envio_dte(documents=[samples.Dte(folio=7000 + n) for n in range(12)])
+    (folder / "01.eml").write_bytes(samples.supplier_email(attachments=[("envio.xml", "application/xml", envelope)]))
+    mailbox = Mailbox.objects.create(name="sobre", settings={"path": str(folder)})
+    assert process_mailbox(mailbox).raised == []
+    drawn = Document.objects.filter(mailbox=mailbox)
+    assert drawn.count() == 12 and {d.printable_status for d in drawn} == {Document.PrintableStatus.READY}
+    parses: list[str] = []
+    parse = documents_service.parse_path
+    monkeypatch.setattr(documents_service, "parse_path", lambda path, **kw: parses.append(path) or parse(path, **kw))
+    MailboxAccess.objects.create(mailbox=mailbox, user=User.objects.get(username="clerk"))
+    for document in drawn:
+        assert clerk.get(_thumbnail(document.pk)).status_code == 200
+    assert parses == [], "served from storage: the web parses nothing"
 
 
 def test_a_second_request_after_the_first_finds_it_made(documents, drawings):

@@ -26,6 +26,7 @@ from .claims import claim_deadline_set
 from .copies import copies_settle, copy_record
 from .document_fields import document_fields
 from .money_rows import money_rows_replace
+from .printables import document_render
 from .responses import responses_link, responses_record
 
 logger = logging.getLogger(__name__)
@@ -93,18 +94,27 @@ def xml_attachment_record(*, attachment: Attachment, parsed: ParsedFile) -> XmlC
         assignments_record(attachment=attachment, parsed=parsed)
     if parsed.kind in (Kind.RESPONSE, Kind.RECEIPTS):  # what receivers said of documents
         responses_record(attachment=attachment, parsed=parsed)
-    # The printable is drawn on its first request (printable_requests.py), not here: only what is not
-    # printed yet, and only from the chosen copy, is recorded as such; a DTE seen before in another e-mail
+    # Only what is not printed yet, and only from the chosen copy: a DTE seen before in another e-mail
     # keeps its printable (reprocessing sets them PENDING first).
-    _printables_on_request(
-        [
-            document
-            for document, _doc in documents
-            if document.printable_status not in (Document.PrintableStatus.READY, Document.PrintableStatus.ON_REQUEST)
-            and document.xml_attachment_id == attachment.pk
-        ]
-    )
-    rendered = [document for document, _doc in documents]
+    unprinted = [
+        (document, doc)
+        for document, doc in documents
+        if document.printable_status != Document.PrintableStatus.READY and document.xml_attachment_id == attachment.pk
+    ]
+    if len(parsed.documents) > 1:
+        # An envelope's DTE are drawn here, from this one parse: on request, each would parse the whole
+        # envelope again, and its sender chooses how many it holds.
+        drawn = {document.pk: document_render(document=document, parsed=doc) for document, doc in unprinted}
+    else:  # a lone DTE is drawn on its first request (printable_requests.py), a parse of its own file
+        _printables_on_request(
+            [
+                document
+                for document, _doc in unprinted
+                if document.printable_status != Document.PrintableStatus.ON_REQUEST
+            ]
+        )
+        drawn = {}
+    rendered = [drawn.get(document.pk, document) for document, _doc in documents]
     ready = [d for d in rendered if d.printable_status == Document.PrintableStatus.READY]
     if ready:
         _attachment_preview(attachment, status=Attachment.PreviewStatus.READY, name=ready[0].preview_name)

@@ -1,7 +1,8 @@
 """A Document's printable PDF and its thumbnail, drawn on their first request and kept.
 
-The pipeline records a Document's printable as ON_REQUEST (documents.py): drawing it was most of a
-mail's CPU, and most printables are never looked at. The first page or download that needs one
+The pipeline records a lone DTE's printable as ON_REQUEST (documents.py): drawing it was most of a
+mail's CPU, and most printables are never looked at. (An envelope's are drawn by the worker from its
+one parse: here each would parse the whole envelope again.) The first page or download that needs one
 (the printable and thumbnail downloads, which the admin's list and page show, the ZIP) calls
 `document_printable`: the stored XML is parsed again in the sandbox, as the pipeline parses it, its
 DTE is drawn by the same sandboxed call (pipeline/render/calls.py, with its limits and deadline),
