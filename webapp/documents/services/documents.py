@@ -19,6 +19,7 @@ from pipeline.dte.values import ascii_digits
 from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
 from webapp.inbox.services.previews import attachment_preview_record
+from webapp.inbox.services.transactions import conflict_guard
 
 from ..models import CheckState, Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
@@ -155,7 +156,7 @@ def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
         "parsed_at": timezone.now(),
     }
     try:  # most files are classified once: the INSERT alone
-        with transaction.atomic():
+        with conflict_guard():
             classification = XmlClassification.objects.create(attachment=attachment, **values)
     except IntegrityError:  # a retry or a reprocess: classified before
         classification, _ = XmlClassification.objects.update_or_create(attachment=attachment, defaults=values)

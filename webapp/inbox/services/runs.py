@@ -15,6 +15,7 @@ from pipeline.sources import open_source
 from pipeline.sources.base import MessageSummary, Source
 
 from ..models import FetchRun, Mailbox, MailMessage
+from .transactions import conflict_guard
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def message_record(*, mailbox: Mailbox, run: FetchRun, summary: MessageSummary) 
     if existing is not None:
         return existing, False
     try:
-        with transaction.atomic():
+        with conflict_guard():
             message = MailMessage.objects.create(
                 mailbox=mailbox,
                 fetch_run=run,
