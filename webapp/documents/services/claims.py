@@ -94,10 +94,10 @@ def sii_reception_of(document: Document) -> dt.datetime | None:
     return entries.values_list("received_at", flat=True).first()
 
 
-def claim_deadline_set(document: Document, *, only_mail: MailMessage | None = None) -> dt.datetime | None:
-    """Work out and store `document`'s claim deadline (None for a type that is not claimed); returns it.
+def claim_deadline_values(document: Document, *, only_mail: MailMessage | None = None) -> dict[str, Any]:
+    """`document`'s claim deadline fields as they should be (claim_deadline_set's); `document` may be unsaved.
 
-    `only_mail`: the mail of its only copy, when the caller has just recorded that copy.
+    `only_mail`: the mail of its only copy, when the caller has just recorded that copy (or is about to).
     """
     values: dict[str, Any] = {"claim_deadline": None, "claim_deadline_estimated": False}
     if is_claimable(document):
@@ -107,6 +107,15 @@ def claim_deadline_set(document: Document, *, only_mail: MailMessage | None = No
             values["claim_deadline"] = _deadline_from(received)
         elif (arrival := _mail_arrival(document, only_mail)) is not None:
             values.update(claim_deadline=_deadline_from(arrival), claim_deadline_estimated=True)
+    return values
+
+
+def claim_deadline_set(document: Document, *, only_mail: MailMessage | None = None) -> dt.datetime | None:
+    """Work out and store `document`'s claim deadline (None for a type that is not claimed); returns it.
+
+    `only_mail`: the mail of its only copy, when the caller has just recorded that copy.
+    """
+    values = claim_deadline_values(document, only_mail=only_mail)
     changed = {name: value for name, value in values.items() if getattr(document, name) != value}
     if changed:
         Document.objects.filter(pk=document.pk).update(**changed)

@@ -19,10 +19,11 @@ from pipeline.dte.values import ascii_digits
 from pipeline.storage import local_copy
 from webapp.inbox.models import Attachment
 from webapp.inbox.services.previews import attachment_preview_record
+from webapp.inbox.services.transactions import conflict_guard
 
 from ..models import CheckState, Document, DocumentReference, DocumentSource, XmlClassification
 from .assignments import assignments_link, assignments_record
-from .claims import claim_deadline_set
+from .claims import claim_deadline_set, claim_deadline_values
 from .copies import copies_settle, copy_record
 from .document_fields import document_fields
 from .money_rows import money_rows_replace
@@ -165,7 +166,7 @@ def _classify(attachment: Attachment, parsed: ParsedFile) -> XmlClassification:
         "parsed_at": timezone.now(),
     }
     try:  # most files are classified once: the INSERT alone
-        with transaction.atomic():
+        with conflict_guard():
             classification = XmlClassification.objects.create(attachment=attachment, **values)
     except IntegrityError:  # a retry or a reprocess: classified before
         classification, _ = XmlClassification.objects.update_or_create(attachment=attachment, defaults=values)
@@ -204,8 +205,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
                 _references_replace(document, parsed, fresh=True)
                 money_rows_replace(document, parsed, fresh=True)
                 _link_earlier_records(document)
-                claim_deadline_set(document, only_mail=attachment.message)
-                return document
+                return document  # its claim deadline was part of its INSERT
         copy = copy_record(document=document, attachment=attachment, parsed=parsed)
         was_read_from = document.xml_attachment_id
         chosen = copies_settle(document)
@@ -232,7 +232,7 @@ def document_record(*, attachment: Attachment, parsed: ParsedDocument, single: b
 def _document_first(
     key: dict[str, Any], fields: dict[str, Any], *, attachment: Attachment, parsed: ParsedDocument, single: bool
 ) -> Document:
-    """A new Document read from its first copy: fields, checks and supplier PDF in one INSERT.
+    """A new Document read from its first copy: fields, checks, supplier PDF and claim deadline in one INSERT.
 
     Call inside document_record's transaction. Unsaved (no pk) when another worker thread created it first.
     """
@@ -241,16 +241,21 @@ def _document_first(
         "signature": CheckState(parsed.signature_check.state.value),
     }
     pdf = pdf_for(attachment=attachment, parsed=parsed, single=single)
+    document = Document(
+        **key,
+        **fields,
+        **checks,
+        xml_attachment=attachment,
+        pdf_attachment=pdf,
+        printable_status=Document.PrintableStatus.ON_REQUEST,  # printed on its first request
+    )
+    # what claim_deadline_set would write right after: this copy's mail is the document's only one
+    for name, value in claim_deadline_values(document, only_mail=attachment.message).items():
+        setattr(document, name, value)
     try:
         with transaction.atomic():
-            return Document.objects.create(
-                **key,
-                **fields,
-                **checks,
-                xml_attachment=attachment,
-                pdf_attachment=pdf,
-                printable_status=Document.PrintableStatus.ON_REQUEST,  # printed on its first request
-            )
+            document.save(force_insert=True)
+            return document
     except IntegrityError:
         return Document()
 

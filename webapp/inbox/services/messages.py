@@ -23,6 +23,7 @@ from .deliveries import delivery_begin, delivery_end, unfinished_messages
 from .identity import message_fingerprint, message_identify, message_mark_copy, original_of
 from .reading_notes import limit_notes, members_budget, reading_notes
 from .runs import fetch_run_count, fetch_run_finish_if_done, mailbox_source
+from .transactions import conflict_guard
 
 logger = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:
         return blob, False
     name = save_spooled(storages["default"], spooled)
     try:
-        with transaction.atomic():
+        with conflict_guard():
             return Blob.objects.create(
                 sha256=spooled.sha256, size=spooled.size, content_type=content_type, storage_name=name
             ), True
@@ -410,7 +411,7 @@ def _attachment_create(
     **names: Unpack[_AttachmentNames],
 ) -> Attachment:
     try:
-        with transaction.atomic():
+        with conflict_guard():
             attachment = Attachment.objects.create(
                 message=message,
                 position=position,

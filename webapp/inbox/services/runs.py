@@ -15,6 +15,7 @@ from pipeline.sources import open_source
 from pipeline.sources.base import MessageSummary, Source
 
 from ..models import FetchRun, Mailbox, MailMessage
+from .transactions import conflict_guard
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def message_record(*, mailbox: Mailbox, run: FetchRun, summary: MessageSummary) 
     if existing is not None:
         return existing, False
     try:
-        with transaction.atomic():
+        with conflict_guard():
             message = MailMessage.objects.create(
                 mailbox=mailbox,
                 fetch_run=run,
@@ -208,7 +209,14 @@ def _settle_at_source(source: Source, message: MailMessage) -> None:
 
 
 def fetch_run_finish_if_done(*, run_id: int) -> bool:
-    """Close a run once its listing is done and none of its messages is pending."""
+    """Close a run once its listing is done and none of its messages is pending.
+
+    Each message's save asks, mostly while its run is still listing: that answer needs no lock (the
+    listing closes the run itself when it is done); only a run that may be closed is locked and read again.
+    """
+    status, listed_at = FetchRun.objects.filter(pk=run_id).values_list("status", "listed_at").get()
+    if status != FetchRun.Status.RUNNING or listed_at is None:
+        return status not in FetchRun.ACTIVE_STATUSES
     with transaction.atomic():
         run = FetchRun.objects.select_for_update().get(pk=run_id)
         if run.status != FetchRun.Status.RUNNING or run.listed_at is None:
