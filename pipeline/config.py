@@ -114,7 +114,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("LANGUAGE_CODE", str, "en", "language when the browser asks for none we have"),
         # Where things live
         Setting("DATABASE_URL", str, "", "PostgreSQL URL; SQLite in STATE_DIR when unset"),
-        Setting("DB_CONN_MAX_AGE", int, 60, "seconds a PostgreSQL connection is kept open", minimum=0),
+        Setting("DB_CONN_MAX_AGE", int, 60, "seconds a database connection is kept open", minimum=0),
         Setting("REDIS_URL", str, "", "redis:// or rediss:// URL; the embedded Redis of make run when unset"),
         Setting("REDIS_CONNECT_TIMEOUT", int, 5, "seconds to connect to Redis before failing", minimum=1),
         Setting("REDIS_SOCKET_TIMEOUT", int, 15, "seconds a Redis command may take before failing", minimum=1),
