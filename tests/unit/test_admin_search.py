@@ -106,3 +106,12 @@ def test_folio_and_rut_search_still_find_the_document(admin_client):
 )
 def test_whole_number_takes_ascii_digits_only(text, number):
     assert whole_number(text) == number
+
+
+@pytest.mark.parametrize("changelist", SEARCHABLE)
+@pytest.mark.parametrize("lookup", ["id__regex", "id__iregex"])
+def test_a_pattern_in_the_url_is_refused_not_run(admin_client, changelist, lookup):
+    """A list's URL may filter its fields; a pattern such as (a+)+$ would run in the web process (SQLite
+    runs REGEXP as Python's re) for minutes, and a broken one answered 500."""
+    assert admin_client.get(changelist_url(changelist), {lookup: "(a+)+$"}).status_code == 400
+    assert admin_client.get(changelist_url(changelist), {lookup: "["}).status_code == 400
