@@ -97,7 +97,8 @@ def test_a_list_in_pesos_only_is_totalled_in_one_query(django_assert_num_queries
     assert (totals.count, totals.total, totals.foreign) == (2, 107_100, {})
 
 
-def test_a_list_in_dollars_is_totalled_in_one_query_with_its_dates(django_assert_num_queries):
+def _a_peso_invoice_and_two_dollar_documents() -> None:
+    """An invoice in pesos (2026-03-09), a credit note and an export invoice in dollars (the latter 2025-12-01)."""
     _document(33, 1, net=100_000, vat=19_000, total=119_000, issue_date=dt.date(2026, 3, 9))
     _document(
         61, 2, net=None, vat=0, total=950_000, exempt=950_000, foreign_currency="USD", foreign_total=Decimal("1000.10")
@@ -113,6 +114,10 @@ def test_a_list_in_dollars_is_totalled_in_one_query_with_its_dates(django_assert
         foreign_total=Decimal("28689.40"),
         issue_date=dt.date(2025, 12, 1),
     )
+
+
+def test_a_list_in_dollars_is_totalled_in_one_query_with_its_dates(django_assert_num_queries):
+    _a_peso_invoice_and_two_dollar_documents()
     with django_assert_num_queries(1):
         totals = document_totals(Document.objects.all())
     assert totals.foreign == {"USD": Decimal("27689.30")}
@@ -121,21 +126,7 @@ def test_a_list_in_dollars_is_totalled_in_one_query_with_its_dates(django_assert
 
 
 def test_a_list_in_several_currencies_is_totalled_in_two_queries(django_assert_num_queries):
-    _document(33, 1, net=100_000, vat=19_000, total=119_000, issue_date=dt.date(2026, 3, 9))
-    _document(
-        61, 2, net=None, vat=0, total=950_000, exempt=950_000, foreign_currency="USD", foreign_total=Decimal("1000.10")
-    )
-    _document(
-        110,
-        3,
-        net=None,
-        vat=0,
-        total=27_000_000,
-        exempt=27_000_000,
-        foreign_currency="USD",
-        foreign_total=Decimal("28689.40"),
-        issue_date=dt.date(2025, 12, 1),
-    )
+    _a_peso_invoice_and_two_dollar_documents()
     _document(
         110,
         4,
