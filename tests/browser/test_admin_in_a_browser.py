@@ -1,8 +1,8 @@
 """The admin in a real browser (Debian's chromium driven by Playwright) over the Procfile's real processes.
 
-Log in, see the attachments and documents with their thumbnails loaded (a document's drawn on its list's
-first showing, and the XML's preview with it), download a file and compare
-its bytes, press "Read now" on a mailbox and watch the read complete. Screenshots go to test-artifacts/.
+Log in, see the attachments and documents with their thumbnails loaded (a PDF's and a document's drawn
+on their list's first showing, and the XML's preview with a document's), download a file and compare its bytes, press "Read now"
+on a mailbox and watch the read complete. Screenshots go to test-artifacts/.
 Needs chromium (`apt-get install -y chromium`); skipped, saying so, where none is installed; under CI that fails.
 """
 

@@ -2,7 +2,7 @@
 
 Many e-mails go through the real actors while WORKER_MAX_MESSAGES is small, so the worker
 process is replaced several times mid-stream. Every message must be saved exactly once
-(one delivery each), every preview rendered, and the worker pid must have changed.
+(one delivery each), every DTE read, and the worker pid must have changed.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
 
 pytestmark = [pytest.mark.slow]
 
-MAILS = 30
-MAX_MESSAGES = 12  # 92 messages (a save and two previews a mail), and a process works on for up to 1 s after asking
+#: 202 messages (a tick, a fetch, a save and an XML's render a mail). A process works on for up to 1 s after
+#: asking, some 60 messages: fewer mails would all be served before a second process could ask.
+MAILS = 100
+MAX_MESSAGES = 12
 
 
 def _worker_children(master_pid: int) -> set[int]:
@@ -37,7 +39,7 @@ def _worker_children(master_pid: int) -> set[int]:
 def test_reloads_lose_and_repeat_nothing(tmp_path, django_db_blocker):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for folio in range(2001, 2001 + MAILS):  # distinct PDFs: every one is rendered
+    for folio in range(2001, 2001 + MAILS):  # distinct DTE: every one is read
         (inbox / f"{folio}.eml").write_bytes(samples.supplier_email(folio=folio))
     with EmbeddedRedis.start(tmp_path / "redis") as redis_server:
         env = {

@@ -25,6 +25,7 @@ from tests.support.database import attached_database
 from tests.support.migrated import migrated_sqlite
 from tests.support.processes import ProcfileProcess, wait_for
 from tests.support.tls import make_certificates
+from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, FetchRun
 
 pytestmark = [pytest.mark.slow]
@@ -94,7 +95,7 @@ def test_worker_scheduler_probe_and_status_work_over_tls_with_the_ca_given(tmp_p
                     processes=processes,
                 )
                 assert (run.messages_new, run.attachments_failed) == (1, 0)
-                assert Attachment.objects.using(db).filter(preview_status="ready").exists()
+                assert Document.objects.using(db).exists(), "the render queue read the DTE over TLS"
                 wait_for(
                     lambda: _run(env, "-m", "pipeline.heartbeat", "worker").returncode == 0,
                     timeout=30,

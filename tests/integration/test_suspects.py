@@ -180,8 +180,8 @@ def test_a_file_that_kills_the_worker_while_rendering_is_given_up_and_its_neighb
 
 
 def _done(attachment: Attachment) -> str:
-    """The preview status of a lone DTE's XML or a PDF the worker is done with (a lone DTE's printable, and
-    so its XML's preview, waits for its first request)."""
+    """The preview status of a lone DTE's XML or a PDF the worker is done with (a PDF's thumbnail and a lone
+    DTE's printable, and so its XML's preview, wait for their first request)."""
     if attachment.content_type == "application/pdf":
-        return Attachment.PreviewStatus.READY
+        return Attachment.PreviewStatus.ON_REQUEST
     return Attachment.PreviewStatus.NONE

@@ -17,6 +17,8 @@ from pipeline import samples
 from webapp.inbox.models import Attachment, FetchRun, Mailbox
 from webapp.inbox.services.runs import fetch_run_create
 
+from .thumbnails import make_thumbnail
+
 #: Milliseconds a consumer waits on an empty queue before it says so.
 EMPTY_QUEUE_MS = 50
 
@@ -77,5 +79,6 @@ def process_folder(folder: Path, mails: tuple[bytes, ...], *, name: str, why: st
     processed = process_mailbox(Mailbox.objects.create(name=name, settings={"path": str(folder)}))
     assert processed.raised == [], why
     stored = Attachment.objects.get(message__source_id="00-good.eml")
-    assert stored.status == Attachment.Status.STORED and stored.preview_status == Attachment.PreviewStatus.READY
+    assert stored.status == Attachment.Status.STORED and stored.preview_status == Attachment.PreviewStatus.ON_REQUEST
+    assert make_thumbnail(stored).preview_status == Attachment.PreviewStatus.READY, "its thumbnail, once asked for"
     return processed

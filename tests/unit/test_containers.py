@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from pipeline import containers, samples
 from tests.support.inline import GOOD_PDF, process_folder
+from tests.support.thumbnails import make_thumbnail
 from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, Blob
 
@@ -66,7 +67,7 @@ def test_a_zip_with_a_dte_and_its_pdf_becomes_two_members_and_a_document(run_mai
     assert [xml.position, pdf.position] == [own_parts, own_parts + 1]  # after all the mail's own parts
     assert (xml.filename, xml.content_type, xml.status) == ("F77.xml", "application/xml", Attachment.Status.STORED)
     assert (pdf.filename, pdf.content_type, pdf.status) == ("F77.pdf", "application/pdf", Attachment.Status.STORED)
-    assert pdf.preview_status == Attachment.PreviewStatus.READY
+    assert make_thumbnail(pdf).preview_status == Attachment.PreviewStatus.READY
     document = Document.objects.get(xml_attachment=xml)
     assert document.folio == 77
     assert box.message.attachment_count == own_parts

@@ -15,6 +15,7 @@ from PIL import Image
 from pipeline import config
 from tests.support.fake_graph import Attachment, FakeGraph
 from tests.support.inline import process_mailbox
+from tests.support.thumbnails import make_thumbnail
 from tests.unit.test_hostile_input import GOOD_PDF, nested_message, pdf, unclosed_boundary
 from webapp.documents.models import XmlClassification
 from webapp.inbox.models import Attachment as Row
@@ -65,7 +66,8 @@ def run_graph(graph):
         assert processed.raised == [], "hostile input ends in a recorded reason, not in an actor's exception"
         run = processed.run
         good_row = Row.objects.get(message__source_id=good.id)
-        assert good_row.status == Row.Status.STORED and good_row.preview_status == Row.PreviewStatus.READY
+        assert good_row.status == Row.Status.STORED and good_row.preview_status == Row.PreviewStatus.ON_REQUEST
+        assert make_thumbnail(good_row).preview_status == Row.PreviewStatus.READY, "its thumbnail, once asked for"
         assert MailMessage.objects.get(source_id=good.id).status == MailMessage.Status.PROCESSED
         return run, added
 
@@ -167,7 +169,8 @@ def test_pdfs_that_cannot_be_previewed_record_why(run_graph, name, data, reason)
         data = pdf(pagesize=(100_000, 100_000))
     _, (message,) = run_graph(("pdf", [Attachment(name, data, "application/pdf")]))
     (row,) = rows(message)
-    assert row.status == Row.Status.STORED
+    assert row.status == Row.Status.STORED and row.preview_status == Row.PreviewStatus.ON_REQUEST
+    row = make_thumbnail(row)
     assert row.preview_status == Row.PreviewStatus.FAILED and reason in row.preview_error
 
 

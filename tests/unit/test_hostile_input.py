@@ -17,6 +17,7 @@ from reportlab.pdfgen import canvas
 
 from pipeline import config, samples
 from tests.support.inline import GOOD_PDF, process_folder, process_mailbox
+from tests.support.thumbnails import make_thumbnail
 from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
 
 pytestmark = pytest.mark.django_db
@@ -176,6 +177,7 @@ def test_pdfs_that_cannot_be_previewed_record_why(run_mail, name, data, reason):
     run_mail(mail_with((name, "application/pdf", data)))
     attachment = Attachment.objects.get(message__source_id="01.eml")
     assert attachment.status == Attachment.Status.STORED, "the file is kept even when it cannot be previewed"
+    attachment = make_thumbnail(attachment)
     assert attachment.preview_status == Attachment.PreviewStatus.FAILED and reason in attachment.preview_error
 
 

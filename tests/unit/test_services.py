@@ -16,7 +16,7 @@ from pipeline.sources.base import SourceError
 from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 from webapp.inbox.services.catchup import stale_work_claim
 from webapp.inbox.services.messages import message_begin_delivery, message_end_delivery, message_save
-from webapp.inbox.services.previews import attachment_render_preview
+from webapp.inbox.services.preview_requests import attachment_preview_made
 from webapp.inbox.services.runs import fetch_run_create, fetch_run_execute
 
 pytestmark = pytest.mark.django_db
@@ -79,12 +79,14 @@ def test_a_fetched_mailbox_ends_stored_counted_and_moved(mailbox, inbox):
     for blob in Blob.objects.all():
         with storages["default"].open(blob.storage_name) as handle:
             assert hashlib.sha256(handle.read()).hexdigest() == blob.sha256
-    # PDFs (thumbnail) and DTE XML (parsed into documents) both go to the render queue.
-    rendered = Attachment.objects.filter(content_type__in=["application/pdf", "application/xml"])
-    assert {a.preview_status for a in rendered} == {Attachment.PreviewStatus.PENDING}
+    # DTE XML (parsed into documents) goes to the render queue; a PDF's thumbnail waits for its first request.
+    rendered = Attachment.objects.filter(content_type="application/xml")
+    assert rendered and {a.preview_status for a in rendered} == {Attachment.PreviewStatus.PENDING}
     assert sorted(functools.reduce(operator.iadd, (o.to_render for o in outcomes), [])) == sorted(
         a.pk for a in rendered
     )
+    pdfs = Attachment.objects.filter(content_type="application/pdf")
+    assert pdfs and {a.preview_status for a in pdfs} == {Attachment.PreviewStatus.ON_REQUEST}
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a.eml", "b.eml"]
 
 
@@ -230,13 +232,13 @@ def test_previews_are_rendered_once_per_content_and_bad_pdfs_are_recorded(mailbo
         attachments=[("f.pdf", "application/pdf", PDF), ("broken.pdf", "application/pdf", PDF[: len(PDF) // 2])],
     )
     _, new = fetch(mailbox)
-    outcome = save_all(new)[0]
-    good, broken = (Attachment.objects.get(pk=pk) for pk in outcome.to_render)
-    good = attachment_render_preview(attachment=good)
+    assert save_all(new)[0].to_render == [], "a PDF's thumbnail is drawn on its first request"
+    good, broken = Attachment.objects.filter(message_id=new[0]).order_by("position")
+    good = attachment_preview_made(attachment=good)
     assert good.preview_status == Attachment.PreviewStatus.READY
     with storages["default"].open(good.preview_name) as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
-    broken = attachment_render_preview(attachment=broken)
+    broken = attachment_preview_made(attachment=broken)
     assert broken.preview_status == Attachment.PreviewStatus.FAILED and "damaged" in broken.preview_error
 
 

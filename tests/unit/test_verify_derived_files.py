@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from pipeline import samples
 from tests.support.inline import process_mailbox
 from tests.support.printables import make_printables
+from tests.support.thumbnails import make_thumbnail
 from webapp.documents.models import Document
 from webapp.inbox.models import Attachment, Mailbox
 
@@ -34,6 +35,7 @@ def processed_invoice(tmp_path, redis_client):
     assert xml.preview_status == Attachment.PreviewStatus.NONE, "its preview comes with the printable"
     call_command("verify_storage")  # nothing made yet: nothing missing
     (document,) = make_printables()  # a first request
+    pdf = make_thumbnail(pdf)  # and the PDF's
     xml.refresh_from_db()
     assert pdf.preview_status == xml.preview_status == Attachment.PreviewStatus.READY
     assert document.printable_status == Document.PrintableStatus.READY
@@ -69,19 +71,20 @@ def test_missing_previews_and_printables_are_reported_and_made_again(processed_i
 
     call_command("verify_storage", "--repair")
     out = capsys.readouterr().out
-    assert out.count("-> reset to pending: the next tick's catch-up makes it again") == 1, out  # the PDF's preview
-    assert out.count("-> reset: made again on its next request") == 2, out  # the XML's preview waits with it
+    assert "reset to pending" not in out, out
+    # the printable and its thumbnail, the PDF's preview; the XML's preview waits with the printable
+    assert out.count("-> reset: made again on its next request") == 3, out
     assert "3 missing, 3 reset to be made again, 0 still missing" in out
     pdf.refresh_from_db()
     document.refresh_from_db()
-    assert pdf.preview_status == Attachment.PreviewStatus.PENDING and pdf.preview_name == ""
+    assert pdf.preview_status == Attachment.PreviewStatus.ON_REQUEST and pdf.preview_name == ""
     assert document.printable_status == Document.PrintableStatus.ON_REQUEST
     assert Attachment.objects.get(pk=xml.pk).preview_status == Attachment.PreviewStatus.NONE
 
     _remake_pending()
     assert Attachment.objects.get(pk=xml.pk).preview_status == Attachment.PreviewStatus.NONE, "not sent to the worker"
     (document,) = make_printables()
-    pdf.refresh_from_db()
+    pdf = make_thumbnail(pdf)
     assert pdf.preview_status == Attachment.PreviewStatus.READY and storage.exists(pdf.preview_name)
     assert document.printable_status == Document.PrintableStatus.READY
     assert storage.exists(document.printable_name) and storage.exists(document.preview_name)

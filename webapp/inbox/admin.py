@@ -23,6 +23,7 @@ from .exports import AttachmentExports
 from .inlines import FirstRowsInline
 from .models import Attachment, Blob, FetchRun, MailMessage
 from .services.access import visible_mailbox_ids
+from .services.preview_requests import preview_offered
 from .services.runs import fetch_run_cancel
 
 #: Importers of this module (webapp.documents.admin, the dashboard) use these names from here.
@@ -145,7 +146,7 @@ class AttachmentDisplay:
 
     @admin.display(description=_("preview"))
     def thumbnail(self, obj: Attachment) -> str:
-        if obj.preview_status != Attachment.PreviewStatus.READY:
+        if not preview_offered(obj):
             return EMPTY
         url = reverse("inbox:attachment_preview", args=[obj.pk])
         return format_html(

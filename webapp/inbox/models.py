@@ -219,6 +219,7 @@ class Attachment(models.Model):
     class PreviewStatus(models.TextChoices):
         NONE = "none", _("No preview for this type")
         PENDING = "pending", _("Pending")
+        ON_REQUEST = "on_request", _("On request")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -23,6 +23,7 @@ from pipeline.content import safe_filename
 from .delivery import authorize, harden, stored_response
 from .models import Attachment
 from .services.access import limit_to_user
+from .services.preview_requests import PreviewNotNow, attachment_preview_made
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,12 @@ def attachment_preview(request: HttpRequest, pk: int) -> HttpResponseBase:
     if (denied := authorize(request, VIEW_PERMISSION)) is not None:
         return denied
     attachment = get_object_or_404(_visible_attachments(request), pk=pk)
+    try:
+        attachment = attachment_preview_made(attachment=attachment)  # drawn on its first request
+    except PreviewNotNow:
+        unavailable = HttpResponse(_("The preview cannot be made right now; try again in a moment."), status=503)
+        unavailable["Retry-After"] = "30"
+        return harden(unavailable)
     ready = attachment.preview_status == Attachment.PreviewStatus.READY and attachment.preview_name
     response = ready and stored_response(
         attachment.preview_name,

@@ -16,14 +16,12 @@ take turns, and the second finds the first one's result.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from django.utils import timezone
 
 from pipeline.dte import Kind, ParsedDocument
 from webapp.inbox.models import Attachment
+from webapp.turns import turn
 
 from ..models import Document, DocumentSource
 from .documents import document_in, is_xml_attachment, parsed_attachment
@@ -55,7 +53,7 @@ def document_printable(*, document: Document) -> Document:
     """
     if document.printable_status not in TO_MAKE:
         return document
-    with _turn(document.pk):
+    with turn(("printable", document.pk)):
         for _ in range(2):  # a second time only when the worker chose another copy while this one drew
             if not _refresh(document):
                 return document
@@ -142,23 +140,3 @@ def _previews_of_copies(document: Document) -> None:
             preview_error=document.printable_error[:2000],
             updated_at=timezone.now(),
         )
-
-
-_turns: dict[int, list] = {}  # document id -> [lock, how many requests hold or wait for it]
-_turns_guard = threading.Lock()
-
-
-@contextmanager
-def _turn(document_id: int) -> Iterator[None]:
-    """One drawing of a Document at a time in this process: a second request waits and finds the first's result."""
-    with _turns_guard:
-        entry = _turns.setdefault(document_id, [threading.Lock(), 0])
-        entry[1] += 1
-    try:
-        with entry[0]:
-            yield
-    finally:
-        with _turns_guard:
-            entry[1] -= 1
-            if not entry[1]:
-                del _turns[document_id]

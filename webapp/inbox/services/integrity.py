@@ -24,6 +24,7 @@ from pipeline.sources.base import CHUNK_SIZE, MessageGone, SourceError
 from pipeline.storage import ContentTooLarge, save_spooled, spool
 
 from ..models import Attachment, Blob
+from .messages import THUMBNAIL_TYPES
 from .runs import mailbox_source
 
 
@@ -141,17 +142,27 @@ def verify_previews(*, reset: bool = False, check: Callable[[str], str] | None =
     """Every attachment whose preview is ready but not in storage; with `reset`, set back to pending."""
     check = check or stored_file_checker()
     ready = Attachment.objects.filter(preview_status=Attachment.PreviewStatus.READY).exclude(preview_name="")
-    for attachment_id, name in ready.order_by("pk").values_list("pk", "preview_name").iterator(chunk_size=500):
+    rows = ready.order_by("pk").values_list("pk", "preview_name", "content_type").iterator(chunk_size=500)
+    for attachment_id, name, content_type in rows:
         problem = check(name)
         if not problem:
             continue
+        on_request = content_type in THUMBNAIL_TYPES
         if reset:
-            previews_reset(attachment_ids=[attachment_id])
-        yield DerivedProblem(f"preview of attachment {attachment_id}", name, problem, reset=reset)
+            previews_reset(attachment_ids=[attachment_id], on_request=on_request)
+        yield DerivedProblem(
+            f"preview of attachment {attachment_id}",
+            name,
+            problem,
+            reset=reset,
+            **({"remedy": "reset: made again on its next request"} if on_request else {}),
+        )
 
 
-def previews_reset(*, attachment_ids: list[int]) -> int:
-    """Previews to make again: pending, so the catch-up sends them to the render queue; returns how many."""
+def previews_reset(*, attachment_ids: list[int], on_request: bool = False) -> int:
+    """Previews to make again: pending, so the catch-up sends them to the render queue, or made on their next
+    request (a PDF's thumbnail, preview_requests.py); returns how many."""
+    status = Attachment.PreviewStatus.ON_REQUEST if on_request else Attachment.PreviewStatus.PENDING
     return Attachment.objects.filter(pk__in=attachment_ids).update(
-        preview_status=Attachment.PreviewStatus.PENDING, preview_name="", preview_error=""
+        preview_status=status, preview_name="", preview_error=""
     )

@@ -27,9 +27,11 @@ from .transactions import conflict_guard
 
 logger = logging.getLogger(__name__)
 
-#: Types sent to the render queue: PDFs get a thumbnail; XML is parsed as DTE (webapp.documents),
-#: whose printable PDF becomes the preview. Kept equal to pipeline.dte.XML_CONTENT_TYPES (lxml stays unloaded here).
-PREVIEWABLE_TYPES = {"application/pdf", "application/xml", "text/xml"}
+#: Types sent to the render queue: XML is parsed as DTE (webapp.documents), whose printable PDF becomes the
+#: preview. Kept equal to pipeline.dte.XML_CONTENT_TYPES (lxml stays unloaded here).
+RENDERED_TYPES = {"application/xml", "text/xml"}
+#: Types whose thumbnail is drawn on its first request (preview_requests.py), not by the render queue.
+THUMBNAIL_TYPES = {"application/pdf"}
 
 
 class _AttachmentNames(TypedDict):
@@ -361,9 +363,7 @@ def attachment_store(
             **(row | {"error": f"not stored: {exc}"}),
         )
 
-    preview = (
-        Attachment.PreviewStatus.PENDING if blob.content_type in PREVIEWABLE_TYPES else Attachment.PreviewStatus.NONE
-    )
+    preview = _preview_status(blob.content_type)
     # the reader finds problems such as a truncated part only once it has read it
     notes = [*incoming.problems, name_content_mismatch(row["filename"], content_type)]
     return _attachment_create(
@@ -377,6 +377,14 @@ def attachment_store(
         preview_status=preview,
         **(row | {"content_type": blob.content_type, "error": "; ".join(filter(None, notes))[:5000]}),
     )
+
+
+def _preview_status(content_type: str) -> str:
+    if content_type in RENDERED_TYPES:
+        return Attachment.PreviewStatus.PENDING
+    if content_type in THUMBNAIL_TYPES:
+        return Attachment.PreviewStatus.ON_REQUEST
+    return Attachment.PreviewStatus.NONE
 
 
 def _blob_for(spooled, content_type: str) -> tuple[Blob, bool]:
