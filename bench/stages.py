@@ -7,10 +7,12 @@ stages add up to the whole. CPU time is this process's (time.process_time) plus 
 sandbox's child processes (pipeline/sandbox.py: parsing and drawing run there), read from
 /proc/PID/schedstat in nanoseconds; wall time is kept beside it, and the queries each stage makes.
 
-The printable PDF is no stage of the floor: it is drawn on a Document's first request (webapp/
-documents/services/printable_requests.py). What that first request costs is measured after the
-floor, on FIRST_REQUESTS of its Documents: the stored XML parsed again and the printable drawn (both
-in the sandbox), stored and recorded; wall and CPU ms per printable, with a warm sandbox child.
+The printable PDF and the supplier PDF's thumbnail are no stages of the floor: they are drawn on their
+first request (webapp/documents/services/printable_requests.py, webapp/inbox/services/
+preview_requests.py). What a first request costs is measured after the floor, on FIRST_REQUESTS of
+its Documents and of its PDFs: for a printable, the stored XML parsed again and the printable drawn
+(both in the sandbox), stored and recorded; for a thumbnail, the PDF's first page drawn (in the
+sandbox), stored and recorded; wall and CPU ms each, with a warm sandbox child.
 Prints a short table and one JSON line.
 """
 
@@ -48,14 +50,13 @@ STAGES = {
     "message_rows": "message rows: deliveries, attachments, blobs",
     "dte_parse": "DTE parse (sandbox)",
     "document_rows": "document rows: classification, document, copies",
-    "pdf_thumbnail": "supplier PDF thumbnail (sandbox)",
     "render_rows": "render deliveries and preview rows",
     "other": "the loop, listing, message and run rows",
 }
 
 
 #: Stages whose work runs in the sandbox's child: the child's CPU during them is theirs.
-SANDBOXED = {"dte_parse", "pdf_thumbnail"}
+SANDBOXED = {"dte_parse"}
 
 
 def _sandbox_nanoseconds() -> tuple[object, int]:
@@ -208,7 +209,6 @@ def instrument(stages: Stages) -> None:
         ("pipeline.actors.render", "attachment_render_preview", "render_rows"),
         ("pipeline.actors.render", "xml_attachment_process", "document_rows"),
         ("webapp.documents.services.documents", "parse_path", "dte_parse"),
-        ("pipeline.render.calls", "pdf_thumbnail", "pdf_thumbnail"),
     ]
     messages.spool = _spool_timed(stages, messages.spool)  # type: ignore[assignment]
     for module, attribute, name in wraps:
@@ -239,6 +239,7 @@ def run(mails: int) -> dict:
             stages._charge()
             assert done == mails, (done, mails)
             printables = first_requests(min(FIRST_REQUESTS, mails))
+            thumbnails = first_thumbnail_requests(min(FIRST_REQUESTS, mails))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     names = [*STAGES, *sorted(set(stages.cpu) - set(STAGES))]
@@ -251,6 +252,7 @@ def run(mails: int) -> dict:
         "total_wall_ms": round(1000 * sum(stages.wall.values()) / mails, 2),
         "queries_per_mail": round(sum(stages.queries.values()) / mails, 1),
         "printable_first_request": printables,
+        "thumbnail_first_request": thumbnails,
     }
 
 
@@ -265,20 +267,47 @@ def first_requests(count: int) -> dict:
         .select_related("xml_attachment")[:count]
     )
     assert len(documents) == count, "the floor leaves every printable to be made on request"
+
+    def make(document: Any) -> None:
+        made = document_printable(document=document)
+        assert made.printable_status == Document.PrintableStatus.READY, made.printable_error
+
+    return _timed_each(documents, make)
+
+
+def first_thumbnail_requests(count: int) -> dict:
+    """Wall and CPU ms (this process and the sandbox's child) of a supplier PDF thumbnail's first request, each."""
+    from webapp.inbox.models import Attachment
+    from webapp.inbox.services.preview_requests import attachment_preview_made
+
+    pdfs = list(
+        Attachment.objects.filter(
+            preview_status=Attachment.PreviewStatus.ON_REQUEST, message__mailbox__name="floor"
+        ).order_by("pk")[:count]
+    )
+    assert len(pdfs) == count, "the floor leaves every PDF's thumbnail to be made on request"
+
+    def make(attachment: Any) -> None:
+        made = attachment_preview_made(attachment=attachment)
+        assert made.preview_status == Attachment.PreviewStatus.READY, made.preview_error
+
+    return _timed_each(pdfs, make)
+
+
+def _timed_each(rows: list, make: Callable[[Any], None]) -> dict:
     walls, cpus = [], []
-    for document in documents:
+    for row in rows:
         child, child_before = _sandbox_nanoseconds()
         cpu, wall = time.process_time(), time.perf_counter()
-        made = document_printable(document=document)
+        make(row)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         now, child_after = _sandbox_nanoseconds()
-        assert made.printable_status == Document.PrintableStatus.READY, made.printable_error
         walls.append(wall)
         cpus.append(cpu + (child_after - child_before if now is child else child_after) / 1e9)
     return {
-        "count": count,
-        "wall_ms": round(1000 * sum(walls) / count, 2),
-        "cpu_ms": round(1000 * sum(cpus) / count, 2),
+        "count": len(rows),
+        "wall_ms": round(1000 * sum(walls) / len(rows), 2),
+        "cpu_ms": round(1000 * sum(cpus) / len(rows), 2),
         "max_wall_ms": round(1000 * max(walls), 2),
     }
 
@@ -290,13 +319,15 @@ def table(r: dict) -> str:
         label = STAGES.get(name, name)
         lines.append(f"   {label:<52} {cpu:8.2f} {r['wall_ms'][name]:8.2f} {r['queries'][name]:8.1f}")
     lines.append(f"   {'total':<52} {r['total_ms']:8.2f} {r['total_wall_ms']:8.2f} {r['queries_per_mail']:8.1f}")
-    first = r["printable_first_request"]
-    lines.append(
-        f"Not in the floor: a printable's first request (parse again, draw, store, record; {first['count']} documents):"
-    )
-    lines.append(
-        f"   {'per printable':<52} {first['cpu_ms']:8.2f} {first['wall_ms']:8.2f}   (slowest {first['max_wall_ms']} ms)"
-    )
+    first, thumbnail = r["printable_first_request"], r["thumbnail_first_request"]
+    lines.append(f"Not in the floor: first requests ({first['count']} of each):")
+    for label, made in (
+        ("a printable (parse again, draw, store, record)", first),
+        ("a supplier PDF's thumbnail (draw, store, record)", thumbnail),
+    ):
+        lines.append(
+            f"   {label:<52} {made['cpu_ms']:8.2f} {made['wall_ms']:8.2f}   (slowest {made['max_wall_ms']} ms)"
+        )
     return "\n".join(lines)
 
 
@@ -323,6 +354,14 @@ def figures(r: dict) -> list[Figure]:
             "stages.printable_first_request_cpu_ms",
             "a printable's first request: CPU, with the sandbox's",
             r["printable_first_request"]["cpu_ms"],
+            "ms",
+            None,
+            "lower",
+        ),
+        Figure(
+            "stages.thumbnail_first_request_ms",
+            "a supplier PDF thumbnail's first request (not in the floor): wall",
+            r["thumbnail_first_request"]["wall_ms"],
             "ms",
             None,
             "lower",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from pipeline.dte import ParsedFile
 from pipeline.dte.model import ParsedAssignment
@@ -51,8 +52,8 @@ def assignments_record(*, attachment: Attachment, parsed: ParsedFile) -> list[Do
     return sorted(rows, key=lambda row: (row.issuer_rut, row.doc_type, row.folio, row.sequence))
 
 
-def assignments_link(document: Document) -> int:
-    """Point the cesiones that arrived before `document`, in its mailbox, at it; returns how many."""
+def assignments_waiting(document: Document) -> QuerySet[DocumentAssignment]:
+    """The cesiones of `document`'s mailbox that arrived before it and point at no document yet."""
     return DocumentAssignment.objects.filter(
         document__isnull=True,
         attachment__message__mailbox_id=document.mailbox_id,
@@ -60,7 +61,7 @@ def assignments_link(document: Document) -> int:
         issuer_rut=document.issuer_rut,
         doc_type=document.doc_type,
         folio=document.folio,
-    ).update(document=document)
+    )
 
 
 def current_assignment(document: Document) -> DocumentAssignment | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from pipeline import config
@@ -22,13 +23,13 @@ from webapp.inbox.services.previews import attachment_preview_record
 from webapp.inbox.services.transactions import conflict_guard
 
 from ..models import CheckState, Document, DocumentReference, DocumentSource, XmlClassification
-from .assignments import assignments_link, assignments_record
+from .assignments import assignments_record, assignments_waiting
 from .claims import claim_deadline_set, claim_deadline_values
 from .copies import copies_settle, copy_record
 from .document_fields import document_fields
 from .money_rows import money_rows_replace
 from .printables import document_render
-from .responses import responses_link, responses_record
+from .responses import responses_record, responses_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -261,17 +262,33 @@ def _document_first(
 
 
 def _link_earlier_records(document: Document) -> None:
-    """Notes, cesiones and receivers' answers of this mailbox that arrived before this document point at it."""
-    DocumentReference.objects.filter(
-        target__isnull=True,
-        document__mailbox_id=document.mailbox_id,
-        document__country=document.country,
-        document__issuer_rut=document.issuer_rut,
-        ref_type=str(document.doc_type),
-        ref_folio=str(document.folio),
-    ).exclude(document=document).update(target=document)
-    assignments_link(document)
-    responses_link(document)
+    """Notes, cesiones and receivers' answers of this mailbox that arrived before this document point at it.
+
+    One query asks which kinds wait for it; only those are updated (most documents have none waiting).
+    """
+    waiting = {
+        "waiting_references": DocumentReference.objects.filter(
+            target__isnull=True,
+            document__mailbox_id=document.mailbox_id,
+            document__country=document.country,
+            document__issuer_rut=document.issuer_rut,
+            ref_type=str(document.doc_type),
+            ref_folio=str(document.folio),
+        ).exclude(document=document),
+        "waiting_assignments": assignments_waiting(document),
+        "waiting_responses": responses_waiting(document),
+    }
+    found = (
+        Document.objects.filter(pk=document.pk)
+        .annotate(**{kind: Exists(records) for kind, records in waiting.items()})
+        .values(*waiting)
+        .first()
+    ) or {}
+    if found.get("waiting_references"):
+        waiting["waiting_references"].update(target=document)
+    for kind in ("waiting_assignments", "waiting_responses"):
+        if found.get(kind):
+            waiting[kind].update(document=document)
 
 
 def _read_from(document: Document, attachment: Attachment, parsed: ParsedDocument, fields: dict[str, Any]) -> None:

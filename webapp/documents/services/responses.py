@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from pipeline.dte import ParsedFile
 from pipeline.dte.model import ParsedResponse
@@ -49,15 +50,20 @@ def responses_record(*, attachment: Attachment, parsed: ParsedFile) -> list[Docu
 
 def responses_link(document: Document) -> int:
     """Point the answers of `document`'s mailbox that arrived before it at it; returns how many."""
+    return responses_waiting(document).update(document=document)
+
+
+def responses_waiting(document: Document) -> QuerySet[DocumentResponse]:
+    """The answers of `document`'s mailbox that arrived before it and point at no document yet (none outside Chile)."""
     if document.country != COUNTRY:
-        return 0
+        return DocumentResponse.objects.none()
     return DocumentResponse.objects.filter(
         document__isnull=True,
         attachment__message__mailbox_id=document.mailbox_id,
         issuer_rut=document.issuer_rut,
         doc_type=document.doc_type,
         folio=document.folio,
-    ).update(document=document)
+    )
 
 
 def _document(mailbox_id: int, issuer_rut: str, doc_type: int, folio: int) -> Document | None:
