@@ -175,3 +175,14 @@ def test_a_render_bomb_asked_for_fails_in_the_sandbox_with_its_reason(tmp_path, 
         Attachment.PreviewStatus.FAILED,
         "drawing the PDF's first page needs more than 512 MB of memory; not rendered",
     )
+
+
+def test_the_same_pdf_in_two_mails_is_drawn_once(tmp_path, redis_client, drawings):
+    same = samples.invoice_pdf(issuer_name="Proveedora Austral SpA", folio=321, total=1000)
+    first, second = (_pdf_of(tmp_path, name, 321, pdf=same) for name in ("uno", "dos"))
+    assert first.blob_id == second.blob_id, "one stored object"
+    first = attachment_preview_made(attachment=first)
+    second = attachment_preview_made(attachment=second)
+    assert len(drawings) == 1, "the second finds the first's thumbnail stored under the same name"
+    assert first.preview_status == second.preview_status == Attachment.PreviewStatus.READY
+    assert first.preview_name == second.preview_name

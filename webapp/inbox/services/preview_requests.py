@@ -69,6 +69,9 @@ def _draw_and_store(attachment: Attachment, *, sha256: str, storage_name: str) -
 
     storage = storages["default"]
     name = preview_name(sha256)
+    if storage.exists(name):  # drawn already for another attachment of the same bytes
+        _record(attachment, status=Attachment.PreviewStatus.READY, name=name)
+        return
     try:
         with local_copy(storage, storage_name, directory=config.spool_dir()) as path:
             png = pdf_thumbnail(path)
