@@ -120,6 +120,7 @@ def test_storage_trouble_while_drawing_is_a_503_and_records_nothing(clerk, pdfs,
     def unavailable(*args, **kwargs):
         raise OSError("storage unavailable")
 
+    monkeypatch.setattr(type(storage), "exists", lambda self, name: False)  # not drawn by an earlier test either
     monkeypatch.setattr(type(storage), "save", unavailable)
     answer = clerk.get(_preview(norte.pk), **SPANISH)
     assert answer.status_code == 503 and answer["Retry-After"]
