@@ -187,3 +187,31 @@ def test_the_same_pdf_in_two_mails_is_drawn_once(tmp_path, redis_client, drawing
     assert len(drawings) == 1, "the second finds the first's thumbnail stored under the same name"
     assert first.preview_status == second.preview_status == Attachment.PreviewStatus.READY
     assert first.preview_name == second.preview_name
+
+
+def test_while_every_drawing_slot_is_busy_a_first_request_waits_then_says_later_and_pages_still_answer(
+    clerk, pdfs, monkeypatch, drawings
+):
+    """A page of PDFs that each take the sandbox's whole limit to draw must not hold every web thread."""
+    from webapp import turns
+
+    norte, _sur = pdfs
+    monkeypatch.setattr(turns, "DRAWING_SLOT_WAIT_SECONDS", 0.2)
+    storage = type(storages["default"])
+    monkeypatch.setattr(storage, "exists", lambda self, name: False)  # not drawn by an earlier test either
+    slots = turns._slots()
+    held = 0
+    while slots.acquire(blocking=False):  # what the other threads' long drawings hold
+        held += 1
+    try:
+        assert held == 3, "WEB_THREADS (4) less the one kept for pages"
+        answer = clerk.get(_preview(norte.pk), **SPANISH)
+        assert answer.status_code == 503 and answer["Retry-After"]
+        assert drawings == []
+        norte.refresh_from_db()
+        assert norte.preview_status == Attachment.PreviewStatus.ON_REQUEST, "nothing recorded: a later request draws"
+        assert clerk.get(reverse("admin:inbox_attachment_changelist"), **SPANISH).status_code == 200
+    finally:
+        for _ in range(held):
+            slots.release()
+    assert clerk.get(_preview(norte.pk)).status_code == 200 and len(drawings) == 1

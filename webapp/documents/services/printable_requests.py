@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pipeline.dte import Kind, ParsedDocument
 from webapp.inbox.models import Attachment
-from webapp.turns import turn
+from webapp.turns import NoDrawingSlot, drawing_slot, turn
 
 from ..models import Document, DocumentSource
 from .documents import document_in, is_xml_attachment, parsed_attachment
@@ -35,7 +35,8 @@ _FIELDS = ("printable_status", "printable_name", "printable_size", "preview_name
 
 
 class PrintableNotNow(Exception):
-    """The printable could not be made now (storage, database); nothing was recorded, a later request tries again."""
+    """The printable could not be made now (storage, database, every drawing slot busy); nothing was recorded,
+    a later request tries again."""
 
 
 def printable_offered(document: Document) -> bool:
@@ -60,8 +61,9 @@ def document_printable(*, document: Document) -> Document:
             if document.printable_status not in TO_MAKE:
                 break
             try:
-                _make(document)
-            except (OSError, PrintableNotNow) as exc:
+                with drawing_slot():
+                    _make(document)
+            except (OSError, PrintableNotNow, NoDrawingSlot) as exc:
                 logger.warning("printable of document %s not made now: %s", document.pk, exc)
                 raise PrintableNotNow(str(exc)) from exc
         _previews_of_copies(document)

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from pipeline import config
 from pipeline.storage import local_copy, preview_name
-from webapp.turns import turn
+from webapp.turns import NoDrawingSlot, drawing_slot, turn
 
 from ..models import Attachment
 
@@ -33,7 +33,8 @@ _FIELDS = ("preview_status", "preview_name", "preview_error")
 
 
 class PreviewNotNow(Exception):
-    """The thumbnail could not be made now (storage, database); nothing was recorded, a later request tries again."""
+    """The thumbnail could not be made now (storage, database, every drawing slot busy); nothing was recorded,
+    a later request tries again."""
 
 
 def preview_offered(attachment: Attachment) -> bool:
@@ -58,7 +59,7 @@ def attachment_preview_made(*, attachment: Attachment) -> Attachment:
             return attachment
         try:
             _draw_and_store(attachment, sha256=blob[0], storage_name=blob[1])
-        except OSError as exc:
+        except (OSError, NoDrawingSlot) as exc:
             logger.warning("thumbnail of attachment %s not made now: %s", attachment.pk, exc)
             raise PreviewNotNow(str(exc)) from exc
     return attachment
@@ -73,7 +74,7 @@ def _draw_and_store(attachment: Attachment, *, sha256: str, storage_name: str) -
         _record(attachment, status=Attachment.PreviewStatus.READY, name=name)
         return
     try:
-        with local_copy(storage, storage_name, directory=config.spool_dir()) as path:
+        with drawing_slot(), local_copy(storage, storage_name, directory=config.spool_dir()) as path:
             png = pdf_thumbnail(path)
     except RenderError as exc:
         logger.warning("no thumbnail for attachment %s: %s", attachment.pk, exc)
