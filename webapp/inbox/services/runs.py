@@ -211,12 +211,15 @@ def _settle_at_source(source: Source, message: MailMessage) -> None:
 def fetch_run_finish_if_done(*, run_id: int) -> bool:
     """Close a run once its listing is done and none of its messages is pending.
 
-    Each message's save asks, mostly while its run is still listing: that answer needs no lock (the
-    listing closes the run itself when it is done); only a run that may be closed is locked and read again.
+    Each message's save asks, while its run is still listing or while other messages of it wait: those
+    answers need no lock (the listing closes the run itself when it is done, and the save of the last
+    message pending finds none left); only a run that may be closed is locked and read again.
     """
     status, listed_at = FetchRun.objects.filter(pk=run_id).values_list("status", "listed_at").get()
     if status != FetchRun.Status.RUNNING or listed_at is None:
         return status not in FetchRun.ACTIVE_STATUSES
+    if MailMessage.objects.filter(fetch_run_id=run_id, status=MailMessage.Status.PENDING).exists():
+        return False  # read after this save's own message was recorded done: its last save will find none
     with transaction.atomic():
         run = FetchRun.objects.select_for_update().get(pk=run_id)
         if run.status != FetchRun.Status.RUNNING or run.listed_at is None:
