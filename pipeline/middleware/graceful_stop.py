@@ -14,6 +14,7 @@ imported; the middleware covers a worker started by the plain `dramatiq` command
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 DUPLICATE_WINDOW_SECONDS = 5.0
 
 
+#: A stop that reached this worker process before Dramatiq's handler could take it (see `handler`).
+_early_stop: int | None = None
+
+
 def filter_repeated_stops() -> None:
     """Wrap this process's SIGTERM and SIGHUP handlers (Dramatiq's) once, so that a repeat is ignored."""
     first_seen: float | None = None
@@ -39,6 +44,7 @@ def filter_repeated_stops() -> None:
             return
 
         def handler(sig: int, frame: FrameType | None) -> None:
+            global _early_stop
             nonlocal first_seen
             now = time.monotonic()
             if first_seen is not None and (signum == signal.SIGHUP or now - first_seen < DUPLICATE_WINDOW_SECONDS):
@@ -48,7 +54,15 @@ def filter_repeated_stops() -> None:
                 return
             if first_seen is None:
                 first_seen = now
-            original(sig, frame)
+            try:
+                original(sig, frame)
+            except NameError as exc:
+                # Dramatiq's worker process unblocks the stop signals a moment before its handler's `logger`
+                # exists: a stop sent while the process was starting lands there. Kept, and sent again
+                # once the process has booted (resend_early_stop), when the handler can take it.
+                if "logger" not in str(exc):
+                    raise
+                _early_stop, first_seen = sig, None
 
         marked: Callable[[int, FrameType | None], Any] = handler
         marked.filters_repeats = True  # type: ignore[attr-defined]
@@ -59,6 +73,16 @@ def filter_repeated_stops() -> None:
         wrap(signal.SIGHUP)
 
 
+def resend_early_stop() -> None:
+    """Deliver again the stop that came before Dramatiq's handler was ready, now that it is."""
+    global _early_stop
+    if _early_stop is not None:
+        sig, _early_stop = _early_stop, None
+        logger.info("%s received while starting: stopping now", signal.Signals(sig).name)
+        os.kill(os.getpid(), sig)
+
+
 class GracefulStop(Middleware):
     def after_process_boot(self, broker: Broker) -> None:
         filter_repeated_stops()
+        resend_early_stop()

@@ -7,6 +7,8 @@ by wrapping the call that asks the child for it.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.files.storage import storages
 from django.urls import reverse
@@ -23,11 +25,16 @@ pytestmark = pytest.mark.django_db
 SPANISH = {"HTTP_ACCEPT_LANGUAGE": "es-CL,es;q=0.9"}
 
 
+#: A total of its own for each mail: a PDF no earlier test of the process drew (their storage is shared).
+_TOTALS = itertools.count(1_000_001)
+
+
 def _pdf_of(tmp_path, name: str, folio: int, *, pdf: bytes | None = None) -> Attachment:
     folder = tmp_path / name
     folder.mkdir()
     attachments = None if pdf is None else [("factura.pdf", "application/pdf", pdf)]
-    (folder / "01.eml").write_bytes(samples.supplier_email(folio=folio, attachments=attachments))
+    mail = samples.supplier_email(folio=folio, total=next(_TOTALS), attachments=attachments)
+    (folder / "01.eml").write_bytes(mail)
     mailbox = Mailbox.objects.create(name=name, settings={"path": str(folder)})
     assert process_mailbox(mailbox).raised == []
     return Attachment.objects.get(message__mailbox=mailbox, content_type="application/pdf")
