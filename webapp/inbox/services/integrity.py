@@ -139,7 +139,8 @@ def stored_file_checker() -> Callable[[str], str]:
 
 
 def verify_previews(*, reset: bool = False, check: Callable[[str], str] | None = None) -> Iterator[DerivedProblem]:
-    """Every attachment whose preview is ready but not in storage; with `reset`, set back to pending."""
+    """Every attachment whose preview is ready but not in storage; with `reset`, set back to be made again
+    (a PDF's thumbnail on its next request, any other preview by the render queue)."""
     check = check or stored_file_checker()
     ready = Attachment.objects.filter(preview_status=Attachment.PreviewStatus.READY).exclude(preview_name="")
     rows = ready.order_by("pk").values_list("pk", "preview_name", "content_type").iterator(chunk_size=500)
