@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import logging
 
-from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.utils import timezone
 
-from pipeline import config
-from pipeline.storage import local_copy, preview_name
+from pipeline.storage import preview_name
 from webapp.turns import NoDrawingSlot, drawing_slot, turn
 
 from ..models import Attachment
+from .previews import thumbnail_stored
 
 logger = logging.getLogger(__name__)
 
@@ -66,21 +65,19 @@ def attachment_preview_made(*, attachment: Attachment) -> Attachment:
 
 
 def _draw_and_store(attachment: Attachment, *, sha256: str, storage_name: str) -> None:
-    from pipeline.render.calls import RenderError, pdf_thumbnail  # PDFium loads only in the sandbox's child
+    from pipeline.render.calls import RenderError  # PDFium loads only in the sandbox's child
 
-    storage = storages["default"]
     name = preview_name(sha256)
-    if storage.exists(name):  # drawn already for another attachment of the same bytes
+    if storages["default"].exists(name):  # drawn already for another attachment of the same bytes
         _record(attachment, status=Attachment.PreviewStatus.READY, name=name)
         return
     try:
-        with drawing_slot(), local_copy(storage, storage_name, directory=config.spool_dir()) as path:
-            png = pdf_thumbnail(path)
+        with drawing_slot():
+            thumbnail_stored(sha256=sha256, storage_name=storage_name)
     except RenderError as exc:
         logger.warning("no thumbnail for attachment %s: %s", attachment.pk, exc)
         _record(attachment, status=Attachment.PreviewStatus.FAILED, error=str(exc))
         return
-    storage.save(name, ContentFile(png, name=name))
     _record(attachment, status=Attachment.PreviewStatus.READY, name=name)
 
 

@@ -75,19 +75,30 @@ def attachment_preview_record(*, attachment: Attachment, status: str, name: str 
 
 def attachment_render_preview(*, attachment: Attachment) -> Attachment:
     """Render and store the preview; a file PDFium cannot read is recorded as FAILED with why."""
-    from pipeline.render.calls import RenderError, pdf_thumbnail  # PDFium loads only in the sandbox's child
+    from pipeline.render.calls import RenderError  # PDFium loads only in the sandbox's child
 
     if attachment.preview_status != Attachment.PreviewStatus.PENDING or attachment.blob is None:
         return attachment
-    storage = storages["default"]
-    name = preview_name(attachment.blob.sha256)
     try:
-        with local_copy(storage, attachment.blob.storage_name, directory=config.spool_dir()) as path:
-            png = pdf_thumbnail(path)
+        name = thumbnail_stored(sha256=attachment.blob.sha256, storage_name=attachment.blob.storage_name)
     except RenderError as exc:
         return _preview_update(attachment, status=Attachment.PreviewStatus.FAILED, error=str(exc)[:2000])
-    storage.save(name, ContentFile(png, name=name))
     return _preview_update(attachment, status=Attachment.PreviewStatus.READY, name=name)
+
+
+def thumbnail_stored(*, sha256: str, storage_name: str) -> str:
+    """Draw a stored PDF's first page (in the sandbox's child) and store the PNG under its content's name.
+
+    Returns that name. RenderError: PDFium cannot draw it (the reason a person can read); OSError: storage.
+    """
+    from pipeline.render.calls import pdf_thumbnail  # PDFium loads only in the sandbox's child
+
+    storage = storages["default"]
+    name = preview_name(sha256)
+    with local_copy(storage, storage_name, directory=config.spool_dir()) as path:
+        png = pdf_thumbnail(path)
+    storage.save(name, ContentFile(png, name=name))
+    return name
 
 
 def attachment_preview_failed(*, attachment: Attachment, error: str) -> Attachment:
