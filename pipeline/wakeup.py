@@ -66,7 +66,9 @@ class WakeableConsumer(_RedisConsumer):
     Dramatiq's consumer also backs off while its prefetch is full (every thread busy), so
     after a long message it may sleep up to the poll timeout before fetching the next one,
     leaving threads idle while work waits; with prefetch = threads that happens often.
-    Here an ack or nack ends that sleep too.
+    Here an ack or nack ends that sleep too, and only that one: after a fetch that found the
+    queue empty, room in the prefetch brings no message, so only an announcement (or the
+    poll) makes it fetch again. Waking on every ack there cost a Redis round trip per message.
     """
 
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
@@ -76,35 +78,53 @@ class WakeableConsumer(_RedisConsumer):
         # poll can be slower, since an announcement ends the wait at once.
         self.idle_poll_ms = max(timeout, config.WORKER_IDLE_POLL_MS)
         self._wake = event_for(queue_name)
+        self._waiting_for_room = False
 
     def ack(self, message: MessageProxy) -> None:
         try:
             super().ack(message)
         finally:
-            self._wake.set()  # room in the prefetch: fetch the next message now, not after a backoff
+            self._room_made()
 
     def nack(self, message: MessageProxy) -> None:
         try:
             super().nack(message)
         finally:
+            self._room_made()
+
+    def _room_made(self) -> None:
+        if self._waiting_for_room:  # fetch the next message now, not after a backoff
             self._wake.set()
 
+    def _full(self) -> bool:
+        return bool(self.outstanding_message_count >= self.prefetch)
+
     def __next__(self) -> MessageProxy | None:
+        # Upstream fetches when its cache is empty and the prefetch has room; worker threads only
+        # ever make room meanwhile, so a prefetch with room now is one that upstream fetches for.
+        full = not self.message_cache and self._full()
         message: MessageProxy | None = super().__next__()
         if message is None:  # upstream returns None only when it fetched nothing (queue empty or prefetch full)
-            self._idle_wait()
+            self._idle_wait(for_room=full)
         return message
 
-    def _idle_wait(self) -> None:
+    def _idle_wait(self, *, for_room: bool) -> None:
         # Upstream has already counted this miss; `- 1` gives the same backoff it would have slept.
         _, backoff_ms = compute_backoff(self.misses - 1, max_backoff=self.idle_poll_ms)
         if _stopping.is_set():  # the worker shuts down: be as quick as Dramatiq's own
             backoff_ms = min(backoff_ms, 100)
-        # Cleared only after waking, before the next fetch: an announcement that arrives between
-        # the fetch and this wait is never lost.
-        if self._wake.wait(backoff_ms / 1000):
-            self._wake.clear()
-            self.misses = 0
+        self._waiting_for_room = for_room
+        try:
+            if for_room and not self._full():  # an ack made room before this wait began
+                self.misses = 0
+                return
+            # Cleared only after waking, before the next fetch: an announcement that arrives between
+            # the fetch and this wait is never lost.
+            if self._wake.wait(backoff_ms / 1000):
+                self._wake.clear()
+                self.misses = 0
+        finally:
+            self._waiting_for_room = False
 
 
 class WakeableRedisBroker(RedisBroker):
