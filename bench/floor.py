@@ -24,7 +24,7 @@ def work(inbox: str, *, name: str = "floor") -> int:
     def save_and_render(message_id: int) -> None:
         message = message_begin_delivery(message_id=message_id)
         outcome = message_save(message=message)
-        for attachment_id in outcome.to_render:
+        for attachment_id in outcome.to_render + outcome.render_now:
             render_attachment.fn(attachment_id)  # the actor's own body, called without the queue
 
     run = fetch_run_create(mailbox=mailbox, trigger=FetchRun.Trigger.MANUAL)

@@ -154,6 +154,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("SCHEDULER_TICK_ON_START", bool, False, "one extra tick when the scheduler starts"),
         Setting("MAX_ATTACHMENT_MB", int, 150, "larger attachments are recorded as failed, not stored", minimum=1),
         Setting("DTE_MAX_XML_MB", int, 20, "larger DTE XML is refused before parsing", minimum=1),
+        Setting(
+            "DTE_PARSE_IN_SAVE_MAX_KB",
+            int,
+            512,
+            "an XML up to this size is parsed by the save that stored it; 0: every XML goes to the render queue",
+            minimum=0,
+        ),
         Setting("MAX_ATTACHMENTS_PER_MESSAGE", int, 200, "attachments kept per message; the rest are noted", minimum=1),
         Setting("MIME_MAX_HEADER_KB", int, 1024, "all header KB of one message; past it: quarantined", minimum=1),
         Setting("MIME_MAX_HEADERS", int, 1000, "header fields in one header block; past it: quarantined", minimum=1),

@@ -1,8 +1,12 @@
+import logging
+import time
+
 import dramatiq
 
 from pipeline import logs
 from pipeline.config import RENDER_QUEUE
 from webapp.documents.services.documents import is_xml_attachment, xml_attachment_process
+from webapp.inbox.models import Attachment
 from webapp.inbox.services.previews import (
     attachment_begin_render,
     attachment_end_render,
@@ -12,6 +16,8 @@ from webapp.inbox.services.previews import (
 )
 
 from .policy import MINUTE, PERMANENT_ERRORS, SECOND, failure_settle, is_last_attempt
+
+logger = logging.getLogger(__name__)
 
 
 @dramatiq.actor(
@@ -29,10 +35,7 @@ def render_attachment(attachment_id: int) -> None:
         return
     logs.add_context(run_id=attachment.message.fetch_run_id, mailbox=attachment.message.mailbox.name)
     try:
-        if is_xml_attachment(attachment):
-            xml_attachment_process(attachment=attachment, last_attempt=is_last_attempt())
-        else:
-            attachment_render_preview(attachment=attachment)
+        _render(attachment, last_attempt=is_last_attempt())
     except Exception as exc:
         if failure_settle(
             exc,
@@ -43,3 +46,53 @@ def render_attachment(attachment_id: int) -> None:
             raise
         return
     attachment_finish_render(attachment=attachment)
+
+
+#: A save parses its XML itself for at most this long (each parse is bounded by SANDBOX_WALL_SECONDS);
+#: a mail of many XML files sends the rest to the render queue, well inside the save's own time limit.
+AT_ONCE_SECONDS = 60.0
+
+
+def render_soon(attachment_ids: list[int]) -> None:
+    """Render these now, one after the other, while AT_ONCE_SECONDS last; the rest go to the render queue."""
+    until = time.monotonic() + AT_ONCE_SECONDS
+    for attachment_id in attachment_ids:
+        if time.monotonic() < until:
+            render_at_once(attachment_id)
+        else:
+            render_attachment.send(attachment_id)
+
+
+def render_at_once(attachment_id: int) -> None:
+    """The render actor's work, done now by the caller (the save actor, for a small XML) instead of queued.
+
+    What can never succeed is recorded as the actor records it; any other failure sends the
+    attachment to the render queue, which retries it under its own policy.
+    """
+    try:
+        attachment = attachment_begin_render(attachment_id=attachment_id)
+    except Exception:  # the database is away for a moment: the queue tries again later
+        logger.warning("could not start the preview of attachment %s now; sent to the render queue", attachment_id)
+        render_attachment.send(attachment_id)
+        return
+    if attachment is None:
+        return
+    try:
+        _render(attachment, last_attempt=False)
+    except Exception as exc:
+        if failure_settle(
+            exc,
+            give_up=lambda reason: attachment_preview_failed(attachment=attachment, error=reason),
+            retry=lambda reason: attachment_end_render(attachment_id=attachment_id),
+            last_attempt_gives_up=False,
+        ):
+            render_attachment.send(attachment_id)
+        return
+    attachment_finish_render(attachment=attachment)
+
+
+def _render(attachment: Attachment, *, last_attempt: bool) -> None:
+    if is_xml_attachment(attachment):
+        xml_attachment_process(attachment=attachment, last_attempt=last_attempt)
+    else:
+        attachment_render_preview(attachment=attachment)

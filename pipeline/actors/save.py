@@ -13,7 +13,7 @@ from webapp.inbox.services.messages import (
 )
 
 from .policy import MINUTE, PERMANENT_ERRORS, SECOND, failure_settle
-from .render import render_attachment
+from .render import render_attachment, render_soon
 
 
 @dramatiq.actor(
@@ -25,7 +25,7 @@ from .render import render_attachment
     throws=PERMANENT_ERRORS,
 )
 def save_message(message_id: int) -> None:
-    """Store every attachment of one message, then settle it at the source."""
+    """Store every attachment of one message, settle it at the source, then see to its previews."""
     message = message_begin_delivery(message_id=message_id)
     if message is None:
         return
@@ -45,6 +45,7 @@ def save_message(message_id: int) -> None:
     message_end_delivery(message_id=message_id)
     for attachment_id in outcome.to_render:
         render_attachment.send(attachment_id)
+    render_soon(outcome.render_now)
 
 
 def _give_up(message: MailMessage, reason: str) -> None:

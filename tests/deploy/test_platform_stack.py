@@ -42,12 +42,12 @@ from webapp.inbox.models import Attachment, Blob, FetchRun, Mailbox, MailMessage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-FIRST_BATCH = range(4001, 4003)
-SECOND_BATCH = range(4003, 4004)
-#: The first batch is 6 messages (a tick, a fetch, then a save and its XML's render per mail; a PDF's
-#: thumbnail waits for its first request): a reload. What the first worker process leaves (1 at the most)
-#: and the second batch (3) are fewer: the next one serves them without a reload of its own, which would
-#: boot a third.
+FIRST_BATCH = range(4001, 4004)
+SECOND_BATCH = range(4004, 4005)
+#: The first batch is 5 messages (a tick, a fetch, then a save per mail: the save parses its small XML
+#: itself, and a PDF's thumbnail waits for its first request): a reload. What the first worker process
+#: leaves (1 at the most) and the second batch (3) are fewer: the next one serves them without a reload
+#: of its own, which would boot a third.
 MAX_MESSAGES = 5
 ADMIN_PASSWORD = "platform-Secret-pass-42"
 

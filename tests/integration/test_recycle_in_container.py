@@ -34,11 +34,11 @@ from webapp.inbox.models import Attachment, FetchRun, Mailbox, MailMessage
 
 pytestmark = [pytest.mark.slow]
 
-FIRST_BATCH = range(3001, 3005)
-SECOND_BATCH = range(3005, 3006)
-#: The first batch is 14 messages (a tick, a fetch, then a save and two previews per mail): a reload.
-#: What the first process leaves (4 at the most) and the second batch (5) are fewer: the next worker
-#: process serves them without a reload of its own, which would boot a third one.
+FIRST_BATCH = range(3001, 3009)
+SECOND_BATCH = range(3009, 3010)
+#: The first batch is 10 messages (a tick, a fetch, then a save per mail, which parses its small XML
+#: itself): a reload. What the first process leaves (2 at the most) and the second batch (3) are fewer:
+#: the next worker process serves them without a reload of its own, which would boot a third one.
 MAX_MESSAGES = 10
 
 

@@ -28,6 +28,8 @@ class Processed:
     run: FetchRun
     #: (actor name, args, exception) of every actor call that raised.
     raised: list[tuple[str, tuple, BaseException]] = field(default_factory=list)
+    #: (actor name, args) of every actor call, in order.
+    ran: list[tuple[str, tuple]] = field(default_factory=list)
 
 
 def process_mailbox(mailbox: Mailbox) -> Processed:
@@ -55,6 +57,7 @@ def _drain(outcome: Processed, broker, queue_name: str) -> None:
 
 
 def _call(outcome: Processed, actor, args: tuple, kwargs: dict) -> None:
+    outcome.ran.append((actor.actor_name, tuple(args)))
     try:
         actor.fn(*args, **kwargs)
     except Exception as exc:

@@ -79,12 +79,13 @@ def test_a_fetched_mailbox_ends_stored_counted_and_moved(mailbox, inbox):
     for blob in Blob.objects.all():
         with storages["default"].open(blob.storage_name) as handle:
             assert hashlib.sha256(handle.read()).hexdigest() == blob.sha256
-    # DTE XML (parsed into documents) goes to the render queue; a PDF's thumbnail waits for its first request.
+    # A small DTE XML is parsed by its save right after (render_now); a PDF's thumbnail waits for its first request.
     rendered = Attachment.objects.filter(content_type="application/xml")
     assert rendered and {a.preview_status for a in rendered} == {Attachment.PreviewStatus.PENDING}
-    assert sorted(functools.reduce(operator.iadd, (o.to_render for o in outcomes), [])) == sorted(
+    assert sorted(functools.reduce(operator.iadd, (o.render_now for o in outcomes), [])) == sorted(
         a.pk for a in rendered
     )
+    assert [o.to_render for o in outcomes] == [[], []], "nothing small goes through the render queue"
     pdfs = Attachment.objects.filter(content_type="application/pdf")
     assert pdfs and {a.preview_status for a in pdfs} == {Attachment.PreviewStatus.ON_REQUEST}
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["a.eml", "b.eml"]

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 RENDERED_TYPES = {"application/xml", "text/xml"}
 #: Types whose thumbnail is drawn on its first request (preview_requests.py), not by the render queue.
 THUMBNAIL_TYPES = {"application/pdf"}
+#: An XML up to this size is parsed by the save actor itself, right after its mail is settled: a DTE
+#: of a few documents takes milliseconds, less than its trip through the render queue costs.
+RENDER_AT_ONCE_MAX_BYTES = config.get("DTE_PARSE_IN_SAVE_MAX_KB") * 1024
 
 
 class _AttachmentNames(TypedDict):
@@ -45,12 +48,19 @@ class _AttachmentNames(TypedDict):
 
 @dataclass
 class SaveOutcome:
-    """What saving a message did; `to_render` are attachment ids that want a preview."""
+    """What saving a message did; `to_render` (for the render queue) and `render_now` want a preview."""
 
     to_render: list[int] = field(default_factory=list)
+    render_now: list[int] = field(default_factory=list)
     quarantined: bool = False
     #: the run's attachment counters for what this save stored, added to the run once at its end
     counts: Counter[str] = field(default_factory=Counter)
+
+    def wants_preview(self, attachment: Attachment) -> None:
+        if attachment.preview_status != Attachment.PreviewStatus.PENDING:
+            return
+        small = attachment.blob is not None and attachment.blob.size <= RENDER_AT_ONCE_MAX_BYTES
+        (self.render_now if small else self.to_render).append(attachment.pk)
 
 
 def message_begin_delivery(*, message_id: int) -> MailMessage | None:
@@ -127,8 +137,7 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
                 attachment = attachment_store(
                     message=message, position=position, incoming=incoming, counts=outcome.counts
                 )
-                if attachment.preview_status == Attachment.PreviewStatus.PENDING:
-                    outcome.to_render.append(attachment.pk)
+                outcome.wants_preview(attachment)
                 containers_maybe = containers_maybe or (
                     attachment.status == Attachment.Status.STORED
                     and containers.may_be_container(
@@ -168,7 +177,8 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
     )
     outcome.counts.clear()
     if original is not None:
-        outcome.to_render = []  # the original's files are rendered already, or will be by its own save
+        # the original's files are rendered already, or will be by its own save
+        outcome.to_render, outcome.render_now = [], []
 
 
 def _count_attachments(message: MailMessage, counts: Counter[str]) -> None:
@@ -238,8 +248,7 @@ def _open_container(
                 member = attachment_store(
                     message=message, position=position, incoming=incoming, container=container, counts=outcome.counts
                 )
-                if member.preview_status == Attachment.PreviewStatus.PENDING:
-                    outcome.to_render.append(member.pk)
+                outcome.wants_preview(member)
             position += 1
             if member.status == Attachment.Status.STORED and containers.may_be_container(
                 content_type=member.content_type, filename=member.original_filename
