@@ -45,6 +45,20 @@ def _machine() -> dict:
     }
 
 
+def _reference_ms() -> float:
+    """This machine's speed now: the best of five runs of one fixed pure-Python loop, in ms.
+
+    Shared machines vary (the same code gave twice the floor on one day as on another): a figure
+    read beside this one says whether the code or the machine changed.
+    """
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def _stop(signum, frame):
     raise SystemExit(128 + signum)  # run the finally blocks: every process we started is stopped
 
@@ -123,11 +137,13 @@ def main() -> int:
         machine=_machine(),
         sections=chosen,
     )
+    reference_at_start = _reference_ms()
     figures: list[Figure] = []
     kept = {key: row for key, row in (earlier.get("figures") or {}).items() if key.split(".")[0] not in chosen}
     for name in chosen:
         print(f"--- {name}", flush=True)
         figures += SECTIONS[name](results)
+    results["machine"]["reference_ms"] = {"start": reference_at_start, "end": _reference_ms()}
     results["seconds"] = round(time.monotonic() - started, 1)
     results["figures"] = {**kept, **{figure.key: figure.as_json() for figure in figures}}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -136,6 +152,7 @@ def main() -> int:
     m = results["machine"]
     print(
         f"\ninvoice-mail bench {results['date']}, {m['cpus']} CPU ({m['cpu_model']}){'  [BENCH_QUICK]' if QUICK else ''}"
+        f"; this machine's reference loop {m['reference_ms']['start']} ms at the start, {m['reference_ms']['end']} at the end"
     )
     print(table(figures, previous_values(earlier)))
     print(f"\nwritten to {RESULTS.relative_to(BASE_DIR)} in {results['seconds']:.0f} s")
