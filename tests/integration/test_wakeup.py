@@ -12,6 +12,16 @@ from pipeline import config, wakeup
 from pipeline.middleware.wakeup import Wakeup
 
 
+def _close(thread: threading.Thread, listener: wakeup.Listener | None, consumer, broker) -> None:
+    wakeup.wake()  # a consumer thread still waiting returns now
+    thread.join(10)
+    if listener is not None:
+        listener.stop()
+        listener.join(5)
+    consumer.close()
+    broker.close()
+
+
 def _broker(url: str) -> wakeup.WakeableRedisBroker:
     return wakeup.WakeableRedisBroker(client=redis.Redis.from_url(url), middleware=[Wakeup()], namespace="wakeup-test")
 
@@ -46,12 +56,7 @@ def test_an_announced_message_ends_the_idle_wait(redis_client, redis_url):
         assert received[0] - sent < 0.5, f"took {received[0] - sent:.3f}s: the wake-up did not reach the consumer"
     finally:
         stop.set()
-        wakeup.wake()
-        thread.join(10)
-        listener.stop()
-        listener.join(5)
-        consumer.close()
-        broker.close()
+        _close(thread, listener, consumer, broker)
 
 
 def test_a_lost_announcement_is_caught_by_the_poll(redis_client, redis_url):
@@ -138,12 +143,7 @@ def test_an_ack_after_an_empty_fetch_does_not_end_the_wait(redis_client, redis_u
         waiting.join(1.0)
         assert not waiting.is_alive(), "the announcement did not end the wait"
     finally:
-        wakeup.wake()
-        waiting.join(10)
-        listener.stop()
-        listener.join(5)
-        consumer.close()
-        broker.close()
+        _close(waiting, listener, consumer, broker)
 
 
 def test_an_ack_that_makes_room_fetches_the_waiting_message_at_once(redis_client, redis_url):
@@ -167,7 +167,4 @@ def test_an_ack_that_makes_room_fetches_the_waiting_message_at_once(redis_client
         assert time.monotonic() - acked < 1.0
     finally:
         stop.set()
-        wakeup.wake()
-        thread.join(10)
-        consumer.close()
-        broker.close()
+        _close(thread, None, consumer, broker)
