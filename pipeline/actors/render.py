@@ -57,10 +57,18 @@ def render_soon(attachment_ids: list[int]) -> None:
     """Render these now, one after the other, while AT_ONCE_SECONDS last; the rest go to the render queue."""
     until = time.monotonic() + AT_ONCE_SECONDS
     for attachment_id in attachment_ids:
-        if time.monotonic() < until:
-            render_at_once(attachment_id)
-        else:
+        if time.monotonic() >= until:
             render_attachment.send(attachment_id)
+            continue
+        try:
+            render_at_once(attachment_id)
+        except Exception:  # its failure could not be recorded (the database away): the others still go on
+            logger.warning(
+                "the preview of attachment %s failed and could not be recorded; sent to the render queue",
+                attachment_id,
+                exc_info=True,
+            )
+            render_attachment.send(attachment_id)  # refused while its row still says running: then the catch-up
 
 
 def render_at_once(attachment_id: int) -> None:
