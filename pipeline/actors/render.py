@@ -48,8 +48,9 @@ def render_attachment(attachment_id: int) -> None:
     attachment_finish_render(attachment=attachment)
 
 
-#: A save parses its XML itself for at most this long (each parse is bounded by SANDBOX_WALL_SECONDS);
-#: a mail of many XML files sends the rest to the render queue, well inside the save's own time limit.
+#: A save parses its XML itself for at most this long, checked before each file (a file's parse and any
+#: drawing are each bounded by SANDBOX_WALL_SECONDS); the rest go to the render queue, well inside the
+#: save's own time limit.
 AT_ONCE_SECONDS = 60.0
 
 

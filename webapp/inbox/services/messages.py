@@ -56,7 +56,8 @@ class SaveOutcome:
     #: the run's attachment counters for what this save stored, added to the run once at its end
     counts: Counter[str] = field(default_factory=Counter)
 
-    def wants_preview(self, attachment: Attachment) -> None:
+    def add_preview(self, attachment: Attachment) -> None:
+        """A pending preview: parsed by the save itself when the file is small, else sent to the render queue."""
         if attachment.preview_status != Attachment.PreviewStatus.PENDING:
             return
         small = attachment.blob is not None and attachment.blob.size <= RENDER_AT_ONCE_MAX_BYTES
@@ -137,7 +138,7 @@ def _store_attachments(message: MailMessage, source: Source, outcome: SaveOutcom
                 attachment = attachment_store(
                     message=message, position=position, incoming=incoming, counts=outcome.counts
                 )
-                outcome.wants_preview(attachment)
+                outcome.add_preview(attachment)
                 containers_maybe = containers_maybe or (
                     attachment.status == Attachment.Status.STORED
                     and containers.may_be_container(
@@ -248,7 +249,7 @@ def _open_container(
                 member = attachment_store(
                     message=message, position=position, incoming=incoming, container=container, counts=outcome.counts
                 )
-                outcome.wants_preview(member)
+                outcome.add_preview(member)
             position += 1
             if member.status == Attachment.Status.STORED and containers.may_be_container(
                 content_type=member.content_type, filename=member.original_filename
